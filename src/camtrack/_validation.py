@@ -1,0 +1,87 @@
+"""One place for input checks and their messages.
+
+Message shape: name the parameter, show what was received, say the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_choice",
+    "check_existing_file",
+    "check_positive",
+    "check_range",
+    "check_stack",
+]
+
+
+def check_stack(stack: Any, name: str = "stack") -> Any:
+    """Check a (frames, rows, cols) numeric array; return it unchanged."""
+    shape = getattr(stack, "shape", None)
+    dtype = getattr(stack, "dtype", None)
+    if shape is None or dtype is None:
+        raise TypeError(
+            f"`{name}` must be an array (numpy, cupy or dask) of shape (frames, rows, cols); "
+            f"got {type(stack).__name__}. Wrap lists with numpy.asarray(...)."
+        )
+    if len(shape) != 3:
+        hint = " For one image pass image[None]." if len(shape) == 2 else ""
+        raise ValueError(
+            f"`{name}` must be 3-D (frames, rows, cols); got shape {tuple(shape)}.{hint}"
+        )
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise TypeError(
+            f"`{name}` must have an integer or float dtype; got {dtype}. "
+            "Convert it with stack.astype(numpy.float32)."
+        )
+    if min(shape) == 0:
+        raise ValueError(f"`{name}` is empty; got shape {tuple(shape)}.")
+    return stack
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """Check a finite positive (or non-negative) scalar."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number; got {value!r}.") from None
+    ok = v >= 0 if allow_zero else v > 0
+    if not np.isfinite(v) or not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"`{name}` must be finite and {bound}; got {value!r}.")
+    return v
+
+
+def check_range(value: Any, name: str, lo: float, hi: float) -> float:
+    """Check a scalar in the closed interval [lo, hi]."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number; got {value!r}.") from None
+    if not (lo <= v <= hi):
+        raise ValueError(f"`{name}` must lie in [{lo}, {hi}]; got {value!r}.")
+    return v
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        opts = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {opts}; got {value!r}.")
+    return value
+
+
+def check_existing_file(path: str | os.PathLike, name: str = "path") -> Path:
+    """Check that ``path`` names an existing regular file."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"`{name}`: no such file {str(p)!r}. Check the path.")
+    if not p.is_file():
+        raise ValueError(f"`{name}` must be a file; got the directory {str(p)!r}.")
+    return p
