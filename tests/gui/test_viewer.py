@@ -103,7 +103,8 @@ def test_sample_data_is_lazy_with_truth(viewer, key):
     assert frame.std() > 0
 
 
-def test_screenshot_shows_data(viewer, qtbot, tmp_path):
+def test_screenshot_shows_data(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer(show=True)  # a hidden canvas renders black
     viewer.open_sample(PLUGIN, "flat_field")
     viewer.window._qt_window.resize(900, 700)
     qtbot.wait(300)
