@@ -23,9 +23,12 @@ def build_viewer(*, show: bool = True):
     viewer = napari.Viewer(title="napari-camtrack demo", show=show)
     for key in SAMPLES:
         viewer.open_sample(PLUGIN, key)
-    # The flat field is the first thing to look at: show it on top, others hidden.
+    # Show the bead field (the richest picture) and select it; the others stay one
+    # click away in the layer list.
     for layer in viewer.layers:
-        layer.visible = layer.metadata.get("sample") == "flat_field"
+        layer.visible = layer.metadata.get("sample") == "beads"
+    viewer.layers.selection.active = viewer.layers["beads"]
+    viewer.dims.set_current_step(0, 0)
     for name in _widget_names():
         viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)
     return viewer
@@ -100,18 +103,24 @@ def run_headless(out: Path) -> int:
     t0 = time.perf_counter()
 
     # 1. Sample data -> files, as a user would have them, then reopened lazily.
-    (flat, flat_meta, _), = _sample_data.flat_field()
+    ((flat, flat_meta, _),) = _sample_data.flat_field()
     (field, field_meta, _), (sweep, sweep_meta, _) = _sample_data.beads()
     flat_path, beads_path = out / "flat_field.tif", out / "beads.h5"
     _write_tiff(flat_path, flat)
     _write_hdf5_stack(beads_path, "events/image", field, {"nm_per_px": 100.0})
     io.write_json(out / "flat_field_truth.json", flat_meta["metadata"]["truth"], overwrite=True)
     io.write_csv(out / "beads_truth.csv", field_meta["metadata"]["truth_table"], overwrite=True)
+    _write_tiff(out / "zsweep.tif", sweep)
+    io.write_csv(out / "zsweep_z.csv", {"z_nm": sweep_meta["metadata"]["z_nm"]}, overwrite=True)
 
-    (flat_lazy, flat_info), = io.read_layers(flat_path)
-    (beads_lazy, beads_info), = io.read_layers(beads_path)
+    ((flat_lazy, flat_info),) = io.read_layers(flat_path)
+    ((beads_lazy, beads_info),) = io.read_layers(beads_path)
     summary["opened"] = {
-        info.name: {"shape": list(arr.shape), "dtype": str(arr.dtype), "chunks": len(arr.chunks[0])}
+        info.name: {
+            "shape": list(arr.shape),
+            "dtype": str(arr.dtype),
+            "chunks": len(arr.chunks[0]),
+        }
         for arr, info in ((flat_lazy, flat_info), (beads_lazy, beads_info))
     }
 

@@ -37,6 +37,7 @@ def flat_field() -> list[LayerData]:
     meta = {
         "name": "flat field (known gain)",
         "colormap": "gray",
+        "axis_labels": ("t", "y", "x"),
         "contrast_limits": _contrast_limits(stack),
         "metadata": {"sample": "flat_field", "truth": truth.to_dict()},
     }
@@ -57,6 +58,7 @@ def beads() -> list[LayerData]:
     field_meta = {
         "name": "beads",
         "colormap": "gray",
+        "axis_labels": ("t", "y", "x"),
         "contrast_limits": _contrast_limits(field),
         "metadata": {
             "sample": "beads",
@@ -67,6 +69,7 @@ def beads() -> list[LayerData]:
     sweep_meta = {
         "name": "calibration z-sweep",
         "colormap": "gray",
+        "axis_labels": ("t", "y", "x"),
         "visible": False,
         "contrast_limits": _contrast_limits(sweep),
         "metadata": {
