@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "check_choice",
     "check_existing_file",
+    "check_integer",
     "check_positive",
     "check_range",
     "check_stack",
@@ -85,3 +86,20 @@ def check_existing_file(path: str | os.PathLike, name: str = "path") -> Path:
     if not p.is_file():
         raise ValueError(f"`{name}` must be a file; got the directory {str(p)!r}.")
     return p
+
+
+def check_integer(
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Check an integer (bools and non-integral floats refused) within optional bounds."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if isinstance(value, float | np.floating) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"`{name}` must be an integer; got {value!r}.")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}; got {v}.")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}; got {v}.")
+    return v

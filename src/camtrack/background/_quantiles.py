@@ -1,0 +1,152 @@
+"""Per-pixel quantiles over time for one spatial tile (numpy or cupy).
+
+A tile arrives as (T, rows, cols) and is reduced along T. The plain path uses the
+backend's median/percentile (partition based). The masked and sigma-clipped path sorts
+each pixel's time series once, with left-out samples replaced by +inf so they sort
+last; the kept samples are then a contiguous index range of the sorted row, so every
+quantile is two gathers and a linear interpolation (numpy's default "linear" method),
+with no nan-functions and hence no RuntimeWarning for all-masked pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from camtrack import _backend
+
+# MAD of a normal distribution in units of sigma.
+_MAD_PER_SIGMA = 0.6744897501960817
+_CLIP_ITERS = 5
+
+
+def _pixels_last(tile: Any, dtype: Any) -> Any:
+    """(T, rows, cols) -> contiguous (rows*cols, T) so each pixel's series is contiguous."""
+    xp, _ = _backend.namespace(tile)
+    t = tile.shape[0]
+    return xp.ascontiguousarray(tile.reshape(t, -1).T, dtype=dtype)
+
+
+def _lerp_at(xp: Any, rows: Any, lo: Any, count: Any, q: float) -> Any:
+    """Quantile ``q`` (0..100) of the sorted samples ``rows[p, lo[p] : lo[p] + count[p]]``."""
+    last = rows.shape[1] - 1
+    span = xp.maximum(count - 1, 0).astype(xp.float64)
+    pos = lo.astype(xp.float64) + (q / 100.0) * span
+    i0 = xp.clip(xp.floor(pos).astype(xp.intp), 0, last)
+    i1 = xp.clip(xp.minimum(i0 + 1, lo + count - 1), 0, last)
+    frac = pos - i0
+    v0 = xp.take_along_axis(rows, i0[:, None], axis=1)[:, 0].astype(xp.float64)
+    v1 = xp.take_along_axis(rows, i1[:, None], axis=1)[:, 0].astype(xp.float64)
+    empty = count <= 0
+    v0 = xp.where(empty, 0.0, v0)
+    v1 = xp.where(empty, 0.0, v1)
+    with np.errstate(invalid="ignore"):  # inf samples: inf - inf only where frac is 0
+        diff = v1 - v0
+        # numpy's _lerp: symmetric form keeps the result inside [v0, v1].
+        val = xp.where(frac >= 0.5, v1 - diff * (1.0 - frac), v0 + diff * frac)
+        val = xp.where(frac == 0, v0, val)
+    return xp.where(empty, xp.nan, val)
+
+
+def _gather(xp: Any, rows: Any, idx: Any) -> Any:
+    idx = xp.clip(idx, 0, rows.shape[1] - 1)
+    return xp.take_along_axis(rows, idx[:, None], axis=1)[:, 0].astype(xp.float64)
+
+
+def _kth_deviation(xp: Any, rows: Any, split: Any, n_a: Any, n_b: Any, med: Any, k: Any) -> Any:
+    """k-th smallest (0-based) of ``|x - med|`` over the kept sorted samples.
+
+    Below the median the deviations ``A[i] = med - rows[split - 1 - i]`` and above it
+    ``B[j] = rows[split + j] - med`` are each already sorted, so the k-th smallest of
+    their union is found by bisecting how many of the k + 1 smallest come from ``A``
+    (log2(T) gathers instead of a second sort).
+    """
+    c = k + 1
+    lo = xp.maximum(0, c - n_b)
+    hi = xp.minimum(c, n_a)
+    for _ in range(int(np.ceil(np.log2(rows.shape[1] + 1))) + 1):
+        mid = (lo + hi) // 2
+        a_mid = med - _gather(xp, rows, split - 1 - mid)
+        b_prev = _gather(xp, rows, split + c - mid - 1) - med
+        need_more_a = (mid < n_a) & (c - mid > 0) & (b_prev > a_mid) & (lo < hi)
+        lo = xp.where(need_more_a, mid + 1, lo)
+        hi = xp.where(need_more_a | (lo >= hi), hi, mid)
+    i = lo
+    a_last = xp.where(i > 0, med - _gather(xp, rows, split - i), -xp.inf)
+    b_last = xp.where(c - i > 0, _gather(xp, rows, split + c - i - 1) - med, -xp.inf)
+    return xp.maximum(a_last, b_last)
+
+
+def _mad(xp: Any, rows: Any, lo: Any, count: Any, med: Any) -> Any:
+    """Median absolute deviation from ``med`` of ``rows[p, lo : lo + count]`` (sorted)."""
+    split = xp.clip((rows < med[:, None]).sum(axis=1), lo, lo + count)
+    n_a, n_b = split - lo, lo + count - split
+    k1 = xp.maximum((count - 1) // 2, 0)
+    k2 = xp.maximum(count // 2, 0)
+    d1 = _kth_deviation(xp, rows, split, n_a, n_b, med, k1)
+    d2 = _kth_deviation(xp, rows, split, n_a, n_b, med, k2)
+    return xp.where(count > 0, 0.5 * (d1 + d2), 0.0)
+
+
+def tile_quantiles(
+    tile: Any,
+    qs: Sequence[float],
+    *,
+    valid: Any = None,
+    sigma_clip: float | None = None,
+    out_dtype: Any = np.float32,
+) -> Any:
+    """Quantiles over axis 0 of a (T, rows, cols) tile -> (len(qs), rows, cols).
+
+    ``valid`` (same shape as ``tile``, True = use) leaves samples out; ``sigma_clip``
+    drops samples further than ``sigma_clip`` robust sigmas (1.4826 MAD) from the
+    median, iterated on the kept samples until nothing changes (at most 5 passes).
+    Pixels with no kept sample give NaN; a kept NaN sample makes the result NaN.
+    """
+    xp, _ = _backend.namespace(tile)
+    t, ny, nx = tile.shape
+    qs = [float(q) for q in qs]
+    if valid is None and sigma_clip is None:
+        rows = _pixels_last(tile, tile.dtype)
+        if qs == [50.0]:
+            res = xp.median(rows, axis=1)[None]
+        else:
+            res = xp.percentile(rows, xp.asarray(qs), axis=1)
+        return res.astype(out_dtype, copy=False).reshape(len(qs), ny, nx)
+
+    rows = _pixels_last(tile, out_dtype)
+    p = rows.shape[0]
+    has_nan = None
+    if rows.dtype.kind == "f":
+        nan = xp.isnan(rows)
+        if valid is not None:
+            nan &= _pixels_last(valid, bool)
+        has_nan = nan.any(axis=1)
+    if valid is None:
+        count = xp.full(p, t, dtype=xp.intp)
+    else:
+        keep = _pixels_last(valid, bool)
+        rows[~keep] = xp.inf
+        count = keep.sum(axis=1).astype(xp.intp)
+    rows.sort(axis=1)
+    lo = xp.zeros(p, dtype=xp.intp)
+
+    if sigma_clip is not None:
+        for _ in range(_CLIP_ITERS):
+            med = xp.where(count > 0, _lerp_at(xp, rows, lo, count, 50.0), 0.0)
+            half = sigma_clip * _mad(xp, rows, lo, count, med) / _MAD_PER_SIGMA
+            lower = (rows < (med - half)[:, None]).sum(axis=1)
+            upper = (rows <= (med + half)[:, None]).sum(axis=1)
+            new_lo = xp.maximum(lo, lower)
+            new_hi = xp.minimum(lo + count, upper)
+            new_count = xp.maximum(new_hi - new_lo, 0)
+            if bool(xp.all(new_lo == lo)) and bool(xp.all(new_count == count)):
+                break
+            lo, count = new_lo, new_count
+
+    res = xp.stack([_lerp_at(xp, rows, lo, count, q) for q in qs])
+    if has_nan is not None:
+        res[:, has_nan] = xp.nan
+    return res.astype(out_dtype).reshape(len(qs), ny, nx)

@@ -1,0 +1,182 @@
+"""Rolling (moving) temporal median: a per-frame background from nearby frames."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from camtrack import _backend
+from camtrack._validation import check_integer, check_stack
+from camtrack.background._common import (
+    Progress,
+    dask_meta,
+    dask_tile_chunks,
+    is_dask,
+    n_workers,
+    plan_tiles,
+    run_parallel,
+    work_dtype,
+)
+from camtrack.background._networks import BufferPool
+from camtrack.background._sliding import sliding_median
+
+__all__ = ["rolling_median"]
+
+# Bytes of one (frames x pixels) array in the sliding-median networks: small enough
+# to stay in the CPU caches between min/max passes, large enough that numpy's call
+# overhead (a few microseconds per pass) stays negligible.
+_TILE_BYTES = 2 * 2**20
+
+
+def _check_window(window: Any, n_frames: int) -> int:
+    window = check_integer(window, "window", minimum=1)
+    if window % 2 == 0:
+        raise ValueError(
+            f"`window` must be odd so the window is centred on its frame; got {window}. "
+            f"Use {window - 1} or {window + 1}."
+        )
+    if window > n_frames:
+        largest = n_frames if n_frames % 2 else n_frames - 1
+        raise ValueError(
+            f"`window` ({window}) exceeds the number of frames ({n_frames}). Use at most "
+            f"{largest}, or temporal_median(stack) for one background of all frames."
+        )
+    return window
+
+
+def _rolling_cpu(tile: Any, window: int, dtype: Any, out: Any, pool: BufferPool) -> None:
+    """numpy kernel: (T, rows, cols) -> ``out`` (T, rows, cols) rolling medians.
+
+    The tile is used as (T, pixels) in its own dtype (a view for whole-row tiles):
+    the shared comparator networks of :mod:`._sliding` need only min/max, exact in
+    any dtype, so integers are not cast (float16 is widened: numpy has no fast
+    float16 min/max).
+    """
+    t = tile.shape[0]
+    half = window // 2
+    x = tile.reshape(t, -1)
+    if x.dtype == np.float16:
+        x = x.astype(np.float32)
+    body = sliding_median(x, window, pool=pool).reshape((t - window + 1, *tile.shape[1:]))
+    out[half : t - half] = body
+    out[:half] = body[0]
+    out[t - half :] = body[-1]
+
+
+def _rolling_xp(tile: Any, window: int, dtype: Any, out: Any) -> None:
+    """Any-backend kernel (cupy): one median per window position."""
+    xp, _ = _backend.namespace(tile)
+    t = tile.shape[0]
+    half = window // 2
+    data = tile.astype(dtype, copy=False)
+    for start in range(t - window + 1):
+        out[start + half] = xp.median(data[start : start + window], axis=0)
+    out[:half] = out[half]
+    out[t - half :] = out[t - half - 1]
+
+
+def _rolling_host(
+    stack: Any, window: int, dtype: Any, out: Any, *, workers: int | None, progress: Any
+) -> None:
+    """numpy: cache-sized spatial tiles through :func:`_rolling_cpu`, on threads."""
+    tiles = plan_tiles(
+        stack.shape,
+        stack.dtype.itemsize,
+        min_tiles=n_workers() if workers is None else workers,
+        budget=_TILE_BYTES,
+    )
+
+    local = threading.local()  # one buffer pool per thread, dropped after this call
+
+    def work(tile: tuple[slice, slice]) -> None:
+        if not hasattr(local, "pool"):
+            local.pool = BufferPool()
+        ys, xs = tile
+        _rolling_cpu(stack[:, ys, xs], window, dtype, out[:, ys, xs], local.pool)
+
+    run_parallel(work, tiles, progress=progress, workers=workers)
+
+
+def _rolling_block(block: Any, window: int, out_dtype: Any) -> Any:
+    xp, _ = _backend.namespace(block)
+    out = xp.empty(block.shape, dtype=out_dtype)
+    if xp is np:
+        _rolling_host(block, window, out_dtype, out, workers=1, progress=None)
+    else:
+        _rolling_xp(block, window, out_dtype, out)
+    return out
+
+
+def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = None) -> Any:
+    """Per-frame background: the median of the ``window`` frames centred on each frame.
+
+    Parameters
+    ----------
+    stack : array, shape (T, Y, X)
+        numpy, cupy or dask; any integer or float dtype. Not modified.
+    window : int
+        Odd number of frames in each median, 1 <= window <= T. ``window=51`` is
+        smlmLP's ``median_window_fr=25`` (a half-width).
+    progress : callable, optional
+        tqdm-like ``progress(iterable, total=n)``, advanced per spatial tile (numpy
+        and cupy input; dask input stays lazy and does not call it).
+
+    Returns
+    -------
+    array, shape (T, Y, X)
+        float32 (float64 for float64 or 32/64-bit integer input), on the input's
+        backend; lazy for dask input.
+
+    Notes
+    -----
+    Frame ``t`` gets ``median(stack[s : s + window], axis=0)`` with
+    ``s = clip(t - window // 2, 0, T - window)``: centred where possible, and near
+    the ends shifted to stay inside the stack, so every output is a median of exactly
+    ``window`` frames (the first ``window // 2 + 1`` frames share one background, as
+    do the last). A NaN in a window makes that output NaN.
+
+    On the CPU, neighbouring windows share sorted order statistics through pruned
+    comparator networks run as numpy min/max passes over (windows x pixels) arrays
+    (see ``camtrack.background._sliding``): exact, in the input's own dtype, about
+    50 passes per output for ``window=51`` and growing as log(window). The work runs
+    on spatial tiles (all frames of a few rows, ~2 MB per array so the passes stay in
+    cache) on one thread per core. dask input is rechunked to the full time axis and
+    spatial tiles of at most 64 MB, each processed the same way. cupy input takes one
+    median per window position on the GPU.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.arange(7, dtype=np.uint16)[:, None, None] * np.ones((1, 2, 2), np.uint16)
+    >>> rolling_median(stack, window=3)[:, 0, 0]
+    array([1., 1., 2., 3., 4., 5., 5.], dtype=float32)
+    """
+    check_stack(stack)
+    window = _check_window(window, int(stack.shape[0]))
+    dtype = work_dtype(stack.dtype)
+
+    if is_dask(stack):
+        data = stack.rechunk(dask_tile_chunks(stack.shape, dtype.itemsize))
+        return data.map_blocks(
+            _rolling_block,
+            window=window,
+            out_dtype=dtype,
+            dtype=dtype,
+            meta=dask_meta(stack, dtype, 3),
+        )
+
+    xp, _ = _backend.namespace(stack)
+    out = xp.empty(stack.shape, dtype=dtype)
+    if xp is np:
+        _rolling_host(stack, window, dtype, out, workers=None, progress=progress)
+        return out
+    tiles = plan_tiles(stack.shape, dtype.itemsize)
+
+    def work(tile: tuple[slice, slice]) -> None:
+        ys, xs = tile
+        _rolling_xp(stack[:, ys, xs], window, dtype, out[:, ys, xs])
+
+    run_parallel(work, tiles, progress=progress, workers=1)
+    return out

@@ -1,0 +1,267 @@
+"""Frame aggregates over time (min, max, mean, std, percentile) with progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from camtrack import _backend
+from camtrack._validation import check_choice, check_integer, check_stack
+from camtrack.background._common import (
+    TILE_BYTES,
+    Progress,
+    frame_blocks,
+    is_dask,
+    iter_chunks,
+    track,
+    work_dtype,
+)
+from camtrack.background._temporal import _check_q, _reduce
+
+__all__ = ["STATS", "FrameStatsPartial", "frame_stats", "iter_frame_stats"]
+
+STATS = ("min", "max", "mean", "std", "percentile")
+
+
+@dataclass(frozen=True)
+class FrameStatsPartial:
+    """One step of :func:`iter_frame_stats`.
+
+    Attributes
+    ----------
+    image : array, shape (Y, X)
+        The statistic over frames ``[0, frames_done)`` (percentile: see ``exact``).
+    frames_done : int
+        Frames aggregated so far.
+    n_frames : int
+        Frames in the stack.
+    exact : bool
+        True when ``image`` is the exact statistic of the frames done; False for the
+        intermediate percentile estimates.
+    """
+
+    image: Any
+    frames_done: int
+    n_frames: int
+    exact: bool
+
+
+def _check(stack: Any, stat: Any, q: Any) -> tuple[str, list[float] | None, bool]:
+    check_stack(stack)
+    stat = check_choice(stat, "stat", STATS)
+    if stat == "percentile":
+        if q is None:
+            raise ValueError(
+                "`q` is required with stat='percentile'; pass a percentile in [0, 100], e.g. q=10."
+            )
+        qs, scalar = _check_q(q)
+        return stat, qs, scalar
+    if q is not None:
+        raise ValueError(f"`q` is used only with stat='percentile'; got q={q!r} for {stat!r}.")
+    return stat, None, True
+
+
+class _Accumulator:
+    """Running min/max/mean/std over frame blocks, in float64 for the moments.
+
+    The moments are summed relative to the first frame (a per-pixel shift), so the
+    variance does not cancel catastrophically when the mean is large against the
+    spread (camera offsets of hundreds of ADU, noise of a few).
+    """
+
+    def __init__(self, stat: str, dtype: Any) -> None:
+        self.stat = stat
+        self.dtype = dtype
+        self.n = 0
+        self.value: Any = None
+        self.shift: Any = None
+        self.s1: Any = None
+        self.s2: Any = None
+
+    def add(self, block: Any) -> None:
+        xp, _ = _backend.namespace(block)
+        if self.stat in ("min", "max"):
+            red = block.min(axis=0) if self.stat == "min" else block.max(axis=0)
+            if self.value is None:
+                self.value = red
+            else:
+                op = xp.minimum if self.stat == "min" else xp.maximum
+                self.value = op(self.value, red)
+        else:
+            if self.shift is None:
+                self.shift = block[0].astype(xp.float64)
+                self.s1 = xp.zeros_like(self.shift)
+                self.s2 = xp.zeros_like(self.shift)
+            d = block.astype(xp.float64) - self.shift
+            self.s1 += d.sum(axis=0)
+            if self.stat == "std":
+                d *= d
+                self.s2 += d.sum(axis=0)
+        self.n += int(block.shape[0])
+
+    def result(self) -> Any:
+        if self.stat in ("min", "max"):
+            return self.value.copy()
+        xp, _ = _backend.namespace(self.s1)
+        mean_d = self.s1 / self.n
+        if self.stat == "mean":
+            return (self.shift + mean_d).astype(self.dtype)
+        var = xp.maximum(self.s2 / self.n - mean_d * mean_d, 0.0)
+        return xp.sqrt(var).astype(self.dtype)
+
+
+def _frames_per_block(stack: Any) -> int:
+    ny, nx = int(stack.shape[1]), int(stack.shape[2])
+    return max(1, TILE_BYTES // (ny * nx * 8))
+
+
+def _compute(x: Any) -> Any:
+    return x.compute() if is_dask(x) else x
+
+
+def iter_frame_stats(
+    stack: Any, stat: str, n_chunks: int = 10, *, q: Any = None
+) -> Iterator[FrameStatsPartial]:
+    """Yield the statistic over time after each of ``n_chunks`` frame chunks.
+
+    For progress bars and an early preview: the frames are split into ``n_chunks``
+    contiguous chunks (at most T) and, after each, the statistic of all frames so far
+    is yielded. The last item is the full result.
+
+    Parameters
+    ----------
+    stack : array, shape (T, Y, X)
+        numpy, cupy or dask; any integer or float dtype. Not modified.
+    stat : {"min", "max", "mean", "std", "percentile"}
+        The statistic over axis 0 (time).
+    n_chunks : int
+        Number of partial results (>= 1).
+    q : float or sequence of float, optional
+        Percentile(s) in [0, 100]; required for ``stat="percentile"`` only.
+
+    Yields
+    ------
+    FrameStatsPartial
+        ``image`` (Y, X) (or (len(q), Y, X)), ``frames_done``, ``n_frames``, ``exact``.
+
+    Notes
+    -----
+    min, max, mean and std partials are exact for the frames done (one pass; the
+    moments accumulate in float64; std is the population std, ddof=0). Percentile
+    partials are estimates: the frame-weighted mean of per-chunk percentiles
+    (``exact=False``); the last item is the exact percentile of all frames, which
+    costs one more pass over the stack. Items are computed arrays (also for dask
+    input, one chunk at a time in bounded memory), on the input's array module.
+    min and max keep the input dtype; the others are float32 (float64 for float64
+    or 32/64-bit integer input).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.arange(4, dtype=np.uint16)[:, None, None] * np.ones((1, 2, 2), np.uint16)
+    >>> [(p.frames_done, float(p.image[0, 0])) for p in iter_frame_stats(stack, "max", 2)]
+    [(2, 1.0), (4, 3.0)]
+    """
+    stat, qs, scalar = _check(stack, stat, q)
+    n_chunks = check_integer(n_chunks, "n_chunks", minimum=1)
+    return _iterate(stack, stat, qs, scalar, frame_blocks(int(stack.shape[0]), n_chunks))
+
+
+def _iterate(
+    stack: Any, stat: str, qs: list[float] | None, scalar: bool, chunks: list[slice]
+) -> Iterator[FrameStatsPartial]:
+    n_frames = int(stack.shape[0])
+    dtype = work_dtype(stack.dtype)
+    if stat == "percentile":
+        assert qs is not None
+        acc: Any = None
+        for i, ch in enumerate(chunks):
+            done = ch.stop
+            if i == len(chunks) - 1:
+                image = _compute(_reduce(stack, qs, None, None, None))
+                yield FrameStatsPartial(image[0] if scalar else image, done, n_frames, True)
+                return
+            part = _compute(_reduce(stack[ch], qs, None, None, None)).astype(np.float64)
+            w = (ch.stop - ch.start) / done
+            acc = part if acc is None else acc + (part - acc) * w
+            image = acc.astype(dtype)
+            # The first chunk's percentile is exact for the frames done; later ones mix.
+            yield FrameStatsPartial(image[0] if scalar else image, done, n_frames, i == 0)
+        return
+
+    acc = _Accumulator(stat, dtype)
+    per = _frames_per_block(stack)
+    for ch in chunks:
+        for sub in iter_chunks(ch.stop - ch.start, per):
+            block = stack[ch.start + sub.start : ch.start + sub.stop]
+            acc.add(_compute(block))
+        yield FrameStatsPartial(acc.result(), ch.stop, n_frames, True)
+
+
+def _lazy_stat(stack: Any, stat: str, qs: list[float] | None, scalar: bool) -> Any:
+    dtype = work_dtype(stack.dtype)
+    if stat == "min":
+        return stack.min(axis=0)
+    if stat == "max":
+        return stack.max(axis=0)
+    if stat == "mean":
+        return stack.mean(axis=0, dtype=np.float64).astype(dtype)
+    if stat == "std":
+        return stack.std(axis=0, dtype=np.float64).astype(dtype)
+    assert qs is not None
+    res = _reduce(stack, qs, None, None, None)
+    return res[0] if scalar else res
+
+
+def frame_stats(stack: Any, stat: str, *, q: Any = None, progress: Progress | None = None) -> Any:
+    """A statistic over time of every pixel: min, max, mean, std or percentile.
+
+    Parameters
+    ----------
+    stack : array, shape (T, Y, X)
+        numpy, cupy or dask; any integer or float dtype. Not modified.
+    stat : {"min", "max", "mean", "std", "percentile"}
+        The statistic over axis 0 (time). std is the population std (ddof=0).
+    q : float or sequence of float, optional
+        Percentile(s) in [0, 100]; required for ``stat="percentile"`` only.
+    progress : callable, optional
+        tqdm-like ``progress(iterable, total=n)``: advanced per block of frames
+        (per spatial tile for percentiles). dask input returns a lazy result and does
+        not call it; use :func:`iter_frame_stats` to compute dask input with progress.
+
+    Returns
+    -------
+    array, shape (Y, X) (or (len(q), Y, X))
+        On the input's backend, lazy for dask. min and max keep the input dtype; the
+        others are float32 (float64 for float64 or 32/64-bit integer input).
+
+    Notes
+    -----
+    One pass over the frames in blocks of at most 64 MB (float64); mean and std
+    accumulate in float64. Percentiles use spatial tiles holding every frame, like
+    :func:`temporal_percentile`; they equal ``numpy.percentile(stack, q, axis=0)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.arange(4, dtype=np.uint16)[:, None, None] * np.ones((1, 2, 2), np.uint16)
+    >>> frame_stats(stack, "mean")
+    array([[1.5, 1.5],
+           [1.5, 1.5]], dtype=float32)
+    """
+    stat, qs, scalar = _check(stack, stat, q)
+    if is_dask(stack):
+        return _lazy_stat(stack, stat, qs, scalar)
+    if stat == "percentile":
+        assert qs is not None
+        res = _reduce(stack, qs, None, None, progress)
+        return res[0] if scalar else res
+    n_frames = int(stack.shape[0])
+    chunks = frame_blocks(n_frames, -(-n_frames // _frames_per_block(stack)))
+    image = None
+    for part in track(_iterate(stack, stat, qs, scalar, chunks), len(chunks), progress):
+        image = part.image
+    return image

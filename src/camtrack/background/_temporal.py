@@ -1,0 +1,212 @@
+"""Temporal background: one median (or percentile) image over all frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from camtrack import _backend
+from camtrack._validation import check_positive, check_range, check_stack
+from camtrack.background._common import (
+    Progress,
+    check_frame_or_pixel_mask,
+    dask_meta,
+    dask_tile_chunks,
+    is_dask,
+    n_workers,
+    plan_tiles,
+    run_parallel,
+    work_dtype,
+)
+from camtrack.background._quantiles import tile_quantiles
+
+__all__ = ["temporal_median", "temporal_percentile"]
+
+
+def _check_q(q: Any) -> tuple[list[float], bool]:
+    """Percentile(s) in [0, 100] -> (list, scalar?)."""
+    if np.ndim(q) == 0:
+        return [check_range(q, "q", 0.0, 100.0)], True
+    vals = np.ravel(np.asarray(q, dtype=object)).tolist()
+    if np.ndim(q) != 1 or not vals:
+        raise ValueError(
+            f"`q` must be a number or a 1-D sequence of numbers in [0, 100]; got {q!r}."
+        )
+    return [check_range(v, f"q[{i}]", 0.0, 100.0) for i, v in enumerate(vals)], False
+
+
+def _prepare(stack: Any, mask: Any, sigma_clip: Any) -> tuple[Any, Any, float | None]:
+    """Validate; apply a per-frame mask by dropping frames; return (stack, pixel_mask, k)."""
+    check_stack(stack)
+    if sigma_clip is not None:
+        sigma_clip = check_positive(sigma_clip, "sigma_clip")
+    pixel_mask = None
+    if mask is not None:
+        check_frame_or_pixel_mask(mask, stack.shape)
+        if mask.ndim == 1:
+            keep = np.flatnonzero(~_backend.to_host(mask))
+            if keep.size == 0:
+                raise ValueError(
+                    "`mask` leaves out every frame; True marks frames to leave out, "
+                    "so at least one entry must be False."
+                )
+            xp, _ = _backend.namespace(stack)
+            stack = stack[keep if xp is np else xp.asarray(keep)]
+        else:
+            _backend.namespace(stack, mask)  # TypeError for numpy mixed with cupy
+            pixel_mask = mask.compute() if is_dask(mask) and not is_dask(stack) else mask
+    return stack, pixel_mask, sigma_clip
+
+
+def _reduce(
+    stack: Any,
+    qs: list[float],
+    pixel_mask: Any,
+    sigma_clip: float | None,
+    progress: Progress | None,
+) -> Any:
+    """(T, Y, X) -> (len(qs), Y, X) quantiles over time, tiled, on the input's backend."""
+    dtype = work_dtype(stack.dtype)
+    itemsize = dtype.itemsize
+
+    if is_dask(stack):
+        import dask.array as da
+
+        chunks = dask_tile_chunks(stack.shape, itemsize)
+        data = stack.rechunk(chunks)
+        args = [data]
+        if pixel_mask is not None:
+            left_out = da.asarray(pixel_mask)
+            args.append((~left_out).rechunk(data.chunks))
+
+        def kernel(block: Any, *rest: Any) -> Any:
+            return tile_quantiles(
+                block,
+                qs,
+                valid=rest[0] if rest else None,
+                sigma_clip=sigma_clip,
+                out_dtype=dtype,
+            )
+
+        return da.map_blocks(
+            kernel,
+            *args,
+            chunks=((len(qs),), *data.chunks[1:]),
+            dtype=dtype,
+            meta=dask_meta(stack, dtype, 3),
+        )
+
+    xp, _ = _backend.namespace(stack)
+    ny, nx = stack.shape[1:]
+    out = xp.empty((len(qs), ny, nx), dtype=dtype)
+    gpu = xp is not np
+    tiles = plan_tiles(stack.shape, itemsize, min_tiles=1 if gpu else 4 * n_workers())
+
+    def work(tile: tuple[slice, slice]) -> None:
+        ys, xs = tile
+        valid = None if pixel_mask is None else ~pixel_mask[:, ys, xs]
+        out[:, ys, xs] = tile_quantiles(
+            stack[:, ys, xs], qs, valid=valid, sigma_clip=sigma_clip, out_dtype=dtype
+        )
+
+    run_parallel(work, tiles, progress=progress, workers=1 if gpu else None)
+    return out
+
+
+def temporal_median(
+    stack: Any,
+    *,
+    mask: Any = None,
+    sigma_clip: float | None = None,
+    progress: Progress | None = None,
+) -> Any:
+    """Median over time of every pixel: one background image.
+
+    Parameters
+    ----------
+    stack : array, shape (T, Y, X)
+        numpy, cupy or dask; any integer or float dtype. Not modified.
+    mask : bool array, shape (T,) or (T, Y, X), optional
+        True marks data to leave out: whole frames (T,) or single samples (T, Y, X),
+        e.g. pixels covered by moving beads, so they are not absorbed into the
+        background.
+    sigma_clip : float, optional
+        Leave out samples further than ``sigma_clip`` robust standard deviations
+        (1.4826 x the median absolute deviation) from each pixel's median, iterated
+        on the kept samples until stable (at most 5 passes). A bead covering a pixel
+        in a minority of the frames is then left out instead of biasing the median
+        towards it; 3 is a common choice.
+    progress : callable, optional
+        tqdm-like ``progress(iterable, total=n)``, advanced per spatial tile (numpy
+        and cupy input; dask input stays lazy and does not call it).
+
+    Returns
+    -------
+    array, shape (Y, X)
+        float32 (float64 for float64 or 32/64-bit integer input), on the input's
+        backend; lazy for dask input.
+
+    Notes
+    -----
+    Axis 0 is time. Pixels whose samples are all left out are NaN. A NaN sample that
+    is kept makes its pixel NaN (as :func:`numpy.median`); pass
+    ``mask=numpy.isnan(stack)`` to skip NaNs instead. Work runs on spatial tiles
+    holding every frame (at most 64 MB each), so memory stays bounded; dask input is
+    rechunked to that layout (full time axis, spatial tiles).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.arange(5 * 2 * 2, dtype=np.uint16).reshape(5, 2, 2)
+    >>> temporal_median(stack)
+    array([[ 8.,  9.],
+           [10., 11.]], dtype=float32)
+    """
+    stack, pixel_mask, sigma_clip = _prepare(stack, mask, sigma_clip)
+    return _reduce(stack, [50.0], pixel_mask, sigma_clip, progress)[0]
+
+
+def temporal_percentile(
+    stack: Any,
+    q: float | Sequence[float],
+    *,
+    mask: Any = None,
+    sigma_clip: float | None = None,
+    progress: Progress | None = None,
+) -> Any:
+    """Percentile(s) over time of every pixel.
+
+    Parameters
+    ----------
+    stack : array, shape (T, Y, X)
+        numpy, cupy or dask; any integer or float dtype. Not modified.
+    q : float or sequence of float
+        Percentile(s) in [0, 100], interpolated linearly between samples (numpy's
+        default method).
+    mask, sigma_clip, progress
+        As in :func:`temporal_median`.
+
+    Returns
+    -------
+    array, shape (Y, X) or (len(q), Y, X)
+        float32 (float64 for float64 or 32/64-bit integer input), on the input's
+        backend; lazy for dask input.
+
+    Notes
+    -----
+    Equals ``numpy.percentile(stack, q, axis=0)`` without mask and clipping. Memory
+    and NaN handling as in :func:`temporal_median`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.arange(5, dtype=np.uint16).reshape(5, 1, 1) * np.ones((1, 2, 2), np.uint16)
+    >>> temporal_percentile(stack, [0, 25, 100])[:, 0, 0]
+    array([0., 1., 4.], dtype=float32)
+    """
+    qs, scalar = _check_q(q)
+    stack, pixel_mask, sigma_clip = _prepare(stack, mask, sigma_clip)
+    res = _reduce(stack, qs, pixel_mask, sigma_clip, progress)
+    return res[0] if scalar else res

@@ -1,0 +1,290 @@
+"""The "Background" widget: pick a layer and a method, preview live, apply lazily.
+
+Preview computes the background of the current frame only (for temporal methods from a
+sub-sample of at most ``PREVIEW_FRAMES`` frames around it), so a slider move or a
+parameter change shows within about 100 ms. Apply builds the lazy result layers
+``<name> background`` and ``<name> - background``; methods that need a pass over the
+whole stack (temporal median, sparse median, frame statistics) run in a thread worker
+with a progress bar and can be cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
+
+from camtrack import background as bg
+from camtrack.napari._layers import upsert_image
+
+PREVIEW_FRAMES = 31
+
+METHODS = {
+    "spatial mean": "spatial_mean",
+    "temporal median": "temporal_median",
+    "rolling median": "rolling_median",
+    "sparse median": "sparse_median",
+    "frame statistic": "frame_stats",
+}
+# Which parameter fields each method shows (names equal the engine's keywords).
+FIELDS = {
+    "spatial_mean": ("radius",),
+    "temporal_median": (),
+    "rolling_median": ("window",),
+    "sparse_median": ("kernel_size", "split", "thresh_cleansing", "frac_cleansing",
+                      "offset_correction"),
+    "frame_stats": ("stat", "q"),
+}  # fmt: skip
+
+
+class Cancelled(Exception):
+    """Raised inside the engine's progress loop when the user presses Cancel."""
+
+
+class BackgroundWidget(Container):
+    """Background estimation with live preview (Plugins > camtrack > Background)."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        self.viewer = napari_viewer
+        self.image = ComboBox(label="image", choices=self._image_layers)
+        self.method = ComboBox(label="method", choices=list(METHODS), value="spatial mean")
+        self.radius = FloatSpinBox(label="radius (px)", value=7.0, min=0.5, max=200.0, step=0.5)
+        self.window = SpinBox(label="window (frames)", value=51, min=3, max=100_001, step=2)
+        self.kernel_size = SpinBox(label="kernel_size", value=200, min=3, max=1_000_000)
+        self.split = SpinBox(label="split (0: = kernel)", value=0, min=0, max=1_000_000)
+        self.thresh_cleansing = FloatSpinBox(
+            label="thresh_cleansing (0: auto)", value=0.0, min=0.0, max=1e6
+        )
+        self.frac_cleansing = FloatSlider(label="frac_cleansing", value=0.8, min=0.0, max=1.0)
+        self.offset_correction = CheckBox(label="offset_correction", value=True)
+        self.stat = ComboBox(label="stat", choices=list(bg.STATS), value="mean")
+        self.q = FloatSpinBox(label="q (percentile)", value=50.0, min=0.0, max=100.0)
+        self.preview = CheckBox(label="live preview (current frame)", value=True)
+        self.apply_button = PushButton(text="Apply")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        super().__init__(
+            widgets=[
+                self.image, self.method, self.radius, self.window, self.kernel_size,
+                self.split, self.thresh_cleansing, self.frac_cleansing,
+                self.offset_correction, self.stat, self.q, self.preview,
+                self.apply_button, self.cancel_button, self.status,
+            ],
+        )  # fmt: skip
+        self._cancel = threading.Event()
+        self._worker = None
+        self._preview_frame = 0
+        self._show_fields()
+        self.method.changed.connect(self._show_fields)
+        for w in (self.image, self.method, self.radius, self.window, self.kernel_size,
+                  self.split, self.thresh_cleansing, self.frac_cleansing,
+                  self.offset_correction, self.stat, self.q, self.preview):  # fmt: skip
+            w.changed.connect(self.update_preview)
+        self.viewer.dims.events.current_step.connect(self.update_preview)
+        self.apply_button.changed.connect(self.apply)
+        self.cancel_button.changed.connect(self._cancel.set)
+
+    # -- inputs -------------------------------------------------------------------
+    def _image_layers(self, _widget: Any = None) -> list[Any]:
+        from napari.layers import Image
+
+        # Stacks only: the 2-D preview and result images are not inputs.
+        return [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and getattr(layer.data, "ndim", 0) == 3
+        ]
+
+    @property
+    def engine_method(self) -> str:
+        return METHODS[self.method.value]
+
+    def params(self) -> dict[str, Any]:
+        """The current method's keyword arguments for the engine."""
+        values = {
+            "radius": self.radius.value,
+            "window": self.window.value,
+            "kernel_size": self.kernel_size.value,
+            "split": self.split.value or None,
+            "thresh_cleansing": self.thresh_cleansing.value,
+            "frac_cleansing": self.frac_cleansing.value,
+            "offset_correction": self.offset_correction.value,
+            "stat": self.stat.value,
+            "q": self.q.value if self.stat.value == "percentile" else None,
+        }
+        return {k: values[k] for k in FIELDS[self.engine_method]}
+
+    def _show_fields(self, *_: Any) -> None:
+        shown = FIELDS[self.engine_method]
+        for name in ("radius", "window", "kernel_size", "split", "thresh_cleansing",
+                     "frac_cleansing", "offset_correction", "stat", "q"):  # fmt: skip
+            getattr(self, name).visible = name in shown
+
+    def _stack(self) -> tuple[Any, Any]:
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("No image layer selected: open a stack first.")
+        data = layer.data
+        if getattr(data, "ndim", 0) != 3:
+            raise ValueError(
+                f"`image` must be a (frames, rows, cols) stack; layer {layer.name!r} has "
+                f"shape {tuple(data.shape)}."
+            )
+        return layer, data
+
+    # -- preview ------------------------------------------------------------------
+    def _current_frame(self, n_frames: int) -> int:
+        return int(np.clip(self.viewer.dims.current_step[0], 0, n_frames - 1))
+
+    def preview_background(self) -> tuple[np.ndarray, np.ndarray]:
+        """(background, frame - background) of the current frame, as (Y, X) arrays."""
+        _, stack = self._stack()
+        t = self._current_frame(stack.shape[0])
+        method, params = self.engine_method, self.params()
+        frame = stack[t : t + 1]
+        if method == "spatial_mean":
+            background = bg.spatial_mean(frame, **params).background
+        else:
+            # Temporal methods: the frames around t (the rolling or sparse kernel, or
+            # the whole stack), sub-sampled to PREVIEW_FRAMES for speed.
+            span = {"rolling_median": params.get("window"),
+                    "sparse_median": params.get("kernel_size")}.get(method) or stack.shape[0]  # fmt: skip
+            lo = max(0, min(t - span // 2, stack.shape[0] - span))
+            hi = min(stack.shape[0], lo + span)
+            idx = np.unique(np.linspace(lo, hi - 1, min(PREVIEW_FRAMES, hi - lo)).round())
+            sub = stack[idx.astype(int)]
+            if method == "frame_stats":
+                background = bg.frame_stats(sub, params["stat"], q=params["q"])
+            else:
+                background = bg.temporal_median(sub)
+        background = np.asarray(background)
+        residual = np.asarray(bg.subtract(np.asarray(frame), background))
+        self._preview_frame = t
+        return background.reshape(frame.shape[-2:]), residual[0]
+
+    def update_preview(self, *_: Any) -> None:
+        if not self.preview.value or self.image.value is None:
+            return
+        try:
+            background, residual = self.preview_background()
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+            return
+        name = self.image.value.name
+        upsert_image(self.viewer, f"{name} background (preview)", background,
+                     colormap="gray", visible=True)  # fmt: skip
+        upsert_image(self.viewer, f"{name} - background (preview)", residual,
+                     colormap="gray", visible=True)  # fmt: skip
+        self.status.value = f"preview: frame {self._preview_frame}"
+
+    # -- apply --------------------------------------------------------------------
+    def compute(self, stack: Any, progress: Any = None) -> tuple[Any, Any, dict]:
+        """Run the engine on the whole (lazy) stack: (background, subtracted, extras)."""
+        import dask.array as da
+
+        if not isinstance(stack, da.Array):
+            stack = da.from_array(stack, chunks=(max(1, 2**22 // stack[0].size), -1, -1))
+        method, params = self.engine_method, self.params()
+        extras: dict[str, Any] = {}
+        if method == "spatial_mean":
+            result = bg.spatial_mean(stack, **params)
+            background, offsets = result.background, None
+            extras["noise_correction"] = result.noise_correction
+        elif method == "rolling_median":
+            background, offsets = bg.rolling_median(stack, **params), None
+        elif method == "sparse_median":
+            result = bg.sparse_median(stack, progress=progress, **params)
+            background, offsets = result.expand(), None
+            extras["images"] = result.images
+            extras["offsets"] = result.offsets
+        elif method == "temporal_median":
+            background, offsets = np.asarray(bg.temporal_median(stack, progress=progress)), None
+        else:
+            background = np.asarray(
+                bg.frame_stats(stack, params["stat"], q=params["q"], progress=progress)
+            )
+            offsets = None
+        return background, bg.subtract(stack, background, offsets=offsets), extras
+
+    def _progress(self, total_hint: str):
+        """A tqdm-like progress callable for the engine that honours Cancel."""
+        from napari.utils import progress as napari_progress
+
+        cancel = self._cancel
+
+        def wrap(iterable, total=None):
+            with napari_progress(total=total, desc=total_hint) as bar:
+                for item in iterable:
+                    if cancel.is_set():
+                        raise Cancelled
+                    yield item
+                    bar.update(1)
+
+        return wrap
+
+    def apply(self, *_: Any) -> None:
+        from napari.qt.threading import create_worker
+
+        try:
+            layer, stack = self._stack()
+        except ValueError as exc:
+            self._error(exc)
+            return
+        self._cancel.clear()
+        self.apply_button.enabled, self.cancel_button.enabled = False, True
+        self.status.value = f"computing {self.method.value} ..."
+        # Connecting `errored` up front keeps superqt from re-raising engine errors in
+        # the main thread: they become notifications instead of traceback dialogs.
+        self._worker = create_worker(
+            self.compute,
+            stack,
+            self._progress(self.method.value),
+            _connect={
+                "returned": lambda out: self._show_result(layer.name, out),
+                "errored": self._worker_error,
+                "finished": self._done,
+            },
+        )
+
+    def _show_result(self, name: str, out: tuple[Any, Any, dict]) -> None:
+        background, subtracted, extras = out
+        upsert_image(self.viewer, f"{name} background", background, colormap="gray")
+        upsert_image(self.viewer, f"{name} - background", subtracted, colormap="gray")
+        if "images" in extras:
+            upsert_image(self.viewer, f"{name} sparse background images",
+                         np.asarray(extras["images"]), colormap="gray", visible=False)  # fmt: skip
+        for suffix in ("background (preview)", "- background (preview)"):
+            if f"{name} {suffix}" in self.viewer.layers:
+                self.viewer.layers.remove(f"{name} {suffix}")
+        self.preview.value = False
+        note = extras.get("noise_correction")
+        self.status.value = f"done: {self.method.value}" + (
+            f" (noise correction {note:.4f})" if note is not None else ""
+        )
+
+    def _worker_error(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self.status.value = "cancelled"
+            return
+        self._error(exc)
+
+    def _done(self) -> None:
+        self.apply_button.enabled, self.cancel_button.enabled = True, False
+        self._worker = None
+
+    def _error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        self.status.value = f"error: {exc}"
+        show_error(str(exc))

@@ -1,0 +1,130 @@
+"""temporal_median / temporal_percentile: numpy references, masks, sigma clipping, dask."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from camtrack.background import temporal_median, temporal_percentile
+
+
+def _stack(dtype=np.uint16, shape=(31, 23, 17), seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 60000, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.int16, np.float64])
+@pytest.mark.parametrize("n_frames", [30, 31])
+def test_median_equals_numpy(dtype, n_frames):
+    stack = _stack(dtype, (n_frames, 23, 17))
+    if dtype == np.int16:
+        stack = (stack.astype(np.int32) - 30000).astype(np.int16)
+    before = stack.copy()
+    out = temporal_median(stack)
+    assert out.shape == (23, 17)
+    assert out.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    np.testing.assert_array_equal(out, np.median(stack, axis=0).astype(out.dtype))
+    np.testing.assert_array_equal(stack, before)
+
+
+def test_uint16_values_above_255_survive():
+    stack = np.full((9, 4, 4), 1000, dtype=np.uint16)
+    stack[::2] = 60000
+    assert np.all(temporal_median(stack) == 60000)
+    assert np.all(temporal_percentile(stack, 0) == 1000)
+
+
+@pytest.mark.parametrize("q", [0, 12.5, 50, 99, 100, [5, 50, 95]])
+def test_percentile_equals_numpy(q):
+    stack = _stack(np.uint16)
+    out = temporal_percentile(stack, q)
+    ref = np.percentile(stack, q, axis=0)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+
+
+def test_dask_odd_chunks_equal_numpy_and_stay_lazy():
+    stack = _stack(np.uint16)
+    d = da.from_array(stack, chunks=(4, 7, 5))
+    med = temporal_median(d)
+    pct = temporal_percentile(d, [10, 90])
+    assert isinstance(med, da.Array) and isinstance(pct, da.Array)
+    np.testing.assert_array_equal(med.compute(), temporal_median(stack))
+    np.testing.assert_allclose(pct.compute(), temporal_percentile(stack, [10, 90]))
+
+
+def test_pixel_mask_equals_masked_reference_and_dask():
+    stack = _stack(np.uint16)
+    mask = np.random.default_rng(5).random(stack.shape) < 0.4
+    ref = np.ma.median(np.ma.array(stack.astype(np.float64), mask=mask), axis=0)
+    np.testing.assert_allclose(temporal_median(stack, mask=mask), ref.filled(np.nan))
+    d = da.from_array(stack, chunks=(5, 9, 4))
+    np.testing.assert_allclose(temporal_median(d, mask=mask).compute(), ref.filled(np.nan))
+    p = temporal_percentile(stack, 30, mask=mask)
+    i, j = 3, 7
+    assert p[i, j] == pytest.approx(np.percentile(stack[:, i, j][~mask[:, i, j]], 30))
+
+
+def test_fully_masked_pixel_is_nan_without_warning():
+    stack = _stack(np.float32)
+    mask = np.zeros(stack.shape, dtype=bool)
+    mask[:, 2, 3] = True
+    out = temporal_median(stack, mask=mask)  # warnings are errors in this suite
+    assert np.isnan(out[2, 3])
+    assert np.isfinite(np.delete(out.ravel(), 2 * 17 + 3)).all()
+
+
+def test_frame_mask_drops_frames():
+    stack = _stack(np.uint16)
+    drop = np.zeros(stack.shape[0], dtype=bool)
+    drop[[0, 4, 9]] = True
+    np.testing.assert_array_equal(
+        temporal_median(stack, mask=drop), np.median(stack[~drop], axis=0).astype(np.float32)
+    )
+
+
+def test_sigma_clip_removes_a_passing_bead():
+    # A bright bead sits on a 10 x 10 patch in 35 % of 100 frames: the plain median
+    # shifts by ~0.4 sigma of the noise towards it; clipping leaves the bead out.
+    rng = np.random.default_rng(7)
+    background = rng.normal(100.0, 5.0, (100, 24, 24)).astype(np.float32)
+    stack = background.copy()
+    stack[:35, 6:16, 6:16] += 400.0
+    patch = (slice(6, 16), slice(6, 16))
+    plain = temporal_median(stack)[patch]
+    clipped = temporal_median(stack, sigma_clip=3.0)[patch]
+    truth = np.median(background[35:], axis=0)[patch]
+    assert np.abs(plain - 100).mean() > 1.5
+    # the clip also trims a few > 3 sigma noise samples: allow 0.3 of the 5 ADU noise
+    assert np.abs(clipped - truth).max() < 1.5
+    assert np.abs(clipped - 100).mean() < 0.6
+    d = da.from_array(stack, chunks=(100, 7, 24))
+    np.testing.assert_allclose(
+        temporal_median(d, sigma_clip=3.0).compute(), temporal_median(stack, sigma_clip=3.0)
+    )
+
+
+def test_sigma_clip_keeps_clean_pixels():
+    stack = np.random.default_rng(3).normal(50.0, 2.0, (201, 8, 8))
+    clipped = temporal_median(stack, sigma_clip=3.0)
+    # symmetric clipping of pure noise barely moves the median (< 0.2 of the noise)
+    assert np.abs(clipped - np.median(stack, axis=0)).max() < 0.4
+
+
+def test_bad_input_messages():
+    stack = _stack()
+    with pytest.raises(ValueError, match=r"`stack` must be 3-D .*got shape \(23, 17\)"):
+        temporal_median(stack[0])
+    with pytest.raises(ValueError, match=r"`q` must lie in \[0.0, 100.0\]; got 101"):
+        temporal_percentile(stack, 101)
+    with pytest.raises(ValueError, match=r"`q\[1\]` must lie in"):
+        temporal_percentile(stack, [10, -1])
+    with pytest.raises(ValueError, match=r"`mask` must have shape \(31,\) .* got \(23, 17\)"):
+        temporal_median(stack, mask=np.zeros((23, 17), dtype=bool))
+    with pytest.raises(TypeError, match=r"`mask` must be a boolean array"):
+        temporal_median(stack, mask=np.zeros(stack.shape, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"`mask` leaves out every frame"):
+        temporal_median(stack, mask=np.ones(31, dtype=bool))
+    with pytest.raises(ValueError, match=r"`sigma_clip` must be finite and > 0; got 0"):
+        temporal_median(stack, sigma_clip=0)
