@@ -28,7 +28,7 @@ def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_engine_import_loads_no_gui():
     code = (
-        "import sys, json, camtrack, camtrack.io, camtrack.simulate, camtrack.cli\n"
+        "import sys, json, camtrack, camtrack.io, camtrack.simulate, camtrack.background, camtrack.cli\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('napari', 'magicgui', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'cupy', 'vispy')]\n"
         "print(json.dumps(bad))\n"

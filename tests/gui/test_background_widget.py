@@ -9,7 +9,7 @@ import scipy.ndimage as ndi
 
 pytest.importorskip("napari")
 
-from camtrack.napari._widgets import BackgroundWidget  # noqa: E402
+from camtrack.napari._widgets import BackgroundWidget
 
 
 @pytest.fixture
