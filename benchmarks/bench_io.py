@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _memory import reset_peak_rss, vm_kib
+
 HERE = Path(__file__).resolve().parent
 DATASET = "/events/image"
 
@@ -101,9 +103,9 @@ def _child(reader: str, path: str) -> dict:
         # per-session cost, not a per-file one: pay it before the clock starts.
         dask.array.ones(2).sum().compute()
     gc.collect()
-    reset = _reset_peak_rss()
+    reset = reset_peak_rss()
     base_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    base_hwm = _vm_hwm_kib()
+    base_hwm = vm_kib("VmHWM")
     t0 = time.perf_counter()
     try:
         frame, open_s = run()
@@ -111,7 +113,7 @@ def _child(reader: str, path: str) -> dict:
         return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     total = time.perf_counter() - t0
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_hwm = _vm_hwm_kib()
+    peak_hwm = vm_kib("VmHWM")
     return {
         "time_s": total,
         "open_s": open_s,
@@ -121,43 +123,6 @@ def _child(reader: str, path: str) -> dict:
         "frame_checksum": int(frame.astype(np.int64).sum()),
         "peak_reset_after_imports": reset,
     }
-
-
-def _vm_hwm_kib() -> int:
-    """This process's own peak RSS in KiB (``VmHWM``), or ``ru_maxrss`` off Linux.
-
-    On Linux ``ru_maxrss`` also counts the parent's RSS at the moment of ``exec``
-    (kernel ``sig->maxrss``), which a reset cannot clear; a benchmark parent holding
-    a few hundred MB would hide every smaller increase. ``VmHWM`` is the same
-    high-water mark for this process's own memory only.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the peak-RSS mark (Linux >= 4.0), so import-time peaks do not hide ours.
-
-    Without it ``ru_maxrss`` after the read is often still the peak reached while
-    importing napari, and every increase would read as zero.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
-# -------------------------------------------------------------------------- parent side
 
 
 def _write_files(folder: Path, size_gb: float, side: int) -> tuple[Path, Path, int, list[int]]:
