@@ -85,6 +85,7 @@ class BackgroundWidget(Container):
         self._cancel = threading.Event()
         self._worker = None
         self._preview_frame = 0
+        self.offset_plot = None
         self._show_fields()
         self.method.changed.connect(self._show_fields)
         for w in (self.image, self.method, self.radius, self.window, self.kernel_size,
@@ -207,7 +208,8 @@ class BackgroundWidget(Container):
             result = bg.sparse_median(stack, progress=progress, **params)
             background, offsets = result.expand(), None
             extras["images"] = result.images
-            extras["offsets"] = result.offsets
+            if result.offsets is not None:
+                extras["offsets"] = np.asarray(result.offsets)  # (T,) floats: small
         elif method == "temporal_median":
             background, offsets = np.asarray(bg.temporal_median(stack, progress=progress)), None
         else:
@@ -264,6 +266,8 @@ class BackgroundWidget(Container):
         if "images" in extras:
             upsert_image(self.viewer, f"{name} sparse background images",
                          np.asarray(extras["images"]), colormap="gray", visible=False)  # fmt: skip
+        if extras.get("offsets") is not None:
+            self._plot_offsets(name, extras["offsets"])
         for suffix in ("background (preview)", "- background (preview)"):
             if f"{name} {suffix}" in self.viewer.layers:
                 self.viewer.layers.remove(f"{name} {suffix}")
@@ -272,6 +276,20 @@ class BackgroundWidget(Container):
         self.status.value = f"done: {self.method.value}" + (
             f" (noise correction {note:.4f})" if note is not None else ""
         )
+
+    def _plot_offsets(self, name: str, offsets: np.ndarray) -> None:
+        """Dock (or update) the per-frame offset plot of the sparse median."""
+        from camtrack.napari._plots import LinePlot
+
+        if self.offset_plot is None:
+            self.offset_plot = LinePlot()
+            self.viewer.window.add_dock_widget(
+                self.offset_plot, name="Background offsets", area="bottom"
+            )
+        self.offset_plot.plot(
+            np.arange(offsets.size), offsets, xlabel="frame", ylabel="offset (ADU)",
+            title=f"{name}: per-frame offset of the sparse median",
+        )  # fmt: skip
 
     def _worker_error(self, exc: BaseException) -> None:
         if isinstance(exc, Cancelled):
