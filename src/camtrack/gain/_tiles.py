@@ -1,0 +1,272 @@
+"""Running the kernels over a whole stack: tiles, threads, dask graphs and progress.
+
+- numpy and cupy: row bands holding every frame, on a thread pool (numpy, bottleneck
+  and the float32 casts release the GIL, so threads use every core); results go
+  straight into the output maps.
+- dask, moments (``meanvar``, ``diff``, ``robust``): blocks of consecutive frames
+  (with the few frames of look-ahead the differences need), reduced to sums and merged
+  in a tree. The graph never needs all frames of a pixel at once, so a stack larger
+  than memory, lazily read or generated chunk by chunk, streams through in bounded
+  memory whatever its chunking.
+- dask, median (``median``): a median does not merge, so the stack is rechunked to
+  all frames by spatial tiles and reduced with ``map_blocks``.
+
+Progress follows the engine's protocol: any tqdm-like callable used as
+``progress(iterable, total=n)``, advanced once per finished tile or block.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+import numpy as np
+
+from camtrack import _backend
+from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, median_mad, merge_sums, moment_sums
+
+__all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
+
+Progress = Callable[..., Iterable[Any]]
+
+TILE_BYTES = 32 * 2**20  # float32 working copy of one all-frames tile (median kernel)
+BLOCK_BYTES = 32 * 2**20  # input bytes of one block of frames (dask moments)
+
+
+def n_workers() -> int:
+    """Threads for the GIL-releasing kernels: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _bands(ny: int, rows: int) -> list[slice]:
+    rows = max(1, min(ny, rows))
+    return [slice(y, min(ny, y + rows)) for y in range(0, ny, rows)]
+
+
+def _run_threads(
+    func: Callable[[Any], None], items: Sequence[Any], progress: Progress | None, workers: int
+) -> None:
+    """``func(item)`` for every item on ``workers`` threads, reporting each finished one."""
+    if workers <= 1 or len(items) <= 1:
+        it = items if progress is None else progress(items, total=len(items))
+        for item in it:
+            func(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        futures = [pool.submit(func, item) for item in items]
+        try:
+            done = as_completed(futures)
+            for fut in done if progress is None else progress(done, total=len(futures)):
+                fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+def _compute_dask(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progress | None):
+    """``dask.compute`` on the threaded scheduler, advancing ``progress`` per kernel task.
+
+    The compute runs in a helper thread while this thread iterates the progress
+    callable over a queue fed by a dask callback, so iterable-style progress bars
+    (tqdm, napari's progress) work unchanged.
+    """
+    import dask
+    from dask.callbacks import Callback
+
+    workers = n_workers()
+    if progress is None:
+        return dask.compute(graph_outputs, scheduler="threads", num_workers=workers)[0]
+
+    events: queue.Queue = queue.Queue()
+    result: dict[str, Any] = {}
+
+    class _Count(Callback):
+        def _posttask(self, key, value, dsk, state, id):
+            name = key[0] if isinstance(key, tuple) else key
+            if isinstance(name, str) and name.startswith(prefix):
+                events.put(1)
+
+    def run() -> None:
+        try:
+            with _Count():
+                result["value"] = dask.compute(
+                    graph_outputs, scheduler="threads", num_workers=workers
+                )[0]
+        except BaseException as exc:  # re-raised in the calling thread
+            result["error"] = exc
+        finally:
+            events.put(None)
+
+    def ticks():
+        seen = 0
+        while True:
+            item = events.get()
+            if item is None:
+                break
+            seen += 1
+            if seen <= n_tasks:
+                yield seen
+
+    thread = threading.Thread(target=run, name="camtrack-gain-compute", daemon=True)
+    thread.start()
+    for _ in progress(ticks(), total=n_tasks):
+        pass
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+# ----------------------------------------------------------------------------- moments
+
+
+def reduce_moments(stack: Any, *, progress: Progress | None = None) -> dict:
+    """Merged :func:`moment_sums` of a whole (T, Y, X) stack, maps on the input backend.
+
+    dask input comes back as numpy (or cupy) maps: they are what the fit needs.
+    """
+    if _backend.is_dask(stack):
+        return _moments_dask(stack, progress)
+    xp, _ = _backend.namespace(stack)
+    t, ny, _nx = (int(s) for s in stack.shape)
+    gpu = xp is not np
+    workers = 1 if gpu else n_workers()
+    bands = [slice(0, ny)] if gpu else _bands(ny, -(-ny // (4 * workers)))
+    parts: dict[int, dict] = {}
+
+    def work(i: int) -> None:
+        parts[i] = moment_sums(xp, stack[:, bands[i]], t)
+
+    _run_threads(work, list(range(len(bands))), progress, workers)
+    return _stack_bands([parts[i] for i in range(len(bands))], xp)
+
+
+def _stack_bands(parts: list[dict], xp: Any) -> dict:
+    """Join the sums of row bands (same frames) into full maps."""
+    if len(parts) == 1:
+        return parts[0]
+    out = dict(parts[0])
+    for key, value in parts[0].items():
+        if key == "frame_sums":
+            out[key] = np.sum([p[key] for p in parts], axis=0)
+        elif hasattr(value, "ndim") and value.ndim == 2:
+            out[key] = xp.concatenate([p[key] for p in parts], axis=0)
+    return out
+
+
+def _moments_dask(stack: Any, progress: Progress | None) -> dict:
+    import dask
+    from dask.base import tokenize
+
+    t, ny, nx = (int(s) for s in stack.shape)
+    itemsize = max(np.dtype(stack.dtype).itemsize, 2)
+    frames = SLAB_FRAMES + OVERLAP
+    # Blocks: a few slabs of frames; row bands only when one frame is very large.
+    rows = max(1, min(ny, BLOCK_BYTES // (frames * nx * itemsize)))
+    bands = _bands(ny, rows)
+    block_frames = max(
+        SLAB_FRAMES, (BLOCK_BYTES // ((bands[0].stop - bands[0].start) * nx * itemsize)) - OVERLAP
+    )
+    block_frames = max(SLAB_FRAMES, min(block_frames, 4 * SLAB_FRAMES))
+    edges = [*list(range(0, t, block_frames)), t]
+    token = tokenize(stack)
+    kernel = dask.delayed(_block_sums, pure=True)
+    merge = dask.delayed(merge_sums, pure=True)
+    xp, _ = _backend.namespace(stack)
+    outs = []
+    for ys in bands:
+        leaves = []
+        for a, b in itertools.pairwise(edges):
+            piece = stack[a : min(t, b + OVERLAP), ys]
+            leaves.append(
+                kernel(piece, b - a, dask_key_name=f"camtrack-gain-block-{token}-{ys.start}-{a}")
+            )
+        while len(leaves) > 1:  # pairwise tree, order preserved (a before b)
+            nxt = [merge(leaves[i], leaves[i + 1]) for i in range(0, len(leaves) - 1, 2)]
+            if len(leaves) % 2:
+                nxt.append(leaves[-1])
+            leaves = nxt
+        outs.append(leaves[0])
+    n_tasks = len(bands) * (len(edges) - 1)
+    parts = _compute_dask(outs, n_tasks, "camtrack-gain-block", progress)
+    return _stack_bands(list(parts), xp)
+
+
+def _block_sums(piece: Any, own: int) -> dict:
+    xp, _ = _backend.namespace(piece)
+    return moment_sums(xp, piece, own)
+
+
+# ----------------------------------------------------------------------------- median
+
+
+def _tiles(t: int, ny: int, nx: int, min_tiles: int) -> list[tuple[slice, slice]]:
+    """All-frames tiles whose float32 copy fits :data:`TILE_BYTES`: row bands, or
+    pieces of single rows when one row of all frames is already too large."""
+    row_bytes = t * nx * 4
+    if row_bytes <= TILE_BYTES:
+        rows = max(1, min(TILE_BYTES // row_bytes, -(-ny // max(1, min_tiles))))
+        return [(ys, slice(0, nx)) for ys in _bands(ny, rows)]
+    cols = max(1, TILE_BYTES // (t * 4))
+    return [(slice(y, y + 1), xs) for y in range(ny) for xs in _bands(nx, cols)]
+
+
+def reduce_median(stack: Any, *, progress: Progress | None = None) -> tuple[Any, Any, Any, Any]:
+    """Temporal median, MAD, max and min maps (float64) of a (T, Y, X) stack."""
+    t, ny, nx = (int(s) for s in stack.shape)
+    if _backend.is_dask(stack):
+        return _median_dask(stack, progress)
+    xp, _ = _backend.namespace(stack)
+    gpu = xp is not np
+    workers = 1 if gpu else n_workers()
+    tiles = _tiles(t, ny, nx, 1 if gpu else 4 * workers)
+    med = xp.empty((ny, nx), xp.float64)
+    mad = xp.empty_like(med)
+    vmax = xp.empty_like(med)
+    vmin = xp.empty_like(med)
+
+    def work(tile: tuple[slice, slice]) -> None:
+        block = stack[(slice(None), *tile)]
+        med[tile], mad[tile] = median_mad(xp, block)
+        vmax[tile] = block.max(axis=0)
+        vmin[tile] = block.min(axis=0)
+
+    _run_threads(work, tiles, progress, workers)
+    return med, mad, vmax, vmin
+
+
+def _median_tile(block: Any) -> Any:
+    xp, _ = _backend.namespace(block)
+    med, mad = median_mad(xp, block)
+    f64 = xp.float64
+    return xp.stack([med, mad, block.max(axis=0).astype(f64), block.min(axis=0).astype(f64)])
+
+
+def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, Any]:
+    import dask.array as da
+    from dask.base import tokenize
+
+    t, ny, nx = (int(s) for s in stack.shape)
+    ys, xs = _tiles(t, ny, nx, 1)[0]
+    data = stack.rechunk((t, ys.stop - ys.start, xs.stop - xs.start))
+    xp, _ = _backend.namespace(stack)
+    name = f"camtrack-gain-median-{tokenize(data)}"
+    out = da.map_blocks(
+        _median_tile,
+        data,
+        chunks=((4,), data.chunks[1], data.chunks[2]),
+        dtype=np.float64,
+        meta=xp.empty((0, 0, 0), dtype=np.float64),
+        name=name,
+    )
+    n_tasks = len(data.chunks[1]) * len(data.chunks[2])
+    maps = _compute_dask(out, n_tasks, name, progress)
+    return maps[0], maps[1], maps[2], maps[3]
