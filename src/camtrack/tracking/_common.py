@@ -1,0 +1,106 @@
+"""Shared plumbing for the tracking engine: input checks, work dtype, FFT module."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import scipy.fft
+
+from camtrack import _backend
+from camtrack._validation import check_stack
+
+__all__ = [
+    "as_centres",
+    "as_rois",
+    "bad_rois",
+    "border_mean",
+    "fft_module",
+    "quiet",
+    "to_work",
+]
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence floating-point warnings locally (NaN/constant ROIs give NaN, not noise)."""
+    with np.errstate(all="ignore"):
+        yield
+
+
+def fft_module(xp: ModuleType) -> ModuleType:
+    """scipy.fft for numpy (much faster than numpy.fft on batches of small images)."""
+    if xp is np:
+        return scipy.fft
+    import cupyx.scipy.fft  # pragma: no cover - GPU only
+
+    return cupyx.scipy.fft  # pragma: no cover - GPU only
+
+
+def as_rois(rois: Any, name: str = "rois", *, min_size: int = 8) -> Any:
+    """Check (N, S, S) square ROIs of at least ``min_size`` pixels; return them unchanged."""
+    if isinstance(rois, list | tuple):
+        raise TypeError(
+            f"`{name}` must be an array of shape (n_rois, size, size); got a "
+            f"{type(rois).__name__}. Wrap it with numpy.asarray(...)."
+        )
+    shape = getattr(rois, "shape", None)
+    if shape is not None and len(shape) == 2:
+        raise ValueError(
+            f"`{name}` must be 3-D (n_rois, size, size); got shape {tuple(shape)}. "
+            f"For one ROI pass {name}[None]."
+        )
+    check_stack(rois, name)
+    s = rois.shape
+    if s[1] != s[2]:
+        raise ValueError(
+            f"`{name}` must hold square ROIs (n_rois, size, size); got shape {tuple(s)}. "
+            "Crop them square, e.g. with camtrack.tracking.crop_rois."
+        )
+    if s[1] < min_size:
+        raise ValueError(f"`{name}` ROIs must be at least {min_size} pixels wide; got shape {tuple(s)}.")  # fmt: skip
+    return rois
+
+
+def work_dtype(dtype: Any) -> np.dtype:
+    """float64 for float64 input, float32 otherwise (uint16 camera data included)."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def to_work(rois: Any) -> Any:
+    """The ROIs in the work dtype (a copy only when the dtype changes)."""
+    return rois.astype(work_dtype(rois.dtype), copy=False)
+
+
+def bad_rois(xp: ModuleType, f: Any) -> Any:
+    """(N,) bool: ROIs with a non-finite pixel or no contrast at all."""
+    flat = f.reshape(f.shape[0], -1)
+    with quiet():
+        lo = flat.min(axis=1)
+        hi = flat.max(axis=1)
+        return ~(xp.isfinite(lo) & xp.isfinite(hi) & (hi > lo))
+
+
+def border_mean(f: Any) -> Any:
+    """(N,) mean of each ROI's one-pixel border (the local background)."""
+    top = f[:, 0, :].sum(axis=1) + f[:, -1, :].sum(axis=1)
+    side = f[:, 1:-1, 0].sum(axis=1) + f[:, 1:-1, -1].sum(axis=1)
+    s = f.shape[-1]
+    return (top + side) / (4 * s - 4)
+
+
+def as_centres(xp: ModuleType, n: int, x: Any, y: Any, dtype: Any = np.float64) -> tuple[Any, Any]:
+    """Broadcast ``x`` and ``y`` to (n,) arrays on the ROIs' backend."""
+    out = []
+    for v, name in ((x, "x"), (y, "y")):
+        a = xp.asarray(_backend.to_host(v) if not _backend.is_cupy(v) else v, dtype=dtype)
+        if a.ndim > 1 or (a.ndim == 1 and a.shape[0] not in (1, n)):
+            raise ValueError(
+                f"`{name}` must be a scalar or have one value per ROI ({n}); got shape "
+                f"{tuple(a.shape)}."
+            )
+        out.append(xp.broadcast_to(a, (n,)).astype(dtype))
+    return out[0], out[1]

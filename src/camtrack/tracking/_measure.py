@@ -1,0 +1,148 @@
+"""One batch of ROIs -> centre, symmetry quality and relative profiles (private core)."""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+from camtrack.tracking._common import bad_rois, border_mean, fft_module, quiet, to_work
+from camtrack.tracking._radial import radial_operator
+from camtrack.tracking._saturation import clipped_mask, compact
+from camtrack.tracking._symmetry import projection_centre, symmetry_centre, tukey
+
+__all__ = ["MODES", "PROFILES", "batch_size", "measure"]
+
+MODES = ("precise", "fast")
+PROFILES = ("radial", "fft")
+_BATCH_PIXELS = 2**20  # ROI pixels per batch: bounded memory, cache-friendly FFTs
+
+
+def batch_size(size: int) -> int:
+    """ROIs per internal batch for ``size`` x ``size`` ROIs."""
+    return max(1, _BATCH_PIXELS // (size * size))
+
+
+def power_profile(xp: ModuleType, g: Any, cx: Any, cy: Any, n_bins: int, oversample: int) -> Any:
+    """Radial profile of the windowed amplitude spectrum, centred on zero frequency.
+
+    The amplitude spectrum does not move when the bead moves, so this profile depends
+    on z only (the window follows the bead centre).
+    """
+    fft = fft_module(xp)
+    n, s, _ = g.shape
+    pos = xp.arange(s, dtype=g.dtype)
+    r = xp.sqrt((pos[None, None, :] - cx[:, None, None]) ** 2 + (pos[None, :, None] - cy[:, None, None]) ** 2)  # fmt: skip
+    half = xp.minimum(xp.minimum(cx, s - 1 - cx), xp.minimum(cy, s - 1 - cy)) + 1.0
+    w = tukey(xp, r, xp.maximum(half, 2.0)[:, None, None].astype(g.dtype))
+    amp = xp.abs(fft.fft2(g * w, axes=(-2, -1)))
+    amp = fft.fftshift(amp, axes=(-2, -1)) / w.reshape(n, -1).sum(axis=1)[:, None, None]
+    op = radial_operator(s, n_bins, oversample)
+    c = xp.full(n, float(s // 2), dtype=g.dtype)
+    return op.apply(xp, amp.astype(g.dtype), c, c)
+
+
+_SHIFT_TAPER = 3.0  # px: cosine edge of the window used for the Fourier shift
+
+
+def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any = None) -> Any:
+    """Profiles after an exact Fourier shift of each bead to pixel (S//2, S//2).
+
+    Every bead is resampled onto the same grid around the same centre, so its profile
+    does not depend on where the bead sat within a pixel (a kernel average over raw
+    pixels does, by up to a few nm of z). The image is windowed (flat top reaching
+    the ROI edge, a short taper, so the periodic wrap of the DFT never enters), shifted
+    by a phase ramp, and profiled as sum K w g / sum K w with the window moved along.
+    Bins whose kernel reaches the taper (or a clipped centre's hole) are NaN.
+    """
+    fft = fft_module(xp)
+    s = g.shape[-1]
+    dt = g.dtype
+    pos = xp.arange(s, dtype=dt)
+    cxd = cx.astype(dt)
+    cyd = cy.astype(dt)
+    half = xp.maximum(xp.minimum(xp.minimum(cxd, s - 1 - cxd), xp.minimum(cyd, s - 1 - cyd)) + 1.0, 2.0 * _SHIFT_TAPER)  # fmt: skip
+    taper = _SHIFT_TAPER / half
+
+    def window(ox: Any, oy: Any) -> Any:
+        r = xp.sqrt((pos[None, None, :] - ox[:, None, None]) ** 2 + (pos[None, :, None] - oy[:, None, None]) ** 2)  # fmt: skip
+        a = (half * (1.0 - taper))[:, None, None]
+        w = 0.5 + 0.5 * xp.cos(math.pi * xp.clip((r - a) / (half[:, None, None] - a), 0.0, 1.0))
+        if hole is not None:
+            w = w * xp.clip((r - hole[:, None, None].astype(dt)) / 1.5, 0.0, 1.0)
+        return w
+
+    spec = fft.rfft2(g * window(cxd, cyd), axes=(-2, -1))
+    m = spec.shape[-1]
+    t0 = float(s // 2)
+    sx = t0 - cxd
+    sy = t0 - cyd
+    kx = xp.arange(m, dtype=dt)
+    ky = xp.arange(s, dtype=dt)
+    ky = xp.where(ky >= (s + 1) // 2, ky - s, ky)
+    om = 2.0 * math.pi / s
+    ramp = xp.exp(-1j * om * ky[None, :, None] * sy[:, None, None]) * xp.exp(-1j * om * kx[None, None, :] * sx[:, None, None])  # fmt: skip
+    moved = fft.irfft2(spec * ramp.astype(spec.dtype), s=(s, s), axes=(-2, -1)).astype(dt)
+    w = window(cxd + sx, cyd + sy)
+    prof = op.centred(xp, moved, w)
+    radii = xp.asarray(op.radii)[None, :]
+    reach = 3.5 * op.sigma
+    bad = radii + reach > (half - _SHIFT_TAPER)[:, None]
+    if hole is not None:
+        # Bins reaching into the hole's edge average a different mix of radii: drop them.
+        bad = bad | ((hole[:, None] > 0) & (radii - reach < hole[:, None] + 1.5))
+    return xp.where(bad, xp.nan, prof)
+
+
+def measure(
+    xp: ModuleType,
+    rois: Any,
+    *,
+    mode: str = "precise",
+    profile: str = "radial",
+    n_bins: int,
+    oversample: int = 1,
+    saturation: Any = "auto",
+    saturation_tol: float = 3.0,
+    saturation_level: float | None = None,
+    n_iter: int = 3,
+) -> dict[str, Any]:
+    """Centres (x, y), symmetry quality, relative profiles (p - bg) / bg and bg.
+
+    NaN or constant ROIs give NaN everywhere for that ROI only.
+    """
+    f = to_work(rois)
+    s = f.shape[-1]
+    bad = bad_rois(xp, f)
+    any_bad = bool(bad.any())
+    with quiet():
+        if any_bad:
+            f = xp.where(bad[:, None, None], 0.0, f).astype(f.dtype)
+        bg = border_mean(f)
+        g = f - bg[:, None, None]
+        mask = clipped_mask(xp, f, saturation, saturation_tol, saturation_level)
+        cx, cy, q = projection_centre(xp, g, n_iter=n_iter)
+        hole = None
+        if mask is not None:
+            mask, hole = compact(xp, mask, cx, cy)
+            if not bool(mask.any()):
+                mask = hole = None
+        if mode == "precise":
+            cx, cy, q, _ = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole)
+        if profile == "radial":
+            op = radial_operator(s, n_bins, oversample)
+            if mode == "fast":
+                prof = op.apply(xp, g, cx, cy, mask=mask)
+            else:
+                prof = shifted_profile(xp, op, g, cx, cy, hole)
+        else:
+            prof = power_profile(xp, g, cx, cy, n_bins, oversample)
+        prof = prof / bg[:, None]
+        if any_bad:
+            nan = math.nan
+            cx = xp.where(bad, nan, cx)
+            cy = xp.where(bad, nan, cy)
+            q = xp.where(bad, nan, q)
+            bg = xp.where(bad, nan, bg)
+            prof = xp.where(bad[:, None], nan, prof)
+    return {"x": cx, "y": cy, "quality": q, "profiles": prof, "background": bg, "mask": mask}
