@@ -41,3 +41,84 @@ class LinePlot(QWidget):
         """The plotted (x, y), for tests."""
         (line,) = self.axes.get_lines()
         return np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+
+
+class GainPlot(QWidget):
+    """Photon-transfer plot: binned mean vs variance, the fit line, the fit range
+    shaded, a residual panel below, and the result as text."""
+
+    def __init__(self, parent: Any = None) -> None:
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        super().__init__(parent)
+        self.figure = Figure(figsize=(5, 4), layout="constrained")
+        self.figure.patch.set_facecolor("#262930")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        grid = self.figure.add_gridspec(2, 1, height_ratios=(3, 1))
+        self.axes = self.figure.add_subplot(grid[0])
+        self.resid_axes = self.figure.add_subplot(grid[1], sharex=self.axes)
+        self.text = ""
+        self.setMinimumSize(360, 320)  # below this the axes collapse
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+
+    def show_result(self, result: Any, title: str = "") -> None:
+        """Draw a :class:`camtrack.gain.GainResult` (its binned curve and fit)."""
+        fit = result.fit
+        x = np.asarray(result.bin_mean)
+        y = np.asarray(result.bin_var)
+        inside = np.asarray(fit.in_fit)
+        line = fit.intercept + fit.slope * x
+        ax, rx = self.axes, self.resid_axes
+        for a in (ax, rx):
+            a.clear()
+            a.set_facecolor("#262930")
+            a.tick_params(colors="white", labelsize=8)
+            for spine in a.spines.values():
+                spine.set_color("#888888")
+        lo, hi = fit.fit_range_adu
+        for a in (ax, rx):
+            a.axvspan(lo, hi, color="#7fb8ff", alpha=0.15, lw=0)
+        ax.plot(x[~inside], y[~inside], "o", ms=3, color="#999999", label="bins")
+        ax.plot(x[inside], y[inside], "o", ms=4, color="#ffb347", label="bins in fit")
+        ax.plot(x, line, "-", color="#7fb8ff", lw=1.2, label="fit")
+        ax.set_ylabel("variance (ADU²)", color="white", fontsize=9)
+        ax.legend(fontsize=7, facecolor="#262930", labelcolor="white", loc="upper left")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            resid = 100.0 * (y - line) / line
+        rx.axhline(0.0, color="#7fb8ff", lw=0.8)
+        rx.plot(x, resid, "o", ms=3, color="#ffb347")
+        rx.set_xlabel("mean (ADU)", color="white", fontsize=9)
+        rx.set_ylabel("resid. (%)", color="white", fontsize=9)
+        self.text = gain_text(result)
+        ax.text(
+            0.98, 0.04, self.text, transform=ax.transAxes, ha="right", va="bottom",
+            color="white", fontsize=8, family="monospace",
+            bbox={"facecolor": "#1b1d22", "edgecolor": "#888888", "alpha": 0.8},
+        )  # fmt: skip
+        ax.set_title(title, color="white", fontsize=10)
+        self.canvas.draw_idle()
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """All plotted bins (x, y), for tests."""
+        xs, ys = [], []
+        for line in self.axes.get_lines()[:2]:
+            xs.append(np.asarray(line.get_xdata()))
+            ys.append(np.asarray(line.get_ydata()))
+        return np.concatenate(xs), np.concatenate(ys)
+
+
+def gain_text(result: Any) -> str:
+    """The result in words: e-/ADU +- stderr, ADU/e-, offset, read noise."""
+    lines = [
+        f"{result.e_per_adu:.4g} ± {result.e_per_adu_stderr:.2g} e-/ADU",
+        f"{result.adu_per_e:.4g} ADU/e-",
+    ]
+    if result.offset_adu is not None:
+        lines.append(f"offset {result.offset_adu:.1f} ADU")
+    if result.read_noise_e is not None:
+        lines.append(f"read noise {result.read_noise_e:.2f} e-")
+    lines.append(f"method {result.method}, r = {result.fit.r:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,319 @@
+"""The "Camera gain" widget: photon transfer on an image layer, with the fitted plot.
+
+Run measures the per-pixel maps once (a thread worker with a progress bar, cancellable);
+the fit range slider and the bin count then refit the stored maps
+(:meth:`camtrack.gain.GainResult.refit`, milliseconds), so the plot and the numbers
+follow the slider live. Result layers ``mean``, ``variance``, ``gain map`` and
+``offset`` (when known) are updated in place on re-runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatRangeSlider,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
+
+from camtrack.gain import METHODS, estimate_gain
+from camtrack.napari._layers import upsert_image
+
+
+class Cancelled(Exception):
+    """Raised inside the engine's progress loop when the user presses Cancel."""
+
+
+class GainWidget(Container):
+    """Photon transfer (Plugins > camtrack > Camera gain)."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        self.viewer = napari_viewer
+        self.image = ComboBox(label="image", choices=self._stacks)
+        self.dark = ComboBox(label="dark (optional)", choices=self._dark_choices)
+        self.offset_known = CheckBox(label="known offset (no dark)", value=False)
+        self.offset_adu = FloatSpinBox(label="offset (ADU)", value=100.0, min=-1e6, max=1e6)
+        self.method = ComboBox(label="method", choices=list(METHODS), value="auto")
+        self.nbins = SpinBox(label="nbins", value=50, min=3, max=1000)
+        self.fit_range = FloatRangeSlider(label="fit range (%)", value=(33, 66), min=0, max=100)
+        self.min_count = SpinBox(label="min_count", value=10, min=0, max=1_000_000)
+        self.excess_noise_factor = FloatSpinBox(
+            label="excess noise F² (EMCCD: 2)", value=1.0, min=1.0, max=2.0, step=0.1
+        )
+        self.first_frame = SpinBox(label="first frame", value=0, min=0, max=0)
+        self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.convert_button = PushButton(text="Convert to photoelectrons", enabled=False)
+        self.save_button = PushButton(text="Save calibration", enabled=False)
+        self.status = Label(value="")
+        self.result_label = Label(value="")
+        super().__init__(
+            widgets=[
+                self.image, self.dark, self.offset_known, self.offset_adu, self.method,
+                self.nbins, self.fit_range, self.min_count, self.excess_noise_factor,
+                self.first_frame, self.last_frame, self.run_button, self.cancel_button, self.convert_button,
+                self.save_button, self.status, self.result_label,
+            ],
+        )  # fmt: skip
+        self.result = None
+        self.plot = None
+        self._source = None  # (layer name, first frame, last frame) of the result
+        self._cancel = threading.Event()
+        self._worker = None
+        self.offset_adu.visible = False
+        self.offset_known.changed.connect(self._on_offset_known)
+        self.image.changed.connect(self._on_image)
+        self.fit_range.changed.connect(self.refit)
+        self.nbins.changed.connect(self.refit)
+        self.min_count.changed.connect(self.refit)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self._cancel.set)
+        self.convert_button.changed.connect(self.convert)
+        self.save_button.changed.connect(self._ask_save)
+        self._on_image()
+
+    # -- inputs -------------------------------------------------------------------
+    def _stacks(self, _widget: Any = None) -> list[Any]:
+        from napari.layers import Image
+
+        return [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and getattr(layer.data, "ndim", 0) == 3
+        ]
+
+    def _dark_choices(self, _widget: Any = None) -> list[Any]:
+        return [("none", None), *((layer.name, layer) for layer in self._stacks())]
+
+    def _on_offset_known(self, *_: Any) -> None:
+        self.offset_adu.visible = self.offset_known.value
+
+    def _on_image(self, *_: Any) -> None:
+        layer = self.image.value
+        if layer is None:
+            return
+        last = int(layer.data.shape[0]) - 1
+        self.first_frame.max = self.last_frame.max = last
+        self.first_frame.value, self.last_frame.value = 0, last
+
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`camtrack.gain.estimate_gain`."""
+        dark = self.dark.value.data if self.dark.value is not None else None
+        if dark is None and self.offset_known.value:
+            dark = float(self.offset_adu.value)
+        return {
+            "dark": dark,
+            "method": self.method.value,
+            "nbins": int(self.nbins.value),
+            "fit_range": tuple(float(v) for v in self.fit_range.value),
+            "min_count": int(self.min_count.value),
+            "excess_noise_factor": float(self.excess_noise_factor.value),
+        }
+
+    def _stack(self) -> tuple[Any, Any, int, int]:
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("No image layer selected: open a stack first.")
+        first, last = int(self.first_frame.value), int(self.last_frame.value)
+        if last < first:
+            raise ValueError(
+                f"`last frame` ({last}) is before `first frame` ({first}); pick a frame range "
+                "of at least 20 frames."
+            )
+        return layer, layer.data[first : last + 1], first, last
+
+    # -- run ----------------------------------------------------------------------
+    def compute(self, stack: Any, params: dict, progress: Any = None) -> Any:
+        return estimate_gain(stack, progress=progress, **params)
+
+    def _progress(self):
+        from napari.utils import progress as napari_progress
+
+        cancel = self._cancel
+
+        def wrap(iterable, total=None):
+            with napari_progress(total=total, desc="camera gain") as bar:
+                for item in iterable:
+                    if cancel.is_set():
+                        raise Cancelled
+                    yield item
+                    bar.update(1)
+
+        return wrap
+
+    def run(self, *_: Any) -> None:
+        from napari.qt.threading import create_worker
+
+        try:
+            layer, stack, first, last = self._stack()
+            params = self.params()
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+            return
+        self._cancel.clear()
+        self.run_button.enabled, self.cancel_button.enabled = False, True
+        self.status.value = f"measuring {layer.name} frames {first}-{last} ..."
+        self._worker = create_worker(
+            self.compute,
+            stack,
+            params,
+            self._progress(),
+            _connect={
+                "returned": lambda res: self._show(res, (layer.name, first, last)),
+                "errored": self._worker_error,
+                "finished": self._done,
+            },
+        )
+
+    def _show(self, result: Any, source: tuple[str, int, int]) -> None:
+        self.result = result
+        self._source = source
+        maps = {"mean": result.mean, "variance": result.var, "gain map": result.gain_map}
+        if result.offset_map is not None:
+            maps["offset"] = result.offset_map
+        for name, data in maps.items():
+            data = np.asarray(data, dtype=np.float32)
+            upsert_image(self.viewer, name, data, colormap="viridis",
+                         contrast_limits=_limits(data))  # fmt: skip
+        self.convert_button.enabled = self.save_button.enabled = True
+        self._update_plot()
+        self.status.value = f"done: {source[0]}, {result.n_frames} frames"
+        for message in result.warnings:
+            if not message.startswith("method='auto'"):
+                from napari.utils.notifications import show_warning
+
+                show_warning(message)
+
+    def refit(self, *_: Any) -> None:
+        """Refit the stored maps with the current fit range and bins (no new pass)."""
+        if self.result is None:
+            return
+        try:
+            self.result = self.result.refit(
+                fit_range=tuple(float(v) for v in self.fit_range.value),
+                nbins=int(self.nbins.value),
+                min_count=int(self.min_count.value),
+            )
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+            return
+        self._update_plot()
+
+    def _update_plot(self) -> None:
+        from camtrack.napari._plots import GainPlot, gain_text
+
+        result = self.result
+        if self.plot is None:
+            self.plot = GainPlot()
+            self.viewer.window.add_dock_widget(self.plot, name="Photon transfer", area="right")
+        name, first, last = self._source
+        self.plot.show_result(result, title=f"{name} [{first}:{last + 1}]: photon transfer")
+        self.result_label.value = gain_text(result).replace("\n", "; ")
+
+    # -- outputs ------------------------------------------------------------------
+    def convert(self, *_: Any) -> None:
+        """Add the lazy layer ``<image> (e-)`` = (stack - offset) x e-/ADU."""
+        import dask.array as da
+
+        result = self.result
+        if result is None:
+            return
+        if result.offset_map is None:
+            self._error(
+                ValueError(
+                    "The offset is unknown: pick a dark layer or tick 'known offset' and "
+                    "run again before converting to photoelectrons."
+                )
+            )
+            return
+        layer = self.viewer.layers[self._source[0]]
+        data = layer.data
+        if not isinstance(data, da.Array):
+            data = da.from_array(data, chunks=(max(1, 2**22 // data[0].size), -1, -1))
+        offset = np.asarray(result.offset_map, dtype=np.float32)
+        electrons = (data.astype(np.float32) - offset) * np.float32(result.e_per_adu)
+        upsert_image(self.viewer, f"{layer.name} (e-)", electrons, colormap="gray")
+
+    def save_calibration(self, path: str | Path, *, overwrite: bool = True) -> tuple[Path, Path]:
+        """JSON of the scalars with units at ``path``; the maps as HDF5 next to it."""
+        from camtrack.io import write_hdf5, write_json
+
+        if self.result is None:
+            raise ValueError("Nothing to save yet: run the gain measurement first.")
+        path = Path(path).with_suffix(".json")
+        maps_path = path.with_suffix(".h5")
+        result = self.result
+        info = {
+            **result.to_dict(),
+            "source": {"layer": self._source[0], "frames": [self._source[1], self._source[2]]},
+            "units": {"e_per_adu": "e-/ADU", "adu_per_e": "ADU/e-", "offset_adu": "ADU",
+                      "read_noise_e": "e- rms", "maps": str(maps_path.name)},
+        }  # fmt: skip
+        maps = {
+            "mean_adu": result.mean,
+            "var_adu2": result.var,
+            "gain_map_e_per_adu": result.gain_map,
+        }
+        if result.offset_map is not None:
+            maps["offset_map_adu"] = result.offset_map
+        units = {"mean_adu": "ADU", "var_adu2": "ADU^2", "gain_map_e_per_adu": "e-/ADU",
+                 "offset_map_adu": "ADU"}  # fmt: skip
+        write_hdf5(
+            maps_path,
+            {k: np.asarray(v) for k, v in maps.items()},
+            attrs={"units": {k: units[k] for k in maps}, "e_per_adu": result.e_per_adu},
+            overwrite=overwrite,
+        )
+        write_json(path, info, overwrite=overwrite)
+        return path, maps_path
+
+    def _ask_save(self, *_: Any) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        name, _ = QFileDialog.getSaveFileName(
+            self.native, "Save gain calibration", "gain_calibration.json", "JSON (*.json)"
+        )
+        if not name:
+            return
+        try:
+            json_path, h5_path = self.save_calibration(name)
+        except (ValueError, OSError) as exc:
+            self._error(exc)
+            return
+        self.status.value = f"saved {json_path.name} and {h5_path.name}"
+
+    # -- plumbing -----------------------------------------------------------------
+    def _worker_error(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self.status.value = "cancelled"
+            return
+        self._error(exc)
+
+    def _done(self) -> None:
+        self.run_button.enabled, self.cancel_button.enabled = True, False
+        self._worker = None
+
+    def _error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        self.status.value = f"error: {exc}"
+        show_error(str(exc))
+
+
+def _limits(data: np.ndarray) -> tuple[float, float]:
+    """Contrast limits from the 1st-99th percentiles of the finite values."""
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return (0.0, 1.0)
+    lo, hi = (float(v) for v in np.percentile(finite, [1, 99]))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
