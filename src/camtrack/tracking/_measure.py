@@ -27,14 +27,14 @@ def power_profile(xp: ModuleType, g: Any, cx: Any, cy: Any, n_bins: int, oversam
     """Radial profile of the windowed amplitude spectrum, centred on zero frequency.
 
     The amplitude spectrum does not move when the bead moves, so this profile depends
-    on z only (the window follows the bead centre).
+    on z only (the window, radius S/2 - 4 px, follows the bead centre).
     """
     fft = fft_module(xp)
     n, s, _ = g.shape
     pos = xp.arange(s, dtype=g.dtype)
     r = xp.sqrt((pos[None, None, :] - cx[:, None, None]) ** 2 + (pos[None, :, None] - cy[:, None, None]) ** 2)  # fmt: skip
-    half = xp.minimum(xp.minimum(cx, s - 1 - cx), xp.minimum(cy, s - 1 - cy)) + 1.0
-    w = tukey(xp, r, xp.maximum(half, 2.0)[:, None, None].astype(g.dtype))
+    # One window size for every ROI (and the LUT): the spectrum depends on it.
+    w = tukey(xp, r, max(s / 2.0 - 4.0, 2.0))
     amp = xp.abs(fft.fft2(g * w, axes=(-2, -1)))
     amp = fft.fftshift(amp, axes=(-2, -1)) / w.reshape(n, -1).sum(axis=1)[:, None, None]
     op = radial_operator(s, n_bins, oversample)

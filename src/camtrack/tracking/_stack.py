@@ -1,0 +1,386 @@
+"""Stack-level work: cropping ROIs, finding beads, tracking beads through a stack."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from camtrack import _backend
+from camtrack._validation import (
+    check_choice,
+    check_integer,
+    check_positive,
+    check_range,
+    check_stack,
+)
+from camtrack.tracking._common import quiet
+from camtrack.tracking._measure import MODES
+from camtrack.tracking._pipeline import resolve_options, run_batches
+from camtrack.tracking._result import TrackResult
+from camtrack.tracking._zlut import ZLut
+
+__all__ = ["crop_rois", "find_beads", "track_beads"]
+
+Progress = Callable[..., Iterable[Any]]
+
+
+def _origins(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left pixel of an ROI that puts (x, y) within half a pixel of its centre."""
+    half = (size - 1) / 2.0
+    return np.rint(x - half).astype(np.int64), np.rint(y - half).astype(np.int64)
+
+
+def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Cut square ROIs centred on given positions out of a stack.
+
+    Parameters
+    ----------
+    stack : array, (T, Y, X) or (Y, X)
+        Frames (numpy or cupy; an image is treated as one frame).
+    x, y : array_like, (T, B) or (B,)
+        Centres per frame and bead in full-frame pixels (x = column, y = row, pixel
+        centres at integer coordinates); (B,) uses the same positions in every frame.
+    size : int
+        ROI size S.
+
+    Returns
+    -------
+    rois : array, (T * B, S, S)
+        Frame-major (all beads of frame 0, then frame 1, ...), input dtype.
+    x0, y0 : ndarray of int, (T * B,)
+        Top-left pixel of each ROI: full-frame position = ROI position + (x0, y0).
+
+    Raises
+    ------
+    ValueError
+        When an ROI would leave the frame (its bead lies within S/2 of the edge); the
+        message names the first such frame and bead.
+
+    Notes
+    -----
+    Each ROI is placed so that the bead lies within half a pixel of the ROI centre
+    ``(S - 1) / 2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from camtrack.tracking import crop_rois
+    >>> stack = np.arange(2 * 50 * 60).reshape(2, 50, 60)
+    >>> rois, x0, y0 = crop_rois(stack, [20.0, 40.2], [25.0, 24.6], 16)
+    >>> rois.shape, x0.tolist(), y0.tolist()
+    ((4, 16, 16), [12, 33, 12, 33], [18, 17, 18, 17])
+    """
+    shape = getattr(stack, "shape", None)
+    if shape is not None and len(shape) == 2:
+        stack = stack[None]
+    check_stack(stack)
+    size = check_integer(size, "size", minimum=2)
+    t, ny, nx = (int(v) for v in stack.shape)
+    xa = np.asarray(_backend.to_host(x), dtype=np.float64)
+    ya = np.asarray(_backend.to_host(y), dtype=np.float64)
+    if xa.shape != ya.shape or xa.ndim not in (1, 2) or (xa.ndim == 2 and xa.shape[0] != t):
+        raise ValueError(
+            f"`x` and `y` must both have shape (n_beads,) or (n_frames={t}, n_beads); got "
+            f"{xa.shape} and {ya.shape}."
+        )
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
+        raise ValueError("`x` and `y` must be finite.")
+    xa = np.broadcast_to(xa, (t, xa.shape[-1]))
+    ya = np.broadcast_to(ya, (t, ya.shape[-1]))
+    x0, y0 = _origins(xa, ya, size)
+    out = (x0 < 0) | (y0 < 0) | (x0 + size > nx) | (y0 + size > ny)
+    if out.any():
+        f, b = (int(v[0]) for v in np.nonzero(out))
+        raise ValueError(
+            f"The ROI of bead {b} in frame {f} at (x={xa[f, b]:.1f}, y={ya[f, b]:.1f}) leaves "
+            f"the {nx}x{ny} frame ({size} px ROIs need the bead {size // 2} px from the edge). "
+            "Drop the bead or use a smaller `size`."
+        )
+    rois = _gather(stack, x0, y0, size)
+    return rois, x0.ravel(), y0.ravel()
+
+
+def _gather(frames: Any, x0: np.ndarray, y0: np.ndarray, size: int) -> Any:
+    """(T*B, S, S) ROIs at in-frame origins (T, B) by one fancy index."""
+    xp, _ = _backend.namespace(frames)
+    t, b = x0.shape
+    d = np.arange(size)
+    ti = np.repeat(np.arange(t), b)[:, None, None]
+    rows = (y0.reshape(-1)[:, None] + d[None, :])[:, :, None]
+    cols = (x0.reshape(-1)[:, None] + d[None, :])[:, None, :]
+    return frames[xp.asarray(ti), xp.asarray(rows), xp.asarray(cols)]
+
+
+def find_beads(
+    image: Any, *, radius: float, min_distance: float | None = None, threshold: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate bead centres in a full frame.
+
+    Parameters
+    ----------
+    image : array, (Y, X)
+        One frame (any dtype; a stack's mean or first frame).
+    radius : float
+        Typical bead-pattern radius in px (the rings' extent that should be inside an
+        ROI). Candidates closer than ``radius`` to the frame edge are dropped.
+    min_distance : float, optional
+        Smallest distance between two candidates, px (default ``radius``).
+    threshold : float
+        Keep candidates whose score is at least this fraction (0..1) of the best one.
+
+    Returns
+    -------
+    x, y : ndarray, (M,) float64
+        Pixel positions (x = column, y = row, pixel centres at integer coordinates),
+        best first. Refine them with :func:`track_rois` / :func:`track_beads`.
+
+    Notes
+    -----
+    The score is the local contrast energy: ``(image - median)^2`` smoothed by a
+    Gaussian of sigma ``radius``; beads, bright or dark, ringed or not, stand out
+    against a flat background. Local maxima within ``min_distance`` are merged.
+
+    Examples
+    --------
+    >>> from camtrack.simulate import bead_field
+    >>> from camtrack.tracking import find_beads
+    >>> stack, truth = bead_field(2, shape=(160, 160), n_beads=2, rng=1)
+    >>> x, y = find_beads(stack[0], radius=20)
+    >>> len(x)
+    2
+    """
+    img = np.asarray(_backend.to_host(image), dtype=np.float64)
+    if img.ndim != 2:
+        raise ValueError(f"`image` must be 2-D (rows, cols); got shape {img.shape}. Pass stack[0].")  # fmt: skip
+    radius = check_positive(radius, "radius")
+    min_distance = radius if min_distance is None else check_positive(min_distance, "min_distance")
+    threshold = check_range(threshold, "threshold", 0.0, 1.0)
+    if not np.all(np.isfinite(img)):
+        raise ValueError("`image` must be finite; replace NaN pixels first.")
+    import scipy.ndimage
+
+    score = scipy.ndimage.gaussian_filter((img - np.median(img)) ** 2, radius)
+    size = 2 * math.ceil(min_distance) + 1
+    peak = (score == scipy.ndimage.maximum_filter(score, size=size)) & (score > 0)
+    r = math.ceil(radius)
+    peak[:r] = peak[-r:] = False
+    peak[:, :r] = peak[:, -r:] = False
+    yy, xx = np.nonzero(peak)
+    vals = score[yy, xx]
+    keep = vals >= threshold * (vals.max() if vals.size else 0.0)
+    order = np.argsort(-vals[keep], kind="stable")
+    return xx[keep][order].astype(np.float64), yy[keep][order].astype(np.float64)
+
+
+def _frame_chunks(stack: Any, chunk: int) -> Iterable[tuple[int, Any]]:
+    """(first frame, numpy/cupy block) pairs; dask blocks are computed one at a time."""
+    t = int(stack.shape[0])
+    for s in range(0, t, chunk):
+        block = stack[s : s + chunk]
+        if _backend.is_dask(block):
+            block = block.compute()
+        yield s, block
+
+
+def track_beads(
+    stack: Any,
+    positions: Any,
+    *,
+    roi_size: int,
+    zlut: ZLut | None = None,
+    reference: Any = None,
+    mode: str = "precise",
+    progress: Progress | None = None,
+    frame_chunk: int = 64,
+    **options: Any,
+) -> TrackResult:
+    """Track beads through a stack: x, y per frame (and z with a Z-LUT).
+
+    Parameters
+    ----------
+    stack : array, (T, Y, X)
+        Frames, any integer or float dtype; numpy, cupy or a lazy dask array (read
+        ``frame_chunk`` frames at a time, so memory stays bounded).
+    positions : array_like, (B, 2)
+        Start positions (x, y) of the beads in the first frame, full-frame pixels
+        (e.g. from :func:`find_beads`); within a few pixels is enough.
+    roi_size : int
+        ROI size S (the Z-LUT's ``roi_size`` when one is given).
+    zlut : ZLut, optional
+        Look-up table for z.
+    reference : int or sequence of int, optional
+        Beads stuck to the surface. Their mean displacement from their first-frame
+        position (x, y, and z with a LUT) is the drift, subtracted from every bead
+        (reference beads included) frame by frame.
+    mode : {"precise", "fast"}
+        See :func:`track_rois`.
+    progress : callable, optional
+        tqdm-like ``progress(iterable, total=...)`` wrapped around the frame chunks.
+    frame_chunk : int
+        Frames per chunk (dask stacks are rechunked to it, so numpy and dask give the
+        same result).
+    **options
+        Passed to :func:`track_rois` (``saturation``, ``n_iter``, ...).
+
+    Returns
+    -------
+    TrackResult
+        Rows frame-major (frame, bead); x, y in full-frame pixels; ``frame`` and
+        ``bead`` columns; profiles are not kept.
+
+    Notes
+    -----
+    ROIs follow the beads: each chunk's ROIs are centred on the beads' last measured
+    positions, and any ROI whose bead turned out more than half a pixel away from its
+    centre is cut again around the measured position and measured again, so every
+    bead ends within half a pixel of its ROI's centre. A bead whose ROI would leave
+    the frame (closer than S/2 to the edge) gives NaN in that frame and keeps its
+    last good position; so do NaN or constant ROIs. Axis order (frame, row, col);
+    x = column, y = row, pixel centres at integer coordinates.
+
+    Examples
+    --------
+    >>> from camtrack.simulate import bead_field
+    >>> from camtrack.tracking import track_beads
+    >>> stack, truth = bead_field(8, shape=(128, 128), n_beads=2, rng=0)
+    >>> start = list(zip(truth.x[0], truth.y[0]))
+    >>> res = track_beads(stack, start, roi_size=48, reference=0)
+    >>> df = res.to_dataframe()
+    >>> df.shape[0], list(df.columns)[:4]
+    (16, ['frame', 'bead', 'x', 'y'])
+    """
+    check_stack(stack)
+    mode = check_choice(mode, "mode", MODES)
+    roi_size = check_integer(roi_size, "roi_size", minimum=8)
+    frame_chunk = check_integer(frame_chunk, "frame_chunk", minimum=1)
+    pos = np.asarray(_backend.to_host(positions), dtype=np.float64)
+    if pos.ndim == 1 and pos.size == 2:
+        pos = pos[None]
+    if pos.ndim != 2 or pos.shape[1] != 2 or pos.shape[0] == 0:
+        raise ValueError(
+            f"`positions` must have shape (n_beads, 2) holding (x, y); got {pos.shape}."
+        )
+    if not np.all(np.isfinite(pos)):
+        raise ValueError("`positions` must be finite.")
+    n_beads = pos.shape[0]
+    refs = _references(reference, n_beads)
+    o = resolve_options(roi_size, zlut, options)
+    o["keep_profiles"] = False
+    t, ny, nx = (int(v) for v in stack.shape)
+    if _backend.is_dask(stack):
+        stack = stack.rechunk({0: frame_chunk, 1: -1, 2: -1})
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "y", "z", "quality", "match")}
+    last = pos.copy()
+    chunks = _frame_chunks(stack, frame_chunk)
+    if progress is not None:
+        chunks = progress(chunks, total=math.ceil(t / frame_chunk))
+    for _, block in chunks:
+        res = _track_block(block, last, roi_size, zlut, mode, o, (ny, nx))
+        for k in cols:
+            cols[k].append(res[k])
+        # Start the next chunk from each bead's last finite position.
+        for k, i in (("x", 0), ("y", 1)):
+            v = res[k]
+            ok = np.isfinite(v)
+            idx = np.where(ok, np.arange(v.shape[0])[:, None], -1)
+            lastrow = np.maximum.accumulate(idx, axis=0)[-1]
+            has = lastrow >= 0
+            last[has, i] = v[lastrow[has], np.flatnonzero(has)]
+    out = {k: np.concatenate(v) for k, v in cols.items()}  # (T, B) each
+    if refs:
+        with quiet():
+            for k in ("x", "y", "z"):
+                v = out[k]
+                drift = np.nanmean(v[:, refs] - v[0, refs], axis=1) if np.isfinite(v[0, refs]).any() else np.zeros(t)  # fmt: skip
+                out[k] = v - drift[:, None]
+    frame = np.repeat(np.arange(t), n_beads)
+    bead = np.tile(np.arange(n_beads), t)
+    return TrackResult(
+        x=out["x"].ravel(),
+        y=out["y"].ravel(),
+        z=out["z"].ravel(),
+        profiles=None,
+        quality=out["quality"].ravel(),
+        match=out["match"].ravel(),
+        frame=frame,
+        bead=bead,
+        units="nm" if zlut is None else zlut.units,
+    )
+
+
+def _references(reference: Any, n_beads: int) -> list[int]:
+    if reference is None:
+        return []
+    refs = np.atleast_1d(np.asarray(reference))
+    if refs.ndim != 1 or not np.issubdtype(refs.dtype, np.integer):
+        raise TypeError(f"`reference` must be a bead index or a sequence of them; got {reference!r}.")  # fmt: skip
+    if refs.size and (refs.min() < 0 or refs.max() >= n_beads):
+        raise ValueError(f"`reference` indices must lie in [0, {n_beads - 1}]; got {refs.tolist()}.")  # fmt: skip
+    return sorted({int(r) for r in refs})
+
+
+def _track_block(
+    block: Any,
+    last: np.ndarray,
+    size: int,
+    zlut: ZLut | None,
+    mode: str,
+    o: dict[str, Any],
+    frame_shape: tuple[int, int],
+) -> dict[str, np.ndarray]:
+    """Track one chunk of frames; (t, B) host arrays in full-frame pixels."""
+    xp, _ = _backend.namespace(block)
+    t = int(block.shape[0])
+    b = last.shape[0]
+    ny, nx = frame_shape
+    cx = np.broadcast_to(last[:, 0], (t, b)).copy()
+    cy = np.broadcast_to(last[:, 1], (t, b)).copy()
+    result: dict[str, np.ndarray] = {}
+    for attempt in range(2):
+        x0, y0 = _origins(cx, cy, size)
+        inside = (x0 >= 0) & (y0 >= 0) & (x0 + size <= nx) & (y0 + size <= ny)
+        x0c = np.clip(x0, 0, nx - size)
+        y0c = np.clip(y0, 0, ny - size)
+        if attempt == 0:
+            todo = np.ones((t, b), dtype=bool)
+        else:
+            # Re-cut ROIs whose bead sat more than half a pixel off their centre.
+            half = (size - 1) / 2.0
+            mx = result["x"] - (result["x0"] + half)
+            my = result["y"] - (result["y0"] + half)
+            todo = np.isfinite(mx) & ((np.abs(mx) > 0.5) | (np.abs(my) > 0.5))
+            if not todo.any():
+                break
+        fi, bi = np.nonzero(todo)
+        rois = _select_frames(block, fi, x0c[fi, bi], y0c[fi, bi], size)
+        res = run_batches(xp, rois, zlut, mode, o)
+        vals = {k: _backend.to_host(res[k]) for k in ("x", "y", "z", "quality", "match")}
+        vals["x"] = vals["x"] + x0c[fi, bi]
+        vals["y"] = vals["y"] + y0c[fi, bi]
+        bad = ~inside[fi, bi]
+        for k in vals:
+            vals[k] = np.where(bad, np.nan, vals[k])
+        if attempt == 0:
+            result = {k: np.full((t, b), np.nan) for k in vals}
+            result["x0"] = x0c.astype(np.float64)
+            result["y0"] = y0c.astype(np.float64)
+        for k, v in vals.items():
+            result[k][fi, bi] = v
+        result["x0"][fi, bi] = x0c[fi, bi]
+        result["y0"][fi, bi] = y0c[fi, bi]
+        with quiet():
+            cx = np.where(np.isfinite(result["x"]), result["x"], cx)
+            cy = np.where(np.isfinite(result["y"]), result["y"], cy)
+    return {k: result[k] for k in ("x", "y", "z", "quality", "match")}
+
+
+def _select_frames(block: Any, fi: np.ndarray, x0: np.ndarray, y0: np.ndarray, size: int) -> Any:
+    """ROIs (n, S, S) of frame ``fi[k]`` at origin (x0[k], y0[k])."""
+    xp, _ = _backend.namespace(block)
+    d = np.arange(size)
+    rows = (y0[:, None] + d[None, :])[:, :, None]
+    cols = (x0[:, None] + d[None, :])[:, None, :]
+    return block[xp.asarray(fi[:, None, None]), xp.asarray(rows), xp.asarray(cols)]
