@@ -22,10 +22,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from camtrack.simulate import bead_image, bead_rois, zsweep  # noqa: E402
-from camtrack.tracking import build_zlut, track_rois  # noqa: E402
+from camtrack.simulate import bead_image, bead_rois, zsweep
+from camtrack.tracking import build_zlut, track_rois
 
 
 def crlb(x, y, z, size, truth, h=(0.01, 0.01, 1.0)):
