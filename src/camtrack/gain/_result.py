@@ -135,6 +135,31 @@ class GainResult:
             info={**info, "settings": settings},
         )
 
+    def save(
+        self, path: Any, *, source: dict | None = None, overwrite: bool = False, protect: Any = ()
+    ) -> tuple[Any, Any]:
+        """Write the scalars (JSON, with units) and the maps (HDF5 next to it).
+
+        ``path`` names the JSON file; the maps file has the same stem and ``.h5``.
+        ``source`` (JSON-able) records where the data came from. Written atomically;
+        ``protect`` names input files never to overwrite. Returns ``(json_path, h5_path)``.
+        """
+        return save_result(self, path, source=source, overwrite=overwrite, protect=protect)
+
+    def summary(self) -> str:
+        """The result in words, one item per line: e-/ADU +- stderr, ADU/e-, offset,
+        read noise, method and r."""
+        lines = [
+            f"{self.e_per_adu:.4g} ± {self.e_per_adu_stderr:.2g} e-/ADU",
+            f"{self.adu_per_e:.4g} ADU/e-",
+        ]
+        if self.offset_adu is not None:
+            lines.append(f"offset {self.offset_adu:.1f} ADU")
+        if self.read_noise_e is not None:
+            lines.append(f"read noise {self.read_noise_e:.2f} e-")
+        lines.append(f"method {self.method}, r = {self.fit.r:.4f}")
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly scalars with units in the keys (no maps)."""
         f = self.fit
@@ -157,6 +182,66 @@ class GainResult:
             "n_bins_fitted": f.n_bins,
             "warnings": list(self.warnings),
         }
+
+
+_MAP_UNITS = {
+    "mean_adu": "ADU",
+    "var_adu2": "ADU^2",
+    "gain_map_e_per_adu": "e-/ADU",
+    "offset_map_adu": "ADU",
+    "read_noise_map_e": "e- rms",
+}
+
+
+def save_result(
+    result: GainResult,
+    path: Any,
+    *,
+    source: dict | None = None,
+    overwrite: bool = False,
+    protect: Any = (),
+) -> tuple[Any, Any]:
+    """Write ``result`` as JSON (scalars, units) plus an HDF5 file of its maps.
+
+    ``path`` names the JSON file (suffix forced to ``.json``); the maps go next to it
+    with the suffix ``.h5``. Both are written atomically (temporary name, then rename).
+    Returns the two paths.
+    """
+    from pathlib import Path
+
+    from camtrack import _backend
+    from camtrack.io import write_hdf5, write_json
+
+    json_path = Path(path).with_suffix(".json")
+    maps_path = json_path.with_suffix(".h5")
+    maps = {"mean_adu": result.mean, "var_adu2": result.var, "gain_map_e_per_adu": result.gain_map}
+    if result.offset_map is not None:
+        maps["offset_map_adu"] = result.offset_map
+    if result.read_noise_map_e is not None:
+        maps["read_noise_map_e"] = result.read_noise_map_e
+    maps = {k: np.asarray(_backend.to_host(v), dtype=np.float32) for k, v in maps.items()}
+    info = {
+        **result.to_dict(),
+        "units": {
+            "e_per_adu": "e-/ADU",
+            "adu_per_e": "ADU/e-",
+            "offset_adu": "ADU",
+            "read_noise_e": "e- rms",
+            "maps": {k: _MAP_UNITS[k] for k in maps},
+        },
+        "maps_file": maps_path.name,
+    }
+    if source:
+        info["source"] = source
+    write_hdf5(
+        maps_path,
+        maps,
+        attrs={"units": {k: _MAP_UNITS[k] for k in maps}, "e_per_adu": result.e_per_adu},
+        overwrite=overwrite,
+        protect=protect,
+    )
+    write_json(json_path, info, overwrite=overwrite, protect=protect)
+    return json_path, maps_path
 
 
 def derive(

@@ -111,14 +111,5 @@ class GainPlot(QWidget):
 
 
 def gain_text(result: Any) -> str:
-    """The result in words: e-/ADU +- stderr, ADU/e-, offset, read noise."""
-    lines = [
-        f"{result.e_per_adu:.4g} ± {result.e_per_adu_stderr:.2g} e-/ADU",
-        f"{result.adu_per_e:.4g} ADU/e-",
-    ]
-    if result.offset_adu is not None:
-        lines.append(f"offset {result.offset_adu:.1f} ADU")
-    if result.read_noise_e is not None:
-        lines.append(f"read noise {result.read_noise_e:.2f} e-")
-    lines.append(f"method {result.method}, r = {result.fit.r:.4f}")
-    return "\n".join(lines)
+    """The result in words (see :meth:`camtrack.gain.GainResult.summary`)."""
+    return result.summary()

@@ -246,36 +246,15 @@ class GainWidget(Container):
 
     def save_calibration(self, path: str | Path, *, overwrite: bool = True) -> tuple[Path, Path]:
         """JSON of the scalars with units at ``path``; the maps as HDF5 next to it."""
-        from camtrack.io import write_hdf5, write_json
-
         if self.result is None:
             raise ValueError("Nothing to save yet: run the gain measurement first.")
-        path = Path(path).with_suffix(".json")
-        maps_path = path.with_suffix(".h5")
-        result = self.result
-        info = {
-            **result.to_dict(),
-            "source": {"layer": self._source[0], "frames": [self._source[1], self._source[2]]},
-            "units": {"e_per_adu": "e-/ADU", "adu_per_e": "ADU/e-", "offset_adu": "ADU",
-                      "read_noise_e": "e- rms", "maps": str(maps_path.name)},
-        }  # fmt: skip
-        maps = {
-            "mean_adu": result.mean,
-            "var_adu2": result.var,
-            "gain_map_e_per_adu": result.gain_map,
-        }
-        if result.offset_map is not None:
-            maps["offset_map_adu"] = result.offset_map
-        units = {"mean_adu": "ADU", "var_adu2": "ADU^2", "gain_map_e_per_adu": "e-/ADU",
-                 "offset_map_adu": "ADU"}  # fmt: skip
-        write_hdf5(
-            maps_path,
-            {k: np.asarray(v) for k, v in maps.items()},
-            attrs={"units": {k: units[k] for k in maps}, "e_per_adu": result.e_per_adu},
-            overwrite=overwrite,
+        layer = self.viewer.layers.get(self._source[0], None)
+        src = getattr(getattr(layer, "source", None), "path", None)
+        source = {"layer": self._source[0], "frames": [self._source[1], self._source[2]],
+                  "path": str(src) if src else None}  # fmt: skip
+        return self.result.save(
+            path, source=source, overwrite=overwrite, protect=[src] if src else ()
         )
-        write_json(path, info, overwrite=overwrite)
-        return path, maps_path
 
     def _ask_save(self, *_: Any) -> None:
         from qtpy.QtWidgets import QFileDialog
