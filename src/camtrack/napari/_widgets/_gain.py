@@ -248,7 +248,8 @@ class GainWidget(Container):
         """JSON of the scalars with units at ``path``; the maps as HDF5 next to it."""
         if self.result is None:
             raise ValueError("Nothing to save yet: run the gain measurement first.")
-        layer = self.viewer.layers.get(self._source[0], None)
+        name = self._source[0]
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
         src = getattr(getattr(layer, "source", None), "path", None)
         source = {"layer": self._source[0], "frames": [self._source[1], self._source[2]],
                   "path": str(src) if src else None}  # fmt: skip
