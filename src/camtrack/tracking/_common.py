@@ -18,8 +18,11 @@ __all__ = [
     "as_rois",
     "bad_rois",
     "border_mean",
+    "cis",
     "fft_module",
+    "irfft2",
     "quiet",
+    "rfft2",
     "to_work",
 ]
 
@@ -38,6 +41,47 @@ def fft_module(xp: ModuleType) -> ModuleType:
     import cupyx.scipy.fft  # pragma: no cover - GPU only
 
     return cupyx.scipy.fft  # pragma: no cover - GPU only
+
+
+def cis(xp: ModuleType, phase: Any, dtype: Any) -> Any:
+    """exp(i phase) from real cos and sin (a complex exponential costs ~15x more)."""
+    out = xp.empty(phase.shape, dtype=dtype)
+    out.real = xp.cos(phase)
+    out.imag = xp.sin(phase)
+    return out
+
+
+_FFT_CHUNK_PIXELS = 2**18  # ROI pixels per FFT call: pocketfft's 2-D passes stay in cache
+
+
+def rfft2(xp: ModuleType, a: Any) -> Any:
+    """Real 2-D FFT over the last two axes of (N, S, S), in cache-sized chunks of ROIs.
+
+    One call on a large batch is up to 1.5x slower per ROI than calls on chunks of
+    about 256k pixels (the column pass of a large batch misses the cache).
+    """
+    fft = fft_module(xp)
+    n, s, _ = a.shape
+    step = max(1, _FFT_CHUNK_PIXELS // (s * s))
+    if xp is not np or n <= step:
+        return fft.rfft2(a, axes=(-2, -1))
+    out = np.empty((n, s, s // 2 + 1), dtype=np.result_type(a.dtype, np.complex64))
+    for i in range(0, n, step):
+        out[i : i + step] = fft.rfft2(a[i : i + step], axes=(-2, -1))
+    return out
+
+
+def irfft2(xp: ModuleType, spec: Any, size: int) -> Any:
+    """Inverse of :func:`rfft2` for (N, size, size // 2 + 1) spectra, chunked likewise."""
+    fft = fft_module(xp)
+    n = spec.shape[0]
+    step = max(1, _FFT_CHUNK_PIXELS // (size * size))
+    if xp is not np or n <= step:
+        return fft.irfft2(spec, s=(size, size), axes=(-2, -1))
+    out = np.empty((n, size, size), dtype=spec.real.dtype)
+    for i in range(0, n, step):
+        out[i : i + step] = fft.irfft2(spec[i : i + step], s=(size, size), axes=(-2, -1))
+    return out
 
 
 def as_rois(rois: Any, name: str = "rois", *, min_size: int = 8) -> Any:

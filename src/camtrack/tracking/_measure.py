@@ -6,7 +6,18 @@ import math
 from types import ModuleType
 from typing import Any
 
-from camtrack.tracking._common import bad_rois, border_mean, fft_module, quiet, to_work
+import numpy as np
+
+from camtrack.tracking._common import (
+    bad_rois,
+    border_mean,
+    cis,
+    fft_module,
+    irfft2,
+    quiet,
+    rfft2,
+    to_work,
+)
 from camtrack.tracking._radial import radial_operator
 from camtrack.tracking._saturation import clipped_mask, compact
 from camtrack.tracking._symmetry import projection_centre, symmetry_centre, tukey
@@ -50,41 +61,44 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
 
     Every bead is resampled onto the same grid around the same centre, so its profile
     does not depend on where the bead sat within a pixel (a kernel average over raw
-    pixels does, by up to a few nm of z). The image is windowed (flat top reaching
-    the ROI edge, a short taper, so the periodic wrap of the DFT never enters), shifted
-    by a phase ramp, and profiled as sum K w g / sum K w with the window moved along.
-    Bins whose kernel reaches the taper (or a clipped centre's hole) are NaN.
+    pixels does, by up to a few nm of z). The image is windowed (a separable flat top
+    reaching the ROI edge, a short taper, so the periodic wrap of the DFT never
+    enters), shifted by a phase ramp, and profiled as sum K w g / sum K w with the
+    window moved along. Bins whose kernel reaches the taper (outside the flat top's
+    inscribed circle) or a clipped centre's hole are NaN.
     """
-    fft = fft_module(xp)
     s = g.shape[-1]
     dt = g.dtype
+    cdt = np.result_type(dt, np.complex64)
     pos = xp.arange(s, dtype=dt)
     cxd = cx.astype(dt)
     cyd = cy.astype(dt)
     half = xp.maximum(xp.minimum(xp.minimum(cxd, s - 1 - cxd), xp.minimum(cyd, s - 1 - cyd)) + 1.0, 2.0 * _SHIFT_TAPER)  # fmt: skip
-    taper = _SHIFT_TAPER / half
+    taper = (_SHIFT_TAPER / half)[:, None]
+    t0 = float(s // 2)
 
     def window(ox: Any, oy: Any) -> Any:
-        r = xp.sqrt((pos[None, None, :] - ox[:, None, None]) ** 2 + (pos[None, :, None] - oy[:, None, None]) ** 2)  # fmt: skip
-        a = (half * (1.0 - taper))[:, None, None]
-        w = 0.5 + 0.5 * xp.cos(math.pi * xp.clip((r - a) / (half[:, None, None] - a), 0.0, 1.0))
+        wx = tukey(xp, pos[None, :] - ox[:, None], half[:, None], taper)
+        wy = tukey(xp, pos[None, :] - oy[:, None], half[:, None], taper)
+        w = wy[:, :, None] * wx[:, None, :]
         if hole is not None:
+            r = xp.sqrt((pos[None, None, :] - ox[:, None, None]) ** 2 + (pos[None, :, None] - oy[:, None, None]) ** 2)  # fmt: skip
             w = w * xp.clip((r - hole[:, None, None].astype(dt)) / 1.5, 0.0, 1.0)
         return w
 
-    spec = fft.rfft2(g * window(cxd, cyd), axes=(-2, -1))
+    spec = rfft2(xp, g * window(cxd, cyd))
     m = spec.shape[-1]
-    t0 = float(s // 2)
     sx = t0 - cxd
     sy = t0 - cyd
     kx = xp.arange(m, dtype=dt)
     ky = xp.arange(s, dtype=dt)
     ky = xp.where(ky >= (s + 1) // 2, ky - s, ky)
     om = 2.0 * math.pi / s
-    ramp = xp.exp(-1j * om * ky[None, :, None] * sy[:, None, None]) * xp.exp(-1j * om * kx[None, None, :] * sx[:, None, None])  # fmt: skip
-    moved = fft.irfft2(spec * ramp.astype(spec.dtype), s=(s, s), axes=(-2, -1)).astype(dt)
-    w = window(cxd + sx, cyd + sy)
-    prof = op.centred(xp, moved, w)
+    spec *= cis(xp, -om * ky[None, :] * sy[:, None], cdt)[:, :, None]
+    spec *= cis(xp, -om * kx[None, :] * sx[:, None], cdt)[:, None, :]
+    moved = irfft2(xp, spec, s).astype(dt, copy=False)
+    centre = xp.full_like(cxd, t0)
+    prof = op.centred(xp, moved, window(centre, centre))
     radii = xp.asarray(op.radii)[None, :]
     reach = 3.5 * op.sigma
     bad = radii + reach > (half - _SHIFT_TAPER)[:, None]

@@ -15,6 +15,12 @@ fraction in [0, 0.5) or [0.5, 1) along each axis), as quadratic polynomials in t
 offset from the cell centre (least-squares fit over the cell). Then a batch of profiles
 is one gather and one matrix product per cell. The polynomial fit reproduces the exact
 kernel average to about 1e-4 of the profile contrast.
+
+The kernel of bin b is negligible (below 1e-8 of its peak) a few sigma away from r_b,
+so the matrices are banded: the disc pixels are sorted by radius into rings, and each
+ring is multiplied only with the bins it reaches (about a third of them at 64 px, less
+for larger ROIs). ROIs are processed sorted by sub-pixel cell, so every ring product
+works on contiguous rows without copies.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ __all__ = ["RadialOperator", "default_n_bins", "radial_operator"]
 
 _CELLS = ((0.25, 0.25), (0.25, 0.75), (0.75, 0.25), (0.75, 0.75))
 _N_TERMS = 6
+_RING_PX = 3.0  # radial width of a ring of pixels in the banded products
+_NEGLIGIBLE = 1e-8  # kernel coefficients below this fraction of the bin's peak are dropped
 
 
 def default_n_bins(size: int, oversample: int) -> int:
@@ -52,9 +60,11 @@ class RadialOperator:
     oversample: int
     sigma: float
     radii: np.ndarray  # (B,)
-    vy: np.ndarray  # (K,) int offsets from the base pixel
+    vy: np.ndarray  # (K,) int offsets from the base pixel, sorted by ring
     vx: np.ndarray
     num: tuple[np.ndarray, ...]  # per cell (K, 6 * B) float32
+    rings: tuple[tuple[int, int, int, int], ...]  # (pixel start, stop, bin start, stop)
+    blocks: tuple[tuple[np.ndarray, ...], ...]  # per cell, per ring (k, 6 * nb) float32
     den: tuple[np.ndarray, ...]  # per cell (6, B) float64
     n_eff: np.ndarray  # (B,) effective pixel count per bin (centred bead)
     k0: np.ndarray  # (S*S, B) float32 exact kernel for a bead at pixel (S//2, S//2)
@@ -69,8 +79,41 @@ class RadialOperator:
         k0 = xp.asarray(self.k0).astype(g.dtype, copy=False)
         num = g.reshape(n, -1) @ k0
         den = w.reshape(n, -1) @ k0
-        full = k0.sum(axis=0)
+        full = xp.asarray(self.k0.sum(axis=0)).astype(g.dtype)
         return xp.where(den > 0.2 * full, num / xp.where(den > 0, den, 1.0), xp.nan)
+
+    def _gather(
+        self, xp: ModuleType, g: Any, flat: Any, order: Any, by: Any, bx: Any, base: Any, off: Any
+    ) -> Any:
+        """(n, K) disc pixels of every ROI (rows in ``order``) around its base pixel.
+
+        Boxes around the base pixels are copied as whole rows (a strided view), then the
+        disc pixels are taken with one index shared by all ROIs: several times faster
+        than a gather with a per-ROI index. Boxes that do not fit get clipped indices
+        (their values are replaced by the caller).
+        """
+        n, s, _ = g.shape
+        ly, hy = int(self.vy.min()), int(self.vy.max())
+        lx, hx = int(self.vx.min()), int(self.vx.max())
+        wy, wx = hy - ly + 1, hx - lx + 1
+        if xp is not np or max(wy, wx) > s:
+            return xp.take(flat, base[order][:, None] + off[None, :])
+        view = np.lib.stride_tricks.sliding_window_view(g, (wy, wx), axis=(1, 2))
+        oy = np.clip(by[order] + ly, 0, s - wy)
+        ox = np.clip(bx[order] + lx, 0, s - wx)
+        box = view[order, oy, ox].reshape(n, -1)
+        idx = (self.vy - ly) * wx + (self.vx - lx)
+        return np.take(box, idx.astype(np.intp), axis=1)
+
+    def _terms(self, xp: ModuleType, vals: Any, cell: int) -> Any:
+        """(n, 6, B) products of pixel rows ``vals`` (n, K) with cell ``cell``'s kernels."""
+        dt = vals.dtype
+        b = self.n_bins
+        out = xp.zeros((vals.shape[0], _N_TERMS, b), dtype=dt)
+        for (p0, p1, b0, b1), blk in zip(self.rings, self.blocks[cell], strict=True):
+            part = vals[:, p0:p1] @ xp.asarray(blk).astype(dt, copy=False)
+            out[:, :, b0:b1] += part.reshape(-1, _N_TERMS, b1 - b0)
+        return out
 
     def apply(
         self,
@@ -104,50 +147,68 @@ class RadialOperator:
         partial = ~fits
         if mask is not None:
             partial = partial | mask.reshape(n, -1).any(axis=1)
-        if bool(partial.any()):
-            usable = xp.ones((n, off.size), dtype=bool)
-            sel_p = xp.nonzero(partial)[0]
-            py = by[sel_p, None] + xp.asarray(self.vy)[None, :]
-            px = bx[sel_p, None] + xp.asarray(self.vx)[None, :]
-            use_p = (py >= 0) & (py < s) & (px >= 0) & (px < s)
-            idx_p = xp.clip(py, 0, s - 1) * s + xp.clip(px, 0, s - 1) + (sel_p * s * s)[:, None]
-            if mask is not None:
-                use_p = use_p & ~xp.take(mask.reshape(-1), idx_p)
-            usable[sel_p] = use_p
-            idx = base[:, None] + off[None, :]
-            idx[sel_p] = idx_p
-            vals = xp.take(flat, idx)
-            vals[sel_p] = xp.where(use_p, vals[sel_p], 0.0)
-        else:
-            usable = None
-            vals = xp.take(flat, base[:, None] + off[None, :])
-        out = xp.empty((n, self.n_bins), dtype=dt)
         qy = fy >= 0.5
         qx = fx >= 0.5
-        b = self.n_bins
+        cell = 2 * qy.astype(xp.intp) + qx.astype(xp.intp)
+        # Rows sorted by cell: each cell is a contiguous block of rows (no fancy copies).
+        order = xp.argsort(cell, kind="stable")
+        counts = [int(c) for c in xp.bincount(cell, minlength=4)]
+        vals = self._gather(xp, g, flat, order, by, bx, base, off)
+        part_s = partial[order]
+        usable = None
+        if bool(partial.any()):
+            sel_p = xp.nonzero(part_s)[0]
+            roi_p = order[sel_p]
+            py = by[roi_p, None] + xp.asarray(self.vy)[None, :]
+            px = bx[roi_p, None] + xp.asarray(self.vx)[None, :]
+            use_p = (py >= 0) & (py < s) & (px >= 0) & (px < s)
+            idx_p = xp.clip(py, 0, s - 1) * s + xp.clip(px, 0, s - 1) + (roi_p * s * s)[:, None]
+            if mask is not None:
+                use_p = use_p & ~xp.take(mask.reshape(-1), idx_p)
+            usable = xp.ones((n, off.size), dtype=dt)
+            usable[sel_p] = use_p
+            vals[sel_p] = xp.where(use_p, xp.take(flat, idx_p), 0.0)
+        out = xp.empty((n, self.n_bins), dtype=dt)
+        start = 0
         for k, (cyc, cxc) in enumerate(_CELLS):
-            sel = xp.nonzero((qy == (cyc > 0.5)) & (qx == (cxc > 0.5)))[0]
-            if sel.size == 0:
+            stop = start + counts[k]
+            if stop == start:
                 continue
-            basis = _basis(fy[sel] - cyc, fx[sel] - cxc, xp)  # (n, 6)
-            num_m = xp.asarray(self.num[k]).astype(dt, copy=False)
-            num = (vals[sel] @ num_m).reshape(-1, _N_TERMS, b)
-            num = (basis[:, None, :] @ num)[:, 0, :]
-            full = basis @ xp.asarray(self.den[k]).astype(dt)  # (n, B)
-            part = partial[sel]
-            den = full
+            rows = slice(start, stop)
+            roi = order[rows]
+            basis = _basis(fy[roi] - cyc, fx[roi] - cxc, xp)  # (n, 6)
+            num = (basis[:, None, :] @ self._terms(xp, vals[rows], k))[:, 0, :]
+            den = basis @ xp.asarray(self.den[k]).astype(dt)  # (n, B)
+            part = part_s[rows]
             if bool(part.any()):
-                use = usable[sel][part].astype(dt)
-                dpart = (use @ num_m).reshape(-1, _N_TERMS, b)
-                dpart = (basis[part][:, None, :] @ dpart)[:, 0, :]
-                den = xp.array(full, copy=True)
-                den[part] = dpart
-                bad = dpart < min_cover * full[part]
-                num_p = num[part]
-                num_p[bad] = xp.nan
-                num[part] = num_p
-            out[sel] = num / den
+                pi = xp.nonzero(part)[0]
+                full = den[pi]
+                dpart = (basis[pi][:, None, :] @ self._terms(xp, usable[rows][pi], k))[:, 0, :]
+                num_p = num[pi]
+                num_p[dpart < min_cover * full] = xp.nan
+                num[pi] = num_p
+                den[pi] = dpart
+            out[roi] = num / den
+            start = stop
         return out
+
+
+def _rings(radius: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:  # fmt: skip
+    """Sort pixels into rings of ``_RING_PX``; each ring's range of non-negligible bins.
+
+    ``radius`` (K,) pixel radii, ``coef`` (K, B) magnitudes (max over cells and terms).
+    Returns (pixel order, [(start, stop, bin start, bin stop), ...]).
+    """
+    order = np.argsort(radius, kind="stable")
+    ring = np.floor(radius[order] / _RING_PX).astype(np.int64)
+    big = coef[order] > _NEGLIGIBLE * coef.max(axis=0)[None, :]
+    out = []
+    for r in np.unique(ring):
+        p = np.nonzero(ring == r)[0]
+        hit = np.nonzero(big[p].any(axis=0))[0]
+        if hit.size:
+            out.append((int(p[0]), int(p[-1]) + 1, int(hit[0]), int(hit[-1]) + 1))
+    return order, out
 
 
 @functools.lru_cache(maxsize=8)
@@ -183,6 +244,19 @@ def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
     r = np.hypot(yy - size // 2, xx - size // 2).reshape(-1, 1)
     two = 2.0 * sigma * sigma
     k0 = np.exp(-((r - radii) ** 2) / two) + np.exp(-((r + radii) ** 2) / two)
+    # Banded layout: pixels sorted into rings, each ring with the bins it reaches.
+    b = n_bins
+    mag = np.max([np.abs(c.reshape(-1, _N_TERMS, b)).max(axis=1) for c in nums], axis=0)
+    order, rings = _rings(np.hypot(vy - 0.5, vx - 0.5), mag)
+    vy, vx = vy[order], vx[order]
+    nums = [c[order] for c in nums]
+    blocks = tuple(
+        tuple(
+            np.ascontiguousarray(c.reshape(-1, _N_TERMS, b)[p0:p1, :, b0:b1].reshape(p1 - p0, -1))
+            for p0, p1, b0, b1 in rings
+        )
+        for c in nums
+    )
     return RadialOperator(
         size=size,
         n_bins=n_bins,
@@ -192,6 +266,8 @@ def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
         vy=vy,
         vx=vx,
         num=tuple(nums),
+        rings=tuple(rings),
+        blocks=blocks,
         den=tuple(dens),
         n_eff=n_eff,
         k0=k0.astype(np.float32),

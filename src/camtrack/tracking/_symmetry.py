@@ -20,7 +20,7 @@ import math
 from types import ModuleType
 from typing import Any
 
-from camtrack.tracking._common import fft_module
+from camtrack.tracking._common import cis, fft_module, rfft2
 
 __all__ = ["projection_centre", "symmetry_centre", "tukey"]
 
@@ -67,24 +67,34 @@ def _newton_1d(xp: ModuleType, spec: Any, t: Any, size: int, n_iter: int) -> tup
 
     Returns (t, A(t)) with A normalised like ``irfft`` (A(2c) = sum p**2 when the
     sequence p is symmetric about c).
+
+    Real arithmetic: with R + iI = w_k spec_k, C = cos(om t), S = sin(om t),
+    A = sum(R C - I S), A' = -sum om (R S + I C), A'' = -sum om**2 (R C - I S).
+    Real float32 cos/sin cost a small fraction of a complex exponential.
     """
     m = spec.shape[-1]
-    k = xp.arange(m, dtype=t.dtype)
-    wk = xp.full(m, 2.0, dtype=t.dtype)
+    dt = t.dtype
+    k = xp.arange(m, dtype=dt)
+    wk = xp.full(m, 2.0, dtype=dt)
     wk[0] = 1.0
     if size % 2 == 0:
         wk[-1] = 1.0
     om = (2.0 * math.pi / size) * k
-    c1 = spec * (wk * om * 1j)
-    c2 = spec * (-wk * om * om)
+    re = (spec.real * wk).astype(dt, copy=False)
+    im = (spec.imag * wk).astype(dt, copy=False)
+    om2 = xp.stack([om, om * om], axis=1)  # (m, 2)
     for _ in range(n_iter):
-        e = xp.exp(1j * om[None, :] * t[:, None])
-        d1 = (c1 * e).real.sum(axis=1)
-        d2 = (c2 * e).real.sum(axis=1)
+        ph = om[None, :] * t[:, None]
+        c = xp.cos(ph)
+        s = xp.sin(ph)
+        u = re * c - im * s
+        v = re * s + im * c
+        d1 = -(v @ om2[:, 0])
+        d2 = -(u @ om2[:, 1])
         step = xp.where(d2 < 0, -d1 / xp.where(d2 < 0, d2, -1.0), xp.sign(d1) * 0.25)
         t = t + xp.clip(step, -1.0, 1.0)
-    e = xp.exp(1j * om[None, :] * t[:, None])
-    a = (spec * wk * e).real.sum(axis=1) / size
+    ph = om[None, :] * t[:, None]
+    a = (re * xp.cos(ph) - im * xp.sin(ph)).sum(axis=1) / size
     return t, a
 
 
@@ -139,26 +149,32 @@ def projection_centre(
 def _newton_2d(
     xp: ModuleType, g2: Any, tx: Any, ty: Any, size: int, n_iter: int
 ) -> tuple[Any, Any, Any]:
-    """Maximise A(t) = Re sum_k G2_k exp(i w.t) near (tx, ty); return (tx, ty, A)."""
-    m = g2.shape[-1]
+    """Maximise A(t) = Re sum_k G2_k exp(i w.t) near (tx, ty); return (tx, ty, A).
+
+    Each evaluation is one elementwise product with exp(i wx tx) and two small matrix
+    products with fixed weights (1, i w, -w**2) along each axis: A and its first and
+    second derivatives together.
+    """
+    n, s, m = g2.shape
     dt = tx.dtype
+    cdt = g2.dtype
     omx = (2.0 * math.pi / size) * xp.arange(m, dtype=dt)
     ky = xp.arange(size, dtype=dt)
     ky = xp.where(ky >= (size + 1) // 2, ky - size, ky)
     omy = (2.0 * math.pi / size) * ky
+    wxm = xp.stack([xp.ones_like(omx), 1j * omx, -(omx**2)], axis=1).astype(cdt)  # (m, 3)
+    wym = xp.stack([xp.ones_like(omy), 1j * omy, -(omy**2)], axis=1).astype(cdt)  # (S, 3)
     a = None
     for it in range(n_iter + 1):
-        ex = xp.exp(1j * omx[None, :] * tx[:, None])
-        e3 = xp.stack([ex, ex * (1j * omx), ex * (-(omx**2))], axis=-1)
-        h = g2 @ e3.astype(g2.dtype)  # (N, S, 3): sums over kx
-        ey = xp.exp(1j * omy[None, :] * ty[:, None]).astype(g2.dtype)
-        v = (ey[:, None, :] @ h)[:, 0, :].real  # A, Ax, Axx
-        a = v[:, 0]
+        ex = cis(xp, omx[None, :] * tx[:, None], cdt)
+        h = ((g2 * ex[:, None, :]).reshape(n * s, m) @ wxm).reshape(n, s, 3)  # sums over kx
+        ey = cis(xp, omy[None, :] * ty[:, None], cdt)
+        # v[n, i, j]: derivative i along x (A, Ax, Axx), j along y (A, Ay, Ayy).
+        v = ((h * ey[:, :, None]).transpose(0, 2, 1).reshape(n * 3, s) @ wym).reshape(n, 3, 3).real  # fmt: skip
+        a = v[:, 0, 0]
         if it == n_iter:
             break
-        vy = ((ey * (1j * omy))[:, None, :] @ h[:, :, :2])[:, 0, :].real  # Ay, Axy
-        ayy = ((ey * (-(omy**2))) * h[:, :, 0]).sum(axis=1).real
-        ax, axx, ay, axy = v[:, 1], v[:, 2], vy[:, 0], vy[:, 1]
+        ax, axx, ay, axy, ayy = v[:, 1, 0], v[:, 2, 0], v[:, 0, 1], v[:, 1, 1], v[:, 0, 2]
         det = axx * ayy - axy * axy
         ok = (axx < 0) & (det > 0)
         safe = xp.where(ok, det, 1.0)
@@ -187,7 +203,6 @@ def symmetry_centre(
     out around the estimate (clipped centres), 0 where none. With ``keep``, ``last``
     holds the last iteration's spectrum of g w and its window (centre, half-width).
     """
-    fft = fft_module(xp)
     n, size, _ = g.shape
     m = size // 2 + 1
     wk = xp.full(m, 2.0, dtype=g.dtype)
@@ -201,15 +216,18 @@ def symmetry_centre(
         cx = xp.clip(cx, 0.0, size - 1.0)
         cy = xp.clip(cy, 0.0, size - 1.0)
         half = xp.minimum(_half_width(xp, cx, size, radius), _half_width(xp, cy, size, radius))
-        dx = pos[None, None, :] - cx[:, None, None].astype(g.dtype)
-        dy = pos[None, :, None] - cy[:, None, None].astype(g.dtype)
-        r = xp.sqrt(dx * dx + dy * dy)
-        w = tukey(xp, r, half[:, None, None].astype(g.dtype))
+        hw = half[:, None].astype(g.dtype)
+        wx1 = tukey(xp, pos[None, :] - cx[:, None].astype(g.dtype), hw)
+        wy1 = tukey(xp, pos[None, :] - cy[:, None].astype(g.dtype), hw)
+        w = wy1[:, :, None] * wx1[:, None, :]
         if hole is not None:
+            dx = pos[None, None, :] - cx[:, None, None].astype(g.dtype)
+            dy = pos[None, :, None] - cy[:, None, None].astype(g.dtype)
+            r = xp.sqrt(dx * dx + dy * dy)
             h = hole[:, None, None].astype(g.dtype)
             w = w * xp.clip((r - h) / 1.5, 0.0, 1.0)
         gw = g * w
-        spec = fft.rfft2(gw, axes=(-2, -1))
+        spec = rfft2(xp, gw)
         g2 = spec * spec * wk
         wx, wy = cx, cy
         tx, ty, a = _newton_2d(xp, g2, 2.0 * cx, 2.0 * cy, size, 2)
