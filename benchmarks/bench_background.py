@@ -16,7 +16,9 @@ function's input (uint16, or its float32 copy) / wall time (1 MB = 1e6 bytes).
 Peers: each case has a slot ``peers`` (name -> the same measurement taken on the
 peer, run in its own Python in a subprocess), filled by the functions registered in
 ``PEER_RUNNERS``; the table gains a peer column and a speed ratio for every case a
-peer has measured. No peer is registered yet, so the slots stay empty.
+peer has measured. Registered: smlmlp's spatial mean and 51-frame temporal (rolling)
+median, dcnum's sparse median (on a uint8 copy: dcnum wraps uint16 modulo 256), run
+through ``benchmarks/peers`` (skipped where their Python 3.12 venv is missing).
 
 Usage::
 
@@ -62,6 +64,54 @@ CASES: dict[str, str] = {
 
 # case name -> {peer name: runner(frames, size, repeat) -> measurement dict or None}
 PEER_RUNNERS: dict[str, dict[str, Callable[[int, int, int], dict | None]]] = {}
+
+
+def _peer_runner(peer: str, script: str, extra: list[str], what: str):
+    """A PEER_RUNNERS entry: the same stack as ours (``make_stack``) in a temporary .npy,
+    timed by ``benchmarks/peers/<script>`` under the peer's own Python."""
+
+    def run(frames: int, size: int, repeat: int) -> dict | None:
+        import tempfile
+
+        sys.path.insert(0, str(HERE))
+        from peers._find import run_runner
+
+        with tempfile.TemporaryDirectory(prefix="camtrack-bench-peer-") as tmp:
+            path = Path(tmp) / "stack.npy"
+            np.save(path, make_stack(frames, size))
+            rec = run_runner(peer, script, [str(path), *extra, "--repeat", str(repeat)])
+        if "seconds" not in rec:
+            return rec  # {"skipped": ...} or {"error": ...}: reported, never raised
+        rec["what"] = what
+        rec["extra_rss_mb"] = rec.get("peak_extra_mb")
+        return rec
+
+    return run
+
+
+PEER_RUNNERS.update(
+    {
+        "spatial_mean_uint16": {
+            "smlmlp": _peer_runner(
+                "smlmlp", "smlmlp_background.py", ["spatial_mean", "--radius", "7"],
+                "smlmlp.bkgd_spatial_mean(radius=7)",
+            )
+        },
+        "rolling_median_uint16": {
+            "smlmlp": _peer_runner(
+                "smlmlp", "smlmlp_background.py", ["temporal_median", "--window", "25"],
+                "smlmlp.bkgd_temporal_median(median_window_fr=25): a 51-frame rolling median",
+            )
+        },
+        "sparse_median_uint16": {
+            "dcnum": _peer_runner(
+                "dcnum", "dcnum_sparse.py",
+                ["--kernel-size", "50", "--split-frames", "50", "--num-cpus", "2"],
+                "dcnum BackgroundSparseMed(kernel_size=50), on a uint8 copy (dcnum is uint8 only)",
+            )
+        },
+    }
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- child side

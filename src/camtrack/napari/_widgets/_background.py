@@ -10,7 +10,6 @@ with a progress bar and can be cancelled.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from magicgui.widgets import (
 
 from camtrack import background as bg
 from camtrack.napari._layers import upsert_image
+from camtrack.napari._widgets._threaded import ThreadedRun
 
 PREVIEW_FRAMES = 31
 
@@ -48,11 +48,7 @@ FIELDS = {
 }  # fmt: skip
 
 
-class Cancelled(Exception):
-    """Raised inside the engine's progress loop when the user presses Cancel."""
-
-
-class BackgroundWidget(Container):
+class BackgroundWidget(ThreadedRun, Container):
     """Background estimation with live preview (Plugins > camtrack > Background)."""
 
     def __init__(self, napari_viewer: Any) -> None:
@@ -82,8 +78,8 @@ class BackgroundWidget(Container):
                 self.apply_button, self.cancel_button, self.status,
             ],
         )  # fmt: skip
-        self._cancel = threading.Event()
-        self._worker = None
+        self.start_button = self.apply_button
+        self._init_threaded()
         self._preview_frame = 0
         self.offset_plot = None
         self._show_fields()
@@ -94,7 +90,6 @@ class BackgroundWidget(Container):
             w.changed.connect(self.update_preview)
         self.viewer.dims.events.current_step.connect(self.update_preview)
         self.apply_button.changed.connect(self.apply)
-        self.cancel_button.changed.connect(self._cancel.set)
 
     # -- inputs -------------------------------------------------------------------
     def _image_layers(self, _widget: Any = None) -> list[Any]:
@@ -219,44 +214,18 @@ class BackgroundWidget(Container):
             offsets = None
         return background, bg.subtract(stack, background, offsets=offsets), extras
 
-    def _progress(self, total_hint: str):
-        """A tqdm-like progress callable for the engine that honours Cancel."""
-        from napari.utils import progress as napari_progress
-
-        cancel = self._cancel
-
-        def wrap(iterable, total=None):
-            with napari_progress(total=total, desc=total_hint) as bar:
-                for item in iterable:
-                    if cancel.is_set():
-                        raise Cancelled
-                    yield item
-                    bar.update(1)
-
-        return wrap
-
     def apply(self, *_: Any) -> None:
-        from napari.qt.threading import create_worker
-
         try:
             layer, stack = self._stack()
         except ValueError as exc:
             self._error(exc)
             return
-        self._cancel.clear()
-        self.apply_button.enabled, self.cancel_button.enabled = False, True
-        self.status.value = f"computing {self.method.value} ..."
-        # Connecting `errored` up front keeps superqt from re-raising engine errors in
-        # the main thread: they become notifications instead of traceback dialogs.
-        self._worker = create_worker(
+        self._start(
             self.compute,
             stack,
             self._progress(self.method.value),
-            _connect={
-                "returned": lambda out: self._show_result(layer.name, out),
-                "errored": self._worker_error,
-                "finished": self._done,
-            },
+            returned=lambda out: self._show_result(layer.name, out),
+            status=f"computing {self.method.value} ...",
         )
 
     def _show_result(self, name: str, out: tuple[Any, Any, dict]) -> None:
@@ -290,19 +259,3 @@ class BackgroundWidget(Container):
             np.arange(offsets.size), offsets, xlabel="frame", ylabel="offset (ADU)",
             title=f"{name}: per-frame offset of the sparse median",
         )  # fmt: skip
-
-    def _worker_error(self, exc: BaseException) -> None:
-        if isinstance(exc, Cancelled):
-            self.status.value = "cancelled"
-            return
-        self._error(exc)
-
-    def _done(self) -> None:
-        self.apply_button.enabled, self.cancel_button.enabled = True, False
-        self._worker = None
-
-    def _error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.value = f"error: {exc}"
-        show_error(str(exc))

@@ -9,7 +9,6 @@ follow the slider live. Result layers ``mean``, ``variance``, ``gain map`` and
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,10 @@ from magicgui.widgets import (
 
 from camtrack.gain import METHODS, estimate_gain
 from camtrack.napari._layers import upsert_image
+from camtrack.napari._widgets._threaded import ThreadedRun
 
 
-class Cancelled(Exception):
-    """Raised inside the engine's progress loop when the user presses Cancel."""
-
-
-class GainWidget(Container):
+class GainWidget(ThreadedRun, Container):
     """Photon transfer (Plugins > camtrack > Camera gain)."""
 
     def __init__(self, napari_viewer: Any) -> None:
@@ -68,8 +64,8 @@ class GainWidget(Container):
         self.result = None
         self.plot = None
         self._source = None  # (layer name, first frame, last frame) of the result
-        self._cancel = threading.Event()
-        self._worker = None
+        self.start_button = self.run_button
+        self._init_threaded()
         self.offset_adu.visible = False
         self.offset_known.changed.connect(self._on_offset_known)
         self.image.changed.connect(self._on_image)
@@ -77,7 +73,6 @@ class GainWidget(Container):
         self.nbins.changed.connect(self.refit)
         self.min_count.changed.connect(self.refit)
         self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self._cancel.set)
         self.convert_button.changed.connect(self.convert)
         self.save_button.changed.connect(self._ask_save)
         self._on_image()
@@ -136,43 +131,20 @@ class GainWidget(Container):
     def compute(self, stack: Any, params: dict, progress: Any = None) -> Any:
         return estimate_gain(stack, progress=progress, **params)
 
-    def _progress(self):
-        from napari.utils import progress as napari_progress
-
-        cancel = self._cancel
-
-        def wrap(iterable, total=None):
-            with napari_progress(total=total, desc="camera gain") as bar:
-                for item in iterable:
-                    if cancel.is_set():
-                        raise Cancelled
-                    yield item
-                    bar.update(1)
-
-        return wrap
-
     def run(self, *_: Any) -> None:
-        from napari.qt.threading import create_worker
-
         try:
             layer, stack, first, last = self._stack()
             params = self.params()
         except (ValueError, TypeError) as exc:
             self._error(exc)
             return
-        self._cancel.clear()
-        self.run_button.enabled, self.cancel_button.enabled = False, True
-        self.status.value = f"measuring {layer.name} frames {first}-{last} ..."
-        self._worker = create_worker(
+        self._start(
             self.compute,
             stack,
             params,
-            self._progress(),
-            _connect={
-                "returned": lambda res: self._show(res, (layer.name, first, last)),
-                "errored": self._worker_error,
-                "finished": self._done,
-            },
+            self._progress("camera gain"),
+            returned=lambda res: self._show(res, (layer.name, first, last)),
+            status=f"measuring {layer.name} frames {first}-{last} ...",
         )
 
     def _show(self, result: Any, source: tuple[str, int, int]) -> None:
@@ -271,23 +243,6 @@ class GainWidget(Container):
             self._error(exc)
             return
         self.status.value = f"saved {json_path.name} and {h5_path.name}"
-
-    # -- plumbing -----------------------------------------------------------------
-    def _worker_error(self, exc: BaseException) -> None:
-        if isinstance(exc, Cancelled):
-            self.status.value = "cancelled"
-            return
-        self._error(exc)
-
-    def _done(self) -> None:
-        self.run_button.enabled, self.cancel_button.enabled = True, False
-        self._worker = None
-
-    def _error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.value = f"error: {exc}"
-        show_error(str(exc))
 
 
 def _limits(data: np.ndarray) -> tuple[float, float]:
