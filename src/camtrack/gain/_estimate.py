@@ -201,18 +201,28 @@ def estimate_gain(
         "median_correction": corr,
         "integer": integer,
     }
-    return derive(
-        fit,
-        mean=mean,
-        var=var,
-        method=chosen,
-        n_frames=t,
-        excess_noise_factor=f2,
-        excluded=excluded,
-        data_warnings=tuple(warnings),
-        dark=dark_info,
-        info=info,
-    )
+    try:
+        return derive(
+            fit,
+            mean=mean,
+            var=var,
+            method=chosen,
+            n_frames=t,
+            excess_noise_factor=f2,
+            excluded=excluded,
+            data_warnings=tuple(warnings),
+            dark=dark_info,
+            info=info,
+        )
+    except ValueError as exc:
+        if chosen != "robust":
+            raise
+        raise ValueError(
+            f"{exc} Here moving or blinking objects were detected: when they cross most "
+            "pixels during the stack, no temporal statistic can separate their variance from "
+            "the noise. Record the stack without moving objects (or where they cover few "
+            "pixels), or mask them."
+        ) from None
 
 
 # ----------------------------------------------------------------------------- helpers
