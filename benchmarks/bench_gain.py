@@ -212,18 +212,21 @@ def _err(rec: dict, truth: float) -> str:
 def _print_row(row: dict) -> None:
     ours, peer, truth = row["camtrack"], row["smlmlp"], row["e_per_adu"]
     if "error" in ours:
-        print(f"{row['case']:>13} {row['frames']:5d}: camtrack failed: {ours['error'][-300:]}")
-        return
-    line = (
-        f"{row['case']:>13} {row['frames']:5d}fr  camtrack {_err(ours, truth)} "
-        f"({ours['method']}) {ours['seconds']:6.2f} s {ours['peak_extra_mb']:6.0f} MB"
-    )
-    if "seconds" in peer:
+        last = ours["error"].strip().splitlines()[-1] if ours["error"].strip() else "?"
+        line = f"{row['case']:>13} {row['frames']:5d}fr  camtrack refused: {last[:90]}..."
+    else:
+        line = (
+            f"{row['case']:>13} {row['frames']:5d}fr  camtrack {_err(ours, truth)} "
+            f"({ours['method']}) {ours['seconds']:6.2f} s {ours['peak_extra_mb']:6.0f} MB"
+        )
+    if "seconds" in peer and "seconds" in ours:
         ratio = peer["seconds"] / ours["seconds"]
         line += (
             f" | smlmlp {_err(peer, truth)} {peer['seconds']:6.2f} s "
             f"{peer['peak_extra_mb']:6.0f} MB | {ratio:5.1f}x faster"
         )
+    elif "seconds" in peer:
+        line += f" | smlmlp {_err(peer, truth)} {peer['seconds']:6.2f} s {peer['peak_extra_mb']:6.0f} MB"
     else:
         line += f" | smlmlp {peer.get('skipped') or 'error'}"
     print(line, flush=True)
