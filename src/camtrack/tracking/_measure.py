@@ -119,7 +119,7 @@ def measure(
     saturation: Any = "auto",
     saturation_tol: float = 3.0,
     saturation_level: float | None = None,
-    n_iter: int = 3,
+    n_iter: int = 2,
 ) -> dict[str, Any]:
     """Centres (x, y), symmetry quality, relative profiles (p - bg) / bg and bg.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ __all__ = ["track_rois"]
 
 def resolve_options(size: int, zlut: ZLut | None, options: dict[str, Any]) -> dict[str, Any]:
     """Check ``**options`` of track_rois/track_beads; fill defaults from the LUT."""
-    allowed = {"n_bins", "oversample", "profile", "saturation", "saturation_tol", "n_iter", "z_iter", "keep_profiles"}  # fmt: skip
+    allowed = {"n_bins", "oversample", "profile", "saturation", "saturation_tol", "n_iter", "z_iter", "keep_profiles", "workers"}  # fmt: skip
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"Unknown option(s) {unknown}; track options are {sorted(allowed)}.")
@@ -45,45 +47,72 @@ def resolve_options(size: int, zlut: ZLut | None, options: dict[str, Any]) -> di
     o["profile"] = check_choice(o.get("profile", "radial"), "profile", PROFILES)
     o["saturation"] = check_saturation(o.get("saturation", "auto"))
     o["saturation_tol"] = check_positive(o.get("saturation_tol", 3.0), "saturation_tol", allow_zero=True)  # fmt: skip
-    o["n_iter"] = check_integer(o.get("n_iter", 3), "n_iter", minimum=1, maximum=20)
+    o["n_iter"] = check_integer(o.get("n_iter", 2), "n_iter", minimum=1, maximum=20)
     o["z_iter"] = check_integer(o.get("z_iter", 5), "z_iter", minimum=0, maximum=50)
     o["keep_profiles"] = bool(o.get("keep_profiles", True))
+    workers = o.get("workers")
+    o["workers"] = None if workers is None else check_integer(workers, "workers", minimum=1)
     return o
 
 
+def default_workers() -> int:
+    """Cores this process may use (its CPU affinity where the OS tells)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    level = None if zlut is None else zlut.saturation_level
+    out = measure(
+        xp,
+        batch,
+        mode=mode,
+        profile=o["profile"],
+        n_bins=o["n_bins"],
+        oversample=o["oversample"],
+        saturation=o["saturation"],
+        saturation_tol=o["saturation_tol"],
+        saturation_level=level,
+        n_iter=o["n_iter"],
+    )
+    m = out["x"].shape[0]
+    if zlut is None:
+        z = xp.full(m, np.nan)
+        match = xp.full(m, np.nan)
+    else:
+        z, match = zfit(xp, out["profiles"], zlut, o["z_iter"])
+    res = {
+        "x": out["x"].astype(xp.float64),
+        "y": out["y"].astype(xp.float64),
+        "quality": out["quality"].astype(xp.float64),
+        "z": z,
+        "match": match,
+    }
+    if o["keep_profiles"]:
+        res["profiles"] = out["profiles"]
+    return res
+
+
 def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """Measure (and look up z) batch by batch; concatenated arrays on the ROIs' backend."""
+    """Measure (and look up z) batch by batch; concatenated arrays on the ROIs' backend.
+
+    numpy input: batches run on a thread pool of ``o["workers"]`` threads (default:
+    every usable core); numpy and scipy.fft release the GIL in the heavy loops.
+    """
     n, size = int(rois.shape[0]), int(rois.shape[-1])
     step = batch_size(size)
-    level = None if zlut is None else zlut.saturation_level
-    parts: dict[str, list[Any]] = {k: [] for k in ("x", "y", "z", "quality", "match", "profiles")}
-    for s in range(0, n, step):
-        out = measure(
-            xp,
-            rois[s : s + step],
-            mode=mode,
-            profile=o["profile"],
-            n_bins=o["n_bins"],
-            oversample=o["oversample"],
-            saturation=o["saturation"],
-            saturation_tol=o["saturation_tol"],
-            saturation_level=level,
-            n_iter=o["n_iter"],
-        )
-        m = out["x"].shape[0]
-        if zlut is None:
-            z = xp.full(m, np.nan)
-            match = xp.full(m, np.nan)
-        else:
-            z, match = zfit(xp, out["profiles"], zlut, o["z_iter"])
-        parts["x"].append(out["x"].astype(xp.float64))
-        parts["y"].append(out["y"].astype(xp.float64))
-        parts["quality"].append(out["quality"].astype(xp.float64))
-        parts["z"].append(z)
-        parts["match"].append(match)
-        if o["keep_profiles"]:
-            parts["profiles"].append(out["profiles"])
-    res = {k: xp.concatenate(v) for k, v in parts.items() if v}
+    starts = range(0, n, step)
+    workers = o.get("workers") or default_workers()
+    workers = min(workers, len(starts))
+    if xp is np and workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outs = list(pool.map(lambda s: _one_batch(xp, rois[s : s + step], zlut, mode, o), starts))  # fmt: skip
+    else:
+        outs = [_one_batch(xp, rois[s : s + step], zlut, mode, o) for s in starts]
+    keys = ("x", "y", "z", "quality", "match", "profiles")
+    res = {k: xp.concatenate([r[k] for r in outs]) for k in keys if outs and k in outs[0]}
     res.setdefault("profiles", None)
     return res
 
@@ -109,8 +138,10 @@ def track_rois(
         ``n_bins``, ``oversample``, ``profile`` (taken from the LUT when given);
         ``saturation`` (None, "auto" (default) or the clip level in input units),
         ``saturation_tol`` (3.0: how far below an ROI's maximum a pixel still counts
-        as clipped in "auto"); ``n_iter`` (3: window re-centring iterations),
-        ``z_iter`` (5: Gauss-Newton steps of the z fit); ``keep_profiles`` (True).
+        as clipped in "auto"); ``n_iter`` (2: window re-centring iterations; the
+        second is a secant step that removes the window's pull), ``z_iter`` (5: Gauss-Newton
+        steps of the z fit); ``keep_profiles`` (True); ``workers`` (None: every core
+        this process may use; 1: one thread).
 
     Returns
     -------

@@ -147,13 +147,15 @@ def projection_centre(
 
 
 def _newton_2d(
-    xp: ModuleType, g2: Any, tx: Any, ty: Any, size: int, n_iter: int
+    xp: ModuleType, g2: Any, wk: Any, tx: Any, ty: Any, size: int, n_iter: int, value: bool
 ) -> tuple[Any, Any, Any]:
-    """Maximise A(t) = Re sum_k G2_k exp(i w.t) near (tx, ty); return (tx, ty, A).
+    """Maximise A(t) = Re sum_k wk G2_k exp(i w.t) near (tx, ty); return (tx, ty, A).
 
+    ``wk`` (m,) weights the half spectrum along kx (1 or 2: the missing conjugate half).
     Each evaluation is one elementwise product with exp(i wx tx) and two small matrix
     products with fixed weights (1, i w, -w**2) along each axis: A and its first and
-    second derivatives together.
+    second derivatives together. Without ``value``, A at the final t is not evaluated
+    (None).
     """
     n, s, m = g2.shape
     dt = tx.dtype
@@ -162,10 +164,10 @@ def _newton_2d(
     ky = xp.arange(size, dtype=dt)
     ky = xp.where(ky >= (size + 1) // 2, ky - size, ky)
     omy = (2.0 * math.pi / size) * ky
-    wxm = xp.stack([xp.ones_like(omx), 1j * omx, -(omx**2)], axis=1).astype(cdt)  # (m, 3)
+    wxm = (wk[:, None] * xp.stack([xp.ones_like(omx), 1j * omx, -(omx**2)], axis=1)).astype(cdt)  # fmt: skip
     wym = xp.stack([xp.ones_like(omy), 1j * omy, -(omy**2)], axis=1).astype(cdt)  # (S, 3)
     a = None
-    for it in range(n_iter + 1):
+    for it in range(n_iter + 1 if value else n_iter):
         ex = cis(xp, omx[None, :] * tx[:, None], cdt)
         h = ((g2 * ex[:, None, :]).reshape(n * s, m) @ wxm).reshape(n, s, 3)  # sums over kx
         ey = cis(xp, omy[None, :] * ty[:, None], cdt)
@@ -212,31 +214,33 @@ def symmetry_centre(
     pos = xp.arange(size, dtype=g.dtype)
     q = None
     prev = None
-    for _ in range(n_iter):
+    for it in range(n_iter):
+        final = it == n_iter - 1
         cx = xp.clip(cx, 0.0, size - 1.0)
         cy = xp.clip(cy, 0.0, size - 1.0)
         half = xp.minimum(_half_width(xp, cx, size, radius), _half_width(xp, cy, size, radius))
         hw = half[:, None].astype(g.dtype)
         wx1 = tukey(xp, pos[None, :] - cx[:, None].astype(g.dtype), hw)
         wy1 = tukey(xp, pos[None, :] - cy[:, None].astype(g.dtype), hw)
-        w = wy1[:, :, None] * wx1[:, None, :]
+        gw = g * wy1[:, :, None]
+        gw *= wx1[:, None, :]
         if hole is not None:
             dx = pos[None, None, :] - cx[:, None, None].astype(g.dtype)
             dy = pos[None, :, None] - cy[:, None, None].astype(g.dtype)
             r = xp.sqrt(dx * dx + dy * dy)
-            h = hole[:, None, None].astype(g.dtype)
-            w = w * xp.clip((r - h) / 1.5, 0.0, 1.0)
-        gw = g * w
+            gw *= xp.clip((r - hole[:, None, None].astype(g.dtype)) / 1.5, 0.0, 1.0)
         spec = rfft2(xp, gw)
-        g2 = spec * spec * wk
+        g2 = spec * spec
         wx, wy = cx, cy
-        tx, ty, a = _newton_2d(xp, g2, 2.0 * cx, 2.0 * cy, size, 2)
+        tx, ty, a = _newton_2d(xp, g2, wk, 2.0 * cx, 2.0 * cy, size, 2, final)
         fx, fy = tx / 2.0, ty / 2.0
         nx = _secant(xp, cx, fx, None if prev is None else (prev[0], prev[2]))
         ny = _secant(xp, cy, fy, None if prev is None else (prev[1], prev[3]))
         prev = (cx, cy, fx, fy)
         cx, cy = nx, ny
-        energy = (gw * gw).reshape(n, -1).sum(axis=1)
-        q = a / (size * size) / energy
+        if final:
+            flat = gw.reshape(n, -1)
+            energy = xp.einsum("ij,ij->i", flat, flat)
+            q = a / (size * size) / energy
     last = {"spec": spec, "wx": wx, "wy": wy, "half": half, "hole": hole} if keep else None
     return cx, cy, q, last
