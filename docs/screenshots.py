@@ -19,12 +19,12 @@ def background() -> None:
     viewer = build_viewer(show=True)
     viewer.window._qt_window.resize(1400, 850)
     _, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Background")
-    widget.image.value = viewer.layers["beads"]
+    widget.image.value = viewer.layers["bead field"]
     widget.method.value = "temporal median"
     viewer.dims.set_current_step(0, 120)
     widget.update_preview()
     for layer in viewer.layers:
-        layer.visible = layer.name == "beads - background (preview)"
+        layer.visible = layer.name == "bead field - background (preview)"
     _settle()
     viewer.screenshot(str(HERE / "background.png"), canvas_only=False, flash=False)
     viewer.close()

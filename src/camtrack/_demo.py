@@ -27,7 +27,7 @@ def build_viewer(*, show: bool = True):
     # click away in the layer list.
     for layer in viewer.layers:
         layer.visible = layer.metadata.get("sample") == "beads"
-    viewer.layers.selection.active = viewer.layers["beads"]
+    viewer.layers.selection.active = viewer.layers["bead field"]
     viewer.dims.set_current_step(0, 0)
     for name in _widget_names():
         viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=True)

@@ -20,6 +20,7 @@ class LinePlot(QWidget):
         self.figure.patch.set_facecolor("#262930")  # napari's dark theme background
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.axes = self.figure.add_subplot()
+        self.setMinimumSize(300, 200)  # below this the axes collapse
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
@@ -36,6 +37,32 @@ class LinePlot(QWidget):
         for spine in ax.spines.values():
             spine.set_color("#888888")
         self.canvas.draw_idle()
+
+    def plot_series(
+        self, series: dict[str, tuple[Any, Any]], *, xlabel: str, ylabel: str, title: str = ""
+    ) -> None:
+        """Several labelled lines, e.g. one trace per bead."""
+        ax = self.axes
+        ax.clear()
+        ax.set_facecolor("#262930")
+        for label, (x, y) in series.items():
+            ax.plot(np.asarray(x), np.asarray(y), lw=1.0, label=label)
+        if len(series) > 1:
+            ax.legend(fontsize=7, facecolor="#262930", labelcolor="white", ncols=2)
+        ax.set_xlabel(xlabel, color="white")
+        ax.set_ylabel(ylabel, color="white")
+        ax.set_title(title, color="white", fontsize=10)
+        ax.tick_params(colors="white")
+        for spine in ax.spines.values():
+            spine.set_color("#888888")
+        self.canvas.draw_idle()
+
+    def series_data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every plotted line by label, for tests."""
+        return {
+            line.get_label(): (np.asarray(line.get_xdata()), np.asarray(line.get_ydata()))
+            for line in self.axes.get_lines()
+        }
 
     def line_data(self) -> tuple[np.ndarray, np.ndarray]:
         """The plotted (x, y), for tests."""

@@ -56,7 +56,7 @@ def beads() -> list[LayerData]:
     )
     sweep = da.from_array(sweep, chunks=(16, *sweep.shape[1:]))
     field_meta = {
-        "name": "beads",
+        "name": "bead field",
         "colormap": "gray",
         "axis_labels": ("t", "y", "x"),
         "contrast_limits": _contrast_limits(field),

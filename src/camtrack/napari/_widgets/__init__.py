@@ -2,5 +2,6 @@
 
 from camtrack.napari._widgets._background import BackgroundWidget
 from camtrack.napari._widgets._gain import GainWidget
+from camtrack.napari._widgets._tracking import TrackingWidget
 
-__all__ = ["BackgroundWidget", "GainWidget"]
+__all__ = ["BackgroundWidget", "GainWidget", "TrackingWidget"]

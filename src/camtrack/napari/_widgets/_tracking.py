@@ -1,0 +1,534 @@
+"""The "Bead tracking" widget: pick beads, build a Z-LUT, track, overlay, export.
+
+1. *Find beads* fills an editable Points layer ``beads`` (add or delete beads by
+   clicking); each bead's ROI is drawn as a box in the Shapes layer ``bead ROIs``, which
+   follows the ROI size and the points. *Toggle reference* marks the selected beads as
+   reference (stuck) beads for drift correction.
+2. *Build Z-LUT* builds a look-up table from a calibration z-sweep layer (ROI-sized
+   frames, or larger frames cropped around the first bead) with z from the layer's
+   metadata or start + step; it is shown as an image layer (profiles vs z) and checked
+   on the sweep's own frames (z error vs z plotted, RMS reported). LUTs save and load.
+3. *Track* runs :func:`camtrack.tracking.track_beads` over the frame range in a thread
+   worker (progress bar, Cancel). Results: Points ``tracked`` (t, y, x) with features
+   bead, z, quality, coloured by z, a Tracks layer ``tracks`` and a docked z(t) plot.
+4. *Live preview*: changing the ROI size or mode (or the frame) re-tracks the beads in
+   the current frame only.
+5. *Export* writes the table (CSV or HDF5) atomically, never over the input file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
+
+from camtrack import tracking
+from camtrack.napari._layers import upsert_image
+from camtrack.napari._widgets._threaded import ThreadedRun
+
+BEADS, ROIS, TRACKED, TRACKS, PREVIEW, LUT = (
+    "beads", "bead ROIs", "tracked", "tracks", "tracked (preview)", "Z-LUT",
+)  # fmt: skip
+
+
+class TrackingWidget(ThreadedRun, Container):
+    """Magnetic-tweezers bead tracking (Plugins > camtrack > Bead tracking)."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        self.viewer = napari_viewer
+        self.image = ComboBox(label="image", choices=self._stacks)
+        self.roi_size = SpinBox(label="roi_size (px)", value=64, min=8, max=1024, step=2)
+        self.mode = ComboBox(label="mode", choices=["precise", "fast"], value="precise")
+        self.radius = FloatSpinBox(label="find radius (px)", value=16.0, min=2.0, max=500.0)
+        self.find_button = PushButton(text="Find beads")
+        self.reference_button = PushButton(text="Toggle reference (selected beads)")
+        self.calibration = ComboBox(label="calibration z-sweep", choices=self._calib_choices)
+        self.z_from_metadata = CheckBox(label="z from layer metadata", value=True)
+        self.z_start = FloatSpinBox(label="z start (nm)", value=-4500.0, min=-1e7, max=1e7)
+        self.z_step = FloatSpinBox(label="z step (nm)", value=100.0, min=-1e6, max=1e6)
+        self.frames_per_plane = SpinBox(label="frames per plane", value=1, min=1, max=10_000)
+        self.lut_button = PushButton(text="Build Z-LUT")
+        self.save_lut_button = PushButton(text="Save Z-LUT", enabled=False)
+        self.load_lut_button = PushButton(text="Load Z-LUT")
+        self.first_frame = SpinBox(label="first frame", value=0, min=0, max=0)
+        self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
+        self.preview = CheckBox(label="live preview (current frame)", value=False)
+        self.track_button = PushButton(text="Track")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.export_button = PushButton(text="Export table", enabled=False)
+        self.lut_label = Label(value="no Z-LUT")
+        self.status = Label(value="")
+        super().__init__(
+            widgets=[
+                self.image, self.roi_size, self.mode, self.radius, self.find_button,
+                self.reference_button, self.calibration, self.z_from_metadata, self.z_start,
+                self.z_step, self.frames_per_plane, self.lut_button, self.save_lut_button,
+                self.load_lut_button, self.lut_label, self.first_frame, self.last_frame,
+                self.preview, self.track_button, self.cancel_button, self.export_button,
+                self.status,
+            ],
+        )  # fmt: skip
+        self.start_button = self.track_button
+        self._init_threaded()
+        self.zlut: tracking.ZLut | None = None
+        self.result: tracking.TrackResult | None = None
+        self._tracked_source: tuple[str, int] | None = None
+        self.z_plot = None
+        self.lut_plot = None
+        self._on_image()
+        self._on_z_source()
+        self.image.changed.connect(self._on_image)
+        self.z_from_metadata.changed.connect(self._on_z_source)
+        self.find_button.changed.connect(self.find)
+        self.reference_button.changed.connect(self.toggle_reference)
+        self.roi_size.changed.connect(self._draw_rois)
+        self.lut_button.changed.connect(self.build_lut)
+        self.save_lut_button.changed.connect(self._ask_save_lut)
+        self.load_lut_button.changed.connect(self._ask_load_lut)
+        self.track_button.changed.connect(self.track)
+        self.export_button.changed.connect(self._ask_export)
+        for w in (self.roi_size, self.mode, self.preview):
+            w.changed.connect(self.update_preview)
+        self.viewer.dims.events.current_step.connect(self.update_preview)
+
+    # -- inputs -------------------------------------------------------------------
+    def _stacks(self, _widget: Any = None) -> list[Any]:
+        from napari.layers import Image
+
+        return [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and getattr(layer.data, "ndim", 0) == 3
+        ]
+
+    def _calib_choices(self, _widget: Any = None) -> list[Any]:
+        return [("none", None), *((layer.name, layer) for layer in self._stacks())]
+
+    def _on_image(self, *_: Any) -> None:
+        layer = self.image.value
+        if layer is None:
+            return
+        last = int(layer.data.shape[0]) - 1
+        self.first_frame.max = self.last_frame.max = last
+        self.first_frame.value, self.last_frame.value = 0, last
+        if self.calibration.value is None:
+            for other in self._stacks():
+                if other is not layer and "z_nm" in other.metadata:
+                    self.calibration.value = other
+                    break
+
+    def _on_z_source(self, *_: Any) -> None:
+        manual = not self.z_from_metadata.value
+        for w in (self.z_start, self.z_step, self.frames_per_plane):
+            w.visible = manual
+
+    def _layer(self) -> Any:
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("No image layer selected: open a stack first.")
+        return layer
+
+    def positions(self) -> np.ndarray:
+        """Bead positions (x, y) from the ``beads`` layer, shape (B, 2)."""
+        if BEADS not in self.viewer.layers or len(self.viewer.layers[BEADS].data) == 0:
+            raise ValueError("The `beads` layer is empty: press 'Find beads' or add points to it.")
+        yx = np.asarray(self.viewer.layers[BEADS].data, dtype=np.float64)[:, -2:]
+        return yx[:, ::-1].copy()
+
+    def reference(self) -> list[int]:
+        """Indices of the beads marked as reference (stuck) beads."""
+        layer = self.viewer.layers[BEADS]
+        if "reference" not in layer.features:
+            return []
+        return [int(i) for i in np.flatnonzero(np.asarray(layer.features["reference"]))]
+
+    # -- 1. beads -----------------------------------------------------------------
+    def find(self, *_: Any) -> None:
+        try:
+            layer = self._layer()
+            t = self._current_frame(layer.data.shape[0])
+            x, y = tracking.find_beads(np.asarray(layer.data[t]), radius=self.radius.value)
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+            return
+        data = np.column_stack([y, x])
+        features = {"reference": np.zeros(len(x), dtype=bool)}
+        if BEADS in self.viewer.layers:
+            pts = self.viewer.layers[BEADS]
+            pts.data = data
+            pts.features = features
+        else:
+            pts = self.viewer.add_points(
+                data, name=BEADS, size=8, features=features, face_color="transparent",
+                border_color="reference", border_color_cycle=["#ffb347", "#7fffd4"],
+                border_width=0.3, symbol="cross",
+            )  # fmt: skip
+            pts.events.data.connect(self._draw_rois)
+        self._draw_rois()
+        self.status.value = f"found {len(x)} beads in frame {t}"
+        self._warn_edges()
+        self.update_preview()
+
+    def toggle_reference(self, *_: Any) -> None:
+        if BEADS not in self.viewer.layers:
+            self._error(ValueError("No `beads` layer yet: press 'Find beads' first."))
+            return
+        pts = self.viewer.layers[BEADS]
+        selected = sorted(pts.selected_data)
+        if not selected:
+            self._error(ValueError("Select beads in the `beads` layer first (select mode)."))
+            return
+        ref = np.asarray(pts.features["reference"], dtype=bool).copy()
+        ref[selected] = ~ref[selected]
+        features = pts.features.copy()
+        features["reference"] = ref
+        pts.features = features
+        pts.refresh_colors()
+        self.status.value = f"reference beads: {np.flatnonzero(ref).tolist()}"
+
+    def _draw_rois(self, *_: Any) -> None:
+        if BEADS not in self.viewer.layers:
+            return
+        yx = np.asarray(self.viewer.layers[BEADS].data, dtype=np.float64)[:, -2:]
+        half = self.roi_size.value / 2.0
+        boxes = [
+            np.array([[y - half, x - half], [y - half, x + half], [y + half, x + half],
+                      [y + half, x - half]])
+            for y, x in yx
+        ]  # fmt: skip
+        if ROIS in self.viewer.layers:
+            shapes = self.viewer.layers[ROIS]
+            shapes.data = boxes
+            shapes.shape_type = ["rectangle"] * len(boxes)
+        else:
+            shapes = self.viewer.add_shapes(
+                boxes, shape_type="rectangle", name=ROIS, edge_color="#ffb347",
+                face_color="transparent", edge_width=1.0,
+            )  # fmt: skip
+        # Keep the points on top, so clicks add or select beads.
+        if BEADS in self.viewer.layers:
+            self.viewer.layers.selection.active = self.viewer.layers[BEADS]
+
+    def _warn_edges(self) -> None:
+        layer = self.image.value
+        if layer is None or BEADS not in self.viewer.layers:
+            return
+        ny, nx = layer.data.shape[-2:]
+        half = self.roi_size.value / 2.0
+        xy = self.positions()
+        close = [
+            i for i, (x, y) in enumerate(xy)
+            if x < half or y < half or x > nx - 1 - half or y > ny - 1 - half
+        ]  # fmt: skip
+        if close:
+            from napari.utils.notifications import show_warning
+
+            show_warning(
+                f"Beads {close} lie within roi_size/2 = {half:g} px of the frame edge: they "
+                "give NaN while there. Delete them or lower roi_size."
+            )
+
+    # -- 2. Z-LUT -----------------------------------------------------------------
+    def calibration_z(self, n_frames: int) -> np.ndarray:
+        """z of every calibration frame (metadata, or start + step per plane)."""
+        layer = self.calibration.value
+        if self.z_from_metadata.value:
+            z = layer.metadata.get("z_nm")
+            if z is None:
+                raise ValueError(
+                    f"Layer {layer.name!r} has no z in its metadata ('z_nm'): untick "
+                    "'z from layer metadata' and give z start and step."
+                )
+            z = np.asarray(z, dtype=np.float64).ravel()
+        else:
+            per = int(self.frames_per_plane.value)
+            if n_frames % per:
+                raise ValueError(
+                    f"The calibration stack has {n_frames} frames, not a multiple of "
+                    f"`frames per plane` ({per})."
+                )
+            z = self.z_start.value + self.z_step.value * (np.arange(n_frames) // per)
+        if z.size != n_frames:
+            raise ValueError(
+                f"The calibration stack has {n_frames} frames but {z.size} z values; give "
+                "one z per frame."
+            )
+        return z
+
+    def calibration_rois(self) -> tuple[np.ndarray, np.ndarray]:
+        """(calibration ROIs (F, S, S), z (F,)): whole frames when ROI-sized, else crops
+        around the first bead."""
+        layer = self.calibration.value
+        if layer is None:
+            raise ValueError("Pick a calibration z-sweep layer first.")
+        data = layer.data
+        n = int(data.shape[0])
+        z = self.calibration_z(n)
+        size = int(self.roi_size.value)
+        if tuple(data.shape[1:]) == (size, size):
+            return np.asarray(data), z
+        if min(data.shape[1:]) < size:
+            raise ValueError(
+                f"The calibration frames ({tuple(data.shape[1:])}) are smaller than "
+                f"roi_size ({size}); lower roi_size."
+            )
+        x, y = self.positions()[0]
+        rois, _, _ = tracking.crop_rois(np.asarray(data), [x], [y], size)
+        return rois, z
+
+    def build_lut(self, *_: Any) -> None:
+        try:
+            rois, z = self.calibration_rois()
+            lut = tracking.build_zlut(rois, z, mode=self.mode.value)
+            check = tracking.track_rois(rois, zlut=lut, mode=self.mode.value)
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+            return
+        self.set_lut(lut)
+        err = np.asarray(check.z) - z
+        rms = float(np.sqrt(np.nanmean(err**2)))
+        self._plot_lut_check(z, err)
+        self.lut_label.value = (
+            f"Z-LUT: {lut.n_planes} planes; self-check RMS {rms:.2f} {lut.units}"
+        )
+        self.lut_rms = rms
+
+    def set_lut(self, lut: tracking.ZLut) -> None:
+        self.zlut = lut
+        if lut.roi_size != self.roi_size.value:
+            self.roi_size.value = lut.roi_size
+        step = float(np.median(np.diff(lut.z))) if lut.n_planes > 1 else 1.0
+        upsert_image(
+            self.viewer, LUT, np.asarray(lut.profiles, dtype=np.float32), colormap="twilight",
+            scale=(abs(step), 1.0), translate=(float(lut.z[0]), 0.0), visible=False,
+        )  # fmt: skip
+        self.save_lut_button.enabled = True
+        self.lut_label.value = (
+            f"Z-LUT: {lut.n_planes} planes, {lut.n_bins} bins, roi {lut.roi_size}"
+        )
+
+    def _plot_lut_check(self, z: np.ndarray, err: np.ndarray) -> None:
+        from camtrack.napari._plots import LinePlot
+
+        if self.lut_plot is None:
+            self.lut_plot = LinePlot()
+            self.viewer.window.add_dock_widget(self.lut_plot, name="Z-LUT check", area="bottom")
+        self.lut_plot.plot(
+            z, err, xlabel="z of the sweep frame (nm)", ylabel="tracked - true z (nm)",
+            title="Z-LUT self-check on the calibration frames",
+        )  # fmt: skip
+
+    def save_lut(self, path: str | Path) -> Path:
+        if self.zlut is None:
+            raise ValueError("No Z-LUT yet: build or load one first.")
+        return self.zlut.save(path)
+
+    def load_lut(self, path: str | Path) -> None:
+        self.set_lut(tracking.load_zlut(path))
+
+    def _ask_save_lut(self, *_: Any) -> None:
+        self._file_action(
+            "Save Z-LUT", "zlut.h5", "HDF5 (*.h5);;npz (*.npz)", self.save_lut, save=True
+        )
+
+    def _ask_load_lut(self, *_: Any) -> None:
+        self._file_action("Load Z-LUT", "", "Z-LUT (*.h5 *.hdf5 *.npz)", self.load_lut, save=False)
+
+    # -- 3. tracking --------------------------------------------------------------
+    def _current_frame(self, n_frames: int) -> int:
+        return int(np.clip(self.viewer.dims.current_step[0], 0, n_frames - 1))
+
+    def compute(
+        self, stack: Any, positions: np.ndarray, reference: list[int], progress: Any = None
+    ):
+        return tracking.track_beads(
+            stack, positions, roi_size=int(self.roi_size.value), zlut=self.zlut,
+            reference=reference or None, mode=self.mode.value, progress=progress,
+        )  # fmt: skip
+
+    def track(self, *_: Any) -> None:
+        try:
+            layer = self._layer()
+            positions = self.positions()
+            reference = self.reference()
+            first, last = int(self.first_frame.value), int(self.last_frame.value)
+            if last < first:
+                raise ValueError(f"`last frame` ({last}) is before `first frame` ({first}).")
+            if self.zlut is not None and self.zlut.roi_size != self.roi_size.value:
+                raise ValueError(
+                    f"The Z-LUT was built for roi_size {self.zlut.roi_size}, not "
+                    f"{self.roi_size.value}: rebuild it or set roi_size back."
+                )
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+            return
+        self._start(
+            self.compute,
+            layer.data[first : last + 1],
+            positions,
+            reference,
+            self._progress("bead tracking"),
+            returned=lambda res: self._show(res, layer.name, first),
+            status=f"tracking {len(positions)} beads, frames {first}-{last} ...",
+        )
+
+    def _show(self, result: tracking.TrackResult, name: str, first: int) -> None:
+        self.result = result
+        self._tracked_source = (name, first)
+        tab = result.to_table()
+        t = tab["frame"].astype(np.float64) + first
+        data = np.column_stack([t, tab["y"], tab["x"]])
+        features = {"bead": tab["bead"], "z": tab["z"], "quality": tab["quality"]}
+        ok = np.isfinite(data).all(axis=1)
+        has_z = bool(np.isfinite(tab["z"][ok]).any())
+        kwargs = (
+            {"face_color": "z", "face_colormap": "viridis"} if has_z else {"face_color": "#7fb8ff"}
+        )
+        feats = {k: v[ok] for k, v in features.items()}
+        if TRACKED in self.viewer.layers:
+            pts = self.viewer.layers[TRACKED]
+            pts.data = data[ok]
+            pts.features = feats
+            if has_z:
+                pts.face_color = "z"
+        else:
+            self.viewer.add_points(data[ok], name=TRACKED, size=6, features=feats,
+                                   border_width=0, **kwargs)  # fmt: skip
+        tracks = np.column_stack([tab["bead"], t, tab["y"], tab["x"]])[ok]
+        if TRACKS in self.viewer.layers:
+            self.viewer.layers[TRACKS].data = tracks
+        else:
+            self.viewer.add_tracks(tracks, name=TRACKS, tail_length=50, blending="translucent")
+        if PREVIEW in self.viewer.layers:
+            self.viewer.layers.remove(PREVIEW)
+        self.preview.value = False
+        self._plot_z(t, tab)
+        self.export_button.enabled = True
+        n_nan = int((~ok).sum())
+        self.status.value = f"tracked {len(tab['x'])} bead-frames" + (
+            f" ({n_nan} NaN: beads at the edge or lost)" if n_nan else ""
+        )
+
+    def _plot_z(self, t: np.ndarray, tab: dict) -> None:
+        from camtrack.napari._plots import LinePlot
+
+        if self.z_plot is None:
+            self.z_plot = LinePlot()
+            self.viewer.window.add_dock_widget(self.z_plot, name="z(t)", area="bottom")
+        use_z = np.isfinite(tab["z"]).any()
+        values = tab["z"] if use_z else tab["x"]
+        series = {}
+        for b in np.unique(tab["bead"]):
+            sel = tab["bead"] == b
+            series[f"bead {int(b)}"] = (t[sel], values[sel])
+        self.z_plot.plot_series(
+            series, xlabel="frame", ylabel="z (nm)" if use_z else "x (px)",
+            title="z(t) per bead" if use_z else "x(t) per bead (no Z-LUT)",
+        )  # fmt: skip
+
+    # -- 4. preview ---------------------------------------------------------------
+    def update_preview(self, *_: Any) -> None:
+        if not self.preview.value or self.image.value is None or BEADS not in self.viewer.layers:
+            return
+        try:
+            self.preview_frame()
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+
+    def preview_frame(self) -> tracking.TrackResult:
+        """Track the beads in the current frame only; show them as ``tracked (preview)``."""
+        layer = self._layer()
+        t = self._current_frame(layer.data.shape[0])
+        xy = self.positions()
+        size = int(self.roi_size.value)
+        ny, nx = layer.data.shape[-2:]
+        half = size / 2.0
+        inside = (
+            (xy[:, 0] >= half)
+            & (xy[:, 1] >= half)
+            & (xy[:, 0] <= nx - 1 - half)
+            & (xy[:, 1] <= ny - 1 - half)
+        )
+        if not inside.any():
+            raise ValueError(f"Every bead lies within roi_size/2 = {half:g} px of the edge.")
+        frame = np.asarray(layer.data[t])
+        rois, x0, y0 = tracking.crop_rois(frame, xy[inside, 0], xy[inside, 1], size)
+        zlut = self.zlut if self.zlut is not None and self.zlut.roi_size == size else None
+        res = tracking.track_rois(rois, zlut=zlut, mode=self.mode.value)
+        data = np.column_stack([np.asarray(res.y) + y0, np.asarray(res.x) + x0])
+        feats = {"z": np.asarray(res.z), "quality": np.asarray(res.quality)}
+        if PREVIEW in self.viewer.layers:
+            self.viewer.layers[PREVIEW].data = data
+            self.viewer.layers[PREVIEW].features = feats
+        else:
+            self.viewer.add_points(data, name=PREVIEW, size=6, features=feats,
+                                   face_color="#ff6f61", border_width=0)  # fmt: skip
+        self.status.value = f"preview: frame {t}, {int(inside.sum())} beads"
+        return res
+
+    # -- 5. export ----------------------------------------------------------------
+    def export(self, path: str | Path, *, overwrite: bool = True) -> Path:
+        """Write the tracking table to ``.csv`` or ``.h5`` (atomically; never the input)."""
+        from camtrack import io
+
+        if self.result is None:
+            raise ValueError("Nothing to export yet: track first.")
+        path = Path(path)
+        name, first = self._tracked_source
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
+        tab = dict(self.result.to_table())
+        tab["frame"] = tab["frame"] + first
+        nm_per_px = None
+        if layer is not None:
+            nm_per_px = layer.metadata.get("nm_per_px")
+            if nm_per_px is None:
+                truth = layer.metadata.get("truth") or {}
+                optics = truth.get("optics") if isinstance(truth, dict) else None
+                if isinstance(optics, dict):
+                    nm_per_px = optics.get("nm_per_px")
+        if nm_per_px:
+            tab["x_nm"] = tab["x"] * float(nm_per_px)
+            tab["y_nm"] = tab["y"] * float(nm_per_px)
+        src = getattr(getattr(layer, "source", None), "path", None)
+        protect = [src] if src else ()
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            return io.write_csv(path, tab, overwrite=overwrite, protect=protect)
+        if suffix in (".h5", ".hdf5"):
+            units = {"x": "px", "y": "px", "z": self.result.units, "x_nm": "nm", "y_nm": "nm"}
+            return io.write_hdf5(
+                path, {f"tracking/{k}": v for k, v in tab.items()},
+                attrs={"units": {k: units.get(k, "") for k in tab}, "source": name,
+                       "nm_per_px": nm_per_px}, overwrite=overwrite, protect=protect,
+            )  # fmt: skip
+        raise ValueError(f"Export to .csv or .h5; got {path.name!r}.")
+
+    def _ask_export(self, *_: Any) -> None:
+        self._file_action("Export tracking table", "tracking.csv", "CSV (*.csv);;HDF5 (*.h5)",
+                          self.export, save=True)  # fmt: skip
+
+    def _file_action(
+        self, title: str, default: str, filters: str, action: Any, *, save: bool
+    ) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        name, _ = ask(self.native, title, default, filters)
+        if not name:
+            return
+        try:
+            action(name)
+        except (ValueError, TypeError, OSError) as exc:
+            self._error(exc)
+            return
+        self.status.value = f"{title.lower()}: {Path(name).name}"
