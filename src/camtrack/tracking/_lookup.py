@@ -164,8 +164,8 @@ def lookup_z(profiles: Any, zlut: ZLut, *, n_iter: int = 5) -> Any:
     2. The LUT is interpolated continuously in z by a cubic spline through the planes
        (per radial bin), and ``sum_b w_b (m_b - a L_b(z) - c)^2`` is minimised over z
        (Gauss-Newton on the variable projection) with the affine terms a, c solved
-       exactly at every step, so
-       illumination changes and background errors do not move z. The weights
+       exactly at every step, so illumination changes and background errors do not
+       move z. The weights
        ``w_b = n_eff_b / (1 + L_b)`` are the inverse shot-noise variance of a bin
        averaging ``n_eff_b`` pixels. LUT bins that were clipped in a plane are left
        out of the spline segments they touch.

@@ -13,7 +13,6 @@ from camtrack.tracking._common import (
     border_mean,
     cis,
     fft_module,
-    irfft2,
     quiet,
     rfft2,
     to_work,
@@ -96,9 +95,8 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     om = 2.0 * math.pi / s
     spec *= cis(xp, -om * ky[None, :] * sy[:, None], cdt)[:, :, None]
     spec *= cis(xp, -om * kx[None, :] * sx[:, None], cdt)[:, None, :]
-    moved = irfft2(xp, spec, s).astype(dt, copy=False)
     centre = xp.full_like(cxd, t0)
-    prof = op.centred(xp, moved, window(centre, centre))
+    prof = op.centred_spectrum(xp, spec, window(centre, centre))
     radii = xp.asarray(op.radii)[None, :]
     reach = 3.5 * op.sigma
     bad = radii + reach > (half - _SHIFT_TAPER)[:, None]

@@ -68,6 +68,7 @@ class RadialOperator:
     den: tuple[np.ndarray, ...]  # per cell (6, B) float64
     n_eff: np.ndarray  # (B,) effective pixel count per bin (centred bead)
     k0: np.ndarray  # (S*S, B) float32 exact kernel for a bead at pixel (S//2, S//2)
+    k0_spec: np.ndarray  # (S*(S//2+1)*2, B) float32: k0's half spectrum, see centred_spectrum
 
     def centred(self, xp: ModuleType, g: Any, w: Any) -> Any:
         """(N, B) weighted profiles sum K w g / sum K w of beads at pixel (S//2, S//2).
@@ -80,6 +81,22 @@ class RadialOperator:
         num = g.reshape(n, -1) @ k0
         den = w.reshape(n, -1) @ k0
         full = xp.asarray(self.k0.sum(axis=0)).astype(g.dtype)
+        return xp.where(den > 0.2 * full, num / xp.where(den > 0, den, 1.0), xp.nan)
+
+    def centred_spectrum(self, xp: ModuleType, spec: Any, w: Any) -> Any:
+        """Like :meth:`centred`, with the image given by its ``rfft2`` half spectrum.
+
+        Parseval: sum_p k(p) g(p) = S**-2 sum_k wk Re(K(k) conj G(k)) over the half
+        spectrum (wk = 2 for the columns standing for their conjugate twins), one real
+        matrix product on the (re, im)-interleaved spectrum: no inverse FFT needed.
+        """
+        n = spec.shape[0]
+        dt = spec.real.dtype
+        flat = xp.ascontiguousarray(spec).view(dt).reshape(n, -1)
+        num = flat @ xp.asarray(self.k0_spec).astype(dt, copy=False)
+        k0 = xp.asarray(self.k0).astype(dt, copy=False)
+        den = w.reshape(n, -1) @ k0
+        full = xp.asarray(self.k0.sum(axis=0)).astype(dt)
         return xp.where(den > 0.2 * full, num / xp.where(den > 0, den, 1.0), xp.nan)
 
     def _gather(
@@ -244,6 +261,15 @@ def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
     r = np.hypot(yy - size // 2, xx - size // 2).reshape(-1, 1)
     two = 2.0 * sigma * sigma
     k0 = np.exp(-((r - radii) ** 2) / two) + np.exp(-((r + radii) ** 2) / two)
+    # k0 in the Fourier domain: conj(K) weighted for the half spectrum, interleaved.
+    m = size // 2 + 1
+    kspec = np.fft.rfft2(k0.T.reshape(n_bins, size, size), axes=(-2, -1))  # (B, S, m)
+    wk = np.full(m, 2.0)
+    wk[0] = 1.0
+    if size % 2 == 0:
+        wk[-1] = 1.0
+    kspec = kspec * wk / (size * size)
+    k0_spec = np.stack([kspec.real, kspec.imag], axis=-1).reshape(n_bins, -1).T
     # Banded layout: pixels sorted into rings, each ring with the bins it reaches.
     b = n_bins
     mag = np.max([np.abs(c.reshape(-1, _N_TERMS, b)).max(axis=1) for c in nums], axis=0)
@@ -271,4 +297,5 @@ def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
         den=tuple(dens),
         n_eff=n_eff,
         k0=k0.astype(np.float32),
+        k0_spec=np.ascontiguousarray(k0_spec, dtype=np.float32),
     )

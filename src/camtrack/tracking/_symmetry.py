@@ -232,7 +232,9 @@ def symmetry_centre(
         spec = rfft2(xp, gw)
         g2 = spec * spec
         wx, wy = cx, cy
-        tx, ty, a = _newton_2d(xp, g2, wk, 2.0 * cx, 2.0 * cy, size, 2, final)
+        # From the projection start 2 Newton steps; later starts are close enough for 1.
+        steps = 2 if it == 0 else 1
+        tx, ty, a = _newton_2d(xp, g2, wk, 2.0 * cx, 2.0 * cy, size, steps, final)
         fx, fy = tx / 2.0, ty / 2.0
         nx = _secant(xp, cx, fx, None if prev is None else (prev[0], prev[2]))
         ny = _secant(xp, cy, fy, None if prev is None else (prev[1], prev[3]))
