@@ -80,3 +80,58 @@ def test_gain_command_bad_data(tmp_path, capsys):
     tifffile.imwrite(path, np.full((5, 16, 16), 100, np.uint16))
     assert cli.main(["gain", str(path)]) == 2
     assert "20 frames" in capsys.readouterr().err
+
+
+def test_track_command_against_truth(tmp_path, capsys):
+    import csv
+
+    from camtrack import simulate, tracking
+
+    stack, truth = simulate.bead_field(6, (160, 160), n_beads=2, rng=5)
+    stack = np.asarray(stack)
+    path = tmp_path / "beads.tif"
+    tifffile.imwrite(path, stack)
+    sweep, st = simulate.zsweep(np.arange(-4500.0, 4501.0, 100.0), size=64, frames_per_plane=2, rng=6)  # fmt: skip
+    lut_path = tracking.build_zlut(sweep, st.z_nm).save(tmp_path / "lut.h5")
+    beads = tmp_path / "beads.csv"
+    beads.write_text(
+        "x,y\n"
+        + "".join(
+            f"{x + 0.7},{y - 0.6}\n" for x, y in zip(truth.x[0], truth.y[0], strict=True)
+        )  # fmt: skip
+    )
+    out = tmp_path / "track.csv"
+    before = path.read_bytes()
+
+    argv = ["track", str(path), "--lut", str(lut_path), "--beads", str(beads), "-o", str(out)]
+    assert cli.main(argv) == 0
+
+    assert "wrote" in capsys.readouterr().out
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 * 2
+    for r in rows:
+        f, b = int(r["frame"]), int(r["bead"])
+        # Bright simulated beads: x, y well under 0.05 px and z within a few nm of the
+        # truth (the engine tests pin the finer figures); 15 nm leaves room for a
+        # neighbour's rings and the 2-frame LUT planes.
+        assert abs(float(r["x"]) - truth.x[f, b]) < 0.05
+        assert abs(float(r["y"]) - truth.y[f, b]) < 0.05
+        assert abs(float(r["z"]) - truth.z_nm[f, b]) < 15.0
+    assert path.read_bytes() == before  # the input is never touched
+    # Refuses to overwrite without --overwrite, and never writes over an input.
+    assert cli.main(argv) == 2
+    assert "exists" in capsys.readouterr().err
+    assert cli.main([*argv[:-1], str(beads), "--overwrite"]) == 2
+    assert beads.read_text().startswith("x,y\n")
+
+
+def test_track_command_bad_beads_csv(tmp_path, capsys):
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, np.zeros((4, 80, 80), np.uint16))
+    beads = tmp_path / "b.csv"
+    beads.write_text("col,row\n1,2\n")
+    argv = ["track", str(path), "--beads", str(beads), "-o", str(tmp_path / "o.csv")]
+    assert cli.main(argv) == 2
+    assert "columns x and y" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()

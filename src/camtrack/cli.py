@@ -1,4 +1,4 @@
-"""The ``camtrack`` command: demo (napari or headless), gain, and file inspection.
+"""The ``camtrack`` command: demo (napari or headless), gain, tracking, file inspection.
 
 ``camtrack demo`` opens napari with the sample data and every widget the plugin
 contributes docked. Without a display (or with ``--headless``) it runs the engine
@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from camtrack import __version__
 
@@ -77,6 +79,33 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="JSON result (maps go next to it as .h5); default: print only")  # fmt: skip
     gain.add_argument("--overwrite", action="store_true")
 
+    track = sub.add_parser(
+        "track",
+        help="track beads through a stack: x, y (and z with a Z-LUT) per frame to CSV/HDF5",
+    )
+    track.add_argument("stack", type=Path, help="TIFF or HDF5 stack (T, Y, X) of the beads")
+    track.add_argument("--dataset", default=None, help="HDF5 dataset (default: the only stack)")
+    track.add_argument("--lut", type=Path, default=None,
+                       help="Z-LUT file (.h5/.npz from the widget or ZLut.save); none: x, y only")  # fmt: skip
+    track.add_argument("--beads", type=Path, default=None,
+                       help="CSV of start positions with columns x, y (px) and optionally "
+                            "reference (1 = stuck bead); default: find beads in the first frame")  # fmt: skip
+    track.add_argument("--roi-size", type=int, default=None,
+                       help="ROI size in px (default: the LUT's, else 64)")  # fmt: skip
+    track.add_argument("--radius", type=float, default=16.0,
+                       help="bead radius for finding beads without --beads (px)")  # fmt: skip
+    track.add_argument("--reference", type=int, nargs="*", default=None,
+                       help="indices of reference (stuck) beads for drift correction")  # fmt: skip
+    track.add_argument("--mode", default="precise", help="precise (default) or fast")
+    track.add_argument("--first", type=int, default=0, help="first frame (default 0)")
+    track.add_argument("--last", type=int, default=None, help="last frame (default: the end)")
+    track.add_argument("--nm-per-px", type=float, default=None,
+                       help="pixel size (default: from the file when it says)")  # fmt: skip
+    track.add_argument("--scheduler", default=None,
+                       help="dask.distributed scheduler address (default: $DASK_SCHEDULER_ADDRESS)")  # fmt: skip
+    track.add_argument("-o", "--out", type=Path, required=True, help="output table (.csv or .h5)")
+    track.add_argument("--overwrite", action="store_true")
+
     info = sub.add_parser("info", help="describe the stacks camtrack finds in a TIFF/HDF5 file")
     info.add_argument("path", type=Path)
     return parser
@@ -99,7 +128,7 @@ def _cmd_info(path: Path) -> int:
     return 0
 
 
-def _open_one(path: Path, dataset: str | None, what: str):
+def _open_one(path: Path, dataset: str | None, what: str, *, with_info: bool = False):
     from camtrack import io
 
     items = io.read_layers(path)
@@ -113,7 +142,81 @@ def _open_one(path: Path, dataset: str | None, what: str):
         raise ValueError(
             f"{what} {str(path)!r} holds {len(stacks)} 3-D stacks ({names}); name one with --dataset."
         )
-    return stacks[0][0]
+    return stacks[0] if with_info else stacks[0][0]
+
+
+def _read_beads(path: Path) -> tuple[list[tuple[float, float]], list[int]]:
+    """Start positions (x, y) and reference-bead indices from a CSV with a header."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"x", "y"} <= set(rows[0]):
+        cols = sorted(rows[0]) if rows else []
+        raise ValueError(
+            f"--beads {str(path)!r} needs a header row with columns x and y (px), one bead "
+            f"per row; got columns {cols} and {len(rows)} rows."
+        )
+    try:
+        xy = [(float(r["x"]), float(r["y"])) for r in rows]
+        ref = [i for i, r in enumerate(rows) if str(r.get("reference", "0")).strip().lower()
+               in ("1", "true", "yes")]  # fmt: skip
+    except ValueError as exc:
+        raise ValueError(f"--beads {str(path)!r}: {exc}; x and y must be numbers.") from None
+    return xy, ref
+
+
+def _cmd_track(args: argparse.Namespace) -> int:
+    from camtrack import io, tracking
+
+    client = None
+    try:
+        client = io.get_client(args.scheduler)
+        stack, info = _open_one(args.stack, args.dataset, "stack", with_info=True)
+        zlut = tracking.load_zlut(args.lut) if args.lut is not None else None
+        roi_size = args.roi_size or (zlut.roi_size if zlut is not None else 64)
+        t = int(stack.shape[0])
+        last = t - 1 if args.last is None else args.last
+        if not 0 <= args.first <= last < t:
+            raise ValueError(
+                f"--first {args.first} and --last {last} must satisfy 0 <= first <= last < {t} "
+                "(the stack's frame count)."
+            )
+        if args.beads is not None:
+            positions, reference = _read_beads(args.beads)
+        else:
+            x, y = tracking.find_beads(
+                stack[args.first].compute() if hasattr(stack, "compute") else stack[args.first],
+                radius=args.radius,
+            )
+            positions, reference = list(zip(x.tolist(), y.tolist(), strict=True)), []
+            if not positions:
+                raise ValueError("No beads found in the first frame; pass --beads CSV.")
+            print(f"found {len(positions)} beads in frame {args.first}")
+        if args.reference is not None:
+            reference = args.reference
+        res = tracking.track_beads(
+            stack[args.first : last + 1], positions, roi_size=roi_size, zlut=zlut,
+            reference=reference or None, mode=args.mode,
+        )  # fmt: skip
+        nm_per_px = args.nm_per_px or info.nm_per_px
+        inputs = [p for p in (args.stack, args.lut, args.beads) if p is not None]
+        out = res.save(
+            args.out, nm_per_px=nm_per_px, first_frame=args.first, source=str(args.stack),
+            overwrite=args.overwrite, protect=inputs,
+        )  # fmt: skip
+        n_nan = int(np.isnan(np.asarray(res.x)).sum())
+        print(
+            f"tracked {len(positions)} beads over {last - args.first + 1} frames "
+            f"({n_nan} NaN rows); wrote {out}"
+        )
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        print(f"camtrack track: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if client is not None:
+            client.close()
+    return 0
 
 
 def _cmd_gain(args: argparse.Namespace) -> int:
@@ -155,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_info(args.path)
     if args.command == "gain":
         return _cmd_gain(args)
+    if args.command == "track":
+        return _cmd_track(args)
     if args.command == "demo":
         from camtrack import _demo
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,3 +89,78 @@ class TrackResult:
         except ImportError:  # pragma: no cover - pandas is usually installed
             return table
         return pd.DataFrame(table)
+
+    def save(
+        self,
+        path: str | PathLike,
+        *,
+        nm_per_px: float | None = None,
+        first_frame: int = 0,
+        source: str | None = None,
+        overwrite: bool = False,
+        protect: Iterable[str | PathLike] = (),
+    ) -> Path:
+        """Write the table to ``.csv`` or ``.h5``/``.hdf5``, atomically.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Output file; the suffix picks the format. An HDF5 file holds one dataset
+            per column under ``tracking/`` with its unit in the ``units`` attribute.
+        nm_per_px : float, optional
+            Pixel size; when given, columns ``x_nm`` and ``y_nm`` are added.
+        first_frame : int
+            Added to the ``frame`` column (a run over a frame range starting there).
+        source : str, optional
+            Where the data came from (stored in the HDF5 attributes).
+        overwrite : bool
+            Replace an existing file (default: refuse).
+        protect : paths
+            Input files that must never be written (refused even with ``overwrite``).
+
+        Returns
+        -------
+        pathlib.Path
+            The written file. The file appears only once complete (temporary name,
+            then rename), so an interrupted run leaves no half file.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from camtrack.simulate import bead_rois
+        >>> from camtrack.tracking import track_rois
+        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
+        >>> out = track_rois(rois).save(pathlib.Path(tempfile.mkdtemp()) / "xy.csv")
+        >>> out.read_text().splitlines()[0]
+        'x,y,z,quality,match'
+        """
+        from camtrack import io
+
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".csv", ".h5", ".hdf5"):
+            raise ValueError(
+                f"`path` must end in .csv, .h5 or .hdf5; got {path.name!r}. Pick one of them."
+            )
+        tab = self.to_table()
+        if "frame" in tab:
+            tab["frame"] = tab["frame"] + int(first_frame)
+        if nm_per_px is not None:
+            if not (nm_per_px > 0):
+                raise ValueError(f"`nm_per_px` must be > 0; got {nm_per_px!r}.")
+            tab["x_nm"] = tab["x"] * float(nm_per_px)
+            tab["y_nm"] = tab["y"] * float(nm_per_px)
+        if suffix == ".csv":
+            return io.write_csv(path, tab, overwrite=overwrite, protect=protect)
+        units = {"x": "px", "y": "px", "z": self.units, "x_nm": "nm", "y_nm": "nm"}
+        return io.write_hdf5(
+            path,
+            {f"tracking/{k}": v for k, v in tab.items()},
+            attrs={
+                "units": {k: units.get(k, "") for k in tab},
+                "source": source or "",
+                "nm_per_px": None if nm_per_px is None else float(nm_per_px),
+            },
+            overwrite=overwrite,
+            protect=protect,
+        )

@@ -138,6 +138,17 @@ class TrackingWidget(ThreadedRun, Container):
             raise ValueError("No image layer selected: open a stack first.")
         return layer
 
+    def _geometry(self, ndim: int) -> dict[str, tuple[float, ...]]:
+        """scale/translate of the image's last ``ndim`` axes, so overlays (in pixel
+        coordinates) sit on the image whatever its physical pixel size."""
+        layer = self.image.value
+        if layer is None:
+            return {}
+        return {
+            "scale": tuple(float(v) for v in layer.scale[-ndim:]),
+            "translate": tuple(float(v) for v in layer.translate[-ndim:]),
+        }
+
     def positions(self) -> np.ndarray:
         """Bead positions (x, y) from the ``beads`` layer, shape (B, 2)."""
         if BEADS not in self.viewer.layers or len(self.viewer.layers[BEADS].data) == 0:
@@ -169,7 +180,7 @@ class TrackingWidget(ThreadedRun, Container):
             pts.features = features
         else:
             pts = self.viewer.add_points(
-                data, name=BEADS, size=8, features=features, face_color="transparent",
+                data, name=BEADS, **self._geometry(2), size=8, features=features, face_color="transparent",
                 border_color="reference", border_color_cycle=["#ffb347", "#7fffd4"],
                 border_width=0.3, symbol="cross",
             )  # fmt: skip
@@ -212,7 +223,7 @@ class TrackingWidget(ThreadedRun, Container):
             shapes.shape_type = ["rectangle"] * len(boxes)
         else:
             shapes = self.viewer.add_shapes(
-                boxes, shape_type="rectangle", name=ROIS, edge_color="#ffb347",
+                boxes, shape_type="rectangle", name=ROIS, **self._geometry(2), edge_color="#ffb347",
                 face_color="transparent", edge_width=1.0,
             )  # fmt: skip
         # Keep the points on top, so clicks add or select beads.
@@ -403,12 +414,13 @@ class TrackingWidget(ThreadedRun, Container):
                 pts.face_color = "z"
         else:
             self.viewer.add_points(data[ok], name=TRACKED, size=6, features=feats,
-                                   border_width=0, **kwargs)  # fmt: skip
+                                   border_width=0, **kwargs, **self._geometry(3))  # fmt: skip
         tracks = np.column_stack([tab["bead"], t, tab["y"], tab["x"]])[ok]
         if TRACKS in self.viewer.layers:
             self.viewer.layers[TRACKS].data = tracks
         else:
-            self.viewer.add_tracks(tracks, name=TRACKS, tail_length=50, blending="translucent")
+            self.viewer.add_tracks(tracks, name=TRACKS, tail_length=50, blending="translucent",
+                                   **self._geometry(3))  # fmt: skip
         if PREVIEW in self.viewer.layers:
             self.viewer.layers.remove(PREVIEW)
         self.preview.value = False
@@ -472,46 +484,25 @@ class TrackingWidget(ThreadedRun, Container):
             self.viewer.layers[PREVIEW].features = feats
         else:
             self.viewer.add_points(data, name=PREVIEW, size=6, features=feats,
-                                   face_color="#ff6f61", border_width=0)  # fmt: skip
+                                   face_color="#ff6f61", border_width=0,
+                                   **self._geometry(2))  # fmt: skip
         self.status.value = f"preview: frame {t}, {int(inside.sum())} beads"
         return res
 
     # -- 5. export ----------------------------------------------------------------
     def export(self, path: str | Path, *, overwrite: bool = True) -> Path:
         """Write the tracking table to ``.csv`` or ``.h5`` (atomically; never the input)."""
-        from camtrack import io
-
         if self.result is None:
             raise ValueError("Nothing to export yet: track first.")
-        path = Path(path)
         name, first = self._tracked_source
         layer = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
-        tab = dict(self.result.to_table())
-        tab["frame"] = tab["frame"] + first
-        nm_per_px = None
+        inputs = [getattr(getattr(layer, "source", None), "path", None)]
         if layer is not None:
-            nm_per_px = layer.metadata.get("nm_per_px")
-            if nm_per_px is None:
-                truth = layer.metadata.get("truth") or {}
-                optics = truth.get("optics") if isinstance(truth, dict) else None
-                if isinstance(optics, dict):
-                    nm_per_px = optics.get("nm_per_px")
-        if nm_per_px:
-            tab["x_nm"] = tab["x"] * float(nm_per_px)
-            tab["y_nm"] = tab["y"] * float(nm_per_px)
-        src = getattr(getattr(layer, "source", None), "path", None)
-        protect = [src] if src else ()
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            return io.write_csv(path, tab, overwrite=overwrite, protect=protect)
-        if suffix in (".h5", ".hdf5"):
-            units = {"x": "px", "y": "px", "z": self.result.units, "x_nm": "nm", "y_nm": "nm"}
-            return io.write_hdf5(
-                path, {f"tracking/{k}": v for k, v in tab.items()},
-                attrs={"units": {k: units.get(k, "") for k in tab}, "source": name,
-                       "nm_per_px": nm_per_px}, overwrite=overwrite, protect=protect,
-            )  # fmt: skip
-        raise ValueError(f"Export to .csv or .h5; got {path.name!r}.")
+            inputs.append(layer.metadata.get("path"))
+        return self.result.save(
+            path, nm_per_px=_nm_per_px(layer), first_frame=first, source=name,
+            overwrite=overwrite, protect=[p for p in inputs if p],
+        )  # fmt: skip
 
     def _ask_export(self, *_: Any) -> None:
         self._file_action("Export tracking table", "tracking.csv", "CSV (*.csv);;HDF5 (*.h5)",
@@ -532,3 +523,16 @@ class TrackingWidget(ThreadedRun, Container):
             self._error(exc)
             return
         self.status.value = f"{title.lower()}: {Path(name).name}"
+
+
+def _nm_per_px(layer: Any) -> float | None:
+    """Pixel size of a layer: its metadata (reader or simulator truth), else None."""
+    if layer is None:
+        return None
+    value = layer.metadata.get("nm_per_px")
+    if value is None:
+        truth = layer.metadata.get("truth") or {}
+        optics = truth.get("optics") if isinstance(truth, dict) else None
+        if isinstance(optics, dict):
+            value = optics.get("nm_per_px")
+    return float(value) if value else None
