@@ -128,7 +128,7 @@ def test_track_command_against_truth(tmp_path, capsys):
 
 def test_track_command_bad_beads_csv(tmp_path, capsys):
     path = tmp_path / "s.tif"
-    tifffile.imwrite(path, np.zeros((4, 80, 80), np.uint16))
+    tifffile.imwrite(path, np.zeros((6, 80, 80), np.uint16), photometric="minisblack")
     beads = tmp_path / "b.csv"
     beads.write_text("col,row\n1,2\n")
     argv = ["track", str(path), "--beads", str(beads), "-o", str(tmp_path / "o.csv")]

@@ -13,6 +13,15 @@ MagTrack's own x, y pipeline (``--lut-center fit``, default), the ROI centre
 float layout (``(S, S, N)``, C-contiguous) and the Z-LUT are outside the timing and
 reported as ``convert_seconds`` and ``zlut_seconds``.
 
+``--functions xy0.npy`` also times MagTrack's building blocks one by one on the same
+stack (``--repeat`` calls each, median): ``center_of_mass``, ``auto_conv``,
+``auto_conv_sub_pixel``, ``auto_conv_multiline_sub_pixel``, ``qi`` (MagTrack's ``qi`` is
+a 3-point quadratic interpolation of the intensity), ``radial_profile``, ``fft_profile``
+and ``lookup_z``. ``xy0.npy`` is (2, N): the start x, y handed to the refiners; the
+profiles are taken about ``--truth-xy truth.npy`` (2, N) when given, else about the
+pipeline's x, y. Results per function go to ``--out`` as ``fn_<name>_x`` / ``_y`` / ``_z``
+and the JSON record gets ``functions: {name: {seconds, rois_per_s}}``.
+
 Coordinates as in camtrack: x = column, y = row, pixel centres at integers, z in the units
 of ``z.npy``. ``import magtrack`` sets ``np.seterr(divide="ignore", invalid="ignore")`` for
 the whole process, which is why it runs here, in its own process.
@@ -53,6 +62,42 @@ def build_zlut(mt, lut: np.ndarray, z: np.ndarray, center: str, xy, dtype: str):
     return zlut, float(np.mean(xc)), float(np.mean(yc))
 
 
+def _time_one(fn, args: tuple, k: int, repeat: int):
+    """Median time of ``fn(*args)``, warmed up on the first ``k`` ROIs (frames last)."""
+
+    def head(v):
+        return v[..., :k] if isinstance(v, np.ndarray) else v
+
+    return timed(lambda: fn(*args), lambda: fn(*map(head, args)), repeat)
+
+
+def time_blocks(mt, stack, small, zlut, xy0, centres, repeat: int, arrays: dict) -> dict:
+    """Time MagTrack's building blocks on ``stack``; put their outputs into ``arrays``."""
+    n, k = stack.shape[2], small.shape[2]
+    x0, y0 = (np.asarray(v, np.float64) for v in xy0)
+    cx, cy = (np.asarray(v, np.float64) for v in centres)
+    prof = mt.radial_profile(stack, cx, cy)
+    calls = {
+        "center_of_mass": (mt.center_of_mass, (stack,)),
+        "auto_conv": (mt.auto_conv, (stack, x0, y0)),
+        "auto_conv_sub_pixel": (mt.auto_conv_sub_pixel, (stack, x0, y0)),
+        "auto_conv_multiline_sub_pixel": (mt.auto_conv_multiline_sub_pixel, (stack, x0, y0)),
+        "qi": (mt.qi, (stack, x0, y0)),
+        "radial_profile": (mt.radial_profile, (stack, cx, cy)),
+        "fft_profile": (mt.fft_profile, (stack,)),
+        "lookup_z": (lambda p: mt.lookup_z(p, zlut), (prof,)),
+    }
+    out = {}
+    for name, (fn, args) in calls.items():
+        res, fig = _time_one(fn, args, k, repeat)
+        if name == "lookup_z":
+            arrays[f"fn_{name}_z"] = res
+        elif not name.endswith("profile"):
+            arrays[f"fn_{name}_x"], arrays[f"fn_{name}_y"] = res[0], res[1]
+        out[name] = {"seconds": fig["seconds"], "seconds_all": fig["seconds_all"], "rois_per_s": n / fig["seconds"]}  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rois", help=".npy (N, S, S) ROIs")
@@ -65,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--load", choices=["ram", "mmap"], default="ram")
     ap.add_argument("--warmup-rois", type=int, default=16)
+    ap.add_argument("--functions", metavar="XY0", help=".npy (2, N) start x, y: time blocks")
+    ap.add_argument("--truth-xy", metavar="XY", help=".npy (2, N) centres for the profiles")
     args = ap.parse_args(argv)
     quiet_stdout()
 
@@ -90,8 +137,13 @@ def main(argv: list[str] | None = None) -> None:
         lambda: mt.stack_to_xyzp(small, zlut),
         args.repeat,
     )
+    arrays = {"x": x, "y": y, "z": z}
+    functions = None
+    if args.functions:
+        centres = np.load(args.truth_xy) if args.truth_xy else np.stack([x, y])
+        functions = time_blocks(mt, stack, small, zlut, np.load(args.functions), centres, args.repeat, arrays)  # fmt: skip
     if args.out:
-        np.savez(args.out, x=x, y=y, z=z)
+        np.savez(args.out, **arrays)
     n = stack.shape[2]
     emit(
         {
@@ -111,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
             "lut_center": "xy" if args.lut_xy else args.lut_center,
             "lut_center_mean_xy": [lut_x, lut_y],
             "n_nan": int(np.count_nonzero(~np.isfinite(x) | ~np.isfinite(y) | ~np.isfinite(z))),
+            "functions": functions,
         },
         "magtrack",
     )
