@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -190,7 +190,7 @@ def track_beads(
     positions: Any,
     *,
     roi_size: int,
-    zlut: ZLut | None = None,
+    zlut: ZLut | Sequence[ZLut] | None = None,
     reference: Any = None,
     mode: str = "precise",
     progress: Progress | None = None,
@@ -209,8 +209,9 @@ def track_beads(
         (e.g. from :func:`find_beads`); within a few pixels is enough.
     roi_size : int
         ROI size S (the Z-LUT's ``roi_size`` when one is given).
-    zlut : ZLut, optional
-        Look-up table for z.
+    zlut : ZLut or sequence of ZLut, optional
+        Look-up table for z: one for every bead, or one per bead (``zlut[b]`` for bead
+        ``b``, e.g. from a calibration sweep of the whole field; all built alike).
     reference : int or sequence of int, optional
         Beads stuck to the surface. Their mean displacement from their first-frame
         position (x, y, and z with a LUT) is the drift, subtracted from every bead
@@ -267,7 +268,7 @@ def track_beads(
         raise ValueError("`positions` must be finite.")
     n_beads = pos.shape[0]
     refs = _references(reference, n_beads)
-    o = resolve_options(roi_size, zlut, options)
+    zlut, o = _resolve_luts(zlut, n_beads, roi_size, options)
     o["keep_profiles"] = False
     t, ny, nx = (int(v) for v in stack.shape)
     if _backend.is_dask(stack):
@@ -307,8 +308,59 @@ def track_beads(
         match=out["match"].ravel(),
         frame=frame,
         bead=bead,
-        units="nm" if zlut is None else zlut.units,
+        units=_units(zlut),
     )
+
+
+def _resolve_luts(
+    zlut: Any, n_beads: int, roi_size: int, options: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Check one LUT or one per bead; a per-bead list must be built alike."""
+    if zlut is None or isinstance(zlut, ZLut):
+        return zlut, resolve_options(roi_size, zlut, options)
+    if not isinstance(zlut, Sequence) or isinstance(zlut, str):
+        raise TypeError(
+            f"`zlut` must be a ZLut, a sequence of ZLut (one per bead) or None; got "
+            f"{type(zlut).__name__}."
+        )
+    luts = list(zlut)
+    if len(luts) != n_beads:
+        raise ValueError(
+            f"`zlut` holds {len(luts)} LUTs for {n_beads} beads; give one per bead (in the "
+            "order of `positions`) or a single ZLut for all."
+        )
+    resolved = [resolve_options(roi_size, lut, dict(options)) for lut in luts]
+    keys = ("n_bins", "oversample", "profile")
+    for b, o in enumerate(resolved[1:], start=1):
+        if any(o[k] != resolved[0][k] for k in keys):
+            raise ValueError(
+                f"`zlut[{b}]` was built with { ({k: o[k] for k in keys}) }, `zlut[0]` with "
+                f"{ ({k: resolved[0][k] for k in keys}) }; build every bead's LUT alike."
+            )
+    return luts, resolved[0]
+
+
+def _measure_rois(
+    xp: Any, rois: Any, bead: np.ndarray, zlut: Any, mode: str, o: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """x, y, z, quality, match (host arrays) of ROIs; ``bead`` picks per-bead LUTs."""
+    keys = ("x", "y", "z", "quality", "match")
+    if not isinstance(zlut, list):
+        res = run_batches(xp, rois, zlut, mode, o)
+        return {k: _backend.to_host(res[k]) for k in keys}
+    out = {k: np.full(bead.shape[0], np.nan) for k in keys}
+    for b in np.unique(bead):
+        sel = np.flatnonzero(bead == b)
+        res = run_batches(xp, rois[xp.asarray(sel)], zlut[int(b)], mode, o)
+        for k in keys:
+            out[k][sel] = _backend.to_host(res[k])
+    return out
+
+
+def _units(zlut: Any) -> str:
+    if zlut is None:
+        return "nm"
+    return zlut[0].units if isinstance(zlut, list) else zlut.units
 
 
 def _references(reference: Any, n_beads: int) -> list[int]:
@@ -326,7 +378,7 @@ def _track_block(
     block: Any,
     last: np.ndarray,
     size: int,
-    zlut: ZLut | None,
+    zlut: ZLut | list[ZLut] | None,
     mode: str,
     o: dict[str, Any],
     frame_shape: tuple[int, int],
@@ -356,8 +408,7 @@ def _track_block(
                 break
         fi, bi = np.nonzero(todo)
         rois = _select_frames(block, fi, x0c[fi, bi], y0c[fi, bi], size)
-        res = run_batches(xp, rois, zlut, mode, o)
-        vals = {k: _backend.to_host(res[k]) for k in ("x", "y", "z", "quality", "match")}
+        vals = _measure_rois(xp, rois, bi, zlut, mode, o)
         vals["x"] = vals["x"] + x0c[fi, bi]
         vals["y"] = vals["y"] + y0c[fi, bi]
         bad = ~inside[fi, bi]
