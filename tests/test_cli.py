@@ -96,9 +96,7 @@ def test_track_command_against_truth(tmp_path, capsys):
     beads = tmp_path / "beads.csv"
     beads.write_text(
         "x,y\n"
-        + "".join(
-            f"{x + 0.7},{y - 0.6}\n" for x, y in zip(truth.x[0], truth.y[0], strict=True)
-        )  # fmt: skip
+        + "".join(f"{x + 0.7},{y - 0.6}\n" for x, y in zip(truth.x[0], truth.y[0], strict=True))
     )
     out = tmp_path / "track.csv"
     before = path.read_bytes()
