@@ -7,7 +7,7 @@ coordinates (the centre of pixel [0, 0] is (0.0, 0.0)); z in the Z-LUT's unit.
 Pipelines: :func:`track_rois` (``mode="precise"``: exact point-symmetry centre near
 the Cramer-Rao bound; ``mode="fast"``: the same principle on projections) and
 :func:`track_beads` over whole stacks (numpy, cupy or lazy dask). Z look-up tables:
-:func:`build_zlut`, :class:`ZLut`, :func:`lookup_z`. Building blocks: centre of mass,
+:func:`build_zlut`, :class:`ZLut`, :func:`lookup_z`, :func:`check_zlut`. Building blocks: centre of mass,
 auto-convolution, quadratic interpolation, QI, radial and FFT profiles, Pearson
 correlation, cropping and bead finding.
 """
@@ -25,15 +25,18 @@ from camtrack.tracking._pipeline import track_rois
 from camtrack.tracking._profiles import fft_profile, radial_profile
 from camtrack.tracking._result import TrackResult
 from camtrack.tracking._stack import crop_rois, find_beads, track_beads
+from camtrack.tracking._zcheck import ZLutCheck, check_zlut
 from camtrack.tracking._zlut import ZLut, build_zlut, load_zlut
 
 __all__ = [
     "TrackResult",
     "ZLut",
+    "ZLutCheck",
     "auto_conv",
     "auto_conv_multiline",
     "build_zlut",
     "center_of_mass",
+    "check_zlut",
     "crop_rois",
     "fft_profile",
     "find_beads",

@@ -1,0 +1,165 @@
+"""check_zlut: how well a Z-LUT tracks its own calibration sweep, on held-out frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from camtrack import _backend
+from camtrack.tracking._common import as_rois, quiet
+from camtrack.tracking._pipeline import track_rois
+from camtrack.tracking._zlut import build_zlut
+
+__all__ = ["ZLutCheck", "check_zlut"]
+
+
+@dataclass(frozen=True)
+class ZLutCheck:
+    """Result of :func:`check_zlut`.
+
+    Attributes
+    ----------
+    z : ndarray, (M,)
+        True z of each checked frame (``units``).
+    error : ndarray, (M,)
+        Tracked minus true z of each checked frame (NaN where tracking failed).
+    rms : float
+        RMS of ``error`` over the unambiguous range (NaN when there is none).
+    rms_all : float
+        RMS of ``error`` over every checked frame.
+    unambiguous_range : (float, float) or None
+        The widest contiguous z interval of planes whose checked frames all land
+        within half a LUT step of the truth (tracked to the right plane).
+    held_out : bool
+        True when the checked frames were left out of the LUT they were checked on
+        (every plane with two or more frames gives one); False when no plane has a
+        second frame, so the sweep's frames were checked on the LUT built from them
+        (an optimistic figure).
+    step : float
+        Median spacing of the LUT planes.
+    units : str
+        Unit of z.
+    """
+
+    z: np.ndarray = field(repr=False)
+    error: np.ndarray = field(repr=False)
+    rms: float
+    rms_all: float
+    unambiguous_range: tuple[float, float] | None
+    held_out: bool
+    step: float
+    units: str = "nm"
+
+    def summary(self) -> str:
+        """One line: RMS, the unambiguous range and how the frames were checked."""
+        how = "held-out frames" if self.held_out else "the LUT's own frames (none held out)"
+        if self.unambiguous_range is None:
+            return f"no unambiguous range (RMS over all {self.rms_all:.3g} {self.units}), {how}"
+        lo, hi = self.unambiguous_range
+        return (
+            f"RMS {self.rms:.3g} {self.units} over the unambiguous range {lo:g} to {hi:g} "
+            f"{self.units}, {how}"
+        )
+
+
+def check_zlut(
+    calib_rois: Any, z: Any, *, mode: str = "precise", **build_options: Any
+) -> ZLutCheck:
+    """Track a calibration sweep's own frames with a LUT built from the others.
+
+    Parameters
+    ----------
+    calib_rois : array, (F, S, S)
+        Calibration ROIs of one bead (as for :func:`build_zlut`).
+    z : array_like, (F,)
+        z of each frame.
+    mode : {"precise", "fast"}
+        Tracking mode (for building and for tracking).
+    **build_options
+        Passed to :func:`build_zlut` (``profile``, ``n_bins``, ``saturation``, ...).
+
+    Returns
+    -------
+    ZLutCheck
+        Error vs z, its RMS and the unambiguous z range.
+
+    Notes
+    -----
+    In every plane with two or more frames the last frame is held out: a LUT is built
+    from the remaining frames and the held-out frames are tracked with it, so the
+    figure is an honest estimate of the error on new frames at the LUT's noise level
+    (slightly pessimistic: the LUT used for it averages one frame fewer per plane).
+    Without any second frame the frames are tracked with the LUT built from all of
+    them, and ``held_out`` is False. A plane is *unambiguous* when its checked frames
+    land within half a plane step of the truth; the unambiguous range is the widest
+    run of consecutive such planes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from camtrack.simulate import zsweep
+    >>> from camtrack.tracking import check_zlut
+    >>> calib, truth = zsweep(np.arange(-2000.0, 2001.0, 100.0), size=32, frames_per_plane=3, rng=0)
+    >>> check = check_zlut(calib, truth.z_nm)
+    >>> check.held_out, check.unambiguous_range
+    (True, (-2000.0, 2000.0))
+    """
+    as_rois(calib_rois, "calib_rois")
+    zz = np.asarray(_backend.to_host(z), dtype=np.float64).ravel()
+    n = int(calib_rois.shape[0])
+    if zz.size != n:
+        raise ValueError(f"`z` must have one value per calibration frame ({n}); got {zz.size}.")
+    planes, inverse, counts = np.unique(zz, return_inverse=True, return_counts=True)
+    last = np.full(planes.size, -1)
+    last[inverse] = np.arange(n)  # the last frame of each plane
+    held = last[counts >= 2]
+    held_out = held.size > 0
+    if held_out:
+        train = np.ones(n, dtype=bool)
+        train[held] = False
+        xp, _ = _backend.namespace(calib_rois)
+        idx = xp.asarray(np.flatnonzero(train))
+        lut = build_zlut(calib_rois[idx], zz[train], mode=mode, **build_options)
+        test = calib_rois[xp.asarray(held)]
+        z_test = zz[held]
+    else:
+        lut = build_zlut(calib_rois, zz, mode=mode, **build_options)
+        test, z_test = calib_rois, zz
+    res = track_rois(test, zlut=lut, mode=mode, saturation=build_options.get("saturation", "auto"))  # fmt: skip
+    err = np.asarray(_backend.to_host(res.z), dtype=np.float64) - z_test
+    step = float(np.median(np.diff(planes)))
+    ok_frame = np.isfinite(err) & (np.abs(err) < 0.5 * step)
+    plane_of = np.searchsorted(planes, z_test)
+    ok_plane = np.ones(planes.size, dtype=bool)
+    checked = np.zeros(planes.size, dtype=bool)
+    checked[plane_of] = True
+    np.logical_and.at(ok_plane, plane_of, ok_frame)
+    ok_plane &= checked
+    lo, hi = _longest_run(ok_plane)
+    with quiet():
+        rms_all = float(np.sqrt(np.nanmean(err**2))) if np.isfinite(err).any() else float("nan")
+    if hi < lo:
+        rng_z, rms = None, float("nan")
+    else:
+        rng_z = (float(planes[lo]), float(planes[hi]))
+        inside = (z_test >= rng_z[0]) & (z_test <= rng_z[1])
+        rms = float(np.sqrt(np.mean(err[inside] ** 2)))
+    return ZLutCheck(
+        z=z_test, error=err, rms=rms, rms_all=rms_all, unambiguous_range=rng_z,
+        held_out=held_out, step=step, units=lut.units,
+    )  # fmt: skip
+
+
+def _longest_run(ok: np.ndarray) -> tuple[int, int]:
+    """First and last index of the longest run of True (hi < lo when there is none)."""
+    best, start = (0, -1), None
+    for i, v in enumerate(ok):
+        if not v:
+            start = None
+            continue
+        start = i if start is None else start
+        if i - start > best[1] - best[0]:
+            best = (start, i)
+    return best
