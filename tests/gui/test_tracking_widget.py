@@ -24,6 +24,7 @@ def tracked(make_napari_viewer, qtbot):
     viewer.dims.set_current_step(0, 0)
     widget.find_button.native.click()
     widget.lut_button.native.click()
+    qtbot.waitUntil(lambda: widget.zlut is not None and widget.lut_button.enabled, timeout=60000)
     widget.first_frame.value, widget.last_frame.value = 0, N_FRAMES - 1
     widget.track_button.native.click()
     qtbot.waitUntil(lambda: widget.result is not None, timeout=240000)
@@ -46,8 +47,12 @@ def test_find_lut_track_against_truth(tracked):
         d = np.hypot(beads[:, 1] - x, beads[:, 0] - y)
         assert d.min() < 3.0
     assert len(viewer.layers["bead ROIs"].data) == len(beads)
-    # The LUT self-check on the sweep's own frames (4 per plane, 100 nm planes).
+    # The LUT self-check on held-out sweep frames (1 of 4 per plane, 100 nm planes):
+    # a few nm, and the whole +-4.5 um sweep is unambiguous.
     assert widget.zlut is not None and widget.lut_rms < 5.0
+    ((_, _, _, check),) = widget.luts
+    assert check.held_out and check.unambiguous_range == (-4500.0, 4500.0)
+    assert "unambiguous range" in widget.lut_label.value
     tab = widget.result.to_table()
     pos = widget.positions()
     n_ok = 0
@@ -81,6 +86,13 @@ def test_layers_follow_frames_and_plot(tracked):
     assert len(series) == len(widget.positions())
     t, _ = next(iter(series.values()))
     assert t.size == N_FRAMES
+    # Selecting a bead in the viewer highlights its trace; the trace field picks x, y, z.
+    viewer.layers["beads"].selected_data = {1}
+    assert widget.z_plot.highlighted() == ["bead 1"]
+    widget.trace.value = "y"
+    tab = widget.result.to_table()
+    _, y1 = widget.z_plot.series_data()["bead 1"]
+    np.testing.assert_array_equal(y1, tab["y"][tab["bead"] == 1])
 
 
 def test_preview_and_export(tracked, tmp_path):
@@ -121,7 +133,7 @@ def test_empty_beads_and_lut_mismatch_are_notifications(make_napari_viewer, qtbo
     n0 = len(notification_manager.records)
     widget.track_button.native.click()  # no beads yet
     widget.calibration.value = viewer.layers[SWEEP]
-    widget.z_from_metadata.value = False
+    widget.z_source.value = "start + step"
     widget.frames_per_plane.value = 5  # 364 frames are not a multiple of 5
     widget.find_button.native.click()
     widget.lut_button.native.click()
@@ -129,3 +141,44 @@ def test_empty_beads_and_lut_mismatch_are_notifications(make_napari_viewer, qtbo
     assert any("`beads` layer is empty" in m for m in messages), messages
     assert any("frames per plane" in m for m in messages), messages
     assert widget.zlut is None and widget.track_button.enabled
+
+
+def test_per_bead_luts_from_a_field_sweep(make_napari_viewer, qtbot):
+    """A calibration sweep of three beads side by side: one LUT per bead, each checked
+    on held-out frames, and tracking with per-bead LUTs recovers the sweep's z."""
+    from camtrack.simulate import zsweep
+
+    planes = np.arange(-3000.0, 3001.0, 100.0)
+    tiles = [zsweep(planes, size=64, frames_per_plane=3, rng=40 + k) for k in range(3)]
+    sweep = np.concatenate([t[0] for t in tiles], axis=2)  # (F, 64, 192)
+    z = tiles[0][1].z_nm
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(sweep, name="field sweep")
+    widget = TrackingWidget(viewer)
+    widget.image.value = layer
+    widget.calibration.value = layer
+    widget.z_source.value = "list"
+    widget.z_list.value = ", ".join(f"{v:g}" for v in planes)  # one z per plane
+    viewer.add_points(np.array([[31.5, 31.5 + 64 * k] for k in range(3)]), name="beads")
+    widget.lut_beads.value = "all beads"
+    widget.lut_button.native.click()
+    qtbot.waitUntil(lambda: len(widget.luts) == 3 and widget.lut_button.enabled, timeout=60000)
+    assert viewer.layers["Z-LUT"].data.shape == (3, planes.size, widget.zlut.n_bins)
+    assert len(widget.lut_plot.series_data()) == 3 and len(widget.lut_plot.highlighted()) == 1
+    for _, _, _, check in widget.luts:
+        assert check.held_out and check.rms < 5.0
+    widget.lut_use.value = "per bead"
+    widget.track_button.native.click()
+    qtbot.waitUntil(
+        lambda: widget.result is not None and widget.track_button.enabled, timeout=60000
+    )
+    tab = widget.result.to_table()
+    for b in range(3):
+        err = tab["z"][tab["bead"] == b] - z
+        # Every frame of the sweep (two of three were in the LUT): a few nm.
+        assert np.sqrt(np.mean(err**2)) < 5.0
+    # Per-bead LUTs for beads that have none: a clear notification, no run.
+    viewer.layers["beads"].add(np.array([[31.5, 100.0]]))
+    widget.result = None
+    widget.track_button.native.click()
+    assert widget.result is None and "no LUT of their own" in widget.status.value

@@ -39,14 +39,27 @@ class LinePlot(QWidget):
         self.canvas.draw_idle()
 
     def plot_series(
-        self, series: dict[str, tuple[Any, Any]], *, xlabel: str, ylabel: str, title: str = ""
+        self,
+        series: dict[str, tuple[Any, Any]],
+        *,
+        xlabel: str,
+        ylabel: str,
+        title: str = "",
+        highlight: set[str] | None = None,
     ) -> None:
-        """Several labelled lines, e.g. one trace per bead."""
+        """Several labelled lines, e.g. one trace per bead; ``highlight`` labels are
+        drawn bold and the others faded."""
         ax = self.axes
         ax.clear()
         ax.set_facecolor("#262930")
         for label, (x, y) in series.items():
-            ax.plot(np.asarray(x), np.asarray(y), lw=1.0, label=label)
+            if highlight is None:
+                style = {"lw": 1.0}
+            elif label in highlight:
+                style = {"lw": 2.0, "zorder": 3}
+            else:
+                style = {"lw": 0.8, "alpha": 0.3}
+            ax.plot(np.asarray(x), np.asarray(y), label=label, **style)
         if len(series) > 1:
             ax.legend(fontsize=7, facecolor="#262930", labelcolor="white", ncols=2)
         ax.set_xlabel(xlabel, color="white")
@@ -56,6 +69,10 @@ class LinePlot(QWidget):
         for spine in ax.spines.values():
             spine.set_color("#888888")
         self.canvas.draw_idle()
+
+    def highlighted(self) -> list[str]:
+        """Labels of the lines drawn bold (for tests)."""
+        return [line.get_label() for line in self.axes.get_lines() if line.get_linewidth() >= 2]
 
     def series_data(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every plotted line by label, for tests."""

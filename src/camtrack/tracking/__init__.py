@@ -25,7 +25,7 @@ from camtrack.tracking._pipeline import track_rois
 from camtrack.tracking._profiles import fft_profile, radial_profile
 from camtrack.tracking._result import TrackResult
 from camtrack.tracking._stack import crop_rois, find_beads, track_beads
-from camtrack.tracking._zcheck import ZLutCheck, check_zlut
+from camtrack.tracking._zcheck import ZLutCheck, check_zlut, sweep_z
 from camtrack.tracking._zlut import ZLut, build_zlut, load_zlut
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "qi",
     "quadratic_interpolation",
     "radial_profile",
+    "sweep_z",
     "track_beads",
     "track_rois",
 ]

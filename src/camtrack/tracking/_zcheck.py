@@ -12,7 +12,7 @@ from camtrack.tracking._common import as_rois, quiet
 from camtrack.tracking._pipeline import track_rois
 from camtrack.tracking._zlut import build_zlut
 
-__all__ = ["ZLutCheck", "check_zlut"]
+__all__ = ["ZLutCheck", "check_zlut", "sweep_z"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +163,39 @@ def _longest_run(ok: np.ndarray) -> tuple[int, int]:
         if i - start > best[1] - best[0]:
             best = (start, i)
     return best
+
+
+def sweep_z(n_frames: int, values: Any) -> np.ndarray:
+    """z of every frame of a calibration sweep from per-frame or per-plane values.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the sweep.
+    values : array_like, (n_frames,) or (P,)
+        One z per frame, or one per plane when ``n_frames`` is a multiple of P
+        (frames ``k * n_frames // P`` to ``(k + 1) * n_frames // P - 1`` at plane k).
+
+    Returns
+    -------
+    ndarray, (n_frames,) float64
+
+    Examples
+    --------
+    >>> from camtrack.tracking import sweep_z
+    >>> sweep_z(6, [0.0, 100.0, 200.0]).tolist()
+    [0.0, 0.0, 100.0, 100.0, 200.0, 200.0]
+    """
+    z = np.asarray(values, dtype=np.float64).ravel()
+    n_frames = int(n_frames)
+    if z.size == 0 or not np.all(np.isfinite(z)):
+        raise ValueError(f"`values` must be finite numbers, one per frame or plane; got {z.size} values.")  # fmt: skip
+    if z.size == n_frames:
+        return z
+    if n_frames % z.size:
+        raise ValueError(
+            f"The calibration stack has {n_frames} frames; {z.size} z values are neither one "
+            f"per frame nor one per plane (a divisor of {n_frames}). Give {n_frames} values, "
+            "or one per plane."
+        )
+    return np.repeat(z, n_frames // z.size)

@@ -26,8 +26,10 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
     FloatSpinBox,
     Label,
+    LineEdit,
     PushButton,
     SpinBox,
 )
@@ -53,7 +55,11 @@ class TrackingWidget(ThreadedRun, Container):
         self.find_button = PushButton(text="Find beads")
         self.reference_button = PushButton(text="Toggle reference (selected beads)")
         self.calibration = ComboBox(label="calibration z-sweep", choices=self._calib_choices)
-        self.z_from_metadata = CheckBox(label="z from layer metadata", value=True)
+        self.z_source = ComboBox(label="z of the planes", choices=Z_SOURCES, value="metadata")
+        self.z_list = LineEdit(label="z values (nm)", value="")
+        self.z_file = FileEdit(label="z CSV file", mode="r", filter="*.csv *.txt")
+        self.lut_beads = ComboBox(label="LUT beads", choices=LUT_BEADS, value="first bead")
+        self.lut_use = ComboBox(label="use LUT", choices=["best bead", "per bead"])
         self.z_start = FloatSpinBox(label="z start (nm)", value=-4500.0, min=-1e7, max=1e7)
         self.z_step = FloatSpinBox(label="z step (nm)", value=100.0, min=-1e6, max=1e6)
         self.frames_per_plane = SpinBox(label="frames per plane", value=1, min=1, max=10_000)
@@ -63,6 +69,7 @@ class TrackingWidget(ThreadedRun, Container):
         self.first_frame = SpinBox(label="first frame", value=0, min=0, max=0)
         self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
         self.preview = CheckBox(label="live preview (current frame)", value=False)
+        self.trace = ComboBox(label="trace", choices=["z", "x", "y"], value="z")
         self.track_button = PushButton(text="Track")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.export_button = PushButton(text="Export table", enabled=False)
@@ -71,16 +78,20 @@ class TrackingWidget(ThreadedRun, Container):
         super().__init__(
             widgets=[
                 self.image, self.roi_size, self.mode, self.radius, self.find_button,
-                self.reference_button, self.calibration, self.z_from_metadata, self.z_start,
-                self.z_step, self.frames_per_plane, self.lut_button, self.save_lut_button,
-                self.load_lut_button, self.lut_label, self.first_frame, self.last_frame,
-                self.preview, self.track_button, self.cancel_button, self.export_button,
+                self.reference_button, self.calibration, self.z_source, self.z_start,
+                self.z_step, self.frames_per_plane, self.z_list, self.z_file, self.lut_beads,
+                self.lut_button, self.lut_use, self.save_lut_button, self.load_lut_button,
+                self.lut_label, self.first_frame, self.last_frame, self.preview,
+                self.track_button, self.cancel_button, self.export_button, self.trace,
                 self.status,
             ],
         )  # fmt: skip
         self.start_button = self.track_button
         self._init_threaded()
         self.zlut: tracking.ZLut | None = None
+        self.luts: list[tuple[str, int | None, tracking.ZLut, tracking.ZLutCheck]] = []
+        self.lut_rms = float("nan")
+        self.selected_beads: set[int] = set()
         self.result: tracking.TrackResult | None = None
         self._tracked_source: tuple[str, int] | None = None
         self.z_plot = None
@@ -88,7 +99,8 @@ class TrackingWidget(ThreadedRun, Container):
         self._on_image()
         self._on_z_source()
         self.image.changed.connect(self._on_image)
-        self.z_from_metadata.changed.connect(self._on_z_source)
+        self.z_source.changed.connect(self._on_z_source)
+        self.trace.changed.connect(self._replot)
         self.find_button.changed.connect(self.find)
         self.reference_button.changed.connect(self.toggle_reference)
         self.roi_size.changed.connect(self._draw_rois)
@@ -128,9 +140,11 @@ class TrackingWidget(ThreadedRun, Container):
                     break
 
     def _on_z_source(self, *_: Any) -> None:
-        manual = not self.z_from_metadata.value
+        src = self.z_source.value
         for w in (self.z_start, self.z_step, self.frames_per_plane):
-            w.visible = manual
+            w.visible = src == "start + step"
+        self.z_list.visible = src == "list"
+        self.z_file.visible = src == "CSV file"
 
     def _layer(self) -> Any:
         layer = self.image.value
@@ -185,6 +199,7 @@ class TrackingWidget(ThreadedRun, Container):
                 border_width=0.3, symbol="cross",
             )  # fmt: skip
             pts.events.data.connect(self._draw_rois)
+            pts.selected_data.events.items_changed.connect(self._on_select)
         self._draw_rois()
         self.status.value = f"found {len(x)} beads in frame {t}"
         self._warn_edges()
@@ -251,92 +266,148 @@ class TrackingWidget(ThreadedRun, Container):
 
     # -- 2. Z-LUT -----------------------------------------------------------------
     def calibration_z(self, n_frames: int) -> np.ndarray:
-        """z of every calibration frame (metadata, or start + step per plane)."""
+        """z of every calibration frame: from the layer's metadata, start + step per
+        plane, a typed list or a CSV file (one value per frame or per plane)."""
         layer = self.calibration.value
-        if self.z_from_metadata.value:
+        src = self.z_source.value
+        if src == "metadata":
             z = layer.metadata.get("z_nm")
             if z is None:
                 raise ValueError(
-                    f"Layer {layer.name!r} has no z in its metadata ('z_nm'): untick "
-                    "'z from layer metadata' and give z start and step."
+                    f"Layer {layer.name!r} has no z in its metadata ('z_nm'): pick another "
+                    "source for 'z of the planes' (start + step, list or CSV file)."
                 )
-            z = np.asarray(z, dtype=np.float64).ravel()
-        else:
+            values = np.asarray(z, dtype=np.float64)
+            if values.size != n_frames:
+                raise ValueError(
+                    f"The calibration stack has {n_frames} frames but its metadata holds "
+                    f"{values.size} z values; give one z per frame."
+                )
+        elif src == "start + step":
             per = int(self.frames_per_plane.value)
             if n_frames % per:
                 raise ValueError(
                     f"The calibration stack has {n_frames} frames, not a multiple of "
                     f"`frames per plane` ({per})."
                 )
-            z = self.z_start.value + self.z_step.value * (np.arange(n_frames) // per)
-        if z.size != n_frames:
-            raise ValueError(
-                f"The calibration stack has {n_frames} frames but {z.size} z values; give "
-                "one z per frame."
-            )
-        return z
+            values = self.z_start.value + self.z_step.value * np.arange(n_frames // per)
+        elif src == "list":
+            text = self.z_list.value.replace(",", " ").replace(";", " ").split()
+            try:
+                values = np.array([float(v) for v in text])
+            except ValueError:
+                raise ValueError(
+                    f"`z values` must be numbers separated by commas or spaces; got "
+                    f"{self.z_list.value!r}."
+                ) from None
+        else:
+            path = Path(self.z_file.value)
+            if not path.is_file():
+                raise ValueError(f"`z CSV file` {str(path)!r} is not a file: pick the CSV of z.")
+            try:
+                values = np.loadtxt(path, delimiter=",", ndmin=2, comments="#")[:, -1]
+            except ValueError:
+                values = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)[:, -1]
+        return tracking.sweep_z(n_frames, values)
 
-    def calibration_rois(self) -> tuple[np.ndarray, np.ndarray]:
-        """(calibration ROIs (F, S, S), z (F,)): whole frames when ROI-sized, else crops
-        around the first bead."""
+    def calibration_sets(self) -> tuple[list[tuple[str, int | None, Any]], np.ndarray]:
+        """([(label, bead index or None, ROIs (F, S, S))], z (F,)): the whole frames when
+        they are ROI-sized, else crops around the beads chosen in 'LUT beads'."""
         layer = self.calibration.value
         if layer is None:
             raise ValueError("Pick a calibration z-sweep layer first.")
         data = layer.data
-        n = int(data.shape[0])
-        z = self.calibration_z(n)
+        z = self.calibration_z(int(data.shape[0]))
         size = int(self.roi_size.value)
         if tuple(data.shape[1:]) == (size, size):
-            return np.asarray(data), z
+            return [("sweep", None, np.asarray(data))], z
         if min(data.shape[1:]) < size:
             raise ValueError(
                 f"The calibration frames ({tuple(data.shape[1:])}) are smaller than "
                 f"roi_size ({size}); lower roi_size."
             )
-        x, y = self.positions()[0]
-        rois, _, _ = tracking.crop_rois(np.asarray(data), [x], [y], size)
-        return rois, z
+        xy = self.positions()
+        choice = self.lut_beads.value
+        if choice == "all beads":
+            beads = list(range(len(xy)))
+        elif choice == "selected beads":
+            beads = sorted(self.viewer.layers[BEADS].selected_data)
+            if not beads:
+                raise ValueError("'LUT beads' is 'selected beads' but no bead is selected.")
+        else:
+            beads = [0]
+        frames = np.asarray(data)
+        sets = []
+        for b in beads:
+            rois, _, _ = tracking.crop_rois(frames, [xy[b, 0]], [xy[b, 1]], size)
+            sets.append((f"bead {b}", b, rois))
+        return sets, z
 
     def build_lut(self, *_: Any) -> None:
+        """Build a LUT per calibration bead (in a worker) and check each on held-out frames."""
         try:
-            rois, z = self.calibration_rois()
-            lut = tracking.build_zlut(rois, z, mode=self.mode.value)
-            check = tracking.track_rois(rois, zlut=lut, mode=self.mode.value)
+            sets, z = self.calibration_sets()
         except (ValueError, TypeError) as exc:
             self._error(exc)
             return
-        self.set_lut(lut)
-        err = np.asarray(check.z) - z
-        rms = float(np.sqrt(np.nanmean(err**2)))
-        self._plot_lut_check(z, err)
-        self.lut_label.value = (
-            f"Z-LUT: {lut.n_planes} planes; self-check RMS {rms:.2f} {lut.units}"
-        )
-        self.lut_rms = rms
+        self.lut_button.enabled = False
+        self._start(
+            _build_luts, sets, z, self.mode.value, self._progress("Z-LUT"),
+            returned=self._show_luts, status=f"building {len(sets)} Z-LUT(s) ...",
+        )  # fmt: skip
 
-    def set_lut(self, lut: tracking.ZLut) -> None:
+    def _done(self) -> None:
+        super()._done()
+        self.lut_button.enabled = True
+
+    def _show_luts(self, luts: list[tuple[str, int | None, Any, Any]]) -> None:
+        self.luts = luts
+        best = _best(luts)
+        label, _, lut, check = luts[best]
+        self.set_lut(lut, stack=[entry[2] for entry in luts])
+        self.lut_rms = check.rms
+        self._plot_lut_check()
+        self.lut_label.value = (
+            f"Z-LUT ({label}" + (f", best of {len(luts)}" if len(luts) > 1 else "")
+            + f"): {lut.n_planes} planes; {check.summary()}"
+        )  # fmt: skip
+        self.status.value = f"built {len(luts)} Z-LUT(s)"
+
+    def set_lut(self, lut: tracking.ZLut, *, stack: list[tracking.ZLut] | None = None) -> None:
+        """Use ``lut`` for tracking; show it (or every bead's LUT, ``stack``) as a layer of
+        profiles vs z (rows: planes, columns: radial bins; a slider over beads)."""
         self.zlut = lut
+        if stack is None:
+            self.luts = []
         if lut.roi_size != self.roi_size.value:
             self.roi_size.value = lut.roi_size
         step = float(np.median(np.diff(lut.z))) if lut.n_planes > 1 else 1.0
+        tables = [np.asarray(t.profiles, dtype=np.float32) for t in (stack or [lut])]
+        data = tables[0] if len(tables) == 1 else np.stack(tables)
+        scale = (abs(step), 1.0) if data.ndim == 2 else (1.0, abs(step), 1.0)
+        translate = (float(lut.z[0]), 0.0) if data.ndim == 2 else (0.0, float(lut.z[0]), 0.0)
+        if LUT in self.viewer.layers and self.viewer.layers[LUT].data.ndim != data.ndim:
+            self.viewer.layers.remove(LUT)
         upsert_image(
-            self.viewer, LUT, np.asarray(lut.profiles, dtype=np.float32), colormap="twilight",
-            scale=(abs(step), 1.0), translate=(float(lut.z[0]), 0.0), visible=False,
+            self.viewer, LUT, data, colormap="twilight", scale=scale, translate=translate,
+            visible=False,
         )  # fmt: skip
         self.save_lut_button.enabled = True
         self.lut_label.value = (
             f"Z-LUT: {lut.n_planes} planes, {lut.n_bins} bins, roi {lut.roi_size}"
         )
 
-    def _plot_lut_check(self, z: np.ndarray, err: np.ndarray) -> None:
+    def _plot_lut_check(self) -> None:
         from camtrack.napari._plots import LinePlot
 
         if self.lut_plot is None:
             self.lut_plot = LinePlot()
             self.viewer.window.add_dock_widget(self.lut_plot, name="Z-LUT check", area="bottom")
-        self.lut_plot.plot(
-            z, err, xlabel="z of the sweep frame (nm)", ylabel="tracked - true z (nm)",
-            title="Z-LUT self-check on the calibration frames",
+        series = {label: (check.z, check.error) for label, _, _, check in self.luts}
+        best = self.luts[_best(self.luts)][0]
+        self.lut_plot.plot_series(
+            series, xlabel="z of the sweep frame (nm)", ylabel="tracked - true z (nm)",
+            title="Z-LUT self-check on held-out calibration frames", highlight={best},
         )  # fmt: skip
 
     def save_lut(self, path: str | Path) -> Path:
@@ -359,11 +430,26 @@ class TrackingWidget(ThreadedRun, Container):
     def _current_frame(self, n_frames: int) -> int:
         return int(np.clip(self.viewer.dims.current_step[0], 0, n_frames - 1))
 
+    def tracking_lut(self, n_beads: int) -> Any:
+        """The LUT for tracking: the best bead's, or one per bead ('use LUT')."""
+        if self.zlut is None or self.lut_use.value == "best bead":
+            return self.zlut
+        per = {b: lut for _, b, lut, _ in self.luts if b is not None}
+        missing = [b for b in range(n_beads) if b not in per]
+        if missing:
+            raise ValueError(
+                f"'use LUT' is 'per bead' but beads {missing} have no LUT of their own: set "
+                "'LUT beads' to 'all beads' and build the Z-LUT again (the calibration must "
+                "be a sweep of the whole field), or use the best bead's LUT."
+            )
+        return [per[b] for b in range(n_beads)]
+
     def compute(
-        self, stack: Any, positions: np.ndarray, reference: list[int], progress: Any = None
-    ):
+        self, stack: Any, positions: np.ndarray, reference: list[int], progress: Any = None,
+        zlut: Any = None,
+    ):  # fmt: skip
         return tracking.track_beads(
-            stack, positions, roi_size=int(self.roi_size.value), zlut=self.zlut,
+            stack, positions, roi_size=int(self.roi_size.value), zlut=zlut,
             reference=reference or None, mode=self.mode.value, progress=progress,
         )  # fmt: skip
 
@@ -380,15 +466,18 @@ class TrackingWidget(ThreadedRun, Container):
                     f"The Z-LUT was built for roi_size {self.zlut.roi_size}, not "
                     f"{self.roi_size.value}: rebuild it or set roi_size back."
                 )
+            zlut = self.tracking_lut(len(positions))
         except (ValueError, TypeError) as exc:
             self._error(exc)
             return
+        self.lut_button.enabled = False
         self._start(
             self.compute,
             layer.data[first : last + 1],
             positions,
             reference,
             self._progress("bead tracking"),
+            zlut,
             returned=lambda res: self._show(res, layer.name, first),
             status=f"tracking {len(positions)} beads, frames {first}-{last} ...",
         )
@@ -413,8 +502,9 @@ class TrackingWidget(ThreadedRun, Container):
             if has_z:
                 pts.face_color = "z"
         else:
-            self.viewer.add_points(data[ok], name=TRACKED, size=6, features=feats,
-                                   border_width=0, **kwargs, **self._geometry(3))  # fmt: skip
+            pts = self.viewer.add_points(data[ok], name=TRACKED, size=6, features=feats,
+                                         border_width=0, **kwargs, **self._geometry(3))  # fmt: skip
+            pts.selected_data.events.items_changed.connect(self._on_select)
         tracks = np.column_stack([tab["bead"], t, tab["y"], tab["x"]])[ok]
         if TRACKS in self.viewer.layers:
             self.viewer.layers[TRACKS].data = tracks
@@ -432,21 +522,46 @@ class TrackingWidget(ThreadedRun, Container):
         )
 
     def _plot_z(self, t: np.ndarray, tab: dict) -> None:
+        """Dock the trace plot and draw z(t) (or x(t), y(t): the 'trace' field)."""
         from camtrack.napari._plots import LinePlot
 
+        self._traces = (t, tab)
         if self.z_plot is None:
             self.z_plot = LinePlot()
             self.viewer.window.add_dock_widget(self.z_plot, name="z(t)", area="bottom")
-        use_z = np.isfinite(tab["z"]).any()
-        values = tab["z"] if use_z else tab["x"]
+        self._replot()
+
+    def _replot(self, *_: Any) -> None:
+        if self.z_plot is None or getattr(self, "_traces", None) is None:
+            return
+        t, tab = self._traces
+        what = self.trace.value
+        if what == "z" and not np.isfinite(tab["z"]).any():
+            what = "x"  # no Z-LUT: show x(t)
+        unit = self.result.units if what == "z" else "px"
         series = {}
         for b in np.unique(tab["bead"]):
             sel = tab["bead"] == b
-            series[f"bead {int(b)}"] = (t[sel], values[sel])
+            series[f"bead {int(b)}"] = (t[sel], tab[what][sel])
+        picked = {f"bead {b}" for b in self.selected_beads} or None
         self.z_plot.plot_series(
-            series, xlabel="frame", ylabel="z (nm)" if use_z else "x (px)",
-            title="z(t) per bead" if use_z else "x(t) per bead (no Z-LUT)",
+            series, xlabel="frame", ylabel=f"{what} ({unit})", title=f"{what}(t) per bead",
+            highlight=picked,
         )  # fmt: skip
+
+    def _on_select(self, *_: Any) -> None:
+        """Selecting beads (in ``beads`` or ``tracked``) highlights their traces."""
+        picked: set[int] = set()
+        if BEADS in self.viewer.layers:
+            picked |= {int(i) for i in self.viewer.layers[BEADS].selected_data}
+        if TRACKED in self.viewer.layers:
+            pts = self.viewer.layers[TRACKED]
+            idx = sorted(pts.selected_data)
+            if idx:
+                picked |= {int(b) for b in np.asarray(pts.features["bead"])[idx]}
+        if picked != self.selected_beads:
+            self.selected_beads = picked
+            self._replot()
 
     # -- 4. preview ---------------------------------------------------------------
     def update_preview(self, *_: Any) -> None:
@@ -536,3 +651,32 @@ def _nm_per_px(layer: Any) -> float | None:
         if isinstance(optics, dict):
             value = optics.get("nm_per_px")
     return float(value) if value else None
+
+
+Z_SOURCES = ["metadata", "start + step", "list", "CSV file"]
+LUT_BEADS = ["first bead", "selected beads", "all beads"]
+
+
+def _build_luts(
+    sets: list[tuple[str, int | None, Any]], z: np.ndarray, mode: str, progress: Any
+) -> list[tuple[str, int | None, tracking.ZLut, tracking.ZLutCheck]]:
+    """A LUT and its held-out self-check per calibration bead (runs in the worker)."""
+    out = []
+    for label, bead, rois in progress(sets, total=len(sets)):
+        lut = tracking.build_zlut(rois, z, mode=mode)
+        out.append((label, bead, lut, tracking.check_zlut(rois, z, mode=mode)))
+    return out
+
+
+def _best(luts: list[tuple[str, int | None, Any, Any]]) -> int:
+    """Index of the best LUT: the widest unambiguous range, then the lowest RMS."""
+
+    def key(entry: tuple[str, int | None, Any, Any]) -> tuple[float, float]:
+        check = entry[3]
+        if check.unambiguous_range is None:
+            return (0.0, float("inf"))
+        lo, hi = check.unambiguous_range
+        rms = check.rms if np.isfinite(check.rms) else float("inf")
+        return (-(hi - lo), rms)
+
+    return min(range(len(luts)), key=lambda i: key(luts[i]))
