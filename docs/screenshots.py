@@ -49,6 +49,44 @@ def gain() -> None:
     viewer.close()
 
 
+def tracking(n_frames: int = 120) -> None:
+    """The bead sample tracked: beads, ROI boxes, tracked points coloured by z, tracks,
+    the Z-LUT check and z(t) plots."""
+    viewer = build_viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    _, background = viewer.window.add_plugin_dock_widget("napari-camtrack", "Background")
+    background.preview.value = False  # its live preview follows the frame slider
+    _, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Bead tracking")
+    widget.image.value = viewer.layers["bead field"]
+    viewer.dims.set_current_step(0, 0)
+    _settle()
+    widget.find()
+    _settle()
+    sets, z = widget.calibration_sets()
+    # Synchronously (the widget's buttons run the same in thread workers).
+    from camtrack.napari._widgets._tracking import _build_luts
+
+    widget._show_luts(_build_luts(sets, z, widget.mode.value, lambda it, total: it))
+    _settle()
+    layer = widget.image.value
+    result = widget.compute(
+        layer.data[:n_frames], widget.positions(), widget.reference(), zlut=widget.zlut
+    )
+    widget._show(result, layer.name, 0)
+    _settle()
+    viewer.layers["beads"].selected_data = {2}
+    shown = {"bead field", "beads", "bead ROIs", "tracked", "tracks"}
+    for other in viewer.layers:
+        other.visible = other.name in shown
+    viewer.reset_view()
+    viewer.dims.set_current_step(0, n_frames // 2)
+    viewer.layers.selection.active = viewer.layers["tracked"]
+    _settle()
+    viewer.screenshot(str(HERE / "tracking.png"), canvas_only=False, flash=False)
+    viewer.close()
+
+
 if __name__ == "__main__":
     background()
     gain()
+    tracking()

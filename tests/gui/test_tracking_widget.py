@@ -182,3 +182,27 @@ def test_per_bead_luts_from_a_field_sweep(make_napari_viewer, qtbot):
     widget.result = None
     widget.track_button.native.click()
     assert widget.result is None and "no LUT of their own" in widget.status.value
+
+
+def test_screenshot_shows_stack_points_tracks_and_plot(tracked, qtbot, tmp_path):
+    widget, viewer = tracked
+    shown = {FIELD, "tracked", "tracks"}
+    for layer in viewer.layers:
+        layer.visible = layer.name in shown
+    viewer.reset_view()
+    viewer.dims.set_current_step(0, N_FRAMES // 2)
+    qtbot.wait(300)
+    with_points = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(np.int32)
+    viewer.layers["tracked"].visible = False
+    viewer.layers["tracks"].visible = False
+    qtbot.wait(300)
+    bare = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(np.int32)
+    grey = bare.sum(axis=-1)
+    # The bead field renders (rings on a noisy background: hundreds of grey levels),
+    # and the tracked points and tracks change a visible number of canvas pixels.
+    assert len(np.unique(grey)) > 100
+    changed = np.any(with_points != bare, axis=-1).sum()
+    assert changed > 50
+    assert len(widget.z_plot.series_data()) == len(widget.positions())
+    full = viewer.screenshot(str(tmp_path / "tracking.png"), canvas_only=False, flash=False)
+    assert full.shape[0] > bare.shape[0]  # the docks and the z(t) plot are in the shot

@@ -26,7 +26,7 @@ from magicgui.widgets import (
 
 from camtrack import background as bg
 from camtrack.napari._layers import upsert_image
-from camtrack.napari._widgets._threaded import ThreadedRun
+from camtrack.napari._widgets._threaded import ThreadedRun, deferred
 
 PREVIEW_FRAMES = 31
 
@@ -88,7 +88,7 @@ class BackgroundWidget(ThreadedRun, Container):
                   self.split, self.thresh_cleansing, self.frac_cleansing,
                   self.offset_correction, self.stat, self.q, self.preview):  # fmt: skip
             w.changed.connect(self.update_preview)
-        self.viewer.dims.events.current_step.connect(self.update_preview)
+        self.viewer.dims.events.current_step.connect(deferred(self.update_preview, self.native))
         self.apply_button.changed.connect(self.apply)
 
     # -- inputs -------------------------------------------------------------------

@@ -117,3 +117,31 @@ class ThreadedRun:
 
         self.status.value = f"error: {exc}"
         show_error(str(exc))
+
+
+def deferred(func: Callable[[], Any], parent: Any) -> Callable[..., None]:
+    """A slot that runs ``func()`` once from the Qt event loop, after the event that
+    fired it (and any burst of such events) has been handled.
+
+    Previews connect the viewer's ``dims.events.current_step`` through it: adding a
+    layer changes the dims, and adding a preview layer from inside that insertion
+    event corrupts napari's layer-list model (Qt aborts while painting it). Dragging
+    the frame slider also coalesces into one preview per event-loop turn. The timer
+    is a child of ``parent`` (the widget's QWidget), so it dies with the widget and
+    never fires into deleted widgets.
+    """
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(0)
+    timer.timeout.connect(func)
+
+    def slot(*_: Any) -> None:
+        try:
+            timer.start()
+        except RuntimeError:  # the widget (and its timer) was closed: nothing to do
+            pass
+
+    slot.timer = timer  # type: ignore[attr-defined]  # keep the QTimer alive
+    return slot

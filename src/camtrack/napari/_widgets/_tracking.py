@@ -36,7 +36,7 @@ from magicgui.widgets import (
 
 from camtrack import tracking
 from camtrack.napari._layers import upsert_image
-from camtrack.napari._widgets._threaded import ThreadedRun
+from camtrack.napari._widgets._threaded import ThreadedRun, deferred
 
 BEADS, ROIS, TRACKED, TRACKS, PREVIEW, LUT = (
     "beads", "bead ROIs", "tracked", "tracks", "tracked (preview)", "Z-LUT",
@@ -49,7 +49,7 @@ class TrackingWidget(ThreadedRun, Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         self.image = ComboBox(label="image", choices=self._stacks)
-        self.roi_size = SpinBox(label="roi_size (px)", value=64, min=8, max=1024, step=2)
+        self.roi_size = SpinBox(label="roi_size (px)", value=48, min=8, max=1024, step=2)
         self.mode = ComboBox(label="mode", choices=["precise", "fast"], value="precise")
         self.radius = FloatSpinBox(label="find radius (px)", value=16.0, min=2.0, max=500.0)
         self.find_button = PushButton(text="Find beads")
@@ -96,6 +96,7 @@ class TrackingWidget(ThreadedRun, Container):
         self._tracked_source: tuple[str, int] | None = None
         self.z_plot = None
         self.lut_plot = None
+        self._lut_dock = None
         self._on_image()
         self._on_z_source()
         self.image.changed.connect(self._on_image)
@@ -111,7 +112,7 @@ class TrackingWidget(ThreadedRun, Container):
         self.export_button.changed.connect(self._ask_export)
         for w in (self.roi_size, self.mode, self.preview):
             w.changed.connect(self.update_preview)
-        self.viewer.dims.events.current_step.connect(self.update_preview)
+        self.viewer.dims.events.current_step.connect(deferred(self.update_preview, self.native))
 
     # -- inputs -------------------------------------------------------------------
     def _stacks(self, _widget: Any = None) -> list[Any]:
@@ -381,17 +382,19 @@ class TrackingWidget(ThreadedRun, Container):
             self.luts = []
         if lut.roi_size != self.roi_size.value:
             self.roi_size.value = lut.roi_size
-        step = float(np.median(np.diff(lut.z))) if lut.n_planes > 1 else 1.0
         tables = [np.asarray(t.profiles, dtype=np.float32) for t in (stack or [lut])]
         data = tables[0] if len(tables) == 1 else np.stack(tables)
-        scale = (abs(step), 1.0) if data.ndim == 2 else (1.0, abs(step), 1.0)
-        translate = (float(lut.z[0]), 0.0) if data.ndim == 2 else (0.0, float(lut.z[0]), 0.0)
         if LUT in self.viewer.layers and self.viewer.layers[LUT].data.ndim != data.ndim:
             self.viewer.layers.remove(LUT)
-        upsert_image(
-            self.viewer, LUT, data, colormap="twilight", scale=scale, translate=translate,
-            visible=False,
+        # Pixel units (rows: planes, columns: radial bins), so the table does not stretch
+        # the field's world; the planes' z go into the layer's metadata. Shown once so
+        # napari slices it (a layer first added hidden stays "loading" and painting its
+        # row in the layer list can abort Qt), then hidden.
+        layer = upsert_image(
+            self.viewer, LUT, data, colormap="twilight", visible=True,
+            metadata={"z": np.asarray(lut.z), "units": lut.units, "radii_px": lut.radii},
         )  # fmt: skip
+        layer.visible = False
         self.save_lut_button.enabled = True
         self.lut_label.value = (
             f"Z-LUT: {lut.n_planes} planes, {lut.n_bins} bins, roi {lut.roi_size}"
@@ -402,7 +405,9 @@ class TrackingWidget(ThreadedRun, Container):
 
         if self.lut_plot is None:
             self.lut_plot = LinePlot()
-            self.viewer.window.add_dock_widget(self.lut_plot, name="Z-LUT check", area="bottom")
+            self._lut_dock = self.viewer.window.add_dock_widget(
+                self.lut_plot, name="Z-LUT check", area="bottom"
+            )
         series = {label: (check.z, check.error) for label, _, _, check in self.luts}
         best = self.luts[_best(self.luts)][0]
         self.lut_plot.plot_series(
@@ -528,7 +533,9 @@ class TrackingWidget(ThreadedRun, Container):
         self._traces = (t, tab)
         if self.z_plot is None:
             self.z_plot = LinePlot()
-            self.viewer.window.add_dock_widget(self.z_plot, name="z(t)", area="bottom")
+            dock = self.viewer.window.add_dock_widget(self.z_plot, name="z(t)", area="bottom")
+            if self._lut_dock is not None:  # the traces get two thirds of the bottom row
+                _share_width(self._lut_dock, dock, (1, 2))
         self._replot()
 
     def _replot(self, *_: Any) -> None:
@@ -680,3 +687,20 @@ def _best(luts: list[tuple[str, int | None, Any, Any]]) -> int:
         return (-(hi - lo), rms)
 
     return min(range(len(luts)), key=lambda i: key(luts[i]))
+
+
+def _share_width(left: Any, right: Any, ratio: tuple[int, int]) -> None:
+    """Split the width of two side-by-side docks by ``ratio`` (cosmetic; skipped when
+    the main window is not a QMainWindow)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMainWindow
+
+    # napari hands out its docks wrapped in a public-API proxy; Qt needs the objects.
+    left, right = (getattr(d, "__wrapped__", d) for d in (left, right))
+    window = left.parentWidget()
+    while window is not None and not isinstance(window, QMainWindow):
+        window = window.parentWidget()
+    if window is not None:
+        total = max(left.width() + right.width(), 600)
+        sizes = [total * r // sum(ratio) for r in ratio]
+        window.resizeDocks([left, right], sizes, Qt.Orientation.Horizontal)
