@@ -9,6 +9,7 @@ advance and close the napari progress bar there.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -138,10 +139,9 @@ def deferred(func: Callable[[], Any], parent: Any) -> Callable[..., None]:
     timer.timeout.connect(func)
 
     def slot(*_: Any) -> None:
-        try:
+        # After the widget (and its timer) was closed there is nothing to do.
+        with contextlib.suppress(RuntimeError):
             timer.start()
-        except RuntimeError:  # the widget (and its timer) was closed: nothing to do
-            pass
 
     slot.timer = timer  # type: ignore[attr-defined]  # keep the QTimer alive
     return slot
