@@ -206,3 +206,19 @@ def test_screenshot_shows_stack_points_tracks_and_plot(tracked, qtbot, tmp_path)
     assert len(widget.z_plot.series_data()) == len(widget.positions())
     full = viewer.screenshot(str(tmp_path / "tracking.png"), canvas_only=False, flash=False)
     assert full.shape[0] > bare.shape[0]  # the docks and the z(t) plot are in the shot
+
+
+def test_cancel_stops_a_long_run_without_output(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-camtrack", "beads")
+    widget = TrackingWidget(viewer)
+    widget.image.value = viewer.layers[FIELD]
+    widget.find_button.native.click()
+    # Frame chunks of 64 over 300 lazily rendered frames: several seconds of work.
+    widget.track_button.native.click()
+    assert not widget.track_button.enabled and widget.cancel_button.enabled
+    widget.cancel_button.native.click()
+    qtbot.waitUntil(lambda: widget.track_button.enabled, timeout=120000)
+    assert widget.status.value == "cancelled"
+    assert widget.result is None and "tracked" not in viewer.layers
+    assert not widget.export_button.enabled
