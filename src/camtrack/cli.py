@@ -102,7 +102,8 @@ def _build_parser() -> argparse.ArgumentParser:
     track.add_argument("--nm-per-px", type=float, default=None,
                        help="pixel size (default: from the file when it says)")  # fmt: skip
     track.add_argument("--scheduler", default=None,
-                       help="dask.distributed scheduler address (default: $DASK_SCHEDULER_ADDRESS)")  # fmt: skip
+                       help="track frame chunks in parallel on this dask.distributed address, or "
+                            "'threads'/'processes' (default: $DASK_SCHEDULER_ADDRESS, else in order here)")  # fmt: skip
     track.add_argument("-o", "--out", type=Path, required=True, help="output table (.csv or .h5)")
     track.add_argument("--overwrite", action="store_true")
 
@@ -167,11 +168,9 @@ def _read_beads(path: Path) -> tuple[list[tuple[float, float]], list[int]]:
 
 
 def _cmd_track(args: argparse.Namespace) -> int:
-    from camtrack import io, tracking
+    from camtrack import tracking
 
-    client = None
     try:
-        client = io.get_client(args.scheduler)
         stack, info = _open_one(args.stack, args.dataset, "stack", with_info=True)
         zlut = tracking.load_zlut(args.lut) if args.lut is not None else None
         roi_size = args.roi_size or (zlut.roi_size if zlut is not None else 64)
@@ -197,7 +196,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
             reference = args.reference
         res = tracking.track_beads(
             stack[args.first : last + 1], positions, roi_size=roi_size, zlut=zlut,
-            reference=reference or None, mode=args.mode,
+            reference=reference or None, mode=args.mode, scheduler=args.scheduler,
         )  # fmt: skip
         nm_per_px = args.nm_per_px or info.nm_per_px
         inputs = [p for p in (args.stack, args.lut, args.beads) if p is not None]
@@ -213,9 +212,6 @@ def _cmd_track(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"camtrack track: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if client is not None:
-            client.close()
     return 0
 
 

@@ -6,10 +6,11 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["compute", "get_client"]
+__all__ = ["LOCAL_SCHEDULERS", "compute", "get_client"]
 
 _ENV = "DASK_SCHEDULER_ADDRESS"
 _LOCAL = ("threads", "threading", "processes", "synchronous", "sync", "single-threaded")
+LOCAL_SCHEDULERS = frozenset(_LOCAL)  # names dask runs in this process (no cluster)
 
 
 def _distributed() -> Any:

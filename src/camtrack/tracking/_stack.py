@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -195,6 +196,7 @@ def track_beads(
     mode: str = "precise",
     progress: Progress | None = None,
     frame_chunk: int = 64,
+    scheduler: Any = None,
     **options: Any,
 ) -> TrackResult:
     """Track beads through a stack: x, y per frame (and z with a Z-LUT).
@@ -223,6 +225,12 @@ def track_beads(
     frame_chunk : int
         Frames per chunk (dask stacks are rechunked to it, so numpy and dask give the
         same result).
+    scheduler : str, distributed.Client or None
+        None (default, and no ``DASK_SCHEDULER_ADDRESS`` set): chunk after chunk in this
+        process, each chunk starting where the last one left the beads. Otherwise the
+        chunks run in parallel as dask tasks on that scheduler: a dask.distributed
+        address or ``Client`` (workers read their own frames: the camtrack readers are
+        picklable), or ``"threads"`` / ``"processes"``. See Notes.
     **options
         Passed to :func:`track_rois` (``saturation``, ``n_iter``, ...).
 
@@ -241,6 +249,12 @@ def track_beads(
     the frame (closer than S/2 to the edge) gives NaN in that frame and keeps its
     last good position; so do NaN or constant ROIs. Axis order (frame, row, col);
     x = column, y = row, pixel centres at integer coordinates.
+
+    In parallel (``scheduler``), the first frame of every chunk is tracked first, in
+    order, each from the previous one (one frame per chunk is read here); the chunks
+    then start from these anchor positions, independently. Beads that move further
+    than about a quarter ROI within one chunk are followed less reliably than in the
+    sequential mode: lower ``frame_chunk`` for fast beads.
 
     Examples
     --------
@@ -273,23 +287,13 @@ def track_beads(
     t, ny, nx = (int(v) for v in stack.shape)
     if _backend.is_dask(stack):
         stack = stack.rechunk({0: frame_chunk, 1: -1, 2: -1})
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "y", "z", "quality", "match")}
-    last = pos.copy()
-    chunks = _frame_chunks(stack, frame_chunk)
-    if progress is not None:
-        chunks = progress(chunks, total=math.ceil(t / frame_chunk))
-    for _, block in chunks:
-        res = _track_block(block, last, roi_size, zlut, mode, o, (ny, nx))
-        for k in cols:
-            cols[k].append(res[k])
-        # Start the next chunk from each bead's last finite position.
-        for k, i in (("x", 0), ("y", 1)):
-            v = res[k]
-            ok = np.isfinite(v)
-            idx = np.where(ok, np.arange(v.shape[0])[:, None], -1)
-            lastrow = np.maximum.accumulate(idx, axis=0)[-1]
-            has = lastrow >= 0
-            last[has, i] = v[lastrow[has], np.flatnonzero(has)]
+    geometry = (roi_size, zlut, mode, o, (ny, nx))
+    if scheduler is None:
+        scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if scheduler is None:
+        cols = _track_sequential(stack, pos, geometry, frame_chunk, progress)
+    else:
+        cols = _track_parallel(stack, pos, geometry, frame_chunk, progress, scheduler)
     out = {k: np.concatenate(v) for k, v in cols.items()}  # (T, B) each
     if refs:
         with quiet():
@@ -310,6 +314,81 @@ def track_beads(
         bead=bead,
         units=_units(zlut),
     )
+
+
+def _advance(last: np.ndarray, res: dict[str, np.ndarray]) -> None:
+    """Move ``last`` (B, 2) to each bead's last finite (x, y) in a chunk's result."""
+    for k, i in (("x", 0), ("y", 1)):
+        v = res[k]
+        ok = np.isfinite(v)
+        idx = np.where(ok, np.arange(v.shape[0])[:, None], -1)
+        lastrow = np.maximum.accumulate(idx, axis=0)[-1]
+        has = lastrow >= 0
+        last[has, i] = v[lastrow[has], np.flatnonzero(has)]
+
+
+_KEYS = ("x", "y", "z", "quality", "match")
+
+
+def _track_sequential(
+    stack: Any, pos: np.ndarray, geometry: tuple, frame_chunk: int, progress: Progress | None
+) -> dict[str, list[np.ndarray]]:
+    """Chunk after chunk; each starts from the beads' last positions in the previous."""
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in _KEYS}
+    last = pos.copy()
+    chunks = _frame_chunks(stack, frame_chunk)
+    if progress is not None:
+        chunks = progress(chunks, total=math.ceil(int(stack.shape[0]) / frame_chunk))
+    for _, block in chunks:
+        res = _track_block(block, last, *geometry)
+        for k in cols:
+            cols[k].append(res[k])
+        _advance(last, res)
+    return cols
+
+
+def _track_parallel(
+    stack: Any,
+    pos: np.ndarray,
+    geometry: tuple,
+    frame_chunk: int,
+    progress: Progress | None,
+    scheduler: Any,
+) -> dict[str, list[np.ndarray]]:
+    """Anchor frames in order here, then every chunk as a dask task on ``scheduler``."""
+    import dask
+
+    from camtrack import io
+
+    t = int(stack.shape[0])
+    starts = list(range(0, t, frame_chunk))
+    anchors = []
+    last = pos.copy()
+    for s in starts:
+        block = stack[s : s + 1]
+        if _backend.is_dask(block):
+            block = block.compute()
+        _advance(last, _track_block(block, last, *geometry))
+        anchors.append(last.copy())
+    task = dask.delayed(_track_block, pure=True)
+    tasks = [task(stack[s : s + frame_chunk], a, *geometry) for s, a in zip(starts, anchors, strict=True)]  # fmt: skip
+    local = isinstance(scheduler, str) and scheduler in io.LOCAL_SCHEDULERS
+    client = None if local else io.get_client(scheduler)
+    owned = client is not None and client is not scheduler
+    try:
+        # Waves of tasks: progress (and Cancel) between waves, bounded results in flight.
+        wave = 8 if client is None else max(8, 2 * sum(client.nthreads().values()))
+        waves = [tasks[i : i + wave] for i in range(0, len(tasks), wave)]
+        if progress is not None:
+            waves = progress(waves, total=len(waves))
+        results: list[dict[str, np.ndarray]] = []
+        for w in waves:
+            done = dask.compute(*w, scheduler=scheduler if local else client)
+            results.extend(done)
+    finally:
+        if owned:
+            client.close()
+    return {k: [r[k] for r in results] for k in _KEYS}
 
 
 def _resolve_luts(

@@ -70,6 +70,12 @@ class TrackingWidget(ThreadedRun, Container):
         self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
         self.preview = CheckBox(label="live preview (current frame)", value=False)
         self.trace = ComboBox(label="trace", choices=["z", "x", "y"], value="z")
+        self.scheduler = LineEdit(label="scheduler (optional)", value="")
+        self.scheduler.tooltip = (
+            "Track frame chunks in parallel: a dask.distributed address (tcp://host:8786), "
+            "'threads' or 'processes'. Empty: $DASK_SCHEDULER_ADDRESS if set, else chunk "
+            "after chunk here."
+        )
         self.track_button = PushButton(text="Track")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.export_button = PushButton(text="Export table", enabled=False)
@@ -81,8 +87,8 @@ class TrackingWidget(ThreadedRun, Container):
                 self.reference_button, self.calibration, self.z_source, self.z_start,
                 self.z_step, self.frames_per_plane, self.z_list, self.z_file, self.lut_beads,
                 self.lut_button, self.lut_use, self.save_lut_button, self.load_lut_button,
-                self.lut_label, self.first_frame, self.last_frame, self.preview,
-                self.track_button, self.cancel_button, self.export_button, self.trace,
+                self.lut_label, self.first_frame, self.last_frame, self.scheduler,
+                self.preview, self.track_button, self.cancel_button, self.export_button, self.trace,
                 self.status,
             ],
         )  # fmt: skip
@@ -456,6 +462,7 @@ class TrackingWidget(ThreadedRun, Container):
         return tracking.track_beads(
             stack, positions, roi_size=int(self.roi_size.value), zlut=zlut,
             reference=reference or None, mode=self.mode.value, progress=progress,
+            scheduler=self.scheduler.value.strip() or None,
         )  # fmt: skip
 
     def track(self, *_: Any) -> None:
