@@ -64,7 +64,7 @@ def tracking(n_frames: int = 120) -> None:
     _settle()
     sets, z = widget.calibration_sets()
     # Synchronously (the widget's buttons run the same in thread workers).
-    from camtrack.napari._widgets._tracking import _build_luts
+    from camtrack.napari._widgets._zlut_section import _build_luts
 
     widget._show_luts(_build_luts(sets, z, widget.mode.value, lambda it, total: it))
     _settle()

@@ -157,3 +157,20 @@ class GainPlot(QWidget):
 def gain_text(result: Any) -> str:
     """The result in words (see :meth:`camtrack.gain.GainResult.summary`)."""
     return result.summary()
+
+
+def share_width(left: Any, right: Any, ratio: tuple[int, int]) -> None:
+    """Split the width of two side-by-side docks by ``ratio`` (cosmetic; skipped when
+    the main window is not a QMainWindow)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMainWindow
+
+    # napari hands out its docks wrapped in a public-API proxy; Qt needs the objects.
+    left, right = (getattr(d, "__wrapped__", d) for d in (left, right))
+    window = left.parentWidget()
+    while window is not None and not isinstance(window, QMainWindow):
+        window = window.parentWidget()
+    if window is not None:
+        total = max(left.width() + right.width(), 600)
+        sizes = [total * r // sum(ratio) for r in ratio]
+        window.resizeDocks([left, right], sizes, Qt.Orientation.Horizontal)

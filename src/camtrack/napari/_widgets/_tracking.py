@@ -35,15 +35,14 @@ from magicgui.widgets import (
 )
 
 from camtrack import tracking
-from camtrack.napari._layers import upsert_image
+from camtrack.napari._plots import share_width
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred
+from camtrack.napari._widgets._zlut_section import BEADS, LUT_BEADS, Z_SOURCES, ZLutSection
 
-BEADS, ROIS, TRACKED, TRACKS, PREVIEW, LUT = (
-    "beads", "bead ROIs", "tracked", "tracks", "tracked (preview)", "Z-LUT",
-)  # fmt: skip
+ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
 
 
-class TrackingWidget(ThreadedRun, Container):
+class TrackingWidget(ZLutSection, ThreadedRun, Container):
     """Magnetic-tweezers bead tracking (Plugins > camtrack > Bead tracking)."""
 
     def __init__(self, napari_viewer: Any) -> None:
@@ -145,13 +144,6 @@ class TrackingWidget(ThreadedRun, Container):
                 if other is not layer and "z_nm" in other.metadata:
                     self.calibration.value = other
                     break
-
-    def _on_z_source(self, *_: Any) -> None:
-        src = self.z_source.value
-        for w in (self.z_start, self.z_step, self.frames_per_plane):
-            w.visible = src == "start + step"
-        self.z_list.visible = src == "list"
-        self.z_file.visible = src == "CSV file"
 
     def _layer(self) -> Any:
         layer = self.image.value
@@ -271,189 +263,13 @@ class TrackingWidget(ThreadedRun, Container):
                 "give NaN while there. Delete them or lower roi_size."
             )
 
-    # -- 2. Z-LUT -----------------------------------------------------------------
-    def calibration_z(self, n_frames: int) -> np.ndarray:
-        """z of every calibration frame: from the layer's metadata, start + step per
-        plane, a typed list or a CSV file (one value per frame or per plane)."""
-        layer = self.calibration.value
-        src = self.z_source.value
-        if src == "metadata":
-            z = layer.metadata.get("z_nm")
-            if z is None:
-                raise ValueError(
-                    f"Layer {layer.name!r} has no z in its metadata ('z_nm'): pick another "
-                    "source for 'z of the planes' (start + step, list or CSV file)."
-                )
-            values = np.asarray(z, dtype=np.float64)
-            if values.size != n_frames:
-                raise ValueError(
-                    f"The calibration stack has {n_frames} frames but its metadata holds "
-                    f"{values.size} z values; give one z per frame."
-                )
-        elif src == "start + step":
-            per = int(self.frames_per_plane.value)
-            if n_frames % per:
-                raise ValueError(
-                    f"The calibration stack has {n_frames} frames, not a multiple of "
-                    f"`frames per plane` ({per})."
-                )
-            values = self.z_start.value + self.z_step.value * np.arange(n_frames // per)
-        elif src == "list":
-            text = self.z_list.value.replace(",", " ").replace(";", " ").split()
-            try:
-                values = np.array([float(v) for v in text])
-            except ValueError:
-                raise ValueError(
-                    f"`z values` must be numbers separated by commas or spaces; got "
-                    f"{self.z_list.value!r}."
-                ) from None
-        else:
-            path = Path(self.z_file.value)
-            if not path.is_file():
-                raise ValueError(f"`z CSV file` {str(path)!r} is not a file: pick the CSV of z.")
-            try:
-                values = np.loadtxt(path, delimiter=",", ndmin=2, comments="#")[:, -1]
-            except ValueError:
-                values = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)[:, -1]
-        return tracking.sweep_z(n_frames, values)
-
-    def calibration_sets(self) -> tuple[list[tuple[str, int | None, Any]], np.ndarray]:
-        """([(label, bead index or None, ROIs (F, S, S))], z (F,)): the whole frames when
-        they are ROI-sized, else crops around the beads chosen in 'LUT beads'."""
-        layer = self.calibration.value
-        if layer is None:
-            raise ValueError("Pick a calibration z-sweep layer first.")
-        data = layer.data
-        z = self.calibration_z(int(data.shape[0]))
-        size = int(self.roi_size.value)
-        if tuple(data.shape[1:]) == (size, size):
-            return [("sweep", None, np.asarray(data))], z
-        if min(data.shape[1:]) < size:
-            raise ValueError(
-                f"The calibration frames ({tuple(data.shape[1:])}) are smaller than "
-                f"roi_size ({size}); lower roi_size."
-            )
-        xy = self.positions()
-        choice = self.lut_beads.value
-        if choice == "all beads":
-            beads = list(range(len(xy)))
-        elif choice == "selected beads":
-            beads = sorted(self.viewer.layers[BEADS].selected_data)
-            if not beads:
-                raise ValueError("'LUT beads' is 'selected beads' but no bead is selected.")
-        else:
-            beads = [0]
-        frames = np.asarray(data)
-        sets = []
-        for b in beads:
-            rois, _, _ = tracking.crop_rois(frames, [xy[b, 0]], [xy[b, 1]], size)
-            sets.append((f"bead {b}", b, rois))
-        return sets, z
-
-    def build_lut(self, *_: Any) -> None:
-        """Build a LUT per calibration bead (in a worker) and check each on held-out frames."""
-        try:
-            sets, z = self.calibration_sets()
-        except (ValueError, TypeError) as exc:
-            self._error(exc)
-            return
-        self.lut_button.enabled = False
-        self._start(
-            _build_luts, sets, z, self.mode.value, self._progress("Z-LUT"),
-            returned=self._show_luts, status=f"building {len(sets)} Z-LUT(s) ...",
-        )  # fmt: skip
-
     def _done(self) -> None:
         super()._done()
         self.lut_button.enabled = True
 
-    def _show_luts(self, luts: list[tuple[str, int | None, Any, Any]]) -> None:
-        self.luts = luts
-        best = _best(luts)
-        label, _, lut, check = luts[best]
-        self.set_lut(lut, stack=[entry[2] for entry in luts])
-        self.lut_rms = check.rms
-        self._plot_lut_check()
-        self.lut_label.value = (
-            f"Z-LUT ({label}" + (f", best of {len(luts)}" if len(luts) > 1 else "")
-            + f"): {lut.n_planes} planes; {check.summary()}"
-        )  # fmt: skip
-        self.status.value = f"built {len(luts)} Z-LUT(s)"
-
-    def set_lut(self, lut: tracking.ZLut, *, stack: list[tracking.ZLut] | None = None) -> None:
-        """Use ``lut`` for tracking; show it (or every bead's LUT, ``stack``) as a layer of
-        profiles vs z (rows: planes, columns: radial bins; a slider over beads)."""
-        self.zlut = lut
-        if stack is None:
-            self.luts = []
-        if lut.roi_size != self.roi_size.value:
-            self.roi_size.value = lut.roi_size
-        tables = [np.asarray(t.profiles, dtype=np.float32) for t in (stack or [lut])]
-        data = tables[0] if len(tables) == 1 else np.stack(tables)
-        if LUT in self.viewer.layers and self.viewer.layers[LUT].data.ndim != data.ndim:
-            self.viewer.layers.remove(LUT)
-        # Pixel units (rows: planes, columns: radial bins), so the table does not stretch
-        # the field's world; the planes' z go into the layer's metadata. Shown once so
-        # napari slices it (a layer first added hidden stays "loading" and painting its
-        # row in the layer list can abort Qt), then hidden.
-        layer = upsert_image(
-            self.viewer, LUT, data, colormap="twilight", visible=True,
-            metadata={"z": np.asarray(lut.z), "units": lut.units, "radii_px": lut.radii},
-        )  # fmt: skip
-        layer.visible = False
-        self.save_lut_button.enabled = True
-        self.lut_label.value = (
-            f"Z-LUT: {lut.n_planes} planes, {lut.n_bins} bins, roi {lut.roi_size}"
-        )
-
-    def _plot_lut_check(self) -> None:
-        from camtrack.napari._plots import LinePlot
-
-        if self.lut_plot is None:
-            self.lut_plot = LinePlot()
-            self._lut_dock = self.viewer.window.add_dock_widget(
-                self.lut_plot, name="Z-LUT check", area="bottom"
-            )
-        series = {label: (check.z, check.error) for label, _, _, check in self.luts}
-        best = self.luts[_best(self.luts)][0]
-        self.lut_plot.plot_series(
-            series, xlabel="z of the sweep frame (nm)", ylabel="tracked - true z (nm)",
-            title="Z-LUT self-check on held-out calibration frames", highlight={best},
-        )  # fmt: skip
-
-    def save_lut(self, path: str | Path) -> Path:
-        if self.zlut is None:
-            raise ValueError("No Z-LUT yet: build or load one first.")
-        return self.zlut.save(path)
-
-    def load_lut(self, path: str | Path) -> None:
-        self.set_lut(tracking.load_zlut(path))
-
-    def _ask_save_lut(self, *_: Any) -> None:
-        self._file_action(
-            "Save Z-LUT", "zlut.h5", "HDF5 (*.h5);;npz (*.npz)", self.save_lut, save=True
-        )
-
-    def _ask_load_lut(self, *_: Any) -> None:
-        self._file_action("Load Z-LUT", "", "Z-LUT (*.h5 *.hdf5 *.npz)", self.load_lut, save=False)
-
     # -- 3. tracking --------------------------------------------------------------
     def _current_frame(self, n_frames: int) -> int:
         return int(np.clip(self.viewer.dims.current_step[0], 0, n_frames - 1))
-
-    def tracking_lut(self, n_beads: int) -> Any:
-        """The LUT for tracking: the best bead's, or one per bead ('use LUT')."""
-        if self.zlut is None or self.lut_use.value == "best bead":
-            return self.zlut
-        per = {b: lut for _, b, lut, _ in self.luts if b is not None}
-        missing = [b for b in range(n_beads) if b not in per]
-        if missing:
-            raise ValueError(
-                f"'use LUT' is 'per bead' but beads {missing} have no LUT of their own: set "
-                "'LUT beads' to 'all beads' and build the Z-LUT again (the calibration must "
-                "be a sweep of the whole field), or use the best bead's LUT."
-            )
-        return [per[b] for b in range(n_beads)]
 
     def compute(
         self, stack: Any, positions: np.ndarray, reference: list[int], progress: Any = None,
@@ -542,7 +358,7 @@ class TrackingWidget(ThreadedRun, Container):
             self.z_plot = LinePlot()
             dock = self.viewer.window.add_dock_widget(self.z_plot, name="z(t)", area="bottom")
             if self._lut_dock is not None:  # the traces get two thirds of the bottom row
-                _share_width(self._lut_dock, dock, (1, 2))
+                share_width(self._lut_dock, dock, (1, 2))
         self._replot()
 
     def _replot(self, *_: Any) -> None:
@@ -665,49 +481,3 @@ def _nm_per_px(layer: Any) -> float | None:
         if isinstance(optics, dict):
             value = optics.get("nm_per_px")
     return float(value) if value else None
-
-
-Z_SOURCES = ["metadata", "start + step", "list", "CSV file"]
-LUT_BEADS = ["first bead", "selected beads", "all beads"]
-
-
-def _build_luts(
-    sets: list[tuple[str, int | None, Any]], z: np.ndarray, mode: str, progress: Any
-) -> list[tuple[str, int | None, tracking.ZLut, tracking.ZLutCheck]]:
-    """A LUT and its held-out self-check per calibration bead (runs in the worker)."""
-    out = []
-    for label, bead, rois in progress(sets, total=len(sets)):
-        lut = tracking.build_zlut(rois, z, mode=mode)
-        out.append((label, bead, lut, tracking.check_zlut(rois, z, mode=mode)))
-    return out
-
-
-def _best(luts: list[tuple[str, int | None, Any, Any]]) -> int:
-    """Index of the best LUT: the widest unambiguous range, then the lowest RMS."""
-
-    def key(entry: tuple[str, int | None, Any, Any]) -> tuple[float, float]:
-        check = entry[3]
-        if check.unambiguous_range is None:
-            return (0.0, float("inf"))
-        lo, hi = check.unambiguous_range
-        rms = check.rms if np.isfinite(check.rms) else float("inf")
-        return (-(hi - lo), rms)
-
-    return min(range(len(luts)), key=lambda i: key(luts[i]))
-
-
-def _share_width(left: Any, right: Any, ratio: tuple[int, int]) -> None:
-    """Split the width of two side-by-side docks by ``ratio`` (cosmetic; skipped when
-    the main window is not a QMainWindow)."""
-    from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QMainWindow
-
-    # napari hands out its docks wrapped in a public-API proxy; Qt needs the objects.
-    left, right = (getattr(d, "__wrapped__", d) for d in (left, right))
-    window = left.parentWidget()
-    while window is not None and not isinstance(window, QMainWindow):
-        window = window.parentWidget()
-    if window is not None:
-        total = max(left.width() + right.width(), 600)
-        sizes = [total * r // sum(ratio) for r in ratio]
-        window.resizeDocks([left, right], sizes, Qt.Orientation.Horizontal)
