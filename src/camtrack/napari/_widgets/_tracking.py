@@ -4,13 +4,17 @@
    clicking); each bead's ROI is drawn as a box in the Shapes layer ``bead ROIs``, which
    follows the ROI size and the points. *Toggle reference* marks the selected beads as
    reference (stuck) beads for drift correction.
-2. *Build Z-LUT* builds a look-up table from a calibration z-sweep layer (ROI-sized
-   frames, or larger frames cropped around the first bead) with z from the layer's
-   metadata or start + step; it is shown as an image layer (profiles vs z) and checked
-   on the sweep's own frames (z error vs z plotted, RMS reported). LUTs save and load.
+2. *Build Z-LUT* (see ``_zlut_section``) builds a look-up table per calibration bead
+   (ROI-sized sweep frames, or crops of a field sweep around the first, selected or all
+   beads) with z from metadata, start + step, a list or a CSV; each is checked on
+   held-out frames (RMS, unambiguous range, error vs z plotted) and shown as an image
+   layer of profiles vs z. The best bead's LUT or one per bead is used. LUTs save and
+   load.
 3. *Track* runs :func:`camtrack.tracking.track_beads` over the frame range in a thread
    worker (progress bar, Cancel). Results: Points ``tracked`` (t, y, x) with features
-   bead, z, quality, coloured by z, a Tracks layer ``tracks`` and a docked z(t) plot.
+   bead, z, quality, coloured by z, a Tracks layer ``tracks`` and a docked z(t) plot
+   (or x, y) where the beads selected in the viewer are highlighted. A ``scheduler``
+   address tracks the frame chunks in parallel on a dask.distributed cluster.
 4. *Live preview*: changing the ROI size or mode (or the frame) re-tracks the beads in
    the current frame only.
 5. *Export* writes the table (CSV or HDF5) atomically, never over the input file.
