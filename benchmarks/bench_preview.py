@@ -26,7 +26,8 @@ BUDGET_S = 0.100
 
 
 def frame_with_beads(n: int, size: int, rng: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A 512-wide uint16 frame tiled with ``n`` simulated beads, and their centres."""
+    """A uint16 frame tiled with ``n`` simulated beads (8 x 8 cells for 50 beads of 64 px:
+    448 x 576), and their centres."""
     gen = np.random.default_rng(rng)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
@@ -35,13 +36,14 @@ def frame_with_beads(n: int, size: int, rng: int = 0) -> tuple[np.ndarray, np.nd
     y = c + gen.uniform(-1, 1, n)
     z = gen.uniform(-4000, 4000, n)
     rois, _ = bead_rois(x, y, z, size=size, rng=rng + 1)
-    frame = np.zeros((rows * size, cols * size), dtype=rois.dtype)
-    frame[:] = np.median(rois)
+    cell, pad = size + 8, 4  # a margin so every ROI fits whatever the sub-pixel offset
+    frame = np.full((rows * cell, cols * cell), np.median(rois), dtype=rois.dtype)
     centres = []
     for k in range(n):
         r, q = divmod(k, cols)
-        frame[r * size : (r + 1) * size, q * size : (q + 1) * size] = rois[k]
-        centres.append((q * size + x[k], r * size + y[k]))
+        y0, x0 = r * cell + pad, q * cell + pad
+        frame[y0 : y0 + size, x0 : x0 + size] = rois[k]
+        centres.append((x0 + x[k], y0 + y[k]))
     return frame, np.asarray(centres)
 
 
