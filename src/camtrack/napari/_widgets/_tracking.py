@@ -106,6 +106,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.z_plot = None
         self.lut_plot = None
         self._lut_dock = None
+        active = self.viewer.layers.selection.active
+        if active is not None and active in self._stacks():
+            self.image.value = active  # the stack the user is looking at
         self._on_image()
         self._on_z_source()
         self.image.changed.connect(self._on_image)
