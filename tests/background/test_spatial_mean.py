@@ -95,3 +95,29 @@ def test_bad_input_messages():
         spatial_mean(_stack(), 3, truncate=0)
     with pytest.raises(TypeError, match=r"`stack` must have an integer or float dtype"):
         spatial_mean(np.zeros((2, 4, 4), dtype=bool))
+
+
+def test_blas_thread_limit_is_restored_and_nests():
+    from camtrack.background import _spatial
+
+    api = _spatial._openblas_threads_api()
+    if api is None:
+        pytest.skip("OpenBLAS thread control not found (not Linux or another BLAS)")
+    getter, _ = api
+    before = getter()
+    with _spatial._single_threaded_blas() as outer:
+        assert outer and getter() == 1
+        with _spatial._single_threaded_blas():
+            assert getter() == 1
+        assert getter() == 1  # the inner exit does not restore while outer holds it
+    assert getter() == before
+    spatial_mean(_stack(shape=(20, 40, 40)), 3)
+    assert getter() == before
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 200), (2, 150, 1), (9, 130, 70)])
+def test_blocked_operator_matches_scipy_on_thin_and_multi_block_frames(shape):
+    # Frames thinner than the kernel support, and more than one 64-row/column block.
+    stack = _stack(np.float64, shape)
+    ref = np.stack([ndi.gaussian_filter(f, (3.5, 2.0)) for f in stack])
+    np.testing.assert_allclose(spatial_mean(stack, (7.0, 4.0)).background, ref, rtol=1e-12)

@@ -128,3 +128,87 @@ def test_bad_input_messages():
         temporal_median(stack, mask=np.ones(31, dtype=bool))
     with pytest.raises(ValueError, match=r"`sigma_clip` must be finite and > 0; got 0"):
         temporal_median(stack, sigma_clip=0)
+
+
+@pytest.mark.parametrize("shape", [(6, 1, 1), (1, 3, 4), (7, 1, 5), (2, 3, 3)])
+def test_median_never_modifies_input_and_matches_numpy_on_degenerate_shapes(shape):
+    # One pixel or one frame: the pixel-major view is already contiguous, and the
+    # median partitions its rows in place, so it must work on a copy.
+    stack = np.random.default_rng(3).permutation(np.prod(shape)).reshape(shape)
+    stack = stack.astype(np.uint16)
+    before = stack.copy()
+    out = temporal_median(stack)
+    np.testing.assert_array_equal(out, np.median(stack, axis=0).astype(np.float32))
+    np.testing.assert_array_equal(stack, before)
+
+
+@pytest.mark.parametrize("n_frames", [10, 11])
+def test_median_nan_sample_gives_nan_like_numpy(n_frames):
+    stack = _stack(np.float32, (n_frames, 5, 6))
+    stack[3, 2, 4] = np.nan
+    stack[:, 0, 0] = np.nan
+    out = temporal_median(stack)
+    np.testing.assert_array_equal(out, np.median(stack, axis=0))
+
+
+def _generated(shape, chunks, seed=0):
+    """A lazily generated uint16 stack (no array behind it: every read recomputes)."""
+
+    def block(block_id=None, block_info=None):
+        shp = block_info[None]["chunk-shape"]
+        rng = np.random.default_rng([seed, *block_id])
+        return rng.integers(0, 4000, shp, dtype=np.uint16)
+
+    return da.map_blocks(
+        block, dtype=np.uint16, chunks=chunks, meta=np.empty((0, 0, 0), np.uint16)
+    )
+
+
+def test_frame_chunked_dask_is_read_in_bands():
+    from camtrack.background import _temporal
+
+    whole_frames = da.zeros((600, 512, 512), dtype=np.uint16, chunks=(50, 512, 512))
+    row_tiles = da.zeros((600, 512, 512), dtype=np.uint16, chunks=(50, 8, 512))
+    full_time = da.zeros((600, 512, 512), dtype=np.uint16, chunks=(600, 64, 512))
+    assert _temporal._needs_bands(whole_frames, 4)
+    assert not _temporal._needs_bands(row_tiles, 4)
+    assert not _temporal._needs_bands(full_time, 4)
+
+
+@pytest.mark.parametrize("band_bytes", [40 * 17 * 2 * 3, 40 * 5 * 2])  # row bands; x pieces
+def test_banded_lazy_path_equals_numpy(monkeypatch, band_bytes):
+    from camtrack.background import _temporal
+
+    monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
+    monkeypatch.setattr(_temporal, "_BAND_BYTES", band_bytes)
+    d = _generated((40, 23, 17), ((6, 6, 6, 6, 6, 6, 4), (23,), (17,)))
+    stack = d.compute()
+    med = temporal_median(d)
+    assert isinstance(med, da.Array)
+    np.testing.assert_array_equal(med.compute(), np.median(stack, axis=0).astype(np.float32))
+    pct = temporal_percentile(d, [10, 50])
+    np.testing.assert_allclose(pct.compute(), np.percentile(stack, [10, 50], axis=0), rtol=1e-6)
+    mask = np.random.default_rng(2).random(stack.shape) < 0.3
+    lazy = temporal_median(d, mask=da.from_array(mask, chunks=(7, 23, 17)), sigma_clip=3)
+    np.testing.assert_array_equal(lazy.compute(), temporal_median(stack, mask=mask, sigma_clip=3))
+
+
+def test_banded_lazy_path_memory_stays_bounded(monkeypatch):
+    # 26 MB of whole-frame chunks: rechunking to full-time tiles would hold all of it;
+    # bands of 4 MB hold a band, two chunks in flight and the tiles' copies.
+    import tracemalloc
+
+    from camtrack.background import _temporal
+
+    monkeypatch.setattr(_temporal, "_BAND_BYTES", 4 * 2**20)
+    d = _generated((400, 128, 256), ((20,) * 20, (128,), (256,)), seed=4)
+    monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
+    med = temporal_median(d)
+    tracemalloc.start()
+    try:
+        out = med.compute(scheduler="sync")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, peak / 2**20  # the rechunk path: ~75 MB
+    np.testing.assert_array_equal(out, np.median(d.compute(), axis=0).astype(np.float32))

@@ -90,6 +90,22 @@ def _mad(xp: Any, rows: Any, lo: Any, count: Any, med: Any) -> Any:
     return xp.where(count > 0, 0.5 * (d1 + d2), 0.0)
 
 
+# Frames per step of the blocked transpose: a (64, cols) slab of frames and its
+# (cols, 64) image stay in cache, where one strided transpose of the whole tile misses
+# on every element (~3x slower).
+_TRANSPOSE_FRAMES = 64
+
+
+def _pixels_last_copy(tile: np.ndarray) -> np.ndarray:
+    """A new C-ordered (rows*cols, T) copy of a (T, rows, cols) numpy tile."""
+    t = tile.shape[0]
+    flat = tile.reshape(t, -1)
+    rows = np.empty((flat.shape[1], t), dtype=tile.dtype)
+    for a in range(0, t, _TRANSPOSE_FRAMES):
+        rows[:, a : a + _TRANSPOSE_FRAMES] = flat[a : a + _TRANSPOSE_FRAMES].T
+    return rows
+
+
 def _median_rows(rows: np.ndarray) -> np.ndarray:
     """``numpy.median(rows, axis=1)`` with one partition (kth = T // 2) instead of two.
 
@@ -140,7 +156,7 @@ def tile_quantiles(
         if qs == [50.0] and xp is np:
             # Always a copy (also where the transpose is already contiguous, e.g. one
             # pixel or one frame): the partition runs in place.
-            rows = np.array(tile.reshape(t, -1).T, order="C")
+            rows = _pixels_last_copy(tile)
             res = _median_rows(rows)[None]
             return res.astype(out_dtype, copy=False).reshape(1, ny, nx)
         rows = _pixels_last(tile, tile.dtype)

@@ -60,6 +60,97 @@ def _prepare(stack: Any, mask: Any, sigma_clip: Any) -> tuple[Any, Any, float | 
     return stack, pixel_mask, sigma_clip
 
 
+# Native bytes of one band (all frames of some rows) read by the lazy banded path; the
+# band, two input chunks in flight and the tiles' pixel-major copies stay < 300 MB.
+_BAND_BYTES = 96 * 2**20
+
+
+class _Hidden:
+    """Holds a dask array so that dask.delayed does not turn it into a dependency."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+
+def _needs_bands(stack: Any, itemsize: int) -> bool:
+    """True when rechunking to full-time tiles would gather whole frame chunks.
+
+    Rechunking (frames, rows, cols) chunks that are larger in space than one temporal
+    tile makes every tile wait for every frame chunk, so all of them stay in memory
+    at once. Such stacks (e.g. a TIFF read in chunks of whole frames) are read band
+    by band instead.
+    """
+    if len(stack.chunks[0]) == 1:
+        return False
+    _, rows, cols = dask_tile_chunks(stack.shape, itemsize)
+    return max(stack.chunks[1]) * max(stack.chunks[2]) > rows * cols
+
+
+def _read_band(stack: Any, tile: tuple[slice, slice]) -> Any:
+    """All frames of ``stack[:, ys, xs]``, read a few frame chunks at a time."""
+    ys, xs = tile
+    edges = np.cumsum((0, *stack.chunks[0]))
+    step = max(1, n_workers())
+    buf = None
+    for i in range(0, len(edges) - 1, step):
+        a, b = int(edges[i]), int(edges[min(i + step, len(edges) - 1)])
+        # The local threaded scheduler: this runs inside a task of the outer graph.
+        part = stack[a:b, ys, xs].compute(scheduler="threads")
+        if buf is None:
+            xp, _ = _backend.namespace(part)
+            buf = xp.empty((stack.shape[0], *part.shape[1:]), dtype=part.dtype)
+        buf[a:b] = part
+        del part
+    return buf
+
+
+def _band_task(
+    _previous: Any,
+    src: _Hidden,
+    mask_src: _Hidden | None,
+    tile: tuple[slice, slice],
+    qs: list[float],
+    sigma_clip: float | None,
+    dtype: Any,
+) -> Any:
+    band = _read_band(src.array, tile)
+    left_out = None if mask_src is None else _read_band(mask_src.array, tile)
+    return _reduce(band, qs, left_out, sigma_clip, None)
+
+
+def _reduce_bands(
+    stack: Any, qs: list[float], pixel_mask: Any, sigma_clip: float | None, dtype: Any
+) -> Any:
+    """Lazy quantiles of a frame-chunked dask stack, one band of rows at a time.
+
+    Each band task reads its rows of every frame chunk (recomputing or re-reading the
+    chunks once per band: memory stays bounded whatever the number of frames) and
+    reduces them on the in-memory tile path. Bands are chained so that they run one
+    after the other, each using every core, instead of several bands in memory.
+    """
+    import dask
+    import dask.array as da
+
+    native = np.dtype(stack.dtype).itemsize
+    tiles = plan_tiles(stack.shape, native, budget=_BAND_BYTES)
+    src = _Hidden(stack)
+    mask_src = None if pixel_mask is None else _Hidden(da.asarray(pixel_mask))
+    meta = dask_meta(stack, dtype, 3)
+    task = dask.delayed(_band_task, pure=False)
+    previous = None
+    by_row: dict[int, list[Any]] = {}
+    for tile in tiles:
+        ys, xs = tile
+        previous = task(previous, src, mask_src, tile, qs, sigma_clip, dtype)
+        shape = (len(qs), ys.stop - ys.start, xs.stop - xs.start)
+        part = da.from_delayed(previous, shape=shape, dtype=dtype, meta=meta)
+        by_row.setdefault(ys.start, []).append(part)
+    # da.block: outer list = axis 0 (one entry), then row bands, then column pieces.
+    return da.block([list(by_row.values())])
+
+
 def _reduce(
     stack: Any,
     qs: list[float],
@@ -71,6 +162,8 @@ def _reduce(
     dtype = work_dtype(stack.dtype)
     itemsize = dtype.itemsize
 
+    if is_dask(stack) and _needs_bands(stack, itemsize):
+        return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype)
     if is_dask(stack):
         import dask.array as da
 
