@@ -25,6 +25,8 @@ _CLIP_ITERS = 5
 def _pixels_last(tile: Any, dtype: Any) -> Any:
     """(T, rows, cols) -> contiguous (rows*cols, T) so each pixel's series is contiguous."""
     xp, _ = _backend.namespace(tile)
+    if xp is np:
+        return _pixels_last_copy(tile, dtype)
     t = tile.shape[0]
     return xp.ascontiguousarray(tile.reshape(t, -1).T, dtype=dtype)
 
@@ -96,11 +98,11 @@ def _mad(xp: Any, rows: Any, lo: Any, count: Any, med: Any) -> Any:
 _TRANSPOSE_FRAMES = 64
 
 
-def _pixels_last_copy(tile: np.ndarray) -> np.ndarray:
+def _pixels_last_copy(tile: np.ndarray, dtype: Any = None) -> np.ndarray:
     """A new C-ordered (rows*cols, T) copy of a (T, rows, cols) numpy tile."""
     t = tile.shape[0]
     flat = tile.reshape(t, -1)
-    rows = np.empty((flat.shape[1], t), dtype=tile.dtype)
+    rows = np.empty((flat.shape[1], t), dtype=tile.dtype if dtype is None else dtype)
     for a in range(0, t, _TRANSPOSE_FRAMES):
         rows[:, a : a + _TRANSPOSE_FRAMES] = flat[a : a + _TRANSPOSE_FRAMES].T
     return rows
