@@ -251,3 +251,25 @@ def test_moving_object_detected_and_rejected():
     assert res.method == "robust"
     assert any("moving" in w for w in res.warnings)
     assert abs(res.e_per_adu / truth.e_per_adu - 1) < 0.10
+
+
+def test_many_moving_beads_within_two_percent():
+    """Ten defocused beads crossing a 256 x 256 field (the density of 40 on 512 x 512).
+
+    Their rings reach ~80 px, so most pixels are disturbed in most frames (the plain
+    fit is off by -99.9%, per-bin medians refuse). The robust kernel keeps only frame
+    differences whose neighbourhood is undisturbed; about 30% of them survive, so over
+    400 frames the fit's statistical error is about 1% (its reported stderr here):
+    2% is the issue's target and about two standard errors.
+    """
+    cam = Camera(
+        shape=(256, 256), e_per_adu=0.5, offset_std_adu=2.0, read_noise_e=1.6,
+        read_noise_spread=0.2, rng=3,
+    )  # fmt: skip
+    stack, truth = camera_stack(400, camera=cam, n_beads=10, rng=5)
+    plain = estimate_gain(stack, method="meanvar")
+    assert plain.e_per_adu / truth.e_per_adu - 1 < -0.5
+    res = estimate_gain(stack)
+    assert res.method == "robust"
+    assert any("moving" in w for w in res.warnings)
+    assert abs(res.e_per_adu / truth.e_per_adu - 1) < 0.02

@@ -270,3 +270,48 @@ def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, 
     n_tasks = len(data.chunks[1]) * len(data.chunks[2])
     maps = _compute_dask(out, n_tasks, name, progress)
     return maps[0], maps[1], maps[2], maps[3]
+
+
+# ----------------------------------------------------------------------------- robust
+
+ROBUST_TILE_BYTES = 64 * 2**20  # float32 bytes of the rows a robust tile owns
+
+
+def reduce_robust(
+    stack: Any, usable: np.ndarray, *, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, variance and kept-difference count maps of the ``"robust"`` kernel.
+
+    Row bands of all frames with :data:`~camtrack.gain._robust.HALO` rows of context on
+    each side (the detection pools over neighbours); numpy, cupy or dask (each band is
+    read and computed on its own, so memory stays bounded by a few bands).
+    """
+    from camtrack.gain._robust import BLOCK, HALO, robust_tile
+
+    t, ny, nx = (int(s) for s in stack.shape)
+    dask_in = _backend.is_dask(stack)
+    xp, ndi = _backend.namespace(stack)
+    gpu = xp is not np
+    workers = 1 if gpu else n_workers()
+    rows = max(BLOCK, ROBUST_TILE_BYTES // (t * nx * 4))
+    rows = max(2 * HALO, min(rows, -(-ny // max(1, 2 * workers))))
+    rows = -(-rows // BLOCK) * BLOCK
+    bands = _bands(ny, rows)
+    mean = np.full((ny, nx), np.nan)
+    var = np.full((ny, nx), np.nan)
+    count = np.zeros((ny, nx), np.int64)
+    use = xp.asarray(usable)
+
+    def work(ys: slice) -> None:
+        y0, y1 = max(0, ys.start - HALO), min(ny, ys.stop + HALO)
+        tile = stack[:, y0:y1]
+        if dask_in:
+            tile = tile.compute(scheduler="synchronous")
+        out = robust_tile(xp, ndi, tile, use[y0:y1])
+        own = slice(ys.start - y0, ys.stop - y0)
+        mean[ys] = _backend.to_host(out["mean"][own])
+        var[ys] = _backend.to_host(out["var"][own])
+        count[ys] = _backend.to_host(out["n"][own])
+
+    _run_threads(work, bands, progress, workers)
+    return mean, var, count
