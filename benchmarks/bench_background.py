@@ -531,7 +531,7 @@ HEAD = [
 
 
 def _print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEAD)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(HEAD)]
     print("  ".join(h.ljust(w) for h, w in zip(HEAD, widths, strict=True)).rstrip())
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
