@@ -109,6 +109,49 @@ def _rolling_block(block: Any, window: int, out_dtype: Any) -> Any:
     return out
 
 
+def _band_task(src: Any, tile: tuple[slice, slice], window: int, dtype: Any) -> Any:
+    from camtrack.background._temporal import _read_band
+
+    band = _read_band(src.array, tile)
+    xp, _ = _backend.namespace(band)
+    out = xp.empty(band.shape, dtype=dtype)
+    if xp is np:
+        _rolling_host(band, window, dtype, out, workers=1, progress=None)
+    else:
+        _rolling_xp(band, window, dtype, out)
+    return out
+
+
+def _rolling_bands(stack: Any, window: int, dtype: Any) -> Any:
+    """Lazy rolling median of a frame-chunked dask stack, one band of rows at a time.
+
+    Rechunking whole-frame chunks to full-time tiles would hold every input chunk at
+    once; instead each band task reads its rows of every frame chunk (see
+    ``_temporal._read_band``), so the working memory is one band in and one band out
+    per worker, whatever the number of frames. The bands are independent tasks (not
+    chained: a chain makes dask finish every band before storing any), run in
+    parallel by the scheduler. The result is chunked by bands (all frames of some rows).
+    """
+    import dask
+    import dask.array as da
+
+    from camtrack.background._temporal import _BAND_BYTES, _Hidden
+
+    native = np.dtype(stack.dtype).itemsize
+    # One band holds the native input plus its float output.
+    tiles = plan_tiles(stack.shape, native + dtype.itemsize, budget=_BAND_BYTES)
+    src = _Hidden(stack)
+    meta = dask_meta(stack, dtype, 3)
+    task = dask.delayed(_band_task, pure=False)
+    by_row: dict[int, list[Any]] = {}
+    for tile in tiles:
+        ys, xs = tile
+        shape = (int(stack.shape[0]), ys.stop - ys.start, xs.stop - xs.start)
+        part = da.from_delayed(task(src, tile, window, dtype), shape=shape, dtype=dtype, meta=meta)  # fmt: skip
+        by_row.setdefault(ys.start, []).append(part)
+    return da.block(list(by_row.values()))
+
+
 def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = None) -> Any:
     """Per-frame background: the median of the ``window`` frames centred on each frame.
 
@@ -143,7 +186,9 @@ def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = 
     50 passes per output for ``window=51`` and growing as log(window). The work runs
     on spatial tiles (all frames of a few rows, ~2 MB per array so the passes stay in
     cache) on one thread per core. dask input is rechunked to the full time axis and
-    spatial tiles of at most 64 MB, each processed the same way. cupy input takes one
+    spatial tiles of at most 64 MB, each processed the same way; input in chunks of
+    whole frames (a TIFF, an HDF5 stack chunked by frames) is read band by band
+    instead, so the working memory stays bounded whatever the number of frames. cupy input takes one
     median per window position on the GPU.
 
     Examples
@@ -158,6 +203,10 @@ def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = 
     dtype = work_dtype(stack.dtype)
 
     if is_dask(stack):
+        from camtrack.background._temporal import _needs_bands
+
+        if _needs_bands(stack, dtype.itemsize):
+            return _rolling_bands(stack, window, dtype)
         data = stack.rechunk(dask_tile_chunks(stack.shape, dtype.itemsize))
         return data.map_blocks(
             _rolling_block,
