@@ -112,14 +112,7 @@ def _rolling_block(block: Any, window: int, out_dtype: Any) -> Any:
 def _band_task(src: Any, tile: tuple[slice, slice], window: int, dtype: Any) -> Any:
     from camtrack.background._temporal import _read_band
 
-    band = _read_band(src.array, tile)
-    xp, _ = _backend.namespace(band)
-    out = xp.empty(band.shape, dtype=dtype)
-    if xp is np:
-        _rolling_host(band, window, dtype, out, workers=1, progress=None)
-    else:
-        _rolling_xp(band, window, dtype, out)
-    return out
+    return _rolling_block(_read_band(src.array, tile), window, dtype)
 
 
 def _rolling_bands(stack: Any, window: int, dtype: Any) -> Any:
