@@ -423,15 +423,14 @@ def _measure_rois(
     xp: Any, rois: Any, bead: np.ndarray, zlut: Any, mode: str, o: dict[str, Any]
 ) -> dict[str, np.ndarray]:
     """x, y, z, quality, match (host arrays) of ROIs; ``bead`` picks per-bead LUTs."""
-    keys = ("x", "y", "z", "quality", "match")
     if not isinstance(zlut, list):
         res = run_batches(xp, rois, zlut, mode, o)
-        return {k: _backend.to_host(res[k]) for k in keys}
-    out = {k: np.full(bead.shape[0], np.nan) for k in keys}
+        return {k: _backend.to_host(res[k]) for k in _KEYS}
+    out = {k: np.full(bead.shape[0], np.nan) for k in _KEYS}
     for b in np.unique(bead):
         sel = np.flatnonzero(bead == b)
         res = run_batches(xp, rois[xp.asarray(sel)], zlut[int(b)], mode, o)
-        for k in keys:
+        for k in _KEYS:
             out[k][sel] = _backend.to_host(res[k])
     return out
 
@@ -504,7 +503,7 @@ def _track_block(
         with quiet():
             cx = np.where(np.isfinite(result["x"]), result["x"], cx)
             cy = np.where(np.isfinite(result["y"]), result["y"], cy)
-    return {k: result[k] for k in ("x", "y", "z", "quality", "match")}
+    return {k: result[k] for k in _KEYS}
 
 
 def _select_frames(block: Any, fi: np.ndarray, x0: np.ndarray, y0: np.ndarray, size: int) -> Any:
