@@ -255,13 +255,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         layer = self.image.value
         if layer is None or BEADS not in self.viewer.layers:
             return
-        ny, nx = layer.data.shape[-2:]
         half = self.roi_size.value / 2.0
-        xy = self.positions()
-        close = [
-            i for i, (x, y) in enumerate(xy)
-            if x < half or y < half or x > nx - 1 - half or y > ny - 1 - half
-        ]  # fmt: skip
+        close = np.flatnonzero(~self._inside(self.positions(), layer.data.shape)).tolist()
         if close:
             from napari.utils.notifications import show_warning
 
@@ -269,6 +264,13 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 f"Beads {close} lie within roi_size/2 = {half:g} px of the frame edge: they "
                 "give NaN while there. Delete them or lower roi_size."
             )
+
+    def _inside(self, xy: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """(B,) bool: beads at least roi_size/2 from every edge of frames of ``shape``."""
+        ny, nx = shape[-2:]
+        half = self.roi_size.value / 2.0
+        x, y = xy[:, 0], xy[:, 1]
+        return (x >= half) & (y >= half) & (x <= nx - 1 - half) & (y <= ny - 1 - half)
 
     def _done(self) -> None:
         super()._done()
@@ -415,14 +417,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         t = self._current_frame(layer.data.shape[0])
         xy = self.positions()
         size = int(self.roi_size.value)
-        ny, nx = layer.data.shape[-2:]
         half = size / 2.0
-        inside = (
-            (xy[:, 0] >= half)
-            & (xy[:, 1] >= half)
-            & (xy[:, 0] <= nx - 1 - half)
-            & (xy[:, 1] <= ny - 1 - half)
-        )
+        inside = self._inside(xy, layer.data.shape)
         if not inside.any():
             raise ValueError(f"Every bead lies within roi_size/2 = {half:g} px of the edge.")
         frame = np.asarray(layer.data[t])
