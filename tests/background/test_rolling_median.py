@@ -117,18 +117,36 @@ def test_bad_input_messages():
         rolling_median(stack[0], 3)
 
 
-@pytest.mark.parametrize("band_bytes", [40 * 17 * 6 * 3, 40 * 5 * 6])  # row bands; x pieces
-def test_frame_chunked_dask_is_read_band_by_band(monkeypatch, band_bytes):
-    from camtrack.background import _temporal
+@pytest.mark.parametrize(("window", "block_bytes"), [(7, 40 * 23 * 17 * 3), (23, 1), (1, 1)])
+@pytest.mark.parametrize("frames_per_chunk", [1, 6])
+def test_frame_chunked_dask_is_processed_by_time_blocks(
+    monkeypatch, window, block_bytes, frames_per_chunk
+):
+    from camtrack.background import _rolling, _temporal
 
-    monkeypatch.setattr(_temporal, "_BAND_BYTES", band_bytes)
+    monkeypatch.setattr(_rolling, "_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)  # a tiny stack
     rng = np.random.default_rng(8)
     stack = rng.integers(0, 4000, (40, 23, 17)).astype(np.uint16)
-    d = da.from_array(stack, chunks=(6, 23, 17))  # whole frames per chunk, as a TIFF
-    out = rolling_median(d, window=7)
-    assert isinstance(out, da.Array) and len(out.chunks[1]) > 1  # bands of rows
-    np.testing.assert_array_equal(out.compute(), rolling_median(stack, window=7))
+    d = da.from_array(stack, chunks=(frames_per_chunk, 23, 17))  # whole frames, as a TIFF
+    out = rolling_median(d, window=window)
+    assert isinstance(out, da.Array) and len(out.chunks[0]) > 1  # blocks of frames
+    assert out.chunks[1:] == ((23,), (17,))
+    np.testing.assert_array_equal(out.compute(), rolling_median(stack, window=window))
+    # One frame of the result reads only the frames its block's windows cover.
+    assert out[20].compute().shape == (23, 17)
+
+
+def test_time_blocks_keep_a_minimum_length():
+    from camtrack.background import _rolling
+
+    # 2048 x 2048 uint16 frames: the budget fits no block; blocks still hold
+    # window // 4 frames, so each input frame is read by at most a few blocks.
+    blocks = _rolling._time_blocks(1000, 51, 2048 * 2048, 2, 4)
+    assert {b.stop - b.start for b in blocks[:-1]} == {12}
+    small = _rolling._time_blocks(1000, 51, 512 * 512, 2, 4)
+    assert small[0].stop - small[0].start > 12  # 512 x 512 uint16: more fit the budget
+    assert sum(b.stop - b.start for b in small) == 1000
 
 
 def test_frame_chunked_dask_memory_stays_bounded(monkeypatch):
@@ -136,9 +154,9 @@ def test_frame_chunked_dask_memory_stays_bounded(monkeypatch):
     # keeps nothing; tracemalloc sees numpy's allocations.
     import tracemalloc
 
-    from camtrack.background import _temporal
+    from camtrack.background import _rolling, _temporal
 
-    monkeypatch.setattr(_temporal, "_BAND_BYTES", 2 * 2**20)
+    monkeypatch.setattr(_rolling, "_BLOCK_BYTES", 3 * 2**20)
     stack = da.random.default_rng(3).integers(0, 4000, (200, 128, 256), chunks=(20, 128, 256))
     stack = stack.astype(np.uint16)
 
@@ -146,8 +164,8 @@ def test_frame_chunked_dask_memory_stays_bounded(monkeypatch):
         def __setitem__(self, key, value):
             pass
 
-    def peak(banded: bool) -> int:
-        monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: banded)
+    def peak(blocked: bool) -> int:
+        monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: blocked)
         out = rolling_median(stack, window=11)
         tracemalloc.start()
         try:
@@ -157,7 +175,7 @@ def test_frame_chunked_dask_memory_stays_bounded(monkeypatch):
             tracemalloc.stop()
 
     # Rechunking the 20-frame chunks to full-time tiles holds all of them and the whole
-    # output (measured ~70 MB, ~120 MB at 400 frames); 2 MB bands in and out plus the
-    # frame chunks being read stay near 14 MB (also at 400 frames: it does not grow).
+    # output (measured ~70 MB, ~120 MB at 400 frames); blocks of ~3 MB in and out plus
+    # the frame chunks being read stay far below (and do not grow with the frames).
     assert peak(False) > 40 * 2**20
     assert peak(True) < 20 * 2**20

@@ -175,12 +175,19 @@ def test_frame_chunked_dask_is_read_in_bands():
     assert not _temporal._needs_bands(full_time, 4)
 
 
+@pytest.mark.parametrize("spill", [True, False])  # spill file; re-read bands
 @pytest.mark.parametrize("band_bytes", [40 * 17 * 2 * 3, 40 * 5 * 2])  # row bands; x pieces
-def test_banded_lazy_path_equals_numpy(monkeypatch, band_bytes):
+def test_banded_lazy_path_equals_numpy(monkeypatch, tmp_path, spill, band_bytes):
     from camtrack.background import _temporal
+    from camtrack.io import _spill
 
+    monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
     monkeypatch.setattr(_temporal, "_BAND_BYTES", band_bytes)
+    monkeypatch.setattr(_temporal, "_SPILL_BAND_BYTES", band_bytes)
+    monkeypatch.setattr(_spill, "WRITE_BYTES", 17 * 23 * 2 * 5)  # groups of whole chunks
+    if not spill:
+        monkeypatch.setattr(_spill, "spill_fits", lambda *a: False)
     d = _generated((40, 23, 17), ((6, 6, 6, 6, 6, 6, 4), (23,), (17,)))
     stack = d.compute()
     med = temporal_median(d)
@@ -191,6 +198,48 @@ def test_banded_lazy_path_equals_numpy(monkeypatch, band_bytes):
     mask = np.random.default_rng(2).random(stack.shape) < 0.3
     lazy = temporal_median(d, mask=da.from_array(mask, chunks=(7, 23, 17)), sigma_clip=3)
     np.testing.assert_array_equal(lazy.compute(), temporal_median(stack, mask=mask, sigma_clip=3))
+    assert list(tmp_path.iterdir()) == []  # spill files removed
+
+
+def test_spill_file_is_removed_after_an_error(monkeypatch, tmp_path):
+    from camtrack.background import _temporal
+
+    monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
+    monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
+    calls = []
+
+    def block(block_info=None):
+        calls.append(1)
+        if len(calls) > 3:  # the fourth frame chunk fails to read
+            raise OSError("simulated read error")
+        return np.ones(block_info[None]["chunk-shape"], np.uint16)
+
+    d = da.map_blocks(block, dtype=np.uint16, chunks=((5,) * 8, (16,), (16,)),
+                      meta=np.empty((0, 0, 0), np.uint16))  # fmt: skip
+    with pytest.raises(OSError, match="simulated read error"):
+        temporal_median(d).compute(scheduler="sync")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spill_reads_each_frame_chunk_once(monkeypatch, tmp_path):
+    from camtrack.background import _temporal
+
+    monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
+    monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
+    monkeypatch.setattr(_temporal, "_SPILL_BAND_BYTES", 60 * 4 * 32 * 2)  # 8 bands
+    reads = []
+
+    def block(block_info=None):
+        reads.append(block_info[None]["chunk-location"])
+        loc = block_info[None]["array-location"][0]
+        frames = np.arange(*loc, dtype=np.uint16)[:, None, None]
+        return np.broadcast_to(frames, block_info[None]["chunk-shape"]).copy()
+
+    d = da.map_blocks(block, dtype=np.uint16, chunks=((5,) * 12, (32,), (32,)),
+                      meta=np.empty((0, 0, 0), np.uint16))  # fmt: skip
+    out = temporal_median(d).compute(scheduler="sync")
+    np.testing.assert_array_equal(out, np.full((32, 32), 29.5, np.float32))
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 12
 
 
 def test_banded_lazy_path_memory_stays_bounded(monkeypatch):
@@ -200,7 +249,11 @@ def test_banded_lazy_path_memory_stays_bounded(monkeypatch):
 
     from camtrack.background import _temporal
 
+    from camtrack.io import _spill
+
     monkeypatch.setattr(_temporal, "_BAND_BYTES", 4 * 2**20)
+    monkeypatch.setattr(_temporal, "_SPILL_BAND_BYTES", 2 * 2**20)
+    monkeypatch.setattr(_spill, "WRITE_BYTES", 4 * 2**20)
     d = _generated((400, 128, 256), ((20,) * 20, (128,), (256,)), seed=4)
     monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
     med = temporal_median(d)

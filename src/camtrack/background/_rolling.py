@@ -46,9 +46,13 @@ def _check_window(window: Any, n_frames: int) -> int:
     return window
 
 
-def _rolling_cpu(tile: Any, window: int, dtype: Any, out: Any, pool: BufferPool) -> None:
-    """numpy kernel: (T, rows, cols) -> ``out`` (T, rows, cols) rolling medians.
+def _rolling_cpu(
+    tile: Any, window: int, dtype: Any, out: Any, pool: BufferPool, starts: Any = None
+) -> None:
+    """numpy kernel: (T, rows, cols) -> ``out`` rolling medians.
 
+    Output frame ``j`` is the median of the window starting at frame ``starts[j]`` of
+    the tile (default: centred, shifted at the ends, ``out`` shaped like the tile).
     The tile is used as (T, pixels) in its own dtype (a view for whole-row tiles):
     the shared comparator networks of :mod:`._sliding` need only min/max, exact in
     any dtype, so integers are not cast (float16 is widened: numpy has no fast
@@ -60,6 +64,9 @@ def _rolling_cpu(tile: Any, window: int, dtype: Any, out: Any, pool: BufferPool)
     if x.dtype == np.float16:
         x = x.astype(np.float32)
     body = sliding_median(x, window, pool=pool).reshape((t - window + 1, *tile.shape[1:]))
+    if starts is not None:
+        out[...] = body[starts]
+        return
     out[half : t - half] = body
     out[:half] = body[0]
     out[t - half :] = body[-1]
@@ -78,7 +85,14 @@ def _rolling_xp(tile: Any, window: int, dtype: Any, out: Any) -> None:
 
 
 def _rolling_host(
-    stack: Any, window: int, dtype: Any, out: Any, *, workers: int | None, progress: Any
+    stack: Any,
+    window: int,
+    dtype: Any,
+    out: Any,
+    *,
+    workers: int | None,
+    progress: Any,
+    starts: Any = None,
 ) -> None:
     """numpy: cache-sized spatial tiles through :func:`_rolling_cpu`, on threads."""
     tiles = plan_tiles(
@@ -94,7 +108,7 @@ def _rolling_host(
         if not hasattr(local, "pool"):
             local.pool = BufferPool()
         ys, xs = tile
-        _rolling_cpu(stack[:, ys, xs], window, dtype, out[:, ys, xs], local.pool)
+        _rolling_cpu(stack[:, ys, xs], window, dtype, out[:, ys, xs], local.pool, starts)
 
     run_parallel(work, tiles, progress=progress, workers=workers)
 
@@ -109,40 +123,61 @@ def _rolling_block(block: Any, window: int, out_dtype: Any) -> Any:
     return out
 
 
-def _band_task(src: Any, tile: tuple[slice, slice], window: int, dtype: Any) -> Any:
-    from camtrack.background._temporal import _read_band
+# Working bytes of one time block of a frame-chunked dask stack: its input frames
+# (the output frames plus window - 1 of context, native dtype) and its float output.
+_BLOCK_BYTES = 64 * 2**20
 
-    return _rolling_block(_read_band(src.array, tile), window, dtype)
+
+def _time_blocks(n_frames: int, window: int, frame_px: int, native: int, out: int) -> list[slice]:
+    """Output frame ranges for the time-blocked path, each within ``_BLOCK_BYTES``.
+
+    A block of ``L`` output frames reads ``L + window - 1`` input frames; ``L`` is at
+    least ``window // 4`` (at most 5x re-reading) whatever the frame size.
+    """
+    per_in, per_out = frame_px * native, frame_px * out
+    length = (_BLOCK_BYTES - (window - 1) * per_in) // (per_in + per_out)
+    length = int(min(n_frames, max(length, window // 4, 1)))
+    return [slice(a, min(a + length, n_frames)) for a in range(0, n_frames, length)]
 
 
-def _rolling_bands(stack: Any, window: int, dtype: Any) -> Any:
-    """Lazy rolling median of a frame-chunked dask stack, one band of rows at a time.
+def _block_task(part: Any, starts: Any, window: int, dtype: Any) -> Any:
+    xp, _ = _backend.namespace(part)
+    out = xp.empty((len(starts), *part.shape[1:]), dtype=dtype)
+    if xp is np:
+        _rolling_host(part, window, dtype, out, workers=1, progress=None, starts=starts)
+    else:
+        full = _rolling_block(part, window, dtype)
+        out[...] = full[xp.asarray(starts + window // 2)]
+    return out
 
-    Rechunking whole-frame chunks to full-time tiles would hold every input chunk at
-    once; instead each band task reads its rows of every frame chunk (see
-    ``_temporal._read_band``), so the working memory is one band in and one band out
-    per worker, whatever the number of frames. The bands are independent tasks (not
-    chained: a chain makes dask finish every band before storing any), run in
-    parallel by the scheduler. The result is chunked by bands (all frames of some rows).
+
+def _rolling_time_blocks(stack: Any, window: int, dtype: Any) -> Any:
+    """Lazy rolling median of a frame-chunked dask stack, by blocks of frames.
+
+    Each output block of frames ``[a, b)`` is one task that reads the input frames its
+    windows cover (``window - 1`` more than it outputs) and runs the in-memory kernel
+    on them. The I/O is linear in the stack (each frame is read by at most a few
+    neighbouring blocks), the memory is a block per worker whatever the number of
+    frames, and the result is chunked by frames, so showing one frame in napari
+    computes one block.
     """
     import dask
     import dask.array as da
 
-    from camtrack.background._temporal import _BAND_BYTES, _Hidden
-
+    t = int(stack.shape[0])
+    half = window // 2
     native = np.dtype(stack.dtype).itemsize
-    # One band holds the native input plus its float output.
-    tiles = plan_tiles(stack.shape, native + dtype.itemsize, budget=_BAND_BYTES)
-    src = _Hidden(stack)
+    frame_px = int(np.prod(stack.shape[1:]))
     meta = dask_meta(stack, dtype, 3)
-    task = dask.delayed(_band_task, pure=False)
-    by_row: dict[int, list[Any]] = {}
-    for tile in tiles:
-        ys, xs = tile
-        shape = (int(stack.shape[0]), ys.stop - ys.start, xs.stop - xs.start)
-        part = da.from_delayed(task(src, tile, window, dtype), shape=shape, dtype=dtype, meta=meta)  # fmt: skip
-        by_row.setdefault(ys.start, []).append(part)
-    return da.block(list(by_row.values()))
+    task = dask.delayed(_block_task, pure=True)
+    parts = []
+    for block in _time_blocks(t, window, frame_px, native, dtype.itemsize):
+        starts = np.clip(np.arange(block.start, block.stop) - half, 0, t - window)
+        lo, hi = int(starts[0]), int(starts[-1]) + window
+        value = task(stack[lo:hi], starts - lo, window, dtype)
+        shape = (block.stop - block.start, *stack.shape[1:])
+        parts.append(da.from_delayed(value, shape=shape, dtype=dtype, meta=meta))
+    return da.concatenate(parts, axis=0)
 
 
 def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = None) -> Any:
@@ -180,8 +215,10 @@ def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = 
     on spatial tiles (all frames of a few rows, ~2 MB per array so the passes stay in
     cache) on one thread per core. dask input is rechunked to the full time axis and
     spatial tiles of at most 64 MB, each processed the same way; input in chunks of
-    whole frames (a TIFF, an HDF5 stack chunked by frames) is read band by band
-    instead, so the working memory stays bounded whatever the number of frames. cupy input takes one
+    whole frames (a TIFF, an HDF5 stack chunked by frames) is processed by blocks of
+    frames instead (each block reads the ``window - 1`` frames of context its windows
+    need; the result is chunked by frames), so the I/O stays linear and the working
+    memory bounded whatever the number of frames. cupy input takes one
     median per window position on the GPU.
 
     Examples
@@ -199,7 +236,7 @@ def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = 
         from camtrack.background._temporal import _needs_bands
 
         if _needs_bands(stack, dtype.itemsize):
-            return _rolling_bands(stack, window, dtype)
+            return _rolling_time_blocks(stack, window, dtype)
         data = stack.rechunk(dask_tile_chunks(stack.shape, dtype.itemsize))
         return data.map_blocks(
             _rolling_block,

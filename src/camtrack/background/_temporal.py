@@ -63,6 +63,8 @@ def _prepare(stack: Any, mask: Any, sigma_clip: Any) -> tuple[Any, Any, float | 
 # Native bytes of one band (all frames of some rows) read by the lazy banded path; the
 # band, two input chunks in flight and the tiles' pixel-major copies stay < 300 MB.
 _BAND_BYTES = 96 * 2**20
+# Native bytes of one band of a spill file; two are held (one reduced, one prefetched).
+_SPILL_BAND_BYTES = 48 * 2**20
 
 
 class _Hidden:
@@ -123,21 +125,32 @@ def _band_task(
 def _reduce_bands(
     stack: Any, qs: list[float], pixel_mask: Any, sigma_clip: float | None, dtype: Any
 ) -> Any:
-    """Lazy quantiles of a frame-chunked dask stack, one band of rows at a time.
+    """Lazy quantiles of a frame-chunked dask stack: spilled band-major, or band by band.
 
-    Each band task reads its rows of every frame chunk (recomputing or re-reading the
-    chunks once per band: memory stays bounded whatever the number of frames) and
-    reduces them on the in-memory tile path. Bands are chained so that they run one
-    after the other, each using every core, instead of several bands in memory.
+    With numpy chunks and room on disk, one task rewrites the stack band-major into a
+    temporary spill file in a single pass over its frame chunks (:class:`BandSpill`),
+    then reduces the bands one after the other, each a single contiguous read: the
+    I/O is 3 x the stack whatever its size. Otherwise (cupy chunks, no room) each band
+    task reads its rows of every frame chunk, recomputing or re-reading the chunks once
+    per band, and the bands are chained so that they run one after the other. Memory
+    stays bounded either way.
     """
     import dask
     import dask.array as da
 
-    native = np.dtype(stack.dtype).itemsize
-    tiles = plan_tiles(stack.shape, native, budget=_BAND_BYTES)
+    from camtrack.io._spill import spill_fits
+
+    meta = dask_meta(stack, dtype, 3)
     src = _Hidden(stack)
     mask_src = None if pixel_mask is None else _Hidden(da.asarray(pixel_mask))
-    meta = dask_meta(stack, dtype, 3)
+    shape = (len(qs), *stack.shape[1:])
+    if isinstance(meta, np.ndarray) and spill_fits(_spill_bytes(stack, pixel_mask)):
+        task = dask.delayed(_spill_task, pure=False)
+        value = task(src, mask_src, qs, sigma_clip, dtype)
+        return da.from_delayed(value, shape=shape, dtype=dtype, meta=meta)
+
+    native = np.dtype(stack.dtype).itemsize
+    tiles = plan_tiles(stack.shape, native, budget=_BAND_BYTES)
     task = dask.delayed(_band_task, pure=False)
     previous = None
     by_row: dict[int, list[Any]] = {}
@@ -149,6 +162,44 @@ def _reduce_bands(
         by_row.setdefault(ys.start, []).append(part)
     # da.block: outer list = axis 0 (one entry), then row bands, then column pieces.
     return da.block([list(by_row.values())])
+
+
+def _spill_bytes(stack: Any, pixel_mask: Any) -> int:
+    n = int(np.prod(stack.shape))
+    return n * np.dtype(stack.dtype).itemsize + (0 if pixel_mask is None else n)
+
+
+def _spill_task(
+    src: _Hidden,
+    mask_src: _Hidden | None,
+    qs: list[float],
+    sigma_clip: float | None,
+    dtype: Any,
+) -> np.ndarray:
+    """Spill the stack (and mask) band-major, then reduce band by band (next one prefetched)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from camtrack.io._spill import BandSpill
+
+    stack = src.array
+    arrays = [stack] if mask_src is None else [stack, mask_src.array]
+    per_pixel = sum(np.dtype(a.dtype).itemsize for a in arrays)
+    # Two bands in memory (the one reduced, the one prefetched).
+    tiles = plan_tiles(stack.shape, per_pixel, budget=_SPILL_BAND_BYTES)
+    out = np.empty((len(qs), *stack.shape[1:]), dtype=dtype)
+
+    def load(spill: BandSpill, k: int) -> tuple[Any, Any]:
+        return spill.read(k), (spill.read(k, 1) if len(arrays) > 1 else None)
+
+    with BandSpill(arrays, tiles) as spill, ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(load, spill, 0)
+        for k, (ys, xs) in enumerate(tiles):
+            band, left_out = pending.result()
+            if k + 1 < len(tiles):
+                pending = reader.submit(load, spill, k + 1)
+            out[:, ys, xs] = _reduce(band, qs, left_out, sigma_clip, None)
+            del band, left_out
+    return out
 
 
 def _reduce(
