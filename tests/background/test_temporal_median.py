@@ -248,7 +248,6 @@ def test_banded_lazy_path_memory_stays_bounded(monkeypatch):
     import tracemalloc
 
     from camtrack.background import _temporal
-
     from camtrack.io import _spill
 
     monkeypatch.setattr(_temporal, "_BAND_BYTES", 4 * 2**20)

@@ -16,6 +16,7 @@ after an error or an interrupt, so nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -138,10 +139,8 @@ class BandSpill:
 
     def close(self) -> None:
         for fh in self._files:
-            try:
+            with contextlib.suppress(OSError):
                 fh.close()
-            except OSError:  # pragma: no cover
-                pass
         self._files = []
         shutil.rmtree(self._dir, ignore_errors=True)
 
