@@ -140,14 +140,25 @@ def _time_blocks(n_frames: int, window: int, frame_px: int, native: int, out: in
     return [slice(a, min(a + length, n_frames)) for a in range(0, n_frames, length)]
 
 
-def _block_task(part: Any, starts: Any, window: int, dtype: Any) -> Any:
-    xp, _ = _backend.namespace(part)
-    out = xp.empty((len(starts), *part.shape[1:]), dtype=dtype)
-    if xp is np:
-        _rolling_host(part, window, dtype, out, workers=1, progress=None, starts=starts)
-    else:
-        full = _rolling_block(part, window, dtype)
+def _block_task(pieces: list[Any], starts: Any, window: int, dtype: Any) -> Any:
+    """One time block: ``pieces`` are its input frame chunks (whole frames), in order.
+
+    The pieces are not concatenated: each cache-sized spatial tile gathers its rows
+    from them, so the block's memory is its input chunks and its output.
+    """
+    xp, _ = _backend.namespace(pieces[0])
+    n_in = sum(p.shape[0] for p in pieces)
+    shape = pieces[0].shape[1:]
+    out = xp.empty((len(starts), *shape), dtype=dtype)
+    if xp is not np:
+        full = _rolling_block(xp.concatenate(pieces), window, dtype)
         out[...] = full[xp.asarray(starts + window // 2)]
+        return out
+    pool = BufferPool()
+    itemsize = pieces[0].dtype.itemsize
+    for ys, xs in plan_tiles((n_in, *shape), itemsize, budget=_TILE_BYTES):
+        tile = np.concatenate([p[:, ys, xs] for p in pieces]) if len(pieces) > 1 else pieces[0][:, ys, xs]  # fmt: skip
+        _rolling_cpu(tile, window, dtype, out[:, ys, xs], pool, starts)
     return out
 
 
@@ -168,13 +179,16 @@ def _rolling_time_blocks(stack: Any, window: int, dtype: Any) -> Any:
     half = window // 2
     native = np.dtype(stack.dtype).itemsize
     frame_px = int(np.prod(stack.shape[1:]))
+    if len(stack.chunks[1]) > 1 or len(stack.chunks[2]) > 1:
+        stack = stack.rechunk({1: -1, 2: -1})  # whole frames per chunk
     meta = dask_meta(stack, dtype, 3)
     task = dask.delayed(_block_task, pure=True)
     parts = []
     for block in _time_blocks(t, window, frame_px, native, dtype.itemsize):
         starts = np.clip(np.arange(block.start, block.stop) - half, 0, t - window)
         lo, hi = int(starts[0]), int(starts[-1]) + window
-        value = task(stack[lo:hi], starts - lo, window, dtype)
+        pieces = list(stack[lo:hi].to_delayed().ravel())
+        value = task(pieces, starts - lo, window, dtype)
         shape = (block.stop - block.start, *stack.shape[1:])
         parts.append(da.from_delayed(value, shape=shape, dtype=dtype, meta=meta))
     return da.concatenate(parts, axis=0)

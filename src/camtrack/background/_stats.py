@@ -13,6 +13,7 @@ from camtrack._validation import check_choice, check_integer, check_stack
 from camtrack.background._common import (
     TILE_BYTES,
     Progress,
+    dask_meta,
     frame_blocks,
     is_dask,
     iter_chunks,
@@ -201,16 +202,67 @@ def _iterate(
         yield FrameStatsPartial(acc.result(), ch.stop, n_frames, True)
 
 
+# float64 bytes of the frames converted at a time inside a chunk (lazy mean and std).
+_SLAB_BYTES = 4 * 2**20
+
+
+def _moment_block(block: Any, shift: Any, k: int) -> Any:
+    """Sums of ``d = block - shift`` (and of ``d**2`` when k == 2) over the chunk's frames.
+
+    Converted to float64 a few frames at a time, so a chunk costs a few MB beyond
+    itself. Returns (1, k, rows, cols).
+    """
+    xp, _ = _backend.namespace(block)
+    t, ny, nx = block.shape
+    out = xp.zeros((1, k, ny, nx), dtype=xp.float64)
+    per = max(1, _SLAB_BYTES // max(1, ny * nx * 8))
+    for a in range(0, t, per):
+        d = block[a : a + per].astype(xp.float64)
+        d -= shift
+        out[0, 0] += d.sum(axis=0)
+        if k == 2:
+            d *= d
+            out[0, 1] += d.sum(axis=0)
+    return out
+
+
+def _lazy_moments(stack: Any, stat: str, dtype: Any) -> Any:
+    """Lazy mean or std: per-chunk shifted sums in float64, summed in a tree.
+
+    The shift (the first frame) keeps the variance from cancelling catastrophically
+    when the mean is large against the spread, as in :class:`_Accumulator`.
+    """
+    import dask.array as da
+
+    k = 2 if stat == "std" else 1
+    shift = stack[:1].astype(np.float64)
+    parts = da.map_blocks(
+        _moment_block,
+        stack,
+        shift,
+        k=k,
+        new_axis=1,
+        chunks=((1,) * len(stack.chunks[0]), (k,), *stack.chunks[1:]),
+        dtype=np.float64,
+        meta=dask_meta(stack, np.float64, 4),
+    )
+    sums = parts.sum(axis=0, split_every=4)
+    n = int(stack.shape[0])
+    mean_d = sums[0] / n
+    if stat == "mean":
+        return (shift[0] + mean_d).astype(dtype)
+    var = da.maximum(sums[1] / n - mean_d * mean_d, 0.0)
+    return da.sqrt(var).astype(dtype)
+
+
 def _lazy_stat(stack: Any, stat: str, qs: list[float] | None, scalar: bool) -> Any:
     dtype = work_dtype(stack.dtype)
     if stat == "min":
         return stack.min(axis=0)
     if stat == "max":
         return stack.max(axis=0)
-    if stat == "mean":
-        return stack.mean(axis=0, dtype=np.float64).astype(dtype)
-    if stat == "std":
-        return stack.std(axis=0, dtype=np.float64).astype(dtype)
+    if stat in ("mean", "std"):
+        return _lazy_moments(stack, stat, dtype)
     assert qs is not None
     res = _reduce(stack, qs, None, None, None)
     return res[0] if scalar else res

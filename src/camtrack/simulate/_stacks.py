@@ -34,15 +34,23 @@ def _check_frames(n_frames: Any, name: str = "n_frames") -> int:
 
 
 def _crossing_tracks(
-    gen: np.random.Generator, n_beads: int, n_frames: int, shape: tuple[int, int]
+    gen: np.random.Generator,
+    n_beads: int,
+    n_frames: int,
+    shape: tuple[int, int],
+    speed: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Straight tracks (T, n) crossing the field once over the stack, through its middle."""
+    """Straight tracks (T, n) through the field, centred at mid-stack.
+
+    ``speed`` in pixels per frame; default: cross the field once over the stack.
+    """
     ny, nx = shape
     t = np.arange(n_frames) - (n_frames - 1) / 2.0
     angle = gen.uniform(0.0, 2.0 * np.pi, n_beads)
     cx = gen.uniform(0.2, 0.8, n_beads) * (nx - 1)
     cy = gen.uniform(0.2, 0.8, n_beads) * (ny - 1)
-    speed = 1.2 * max(ny, nx) / max(n_frames - 1, 1)  # pixels per frame
+    if speed is None:
+        speed = 1.2 * max(ny, nx) / max(n_frames - 1, 1)
     x = cx + np.outer(t, speed * np.cos(angle))
     y = cy + np.outer(t, speed * np.sin(angle))
     return x, y
@@ -57,6 +65,7 @@ def _make_stack(
     root: np.random.SeedSequence,
     *,
     n_beads: int = 0,
+    bead_speed: float | None = None,
     optics: BeadOptics | None = None,
     level_index: np.ndarray | None = None,
     levels_e: np.ndarray | None = None,
@@ -67,7 +76,7 @@ def _make_stack(
     gen = stream(root, GEOMETRY)
     if n_beads:
         optics = BeadOptics() if optics is None else optics
-        bx, by = _crossing_tracks(gen, n_beads, n_frames, cam.shape)
+        bx, by = _crossing_tracks(gen, n_beads, n_frames, cam.shape, bead_speed)
         bz = gen.uniform(-3000.0, 3000.0, n_beads)
         spectra = PatternSpectra(optics, bz)
     else:
@@ -118,6 +127,7 @@ def camera_stack(
     signal_e: Any = (50.0, 2000.0),
     illumination: str | np.ndarray = "gradient",
     n_beads: int = 0,
+    bead_speed: float | None = None,
     bleach: float = 0.0,
     optics: BeadOptics | None = None,
     dtype: str = "uint16",
@@ -146,6 +156,11 @@ def camera_stack(
         Moving objects (defocused bead images, dark and bright rings) that cross the
         field once over the stack on straight tracks: the non-stationary content a
         robust background or gain estimator must reject.
+    bead_speed : float, optional
+        Bead speed in pixels per frame along the tracks (centred at mid-stack).
+        Default: ``1.2 * max(Y, X) / (T - 1)``, each bead crossing the field once. A
+        small value (e.g. 0.05) gives slowly moving beads that cover the same pixels
+        for hundreds of frames, the hard case for a plain temporal median.
     bleach : float
         Fraction of the signal lost by the last frame, in [0, 1); exponential decay.
     optics : BeadOptics, optional
@@ -186,6 +201,8 @@ def camera_stack(
     chunks = check_chunks(chunks)
     if isinstance(n_beads, bool) or int(n_beads) != n_beads or n_beads < 0:
         raise ValueError(f"`n_beads` must be a non-negative integer; got {n_beads!r}.")
+    if bead_speed is not None:
+        bead_speed = check_positive(bead_speed, "bead_speed", allow_zero=True)
     bleach = check_positive(bleach, "bleach", allow_zero=True)
     if bleach >= 1.0:
         raise ValueError(f"`bleach` must lie in [0, 1) (fraction lost by the last frame); got {bleach}.")  # fmt: skip
@@ -202,6 +219,7 @@ def camera_stack(
         bleach_factor,
         root,
         n_beads=int(n_beads),
+        bead_speed=bead_speed,
         optics=optics,
         dtype=dtype,
         chunks=chunks,
