@@ -6,7 +6,8 @@ background ``truth`` (Y, X)):
 - ``flat``: offset 100 ADU plus Poisson(100) photons, seeded: truth 200 ADU everywhere.
   Every case runs on it; its timings are the headline figures.
 - ``beads``: ``camtrack.simulate.camera_stack`` (2 e-/ADU, gradient 50-2000 e-) with
-  ``--beads`` defocused beads crossing the field once over the stack; truth
+  ``--beads`` defocused beads drifting slowly (``--bead-speed``, 0.3 px/frame: each
+  covers the pixels it passes for dozens to hundreds of frames); truth
   ``camera.expected_adu(signal_e)`` (no bleaching, so static). Its object mask (for the
   ``temporal_median_mask`` case) marks the samples whose noiseless value differs from the
   background by more than 3 noise sigmas. The background cases run on it (``--beads-repeat``
@@ -22,7 +23,8 @@ our result against an independent numpy reference on a sample of pixels.
 Figures: ``s/GB`` = wall time per 1e9 bytes of the uint16 stack (also for the float32
 case, so rows compare); ``Mpx/s`` = T * Y * X / wall time / 1e6; ``RMSE`` = root mean
 square of (background - truth) over all frames and pixels (a single image is compared
-with the static truth); ``RMSE@beads`` over the pixels a bead touches in some frame;
+with the static truth); ``RMSE@beads`` over the pixels a bead covers in 5-50 % of the frames
+(where a median can stay clean; beyond 50 % no temporal estimate can);
 ``max|err|`` the largest |background - truth|. Peer rows give ``peer s / our s``
 (> 1: we are faster).
 
@@ -115,11 +117,13 @@ def write_flat(frames: int, size: int, tmp: Path) -> dict:
     return {"stack": str(tmp / "flat.npy"), "truth": str(tmp / "flat_truth.npy")}
 
 
-def write_beads(frames: int, size: int, n_beads: int, tmp: Path) -> dict:
+def write_beads(frames: int, size: int, n_beads: int, tmp: Path, speed: float | None) -> dict:
     from camtrack.simulate import camera_stack
 
     t0 = time.perf_counter()
-    stack, truth = camera_stack(frames, (size, size), n_beads=n_beads, chunks=50, rng=4)
+    stack, truth = camera_stack(
+        frames, (size, size), n_beads=n_beads, bead_speed=speed, chunks=50, rng=4
+    )
     bg = truth.camera.expected_adu(truth.signal_e)
     sigma = np.sqrt(truth.camera.variance_adu(truth.signal_e))
     paths = {k: str(tmp / f"beads_{k}.npy") for k in ("stack", "truth", "mask")}
@@ -130,6 +134,10 @@ def write_beads(frames: int, size: int, n_beads: int, tmp: Path) -> dict:
         out[sl] = np.asarray(stack[sl])
         mask[sl] = np.abs(truth.expected_adu(np.arange(sl.start, sl.stop)) - bg) > 3 * sigma
     covered = float(mask.mean())
+    coverage = mask.mean(axis=0)
+    # pixels a bead covers in 5-50 % of the frames: a median can be kept clean there
+    np.save(tmp / "beads_px.npy", (coverage > 0.05) & (coverage < 0.5))
+    paths["beads_px"] = str(tmp / "beads_px.npy")
     out.flush()
     mask.flush()
     del out, mask
@@ -137,7 +145,9 @@ def write_beads(frames: int, size: int, n_beads: int, tmp: Path) -> dict:
     return {
         **paths,
         "n_beads": n_beads,
+        "bead_speed_px_per_frame": speed,
         "masked_fraction": covered,
+        "pixels_covered_5_to_50_percent": float(np.load(paths["beads_px"]).mean()),
         "seconds_to_simulate": time.perf_counter() - t0,
     }
 
@@ -323,7 +333,7 @@ def child(name: str, paths: dict, repeat: int) -> dict:
     }
     if not name.startswith("frame_stats"):  # std / p10 are no background estimates
         truth = np.load(paths["truth"])
-        beads_px = np.load(paths["mask"], mmap_mode="r").any(axis=0) if "mask" in paths else None
+        beads_px = np.load(paths["beads_px"]) if "beads_px" in paths else None
         rec.update(errors(result, truth, stack.shape[0], beads_px))
     return rec
 
@@ -421,7 +431,7 @@ def _external_peer(peer: str, script: str, extra: list[str], what: str, out: str
         scale = None if not conv else (conv["lo"], conv["step"])
         bgs = np.load(bg_path, mmap_mode="r")
         truth = np.load(paths["truth"])
-        beads_px = np.load(paths["mask"], mmap_mode="r").any(axis=0) if "mask" in paths else None
+        beads_px = np.load(paths["beads_px"]) if "beads_px" in paths else None
         rec.update(errors(bgs, truth, bgs.shape[0], beads_px, scale))
         del bgs
         bg_path.unlink()
@@ -600,13 +610,11 @@ def _targets(results: list[dict], lazy: list[dict]) -> list[dict]:
             f"{plain['rmse_beads']:.1f} / {clip.get('rmse_beads', float('nan')):.1f} / "
             f"{masked.get('rmse_beads', float('nan')):.1f}"
         )
-        best = min(
-            clip.get("max_abs_err_truth", math.inf), masked.get("max_abs_err_truth", math.inf)
-        )
+        best = min(clip.get("rmse_beads", math.inf), masked.get("rmse_beads", math.inf))
         add(
-            "object masking keeps beads out of the temporal median",
+            "object masking halves the temporal median's error at bead pixels (RMSE)",
             vals,
-            best < 0.5 * plain["max_abs_err_truth"],
+            best < 0.5 * plain["rmse_beads"],
         )
     return out
 
@@ -619,6 +627,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", default=FLAT_CASES, choices=FLAT_CASES)
     parser.add_argument("--beads", type=int, default=12, help="moving beads; 0: no beads stack")
     parser.add_argument("--beads-repeat", type=int, default=1)
+    parser.add_argument(
+        "--bead-speed", type=float, default=0.3, help="px/frame (slowly moving beads)"
+    )
     parser.add_argument("--bead-cases", nargs="*", default=BEAD_CASES, choices=BEAD_CASES)
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--lazy-gb", type=float, nargs="*", default=[])
@@ -656,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = [("flat", c, args.repeat) for c in args.cases]
         stacks["flat"] = write_flat(args.frames, args.size, tmp)
         if args.beads:
-            stacks["beads"] = write_beads(args.frames, args.size, args.beads, tmp)
+            stacks["beads"] = write_beads(args.frames, args.size, args.beads, tmp, args.bead_speed)
             plan += [("beads", c, args.beads_repeat) for c in args.bead_cases]
         for stack, name, repeat in plan:
             paths = stacks[stack]
@@ -690,7 +701,9 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "beads_repeat": args.beads_repeat,
         "beads": {
-            k: v for k, v in stacks.get("beads", {}).items() if k not in ("stack", "truth", "mask")
+            k: v
+            for k, v in stacks.get("beads", {}).items()
+            if k not in ("stack", "truth", "mask", "beads_px")
         },
         "python": platform.python_version(),
         "numpy": np.__version__,
