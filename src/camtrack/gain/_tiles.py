@@ -35,7 +35,7 @@ __all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
 Progress = Callable[..., Iterable[Any]]
 
 TILE_BYTES = 32 * 2**20  # float32 working copy of one all-frames tile (median kernel)
-BLOCK_BYTES = 32 * 2**20  # input bytes of one block of frames (dask moments)
+BLOCK_BYTES = 16 * 2**20  # input bytes of one block of frames (dask moments)
 
 
 def n_workers() -> int:
