@@ -260,8 +260,17 @@ def _case(name: str, stack: np.ndarray, mask=None):
     if name.startswith("rolling_median"):
         data = stack.astype(np.float32) if name.endswith("float32") else stack
         if name.endswith("dask"):
+            # frame chunks, as a TIFF; stored into one preallocated array, as a writer
+            # would (``.compute()`` would hold the blocks and their concatenation)
             lazy = da.from_array(stack, chunks=(16, -1, -1))
-            return (lambda: bg.rolling_median(lazy, 51).compute()), check_rolling
+
+            def run_dask():
+                res = bg.rolling_median(lazy, 51)
+                out = np.empty(res.shape, res.dtype)
+                da.store(res, out, lock=False)
+                return out
+
+            return run_dask, check_rolling
         return (lambda: bg.rolling_median(data, 51)), check_rolling
     if name == "spatial_mean_uint16":
 
