@@ -21,6 +21,7 @@ __all__ = [
     "cis",
     "fft_module",
     "irfft2",
+    "prepare",
     "quiet",
     "rfft2",
     "to_work",
@@ -119,13 +120,44 @@ def to_work(rois: Any) -> Any:
     return rois.astype(work_dtype(rois.dtype), copy=False)
 
 
-def bad_rois(xp: ModuleType, f: Any) -> Any:
-    """(N,) bool: ROIs with a non-finite pixel or no contrast at all."""
+def _extremes(xp: ModuleType, f: Any) -> tuple[Any, Any]:
+    """(N,) bool bad ROIs (a non-finite pixel or no contrast at all), (N,) ROI maxima."""
     flat = f.reshape(f.shape[0], -1)
     with quiet():
         lo = flat.min(axis=1)
         hi = flat.max(axis=1)
-        return ~(xp.isfinite(lo) & xp.isfinite(hi) & (hi > lo))
+        if f.dtype.kind in "biu":  # integers are always finite
+            return ~(hi > lo), hi
+        return ~(xp.isfinite(lo) & xp.isfinite(hi) & (hi > lo)), hi
+
+
+def bad_rois(xp: ModuleType, f: Any) -> Any:
+    """(N,) bool: ROIs with a non-finite pixel or no contrast at all."""
+    return _extremes(xp, f)[0]
+
+
+def prepare(xp: ModuleType, rois: Any) -> tuple[Any, Any, Any, Any]:
+    """Background-free ROIs ``g`` in the work dtype, border means, bad rows, ROI maxima.
+
+    Returns (g, bg, bad, top): ``g = rois - bg`` (N, S, S), a new array; bad ROIs (see
+    :func:`bad_rois`) are all zero in ``g`` with ``bg`` 0 for float input; ``top`` (N,)
+    the maxima in input units. Min and max run on the input itself (half the bytes of
+    float32 for uint16) and are shared by the bad-ROI and clipping checks; the border
+    mean of integer input is summed exactly.
+    """
+    n = rois.shape[0]
+    dt = work_dtype(rois.dtype)
+    bad, top = _extremes(xp, rois)
+    src = rois
+    with quiet():
+        if rois.dtype.kind not in "biu" and bool(bad.any()):
+            src = xp.where(bad[:, None, None], 0.0, rois).astype(rois.dtype)
+        bg = border_mean(src).astype(dt)
+        # astype + in-place subtract: two passes, but cheaper than one mixed-type ufunc.
+        g = src.astype(dt, order="C", copy=True)
+        flat = g.reshape(n, -1)
+        flat -= bg[:, None]
+    return g, bg, bad, top
 
 
 def border_mean(f: Any) -> Any:

@@ -54,18 +54,27 @@ def pearson(profiles: Any, references: Any) -> Any:
     return weighted_pearson(xp, m, ref, w)
 
 
+def _dot(xp: Any, a: Any, b: Any) -> Any:
+    """Row-wise sum of a * b for (N, B) arrays, one pass (no product temporary).
+
+    numpy's ``sum(axis=1)`` over short rows costs about twice a product; einsum fuses both.
+    """
+    return xp.einsum("ij,ij->i", a, b)
+
+
 def weighted_pearson(xp: Any, m: Any, ref: Any, w: Any) -> Any:
     """(N, P) weighted Pearson correlation; ``w`` (N, B) weights (0 leaves a bin out)."""
     with quiet():
         rf = xp.where(xp.isfinite(ref), ref, 0.0)
         m0 = xp.where(w > 0, m, 0.0)
-        sw = w.sum(axis=1, keepdims=True)
-        mu_m = (w * m0).sum(axis=1, keepdims=True) / sw
+        sw = (w @ xp.ones(w.shape[1]))[:, None]
+        mu_m = _dot(xp, w, m0)[:, None] / sw
         mc = xp.where(w > 0, m0 - mu_m, 0.0)
+        wmc = w * mc
         mu_r = (w @ rf.T) / sw
-        cov = (w * mc) @ rf.T
+        cov = wmc @ rf.T
         var_r = w @ (rf * rf).T - sw * mu_r * mu_r
-        var_m = (w * mc * mc).sum(axis=1, keepdims=True)
+        var_m = _dot(xp, wmc, mc)[:, None]
         r = cov / xp.sqrt(var_m * xp.maximum(var_r, 0.0))
     return r
 
@@ -74,8 +83,10 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any]:
     """Vectorised z fit; returns (z, match) with match the weighted correlation at z."""
     zp = xp.asarray(zlut.z)
     lut = xp.asarray(zlut.profiles)
-    coef = xp.asarray(zlut.spline_coefficients)  # (4, P-1, B)
+    # (P-1, 4, B): one segment's coefficients are contiguous, a row gather per ROI.
+    coef = xp.ascontiguousarray(xp.asarray(zlut.spline_coefficients).transpose(1, 0, 2))
     ok_seg = xp.asarray(zlut.segment_valid)  # (P-1, B)
+    all_ok = bool(ok_seg.all())
     n_eff = xp.asarray(zlut.weights)
     p = zp.size
     m = xp.asarray(m, dtype=xp.float64)
@@ -93,45 +104,51 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any]:
         steps = xp.diff(zp)
         if p < 2:
             return xp.where(finite.any(axis=1), z, xp.nan), r.max(axis=1)
-        for _ in range(n_iter):
+        ones = xp.ones(m.shape[1])
+
+        def spline(z: Any, deriv: bool) -> tuple[Any, Any, Any, Any]:
             seg = xp.clip(xp.searchsorted(zp, z, side="right") - 1, 0, p - 2)
             t = (z - zp[seg])[:, None]
-            c = coef[:, seg, :]  # (4, N, B)
-            val = ((c[0] * t + c[1]) * t + c[2]) * t + c[3]
-            der = (3.0 * c[0] * t + 2.0 * c[1]) * t + c[2]
-            ww = w * ok_seg[seg]
-            s1 = ww.sum(axis=1)
-            sl = (ww * val).sum(axis=1)
-            sll = (ww * val * val).sum(axis=1)
-            sm = (ww * mz).sum(axis=1)
-            sml = (ww * mz * val).sum(axis=1)
+            c = coef[seg]  # (N, 4, B)
+            c0, c1, c2, c3 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+            val = ((c0 * t + c1) * t + c2) * t + c3
+            der = (3.0 * c0 * t + 2.0 * c1) * t + c2 if deriv else None
+            ww = w if all_ok else w * ok_seg[seg]
+            return seg, val, der, ww
+
+        for _ in range(n_iter):
+            seg, val, der, ww = spline(z, True)
+            wv = ww * val
+            s1 = ww @ ones
+            sl = wv @ ones
+            sll = _dot(xp, wv, val)
+            sm = _dot(xp, ww, mz)
+            sml = _dot(xp, wv, mz)
             det = s1 * sll - sl * sl
             a = (s1 * sml - sl * sm) / det
             b = (sm - a * sl) / s1
-            res = mz - a[:, None] * val - b[:, None]
             # Variable projection: a and b are re-solved at every z, so the step uses the
-            # part of the Jacobian they cannot absorb (J minus its weighted projection on
-            # 1 and L(z)); the plain J converges several times slower.
-            jac = a[:, None] * der
-            wj = ww * jac
-            sj = wj.sum(axis=1)
-            slj = (wj * val).sum(axis=1)
-            proj = (sll * sj * sj - 2.0 * sl * sj * slj + s1 * slj * slj) / det
-            dz = (wj * res).sum(axis=1) / ((wj * jac).sum(axis=1) - proj)
+            # part of the Jacobian J = a L'(z) they cannot absorb (J minus its weighted
+            # projection on 1 and L(z)); the plain J converges several times slower.
+            # With wd = w L', every sum over J is a (or a**2) times a sum over wd, and
+            # sum wj (m - a L - b) needs no residual array.
+            wd = ww * der
+            d = wd @ ones
+            dv = _dot(xp, wd, val)
+            proj = (sll * d * d - 2.0 * sl * d * dv + s1 * dv * dv) / det
+            num = _dot(xp, wd, mz) - a * dv - b * d
+            dz = num / (a * (_dot(xp, wd, der) - proj))
             lim = steps[seg]
             dz = xp.clip(xp.where(xp.isfinite(dz), dz, 0.0), -lim, lim)
             z = xp.clip(z + dz, zp[0], zp[-1])
-        seg = xp.clip(xp.searchsorted(zp, z, side="right") - 1, 0, p - 2)
-        t = (z - zp[seg])[:, None]
-        c = coef[:, seg, :]
-        val = ((c[0] * t + c[1]) * t + c[2]) * t + c[3]
-        ww = w * ok_seg[seg]
-        sw = ww.sum(axis=1)
-        mm = (ww * mz).sum(axis=1) / sw
-        mv = (ww * val).sum(axis=1) / sw
-        cov = (ww * (mz - mm[:, None]) * (val - mv[:, None])).sum(axis=1)
-        vm = (ww * (mz - mm[:, None]) ** 2).sum(axis=1)
-        vv = (ww * (val - mv[:, None]) ** 2).sum(axis=1)
+        _, val, _, ww = spline(z, False)
+        sw = ww @ ones
+        mm = _dot(xp, ww, mz) / sw
+        wv = ww * val
+        mv = (wv @ ones) / sw
+        cov = _dot(xp, wv, mz) - sw * mm * mv
+        vm = _dot(xp, ww * mz, mz) - sw * mm * mm
+        vv = _dot(xp, wv, val) - sw * mv * mv
         match = cov / xp.sqrt(vm * vv)
         good = xp.isfinite(match) & (finite.sum(axis=1) >= 3)
         z = xp.where(good, z, xp.nan)

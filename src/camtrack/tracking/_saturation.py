@@ -10,7 +10,7 @@ import numpy as np
 
 from camtrack._validation import check_positive
 
-__all__ = ["check_saturation", "clipped_mask", "compact"]
+__all__ = ["check_saturation", "clipped_rows", "compact"]
 
 # At least this many pixels at the ROI maximum (within the tolerance) mark a plateau:
 # an unclipped bright centre has one brightest pixel, its neighbours lie far below in
@@ -31,32 +31,62 @@ def check_saturation(saturation: Any) -> Any:
     return check_positive(saturation, "saturation")
 
 
-def clipped_mask(
-    xp: ModuleType, f: Any, saturation: Any, tol: float, level: float | None = None
-) -> Any:
-    """(N, S, S) bool of clipped pixels, or None when nothing is clipped.
+def clipped_rows(
+    xp: ModuleType,
+    rois: Any,
+    top: Any,
+    saturation: Any,
+    tol: float,
+    level: float | None = None,
+    skip: Any = None,
+) -> tuple[Any, Any] | None:
+    """Clipped pixels of the ROIs that have any: (rows, mask), or None when none has.
 
-    ``saturation``: None (no detection), a level (pixels >= level), or "auto": pixels
-    within ``tol`` of their ROI's maximum when at least ``MIN_CLIPPED`` of them are (an
-    ADC clip gives identical values; a full-well plateau differs only by read noise),
-    plus pixels >= ``level - tol`` when a level is known from the Z-LUT calibration.
+    ``rois`` (N, S, S) in input units, ``top`` (N,) their maxima, ``skip`` (N,) bool rows
+    to leave out (bad ROIs). ``rows`` (k,) indices of the ROIs with clipped pixels and
+    ``mask`` (k, S, S) bool those pixels. ``saturation``: None (no detection), a level
+    (pixels >= level), or "auto": pixels within ``tol`` of their ROI's maximum when at
+    least ``MIN_CLIPPED`` of them are (an ADC clip gives identical values; a full-well
+    plateau differs only by read noise), plus pixels >= ``level - tol`` when a level is
+    known from the Z-LUT calibration. Only the flagged ROIs get a full mask: the common
+    unclipped batch costs one compare and one count on the input dtype.
     """
     if saturation is None:
         return None
-    if saturation != "auto":
-        mask = f >= float(saturation)
-    else:
-        n = f.shape[0]
-        with np.errstate(invalid="ignore"):
-            top = f.reshape(n, -1).max(axis=1)
-            near = f >= (top - tol)[:, None, None]
-            count = near.reshape(n, -1).sum(axis=1)
-            mask = near & (count >= MIN_CLIPPED)[:, None, None]
+    n, s, _ = rois.shape
+    flat = rois.reshape(n, -1)
+    with np.errstate(invalid="ignore"):
+        if saturation != "auto":
+            flag = top >= float(saturation)
+        else:
+            thr = top.astype(np.float64) - tol
+            if rois.dtype.kind in "iu":
+                # Same set as ``rois >= top - tol`` in float, compared on the input dtype.
+                info = np.iinfo(rois.dtype)
+                thr = xp.clip(xp.ceil(thr), info.min, info.max).astype(rois.dtype)
+            else:
+                thr = thr.astype(rois.dtype)
+            near = flat >= thr[:, None]
+            # Counting uint8 with a small accumulator is several times faster than bool sum.
+            acc = np.uint16 if flat.shape[1] < 2**16 else np.int64
+            count = near.view(np.uint8).sum(axis=1, dtype=acc)
+            plateau = count >= MIN_CLIPPED
+            flag = plateau if level is None else plateau | (top >= level - tol)
+        if skip is not None:
+            flag = flag & ~skip
+        rows = xp.nonzero(flag)[0]
+        if rows.size == 0:
+            return None
+        sub = flat[rows]
+        if saturation != "auto":
+            mask = sub >= float(saturation)
+        else:
+            mask = near[rows] & plateau[rows][:, None]
             if level is not None:
-                mask = mask | (f >= level - tol)
+                mask = mask | (sub >= level - tol)
     if not bool(mask.any()):
         return None
-    return mask
+    return rows, mask.reshape(-1, s, s)
 
 
 def compact(xp: ModuleType, mask: Any, cx: Any, cy: Any) -> tuple[Any, Any]:
