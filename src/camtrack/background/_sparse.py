@@ -303,10 +303,15 @@ def sparse_median(
 
     windows = _kernel_windows(n_frames, kernel, split)
     if lazy:
-        import dask.array as da
-
+        # One kernel window at a time (each uses every core inside): several windows
+        # in flight would hold several kernels of frames at once.
         parts = [_reduce(stack[w], [50.0], None, None, None)[0] for w in windows]
-        series = da.stack(parts).compute()
+        first = parts[0].compute()
+        xp, _ = _backend.namespace(first)
+        series = xp.empty((len(windows), ny, nx), dtype=first.dtype)
+        series[0] = first
+        for i in track(range(1, len(windows)), len(windows) - 1, progress):
+            series[i] = parts[i].compute()
     else:
         xp, _ = _backend.namespace(stack)
         series = xp.empty((len(windows), ny, nx), dtype=dtype)
