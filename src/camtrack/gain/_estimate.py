@@ -8,7 +8,7 @@ import numpy as np
 
 from camtrack import _backend
 from camtrack._validation import check_choice, check_integer, check_range, check_stack
-from camtrack.gain._fit import check_fit_range, fit_gain, median_correction
+from camtrack.gain._fit import check_fit_range, fit_gain
 from camtrack.gain._kernels import finalize
 from camtrack.gain._result import GainResult, derive
 from camtrack.gain._tiles import Progress, reduce_median, reduce_moments, reduce_robust
@@ -181,13 +181,13 @@ def estimate_gain(
         if method == "auto":
             chosen, reason = _choose(maps, excluded, settings, t)
             warnings.append(f"method='auto' chose {chosen!r}: {reason}")
+        bin_stat, corr = "mean", 1.0
         if chosen == "robust":
             mean, var, kept = reduce_robust(stack, ~excluded, progress=progress)
-            bin_stat, corr = "mean", 1.0
             excluded = excluded | ~np.isfinite(var)
             _robust_warnings(kept, excluded, t, warnings)
-        else:
-            mean, var, bin_stat, corr = _moment_maps(maps, chosen, t)
+        else:  # "meanvar": the plain variance; "diff": from consecutive differences
+            mean, var = maps["mean"], maps["var" if chosen == "meanvar" else "var_diff"]
 
     fit = fit_gain(
         mean, var, mask=excluded, bin_stat=bin_stat, median_correction_factor=corr, **settings
@@ -342,20 +342,6 @@ def _excluded(
             f"{level if level is not None else 'the ADC maximum'} ADU, and check `mask`."
         )
     return excluded
-
-
-def _moment_maps(maps: dict, method: str, t: int) -> tuple[Any, Any, str, float]:
-    mean = maps["mean"]
-    if method == "meanvar":
-        return mean, maps["var"], "mean", 1.0
-    if method == "diff":
-        return mean, maps["var_diff"], "mean", 1.0
-    # "robust": the difference variance (blind to slow trends) summarised per bin by
-    # its median. Among the trend-blind estimators it is the most efficient one (its
-    # white-noise variance is 1.5x the sample variance's; 8th-order differences: 3.6x),
-    # and a per-bin median is biased by contaminated pixels in proportion to that
-    # spread, so it is also the most robust one.
-    return mean, maps["var_diff"], "median", median_correction(t - 1, 1)
 
 
 def _relative_sd(method: str, t: int) -> float:
