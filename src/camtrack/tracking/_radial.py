@@ -162,13 +162,11 @@ class RadialOperator:
         cx: Any,
         cy: Any,
         *,
-        mask: Any = None,
         min_cover: float = 0.999,
     ) -> Any:
         """(N, B) profiles of ROIs ``g`` (N, S, S) about (cx, cy).
 
-        ``mask`` (N, S, S) bool marks pixels to leave out (clipped). A bin is NaN when
-        less than ``min_cover`` of its kernel weight falls on usable pixels inside the
+        A bin is NaN when less than ``min_cover`` of its kernel weight falls inside the
         ROI, so partial bins never bias a profile.
         """
         n, s, _ = g.shape
@@ -185,8 +183,6 @@ class RadialOperator:
         fx = xp.where(qx, 1.0 - fx, fx)
         lo, hi = int(self.vy.min()), int(self.vy.max())
         partial = ~((by + lo >= 0) & (by + hi < s) & (bx + lo >= 0) & (bx + hi < s))
-        if mask is not None:
-            partial = partial | mask.reshape(n, -1).any(axis=1)
         cell = 2 * qy.astype(xp.intp) + qx.astype(xp.intp)
         # Rows sorted by cell: each cell's gather fills a contiguous block of rows.
         order = xp.argsort(cell, kind="stable")
@@ -204,8 +200,6 @@ class RadialOperator:
             px = bx[roi, None] + ox
             use = (py >= 0) & (py < s) & (px >= 0) & (px < s)
             idx = xp.clip(py, 0, s - 1) * s + xp.clip(px, 0, s - 1) + (roi * s * s)[:, None]
-            if mask is not None:
-                use = use & ~xp.take(mask.reshape(-1), idx)
             vals[sel] = xp.where(use, xp.take(g.reshape(-1), idx), 0.0)
         num = xp.einsum("nk,nkb->nb", basis, self._terms(xp, vals))
         if sel is not None:
