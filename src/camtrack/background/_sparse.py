@@ -250,8 +250,8 @@ def sparse_median(
         Pixels whose median of ``frame - background`` is the frame's offset. Default:
         a 20-pixel band along the four image borders.
     progress : callable, optional
-        tqdm-like ``progress(iterable, total=n)``, advanced per median image (numpy
-        and cupy input).
+        tqdm-like ``progress(iterable, total=n)``, advanced per median image (dask
+        input too: its images are computed here).
 
     Returns
     -------
@@ -305,13 +305,12 @@ def sparse_median(
     if lazy:
         # One kernel window at a time (each uses every core inside): several windows
         # in flight would hold several kernels of frames at once.
-        parts = [_reduce(stack[w], [50.0], None, None, None)[0] for w in windows]
-        first = parts[0].compute()
-        xp, _ = _backend.namespace(first)
-        series = xp.empty((len(windows), ny, nx), dtype=first.dtype)
-        series[0] = first
-        for i in track(range(1, len(windows)), len(windows) - 1, progress):
-            series[i] = parts[i].compute()
+        images = [
+            _reduce(stack[w], [50.0], None, None, None)[0].compute()
+            for w in track(windows, len(windows), progress)
+        ]
+        xp, _ = _backend.namespace(images[0])
+        series = xp.stack(images)
     else:
         xp, _ = _backend.namespace(stack)
         series = xp.empty((len(windows), ny, nx), dtype=dtype)

@@ -20,7 +20,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -65,8 +65,6 @@ class BandSpill:
     bands : sequence of (slice, slice)
         Spatial tiles (rows, cols) covering the frame; tile ``k`` of every array is
         stored as one contiguous (T, rows, cols) C-ordered block.
-    progress : callable, optional
-        ``progress(iterable, total=n)``, advanced once per group of frames written.
 
     Use as a context manager; :meth:`read` returns band ``k`` of array ``i`` as numpy.
     """
@@ -77,7 +75,6 @@ class BandSpill:
         bands: Sequence[tuple[slice, slice]],
         *,
         folder: str | None = None,
-        progress: Callable[..., Iterable[Any]] | None = None,
     ) -> None:
         self.shape = tuple(int(s) for s in arrays[0].shape)
         self.dtypes = [np.dtype(a.dtype) for a in arrays]
@@ -85,13 +82,12 @@ class BandSpill:
         t = self.shape[0]
         sizes = [(ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs in self.bands]
         self._offsets = np.concatenate(([0], np.cumsum(sizes)))[:-1] * t  # in elements
-        self._sizes = sizes
         self._dir = tempfile.mkdtemp(prefix="camtrack-spill-", dir=folder or spill_dir())
         self._files: list[Any] = []
         try:
             for i in range(len(arrays)):
                 self._files.append(open(os.path.join(self._dir, f"array{i}.raw"), "w+b"))  # noqa: SIM115
-            self._write(arrays, progress)
+            self._write(arrays)
         except BaseException:
             self.close()
             raise
@@ -108,10 +104,8 @@ class BandSpill:
                 start = int(edges[i])
         return out
 
-    def _write(self, arrays: Sequence[Any], progress: Any) -> None:
-        groups = self._groups(arrays[0])
-        it = groups if progress is None else progress(groups, total=len(groups))
-        for a, b in it:
+    def _write(self, arrays: Sequence[Any]) -> None:
+        for a, b in self._groups(arrays[0]):
             for array, fh, dtype in zip(arrays, self._files, self.dtypes, strict=True):
                 # The local threaded scheduler: this may run inside a task of an outer graph.
                 part = np.asarray(array[a:b].compute(scheduler="threads"), dtype=dtype)
