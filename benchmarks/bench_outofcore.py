@@ -165,6 +165,28 @@ class MemoryCgroup:
 # --------------------------------------------------------------------------- child
 
 
+class ScoringSink:
+    """A ``da.store`` target that keeps nothing: sums the squared error of each block
+    (frames, rows, cols) against a reference image, so a stack-sized result is scored
+    without being held."""
+
+    def __init__(self, reference: np.ndarray) -> None:
+        self.reference = reference
+        self.sq = 0.0
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def __setitem__(self, key, value) -> None:
+        np.subtract(value, self.reference[key[1:]], out=value)  # in place: no copies
+        err = float(np.einsum("ijk,ijk->", value, value, dtype=np.float64))
+        with self._lock:
+            self.sq += err
+            self.n += value.size
+
+    def rmse(self) -> float:
+        return float(np.sqrt(self.sq / self.n))
+
+
 def child(case: str, path: str, meta: dict) -> dict:
     import dask.array as da
 
@@ -183,43 +205,23 @@ def child(case: str, path: str, meta: dict) -> dict:
         out = bg.temporal_median(stack).compute()
         rec["rmse_adu"] = float(np.sqrt(np.mean((out - bg_truth) ** 2)))
     elif case == "rolling_median":
-        sums = {"sq": 0.0, "n": 0}
-        lock = threading.Lock()
-
-        class Sink:  # keeps nothing: scores each block against the truth
-            def __setitem__(self, key, value):
-                np.subtract(value, bg_truth[key[1:]], out=value)  # in place: no copies
-                err = float(np.einsum("ijk,ijk->", value, value, dtype=np.float64))
-                with lock:
-                    sums["sq"] += err
-                    sums["n"] += value.size
-
-        da.store(bg.rolling_median(stack, 51), Sink(), lock=False)
-        rec["rmse_adu"] = float(np.sqrt(sums["sq"] / sums["n"]))
-        rec["frames_scored"] = sums["n"] // (size * size)
+        sink = ScoringSink(bg_truth)
+        da.store(bg.rolling_median(stack, 51), sink, lock=False)
+        rec["rmse_adu"] = sink.rmse()
+        rec["frames_scored"] = sink.n // (size * size)
     elif case == "sparse_median":
         res = bg.sparse_median(stack, kernel_size=200, split=1000)
         images = np.asarray(res.images)
         rec["rmse_adu"] = float(np.sqrt(np.mean((images - bg_truth) ** 2)))
         rec["n_images"] = int(images.shape[0])
     elif case == "spatial_mean":
-        sums = {"sq": 0.0, "n": 0}
-        lock = threading.Lock()
         # the Gaussian-filtered truth: what a perfect spatial mean of the noiseless frames gives
         import scipy.ndimage as ndi
 
         smooth = ndi.gaussian_filter(bg_truth.astype(np.float64), 3.5, mode="nearest")
-
-        class Sink:
-            def __setitem__(self, key, value):
-                np.subtract(value, smooth[key[1:]].astype(value.dtype), out=value)
-                err = float(np.einsum("ijk,ijk->", value, value, dtype=np.float64))
-                with lock:
-                    sums["sq"] += err
-                    sums["n"] += value.size
-
-        da.store(bg.spatial_mean(stack, 7.0).background, Sink(), lock=False)
-        rec["rmse_vs_filtered_truth_adu"] = float(np.sqrt(sums["sq"] / sums["n"]))
+        sink = ScoringSink(smooth.astype(np.float32))
+        da.store(bg.spatial_mean(stack, 7.0).background, sink, lock=False)
+        rec["rmse_vs_filtered_truth_adu"] = sink.rmse()
     elif case in ("frame_mean", "frame_std"):
         out = bg.frame_stats(stack, case.split("_")[1])
         out = out.compute() if hasattr(out, "compute") else out
