@@ -1,140 +1,340 @@
-"""The ``"robust"`` kernel: per-pixel noise from the frames no moving object disturbs.
+"""The ``"robust"`` kernel: per-pixel noise from the frame differences no moving object disturbs.
 
 Moving objects (beads, cells, their diffraction rings) change a pixel's level while
 they pass, and their faint outer parts reach far: in a field with many of them most
 pixels are disturbed in most frames, so no per-pixel or per-bin statistic of all frames
-can separate their variance from the noise. But an object is spatially extended: it
-disturbs a whole region of neighbouring pixels at once, while the noise of different
-pixels is independent. So each consecutive-frame difference ``d = x[t] - x[t-1]`` of a
-pixel is kept only when its *neighbourhood* shows no excess variance in those frames:
+can separate their variance from the noise. What biases a variance measured from
+consecutive-frame differences ``d = x[t+1] - x[t]`` is only the change of the signal
+between the two frames, and an object changes the signal of a whole region of
+neighbouring pixels at once, while the noise of different pixels is independent. So a
+difference is kept only when its *neighbourhood* shows no excess energy:
 
-1. ``z = (x - level) / s``: the residual of each frame from the pixel's running level
-   (the mean of its kept frames within :data:`LEVEL_WINDOW` frames, so a slow trend
-   such as bleaching is no disturbance), over its current noise estimate ``s`` (first
-   the scaled MAD of its differences, then the estimate from its kept differences).
-2. ``z**2`` (capped, so one hot pixel does not blank a region) is summed over blocks of
-   ``BLOCK`` x ``BLOCK`` pixels, and the block sums over a box of ``2 RADIUS + 1``
-   blocks and ``2 HALF_WINDOW + 1`` frames, *leaving out the pixel's own block*. For
-   undisturbed noise that pooled mean is 1 with standard deviation
-   ``sqrt(2 / n_pool)`` (``n_pool`` about 4000 samples).
-3. A frame is kept where the pooled mean lies below ``1 + K sqrt(2 / n_pool)`` (in
-   the first pass, while ``s`` is still inflated, that many times the block's 10th
-   percentile over time); a difference is kept when both its frames are. Three passes.
+1. One streaming pass (:func:`block_energy`): per block ``b`` of ``BLOCK x BLOCK``
+   pixels and difference ``t``, the energy ``D[t, b] = sum of d**2`` and per frame the
+   summed level ``M[t, b]``; together 1/8 of the stack's pixels.
+2. The noise energy a difference should have, ``E = 2 (a n + b (M[t] + M[t+1]) / 2)``:
+   photon transfer at block level (:func:`_noise_model`), a line fitted to the blocks'
+   mean pixel variance against their level, evaluated at the block's level in those
+   two frames. An object that changes the level also changes the shot noise, and that
+   part is noise, so the reference is never inflated by objects however long they
+   stay; a slow trend (bleaching) is followed the same way.
+3. The pooled ratio ``P = sum D / sum E`` over a box of ``2 RADIUS + 1`` blocks and
+   ``2 HALF_WINDOW + 1`` differences, *leaving out the block's own energies*. For noise
+   alone it is 1 with a standard deviation that follows from ``E`` (for Gaussian noise
+   a block's ``D`` has variance ``2 E**2 / n``; adjacent differences share a frame,
+   which raises the variance of a window sum by :data:`WINDOW_CORRELATION`).
+4. A difference is kept where ``P < 1 + K sd``. The first line is fitted to a low
+   quantile of each level bin (objects only add energy) and calibrated by the 10th
+   percentile of all pooled ratios; the next two passes refit it to the kept
+   differences alone.
 
-Because the decision for a pixel never looks at that pixel's own values, the kept
-differences of an undisturbed pixel are an unbiased sample of its noise however many
-are rejected; only disturbed differences that slip through bias the variance, and the
-pooling over hundreds of neighbours catches disturbances far below one noise sigma per
-pixel. The variance is that of the kept differences with their mean removed (so a slow
-trend does not inflate it), the mean is the average of the frames they span (the level
-the variance belongs to).
+A second streaming pass (:func:`kept_sums`) sums, per pixel, the kept differences,
+their squares and the frames they start at. The variance is that of the kept
+differences with their mean removed (so a slow trend does not inflate it), the mean the
+average of the frames they span (the level the variance belongs to).
+
+Because the decision for a pixel never looks at its own block, the kept differences of
+an undisturbed pixel are an unbiased sample of its noise however many are rejected;
+only disturbed differences that slip through bias the variance, and the pooling over
+about 4000 neighbour samples catches a signal change far below one noise sigma per
+pixel. Everything between the two streaming passes runs on the block sums, so the
+method costs a few plain mean/variance passes.
 
 Assumptions: the noise of different blocks is independent (crosstalk between adjacent
-pixels at most, which stays inside a block or its neighbours); moving objects disturb
-regions larger than a few blocks; somewhere in the stack every pixel has undisturbed
-frames (pixels with fewer than :data:`MIN_KEPT` kept differences are left out).
+pixels at most, which stays inside a block or its neighbours) and, pooled over a
+neighbourhood, follows one linear photon-transfer curve (pixel-to-pixel differences of
+gain and read noise average out over the ~800 pixels of the box); moving objects
+disturb regions larger than a few blocks; somewhere in the stack every pixel has
+undisturbed frame pairs (pixels with fewer than :data:`MIN_KEPT` kept differences are
+left out).
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BLOCK", "HALO", "MIN_KEPT", "robust_tile"]
+from camtrack import _backend
+
+__all__ = ["BLOCK", "MIN_KEPT", "RADIUS", "block_energy", "detect", "finish", "kept_sums"]
 
 BLOCK = 4  # pixels per side of a detection block
 RADIUS = 3  # blocks each side of the own block in the pooling box
-HALF_WINDOW = 2  # frames each side in the pooling box
-K_SIGMA = 3.0  # rejection threshold in standard deviations of the pooled mean
-Z2_CAP = 25.0
+HALF_WINDOW = 2  # differences each side in the pooling box
+K_SIGMA = 3.0  # rejection threshold in standard deviations of the pooled ratio
 ITERATIONS = 3
-LEVEL_WINDOW = 25  # frames of the running level that residuals are taken from
+FIRST_PERCENTILE = 10.0  # the first pass's calibration: this percentile of all P
 MIN_KEPT = 5
-HALO = RADIUS * BLOCK  # rows a tile needs beyond its own for the pooling box
-MAD_TO_SIGMA = 1.482602218505602
+# Var(sum of 5 consecutive d**2) / (5 Var(d**2)) for white noise: neighbouring
+# differences share a frame, so their squares correlate by 1/4: (5 + 2 * 4 / 4) / 5.
+WINDOW_CORRELATION = 1.4
+SLAB_FRAMES = 32  # differences per slab of the streaming passes
+_SLAB_BYTES = 2 * 2**20  # float32 bytes of one slab: cache-sized
+_DETECT_BYTES = 8 * 2**20  # float32 bytes of one block-level array in a detection band
+MODEL_SAMPLES = 2_000_000  # block differences the noise model is fitted to
+MODEL_BINS = 32
 
 
-def _block_sums(xp: Any, a: Any, nby: int, nbx: int) -> Any:
-    t, ny, nx = a.shape
-    if ny != nby * BLOCK or nx != nbx * BLOCK:
-        pad = xp.zeros((t, nby * BLOCK, nbx * BLOCK), a.dtype)
-        pad[:, :ny, :nx] = a
-        a = pad
-    return a.reshape(t, nby, BLOCK, nbx, BLOCK).sum(axis=(2, 4))
+def _slab_rows(nx_pad: int) -> int:
+    rows = _SLAB_BYTES // ((SLAB_FRAMES + 1) * nx_pad * 4)
+    return max(BLOCK, rows // BLOCK * BLOCK)
 
 
-def _upsample(xp: Any, b: Any, ny: int, nx: int) -> Any:
-    return xp.repeat(xp.repeat(b, BLOCK, axis=1), BLOCK, axis=2)[:, :ny, :nx]
+def n_blocks(n: int) -> int:
+    """Blocks along an axis of ``n`` pixels (the last one may be partial)."""
+    return -(-int(n) // BLOCK)
 
 
-def robust_tile(xp: Any, ndi: Any, tile: Any, usable: Any) -> dict:
-    """Mean, variance and kept-difference count per pixel of an all-frames tile.
+def block_energy(xp: Any, band: Any, usable: Any = None) -> tuple[Any, Any]:
+    """Per-block sums of squared consecutive differences and of the frames.
 
-    ``tile``: (T, Y, X) of all frames (rows may include a halo); ``usable``: (Y, X) bool,
-    False for pixels whose values must not enter the detection (saturated, masked).
-    Returns float64 maps ``mean``, ``var`` (NaN with fewer than :data:`MIN_KEPT` kept
-    differences) and ``n`` for the whole tile; the caller keeps the rows it owns.
+    ``band``: (F, Y, X) frames, any dtype (``Y`` starts at a block boundary); ``usable``:
+    optional (Y, X) bool, False for pixels left out of the detection. Returns float32
+    ``energy`` (F - 1, ceil(Y / 4), ceil(X / 4)) and ``level`` (F, ...). Works on
+    cache-sized slabs cast to float32.
     """
-    x = xp.asarray(tile, dtype=xp.float32)
-    _t, ny, nx = x.shape
-    d = x[1:] - x[:-1]
-    s = (MAD_TO_SIGMA / np.sqrt(2.0)) * xp.median(xp.abs(d), axis=0)
-    level = xp.broadcast_to(xp.median(x, axis=0), x.shape)
-    nby, nbx = -(-ny // BLOCK), -(-nx // BLOCK)
-    valid_b = _block_sums(xp, xp.asarray(usable, dtype=xp.float32)[None], nby, nbx)[0]
-    size = (2 * HALF_WINDOW + 1, 2 * RADIUS + 1, 2 * RADIUS + 1)
-    box_n = ndi.uniform_filter(valid_b, size=size[1:], mode="constant") * (size[1] * size[2])
-    n_pool = (box_n - valid_b) * size[0]  # samples in the box, own block left out
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = xp.sqrt(2.0 / n_pool)
-    keep = None
-    z2 = xp.empty_like(x)
+    f_total, ny, nx = (int(s) for s in band.shape)
+    nd = f_total - 1
+    nrb, nbx = n_blocks(ny), n_blocks(nx)
+    xpad = nbx * BLOCK
+    rows = min(_slab_rows(xpad), nrb * BLOCK)
+    energy = xp.empty((max(nd, 0), nrb, nbx), xp.float32)
+    level = xp.empty((f_total, nrb, nbx), xp.float32)
+    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), xp.float32)
+    dbuf = xp.empty((SLAB_FRAMES + 1, rows, xpad), xp.float32)
+    cbuf = xp.empty((SLAB_FRAMES + 1, rows, nbx), xp.float32)
+    weight = None
+    if usable is not None and not bool(xp.all(usable)):
+        weight = xp.zeros((nrb * BLOCK, xpad), xp.float32)
+        weight[:ny, :nx] = usable
+
+    def block_sums(a: Any, out: Any) -> None:
+        c = cbuf[: a.shape[0], : a.shape[1]]
+        xp.add(a[..., 0::4], a[..., 1::4], out=c)
+        c += a[..., 2::4]
+        c += a[..., 3::4]
+        xp.add(c[:, 0::4], c[:, 1::4], out=out)
+        out += c[:, 2::4]
+        out += c[:, 3::4]
+
+    for y0 in range(0, ny, rows):
+        r = min(rows, ny - y0)
+        rr = n_blocks(r) * BLOCK
+        b = slice(y0 // BLOCK, (y0 + rr) // BLOCK)
+        if r < rr:
+            buf[:, r:rr] = 0
+        for t0 in range(0, max(nd, 1), SLAB_FRAMES):
+            f = min(SLAB_FRAMES, nd - t0) if nd > 0 else 0
+            a = buf[: f + 1, :rr]
+            a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
+            if weight is not None:
+                a *= weight[y0 : y0 + rr]
+            block_sums(a, level[t0 : t0 + f + 1, b])
+            if f == 0:
+                continue
+            d = dbuf[:f, :rr]
+            xp.subtract(a[1:], a[:-1], out=d)
+            xp.multiply(d, d, out=d)
+            block_sums(d, energy[t0 : t0 + f, b])
+    return energy, level
+
+
+def kept_sums(xp: Any, band: Any, keep: Any) -> dict:
+    """Per-pixel sums over the kept differences of a band of frames.
+
+    ``band``: (F, Y, X) frames (``Y`` starts at a block boundary); ``keep``: (F - 1,
+    ceil(Y / 4), ceil(X / 4)) bool, whether difference ``t`` (frames ``t``, ``t + 1``)
+    of each block is kept. Returns float64 (Y, X) maps ``s1`` (sum of kept ``d``),
+    ``s2`` (of ``d**2``) and ``sx`` (of the frames ``x[t]`` they start at).
+    """
+    f_total, ny, nx = (int(s) for s in band.shape)
+    nd = f_total - 1
+    nrb, nbx = n_blocks(ny), n_blocks(nx)
+    xpad = nbx * BLOCK
+    rows = min(_slab_rows(xpad), nrb * BLOCK)
+    out = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
+    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), xp.float32)
+    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), xp.float32)
+    wbuf = xp.empty((SLAB_FRAMES, rows, xpad), xp.float32)
+    for y0 in range(0, ny, rows):
+        r = min(rows, ny - y0)
+        rb = n_blocks(r)
+        rr = rb * BLOCK
+        if r < rr:
+            buf[:, r:rr] = 0
+        acc = {key: a[y0 : y0 + r] for key, a in out.items()}
+        for t0 in range(0, nd, SLAB_FRAMES):
+            f = min(SLAB_FRAMES, nd - t0)
+            w = keep[t0 : t0 + f, y0 // BLOCK : y0 // BLOCK + rb]
+            if not bool(w.any()):
+                continue
+            a = buf[: f + 1, :rr]
+            a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
+            d = dbuf[:f, :rr]
+            xp.subtract(a[1:], a[:-1], out=d)
+            wx = xp.repeat(w.astype(xp.float32), BLOCK, axis=2)[:, :, None, :]
+            p = wbuf[:f, :rr]
+            p4 = p.reshape(f, rb, BLOCK, xpad)
+            xp.multiply(d.reshape(f, rb, BLOCK, xpad), wx, out=p4)
+            acc["s1"] += p.sum(axis=0)[:r, :nx]
+            xp.multiply(p, d, out=p)
+            acc["s2"] += p.sum(axis=0)[:r, :nx]
+            xp.multiply(a[:-1].reshape(f, rb, BLOCK, xpad), wx, out=p4)
+            acc["sx"] += p.sum(axis=0)[:r, :nx]
+    return out
+
+
+def _box2(ndi: Any, a: Any) -> Any:
+    """Sum over a (2 RADIUS + 1)**2 box of blocks in the last two axes (zeros beyond)."""
+    size = 2 * RADIUS + 1
+    out = ndi.uniform_filter1d(a, size, axis=-1, mode="constant")
+    out = ndi.uniform_filter1d(out, size, axis=-2, mode="constant")
+    out *= size * size
+    return out
+
+
+def _noise_model(
+    xp: Any, energy: Any, level: Any, n_pix: Any, kept: Any = None
+) -> tuple[float, float]:
+    """Photon transfer at block level: a pixel's noise variance ``a + b * level``.
+
+    Fitted to ``y = D / (2 n)`` (the mean pixel variance of a block difference) against
+    ``x`` (the mean pixel level of its two frames) in quantile bins of ``x``. Without
+    ``kept``: each bin's 10th percentile of ``y`` (objects only ever add energy, so the
+    low end is noise; the scale of that low quantile is calibrated afterwards). With
+    ``kept``: the mean over the kept differences (unbiased for noise). Bins far above
+    the first line (dominated by objects) are dropped and the line refitted.
+    """
+    nd = int(energy.shape[0])
+    step = max(1, (nd * int(energy.shape[1]) * int(energy.shape[2])) // MODEL_SAMPLES)
+    ts = slice(0, nd, step)
+    n = xp.asarray(n_pix, dtype=xp.float32)
+    ok = n >= BLOCK * BLOCK // 2
+    e = energy[ts]
+    x = (level[:-1][ts] + level[1:][ts]) / (2.0 * n)
+    y = e / (2.0 * n)
+    sel = xp.broadcast_to(ok, e.shape)
+    if kept is not None:
+        sel = sel & kept[ts]
+    x = _backend.to_host(x[sel]).astype(np.float64)
+    y = _backend.to_host(y[sel]).astype(np.float64)
+    if x.size < 10 * MODEL_BINS:
+        raise ValueError(
+            "Too few frame differences are free of moving objects to measure the noise. "
+            "Record a longer stack, one with fewer moving objects, or mask them."
+        )
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, MODEL_BINS + 1)))
+    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+    order = np.argsort(idx, kind="stable")
+    counts = np.bincount(idx, minlength=len(edges) - 1)
+    bx, by, bw = [], [], []
+    splits = np.cumsum(counts)[:-1]
+    for xs, ys in zip(np.split(x[order], splits), np.split(y[order], splits), strict=True):
+        if xs.size < 10:
+            continue
+        bx.append(np.median(xs))
+        by.append(np.percentile(ys, 10.0) if kept is None else ys.mean())
+        bw.append(xs.size)
+    bx, by, bw = np.array(bx), np.array(by), np.array(bw, dtype=np.float64)
+    good = np.ones(bx.size, bool)
+    for _ in range(3):
+        b, a = np.polyfit(bx[good], by[good], 1, w=np.sqrt(bw[good]))
+        res = by / (a + b * bx) - 1.0
+        scatter = 1.4826 * np.median(np.abs(res[good] - np.median(res[good])))
+        new = res < 3.0 * max(scatter, 0.01)
+        if new.sum() < 3 or (new == good).all():
+            break
+        good = new
+    return float(a), float(b)
+
+
+def detect(xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any) -> Any:
+    """Which differences of which blocks are free of moving objects.
+
+    ``energy``: (T - 1, nby, nbx) and ``level``: (T, nby, nbx) float32 from
+    :func:`block_energy`; ``n_pix``: (nby, nbx) number of usable pixels per block.
+    Returns bool (T - 1, nby, nbx).
+
+    The noise energy a block difference should have comes from a photon-transfer line
+    fitted at block level (:func:`_noise_model`) evaluated at the block's own level in
+    those frames: an object that changes a block's level also changes its shot noise,
+    and that is the noise, not a disturbance. So the reference is never inflated by
+    objects, however long they stay.
+    """
+    nd, nby, nbx = (int(s) for s in energy.shape)
+    f32 = xp.float32
+    n_pix = xp.asarray(n_pix, dtype=f32)
+    usable = n_pix > 0
+    inv_n = xp.where(usable, 1.0 / xp.maximum(n_pix, 1.0), 0.0).astype(f32)
+    size_t = 2 * HALF_WINDOW + 1
+    rows = max(1, min(nby, _DETECT_BYTES // max(1, nd * nbx * 4)))
+    bands = [(b, min(nby, b + rows)) for b in range(0, nby, rows)]
+    keep = xp.zeros((nd, nby, nbx), bool)
+    usable_f = usable.astype(f32)
+    kept = None
     for it in range(ITERATIONS):
-        ok = usable & (s > 0) & xp.isfinite(s)
-        inv = xp.where(ok, 1.0 / xp.where(ok, s, 1.0), 0.0).astype(xp.float32)
-        xp.subtract(x, level, out=z2)
-        xp.multiply(z2, inv, out=z2)
-        xp.multiply(z2, z2, out=z2)
-        xp.minimum(z2, Z2_CAP, out=z2)
-        b = _block_sums(xp, z2, nby, nbx)
-        win = ndi.uniform_filter1d(b, size[0], axis=0, mode="nearest") * size[0]
-        box = ndi.uniform_filter(win, size=(1, *size[1:]), mode="constant") * (size[1] * size[2])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pooled = (box - win) / n_pool
-        # First pass: the noise estimate is still inflated, so undisturbed frames are
-        # the low end of each block's pooled values. Later passes: z is normalised by
-        # the clean noise, so undisturbed frames pool to 1 (a per-block median would
-        # follow a block disturbed most of the time upward and let that through).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
-            ref = xp.percentile(pooled, 10, axis=0) if it == 0 else 1.0
-        with np.errstate(invalid="ignore"):
-            keep_b = pooled < ref * (1.0 + K_SIGMA * sd)
-        frames = _upsample(xp, keep_b, ny, nx)
-        keep = frames[1:] & frames[:-1]  # differences between two kept frames
-        n = keep.sum(axis=0)
-        sd1 = xp.where(keep, d, 0.0).sum(axis=0, dtype=xp.float64)
-        sd2 = xp.where(keep, d * d, 0.0).sum(axis=0, dtype=xp.float64)
-        adj = (keep[1:] & keep[:-1]).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # E[sum (d - mean d)^2] = 2 sigma^2 (n - 1 + n_adj / n): adjacent kept
-            # differences share a frame (covariance -sigma^2).
-            var = (sd2 - sd1 * sd1 / n) / (2.0 * (n - 1.0 + adj / n))
-        enough = n >= MIN_KEPT
-        var = xp.where(enough, var, xp.nan)
-        s = xp.where(enough, xp.sqrt(xp.maximum(var, 0.0)), s)
-        # The level a frame is compared with: the mean of the kept frames within
-        # LEVEL_WINDOW frames (so a slow trend such as bleaching is not a disturbance).
-        fk = frames.astype(xp.float32)
-        nf = ndi.uniform_filter1d(fk, LEVEL_WINDOW, axis=0, mode="constant")
-        lev = ndi.uniform_filter1d(x * fk, LEVEL_WINDOW, axis=0, mode="constant")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lev /= nf
-        level = xp.where(nf * LEVEL_WINDOW >= MIN_KEPT, lev, level)
-    mid = 0.5 * (x[1:] + x[:-1])
+        a, b = _noise_model(xp, energy, level, n_pix, kept)
+        ratios = []
+        for b0, b1 in bands:
+            h0, h1 = max(0, b0 - RADIUS), min(nby, b1 + RADIUS)
+            own = slice(b0 - h0, b1 - h0)
+            m = level[:, h0:h1]
+            use = usable_f[h0:h1]
+            # The noise energy of each difference, from its block's level in both frames.
+            ref = xp.maximum(2.0 * a * n_pix[h0:h1] + b * (m[1:] + m[:-1]), 0.0) * use
+            var = 2.0 * WINDOW_CORRELATION * ref * ref * inv_n[h0:h1]
+            d = energy[:, h0:h1] * use
+            num = _pool(ndi, d, size_t)[:, own]
+            del d
+            den = _pool(ndi, ref, size_t)[:, own]
+            del ref
+            sd = xp.sqrt(_pool(ndi, var, size_t)[:, own])
+            del var
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (num / den).astype(f32)
+                sd /= den
+            del num, den
+            if it == 0:
+                ratios.append((b0, b1, ratio, sd))
+                continue
+            with np.errstate(invalid="ignore"):
+                keep[:, b0:b1] = (ratio < 1.0 + K_SIGMA * sd) & usable[b0:b1]
+        if it == 0:
+            # The first line is a low quantile's: calibrate by the low end of the pooled
+            # ratios (nearly Gaussian, so their 10th percentile is the noise's).
+            sample = xp.concatenate([r[::4].ravel() for _, _, r, _ in ratios])
+            sample = sample[xp.isfinite(sample)]
+            ref0 = float(xp.percentile(sample, FIRST_PERCENTILE)) if sample.size else 1.0
+            for b0, b1, ratio, sd in ratios:
+                with np.errstate(invalid="ignore"):
+                    keep[:, b0:b1] = (ratio < ref0 * (1.0 + K_SIGMA * sd)) & usable[b0:b1]
+            del ratios
+        kept = keep
+    return keep
+
+
+def _pool(ndi: Any, a: Any, size_t: int) -> Any:
+    """Sum over the pooling box (differences x blocks x blocks), the own block left out."""
+    win = ndi.uniform_filter1d(a, size_t, axis=0, mode="constant")
+    win *= size_t
+    out = _box2(ndi, win)
+    out -= win
+    return out
+
+
+def finish(sums: dict, n: Any, adj: Any) -> tuple[Any, Any]:
+    """Mean and variance maps from :func:`kept_sums` and the per-pixel kept counts.
+
+    ``n``: kept differences per pixel; ``adj``: kept pairs of adjacent differences. NaN
+    where fewer than :data:`MIN_KEPT` are kept.
+    """
+    s1, s2, sx = sums["s1"], sums["s2"], sums["sx"]
+    enough = n >= MIN_KEPT
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = xp.where(keep, mid, 0.0).sum(axis=0, dtype=xp.float64) / n
-    mean = xp.where(n >= MIN_KEPT, mean, xp.nan)
-    return {"mean": mean, "var": var, "n": n}
+        # E[sum (d - mean d)^2] = 2 sigma^2 (n - 1 + n_adj / n): adjacent kept
+        # differences share a frame (covariance -sigma^2).
+        var = (s2 - s1 * s1 / n) / (2.0 * (n - 1.0 + adj / n))
+        mean = (sx + 0.5 * s1) / n  # the mean of (x[t] + x[t+1]) / 2 over kept t
+    nan = np.nan
+    return np.where(enough, mean, nan), np.where(enough, var, nan)

@@ -274,44 +274,145 @@ def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, 
 
 # ----------------------------------------------------------------------------- robust
 
-ROBUST_TILE_BYTES = 64 * 2**20  # float32 bytes of the rows a robust tile owns
-
 
 def reduce_robust(
     stack: Any, usable: np.ndarray, *, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, variance and kept-difference count maps of the ``"robust"`` kernel.
 
-    Row bands of all frames with :data:`~camtrack.gain._robust.HALO` rows of context on
-    each side (the detection pools over neighbours); numpy, cupy or dask (each band is
-    read and computed on its own, so memory stays bounded by a few bands).
+    Two streaming passes over the stack, in row bands (numpy, cupy: threads) or in
+    pieces of frames by rows (dask: a stack larger than memory streams through): the
+    block sums, then, after the detection on those (1/8 of the stack's pixels), the
+    per-pixel sums over the kept differences. Returns host float64 maps and the int64
+    count map.
     """
-    from camtrack.gain._robust import BLOCK, HALO, robust_tile
+    from camtrack.gain import _robust as rb
 
     t, ny, nx = (int(s) for s in stack.shape)
-    dask_in = _backend.is_dask(stack)
     xp, ndi = _backend.namespace(stack)
-    gpu = xp is not np
-    workers = 1 if gpu else n_workers()
-    rows = max(BLOCK, ROBUST_TILE_BYTES // (t * nx * 4))
-    rows = max(2 * HALO, min(rows, -(-ny // max(1, 2 * workers))))
-    rows = -(-rows // BLOCK) * BLOCK
-    bands = _bands(ny, rows)
-    mean = np.full((ny, nx), np.nan)
-    var = np.full((ny, nx), np.nan)
-    count = np.zeros((ny, nx), np.int64)
+    usable = np.asarray(usable, dtype=bool)
+    nby, nbx = rb.n_blocks(ny), rb.n_blocks(nx)
+    pad = np.zeros((nby * rb.BLOCK, nbx * rb.BLOCK), np.float32)
+    pad[:ny, :nx] = usable
+    n_pix = xp.asarray(pad.reshape(nby, rb.BLOCK, nbx, rb.BLOCK).sum(axis=(1, 3)))
     use = xp.asarray(usable)
+    if _backend.is_dask(stack):
+        pieces = _robust_pieces(stack)
+    else:
+        workers = 1 if xp is not np else n_workers()
+        rows = -(-ny // (4 * workers)) if workers > 1 else ny
+        pieces = [(slice(0, t - 1), ys) for ys in _bands(ny, -(-rows // rb.BLOCK) * rb.BLOCK)]
+    out: dict[str, Any] = {}
 
-    def work(ys: slice) -> None:
-        y0, y1 = max(0, ys.start - HALO), min(ny, ys.stop + HALO)
-        tile = stack[:, y0:y1]
-        if dask_in:
-            tile = tile.compute(scheduler="synchronous")
-        out = robust_tile(xp, ndi, tile, use[y0:y1])
-        own = slice(ys.start - y0, ys.stop - y0)
-        mean[ys] = _backend.to_host(out["mean"][own])
-        var[ys] = _backend.to_host(out["var"][own])
-        count[ys] = _backend.to_host(out["n"][own])
+    def run(tick: Callable[[], None]) -> None:
+        energy = xp.empty((t - 1, nby, nbx), xp.float32)
+        level = xp.empty((t, nby, nbx), xp.float32)
 
-    _run_threads(work, bands, progress, workers)
-    return mean, var, count
+        def sums_pass(piece: Any, ts: slice, ys: slice) -> None:
+            b = slice(ys.start // rb.BLOCK, rb.n_blocks(ys.stop))
+            e, m = rb.block_energy(xp, xp.asarray(piece), use[ys])
+            energy[ts, b] = e
+            level[ts.start : ts.stop + 1, b] = m
+            tick()
+
+        _robust_pass(stack, pieces, sums_pass)
+        keep = rb.detect(xp, ndi, energy, level, n_pix)
+        energy = level = None  # frees 1/8 of the stack before the second pass
+        totals = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
+        lock = threading.Lock()
+
+        def kept_pass(piece: Any, ts: slice, ys: slice) -> None:
+            b = slice(ys.start // rb.BLOCK, rb.n_blocks(ys.stop))
+            part = rb.kept_sums(xp, xp.asarray(piece), keep[ts, b])
+            with lock:
+                for key, value in part.items():
+                    totals[key][ys] += value
+            tick()
+
+        _robust_pass(stack, pieces, kept_pass)
+        out.update(totals, keep=keep)
+
+    _with_ticks(run, 2 * len(pieces), progress)
+    keep = out.pop("keep")
+    n = _upsample_blocks(xp, keep.sum(axis=0), ny, nx, rb.BLOCK)
+    adj = _upsample_blocks(xp, (keep[1:] & keep[:-1]).sum(axis=0), ny, nx, rb.BLOCK)
+    mean, var = rb.finish(out, n, adj)
+    count = xp.where(use, n, 0)
+    return (
+        np.asarray(_backend.to_host(mean), dtype=np.float64),
+        np.asarray(_backend.to_host(var), dtype=np.float64),
+        np.asarray(_backend.to_host(count), dtype=np.int64),
+    )
+
+
+def _robust_pass(stack: Any, pieces: list, func: Callable[[Any, slice, slice], None]) -> None:
+    """``func(frames, ts, ys)`` for every piece: frames ``ts.start .. ts.stop`` (the
+    differences ``ts`` and the frame after the last) of rows ``ys``; threads for numpy,
+    the threaded dask scheduler (one piece read per task) for dask."""
+    if _backend.is_dask(stack):
+        import dask
+
+        tasks = [
+            dask.delayed(func)(stack[ts.start : ts.stop + 1, ys], ts, ys) for ts, ys in pieces
+        ]
+        dask.compute(tasks, scheduler="threads", num_workers=n_workers())
+        return
+    workers = 1 if _backend.is_cupy(stack) else n_workers()
+    _run_threads(
+        lambda p: func(stack[p[0].start : p[0].stop + 1, p[1]], *p), pieces, None, workers
+    )
+
+
+def _upsample_blocks(xp: Any, b: Any, ny: int, nx: int, block: int) -> Any:
+    return xp.repeat(xp.repeat(b, block, axis=0), block, axis=1)[:ny, :nx]
+
+
+def _robust_pieces(stack: Any) -> list[tuple[slice, slice]]:
+    """(differences, rows) pieces of a dask stack for the robust passes: about
+    :data:`BLOCK_BYTES` of input each, rows starting at block boundaries."""
+    from camtrack.gain._robust import BLOCK
+
+    t, ny, nx = (int(s) for s in stack.shape)
+    itemsize = max(np.dtype(stack.dtype).itemsize, 2)
+    frames = 64
+    rows = max(BLOCK, min(ny, BLOCK_BYTES // (frames * nx * itemsize)) // BLOCK * BLOCK)
+    bands = _bands(ny, rows)
+    diffs = max(frames, BLOCK_BYTES // ((bands[0].stop - bands[0].start) * nx * itemsize) - 1)
+    edges = [*range(0, t - 1, diffs), t - 1]
+    return [(slice(a, b), ys) for ys in bands for a, b in itertools.pairwise(edges)]
+
+
+def _with_ticks(run: Callable[[Callable[[], None]], None], n_ticks: int, progress) -> None:
+    """``run(tick)`` in a helper thread while this thread drives ``progress`` over the ticks.
+
+    Iterable-style progress bars (tqdm, napari's progress) see one bar of ``n_ticks``
+    steps across several phases of work; errors and interrupts propagate.
+    """
+    if progress is None:
+        run(lambda: None)
+        return
+    events: queue.Queue = queue.Queue()
+    result: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            run(lambda: events.put(1))
+        except BaseException as exc:  # re-raised in the calling thread
+            result["error"] = exc
+        finally:
+            events.put(None)
+
+    def ticks():
+        seen = 0
+        while events.get() is not None:
+            seen += 1
+            if seen <= n_ticks:
+                yield seen
+
+    thread = threading.Thread(target=target, name="camtrack-gain-robust", daemon=True)
+    thread.start()
+    for _ in progress(ticks(), total=n_ticks):
+        pass
+    thread.join()
+    if "error" in result:
+        raise result["error"]
