@@ -107,19 +107,21 @@ def estimate_gain(
       (``var(diff) / 2``), so a slow trend (bleaching, drift, lamp warm-up) does not
       inflate it. The mean is the time average, which is what the average variance of
       a trending pixel belongs to.
-    - ``"robust"``: for stacks with moving or blinking objects. Per pixel, only the
-      frames whose *neighbourhood* (a box of about 28 x 28 pixels and 5 frames, the
-      pixel's own 4 x 4 block left out) shows no excess over the noise are kept, and
-      the variance is that of their consecutive differences (mean removed, so slow
-      trends drop out), the mean that of the same frames. The decision for a pixel
-      never uses its own values, so its kept frames are an unbiased sample of its
-      noise however many are rejected; pooling over thousands of neighbour samples
-      catches disturbances far below one noise sigma per pixel (the far rings of
-      defocused beads). Assumes independent noise between pixels a few apart (no
-      wide crosstalk), objects larger than a few pixels, and some undisturbed frames
-      for every pixel (pixels with fewer than 5 kept differences are left out). Reads
-      the stack in row bands of all frames (bounded memory); about 10-50x slower
-      than ``"diff"``, and less precise (only the kept frames count).
+    - ``"robust"``: for stacks with moving or blinking objects. A consecutive-frame
+      difference of a pixel is kept only when its *neighbourhood* (a box of 28 x 28
+      pixels and 5 differences, the pixel's own 4 x 4 block left out) carries no more
+      energy than the noise expected at its level (a photon-transfer line fitted at
+      block level, refitted to the kept differences); the variance is that of the kept
+      differences (mean removed, so slow trends drop out), the mean that of the frames
+      they span. The decision for a pixel never uses its own values, so its kept
+      differences are an unbiased sample of its noise however many are rejected;
+      pooling over thousands of neighbour samples catches signal changes far below one
+      noise sigma per pixel (the far rings of defocused beads). Assumes independent
+      noise between pixels a few apart (no wide crosstalk), objects larger than a few
+      pixels, and some undisturbed frame pairs for every pixel (pixels with fewer than
+      5 kept differences are left out). Two passes over the stack plus work on its
+      4 x 4 block sums: a few times the cost of ``"diff"``, and less precise (only the
+      kept differences count).
     - ``"auto"``: measures the moments once, then picks ``"robust"`` when the per-pixel
       variances scatter around the fit much more than noise allows (moving objects),
       ``"diff"`` when the plain variance exceeds the difference variance (a trend), and
@@ -404,7 +406,7 @@ def _choose(maps: dict, excluded: np.ndarray, settings: dict, t: int) -> tuple[s
         return "robust", (
             f"{100 * outliers:.2g}% of the pixels have variances far above the noise model and "
             f"the rest scatter {scatter:.1f}x the white-noise value (moving or blinking objects, "
-            "RTS pixels), so per-bin medians of the difference variances are used"
+            "RTS pixels), so only frame differences free of them are used"
         )
     v = np.asarray(_backend.to_host(maps["var"]), dtype=np.float64)
     vd = np.asarray(_backend.to_host(maps["var_diff"]), dtype=np.float64)

@@ -5,16 +5,16 @@ Two kernels, written once against the array module ``xp`` (numpy or cupy):
 - :func:`moment_sums` streams a block of frames slab by slab (a few MB, so the work
   stays in cache) and returns *sums* that merge exactly across blocks of frames
   (:func:`merge_sums`): mean and centred second moment (Chan's parallel update), the
-  sums of first differences and of their squares, the sums of squared K-th order
-  differences for the orders in :data:`HIGH_ORDERS`, per-pixel min and max, and the
-  per-frame sums. Everything the ``meanvar``, ``diff`` and ``robust`` methods need is a
+  sums of first differences and of their squares, and per-pixel min and max.
+  Everything the ``meanvar`` and ``diff`` methods (and ``auto``'s choice) need is a
   sum, so a stack of any length is reduced in bounded memory.
 - :func:`median_mad` needs all frames of a pixel at once (a median does not merge):
   temporal median and median absolute deviation by in-place selection on a transposed
   float32 copy of the tile.
 
-Input is cast to float32 slab by slab (never fed to a slow integer path); sums
-accumulate in float64.
+Input is cast to float32 slab by slab (never fed to a slow integer path); each slab's
+sums (at most :data:`SLAB_FRAMES` terms) are formed in float32 and accumulated in
+float64.
 """
 
 from __future__ import annotations
@@ -23,121 +23,87 @@ from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "HIGH_ORDERS",
-    "SLAB_FRAMES",
-    "finalize",
-    "median_mad",
-    "merge_sums",
-    "moment_sums",
-]
+__all__ = ["OVERLAP", "SLAB_FRAMES", "finalize", "median_mad", "merge_sums", "moment_sums"]
 
-# Orders of the high-pass (K-th difference) variance estimators. The highest one is the
-# "robust" method's; the lower one is a consistency check (a moving object that still
-# leaks into the highest order leaks much more into the lower one).
-HIGH_ORDERS = (4, 8)
-OVERLAP = max(HIGH_ORDERS)  # frames a block must see beyond its own to close its diffs
-SLAB_FRAMES = 56  # own frames per slab; 64 with the look-ahead
+OVERLAP = 1  # frames a block must see beyond its own to close its last difference
+SLAB_FRAMES = 63  # own frames per slab; 64 with the look-ahead
 _SLAB_BYTES = 2 * 2**20  # one slab buffer: cache-sized
+_KEYS = ("s1", "s2", "d1_sum", "d1_sq")
 
 
 def moment_sums(xp: Any, block: Any, own: int, *, work_dtype: Any = np.float32) -> dict:
     """Mergeable sums over the first ``own`` frames of ``block`` (T_b, Y, X).
 
-    ``block`` may hold up to :data:`OVERLAP` frames after its own ones (the start of
-    the next block), so that every difference that *starts* at one of its own frames is
-    counted here and nowhere else. A block with no frames after its own is the end of
-    the stack. Work runs on cache-sized pieces (a few rows by :data:`SLAB_FRAMES`
-    frames), so the extra memory is a few MB whatever the block's size.
+    ``block`` may hold :data:`OVERLAP` frame after its own ones (the start of the next
+    block), so that every difference that *starts* at one of its own frames is counted
+    here and nowhere else. A block with no frame after its own is the end of the stack.
+    Work runs on cache-sized pieces (a few rows by :data:`SLAB_FRAMES` frames), so the
+    extra memory is a few MB whatever the block's size.
     """
     _n_total, ny, nx = (int(s) for s in block.shape)
     own = int(own)
     f64 = xp.float64
     wdt = np.dtype(work_dtype)
     rows = max(1, min(ny, _SLAB_BYTES // ((SLAB_FRAMES + OVERLAP) * nx * wdt.itemsize)))
-    keys = ("s1", "s2", "d1_sum", "d1_sq", *(f"d{k}_sq" for k in HIGH_ORDERS))
-    acc = {key: xp.zeros((ny, nx), f64) for key in keys}
+    acc = {key: xp.zeros((ny, nx), f64) for key in _KEYS}
     ref = xp.asarray(block[0], dtype=wdt)
-    vmax = xp.empty((ny, nx), f64)
-    vmin = xp.empty((ny, nx), f64)
-    frame_sums = xp.zeros(own, f64)
-    counts: dict[str, int] = {}
+    vmax = xp.empty((ny, nx), wdt)
+    vmin = xp.empty((ny, nx), wdt)
+    n_d = 0
     buf_a = xp.empty((SLAB_FRAMES + OVERLAP, rows, nx), wdt)
     buf_b = xp.empty_like(buf_a)
     for y0 in range(0, ny, rows):
         ys = slice(y0, min(ny, y0 + rows))
-        band = block[:, ys]
         r = ys.stop - ys.start
-        counts = _band_sums(
-            xp, band, own, ref[ys], buf_a[:, :r], buf_b[:, :r],
-            {key: a[ys] for key, a in acc.items()}, vmax[ys], vmin[ys], frame_sums,
+        n_d = _band_sums(
+            xp, block[:, ys], own, ref[ys], buf_a[:, :r], buf_b[:, :r],
+            {key: a[ys] for key, a in acc.items()}, vmax[ys], vmin[ys],
         )  # fmt: skip
-    mean = ref.astype(f64) + acc["s1"] / own
-    out = {
+    return {
         "n": own,
-        "mean": mean,
+        "mean": ref.astype(f64) + acc["s1"] / own,
         "m2": acc["s2"] - acc["s1"] * acc["s1"] / own,
-        "max": vmax,
-        "min": vmin,
-        "frame_sums": _to_host(xp, frame_sums),
+        "max": vmax.astype(f64),
+        "min": vmin.astype(f64),
+        "d1_sum": acc["d1_sum"],
+        "d1_sq": acc["d1_sq"],
+        "n_d1": n_d,
     }
-    for key in keys[2:]:
-        out[key] = acc[key]
-    out.update(counts)
-    return out
 
 
 def _band_sums(
-    xp: Any,
-    band: Any,
-    own: int,
-    ref: Any,
-    buf_a: Any,
-    buf_b: Any,
-    acc: dict,
-    vmax: Any,
-    vmin: Any,
-    frame_sums: Any,
-) -> dict:
-    """Accumulate the sums of one row band into ``acc`` (views); return the counts."""
-    f64 = xp.float64
+    xp: Any, band: Any, own: int, ref: Any, buf_a: Any, buf_b: Any, acc: dict, vmax: Any, vmin: Any
+) -> int:
+    """Accumulate the sums of one row band into ``acc`` (views); return the difference count."""
     n_total = int(band.shape[0])
-    n_d = {1: 0, **dict.fromkeys(HIGH_ORDERS, 0)}
-    vmax[...] = -np.inf
-    vmin[...] = np.inf
+    n_d = 0
     for start in range(0, own, SLAB_FRAMES):
         n_own = min(SLAB_FRAMES, own - start)
         n = min(n_own + OVERLAP, n_total - start)  # frames of this slab incl. look-ahead
         a = buf_a[:n]
         a[...] = band[start : start + n]  # the cast to float32 happens here, per slab
         mine = a[:n_own]
-        frame_sums[start : start + n_own] += mine.sum(axis=(1, 2), dtype=f64)
-        xp.maximum(vmax, mine.max(axis=0), out=vmax)
-        xp.minimum(vmin, mine.min(axis=0), out=vmin)
+        if start == 0:
+            vmax[...] = mine.max(axis=0)
+            vmin[...] = mine.min(axis=0)
+        else:
+            xp.maximum(vmax, mine.max(axis=0), out=vmax)
+            xp.minimum(vmin, mine.min(axis=0), out=vmin)
+        # Differences that start at own frames: the first min(n - 1, n_own).
+        m = min(n - 1, n_own)
+        if m > 0:
+            d = buf_b[:m]
+            xp.subtract(a[1 : m + 1], a[:m], out=d)
+            acc["d1_sum"] += d.sum(axis=0)
+            xp.multiply(d, d, out=d)
+            acc["d1_sq"] += d.sum(axis=0)
+            n_d += m
         y = buf_b[:n_own]
         xp.subtract(mine, ref, out=y)  # shifted data: no cancellation in s2 - s1**2/n
-        acc["s1"] += y.sum(axis=0, dtype=f64)
+        acc["s1"] += y.sum(axis=0)
         xp.multiply(y, y, out=y)
-        acc["s2"] += y.sum(axis=0, dtype=f64)
-        # Differences of increasing order, ping-ponging between the two buffers; the
-        # order-j differences that start at own frames are the first min(m, n_own).
-        src, dst = buf_a, buf_b
-        for j in range(1, OVERLAP + 1):
-            m = n - j
-            if m <= 0:
-                break
-            xp.subtract(src[1 : m + 1], src[:m], out=dst[:m])
-            src, dst = dst, src
-            if j not in n_d:
-                continue
-            use = min(m, n_own)
-            d, sq = src[:use], dst[:use]
-            if j == 1:
-                acc["d1_sum"] += d.sum(axis=0, dtype=f64)
-            xp.multiply(d, d, out=sq)
-            acc["d1_sq" if j == 1 else f"d{j}_sq"] += sq.sum(axis=0, dtype=f64)
-            n_d[j] += use
-    return {f"n_d{j}": c for j, c in n_d.items()}
+        acc["s2"] += y.sum(axis=0)
+    return n_d
 
 
 def merge_sums(a: dict, b: dict) -> dict:
@@ -145,19 +111,16 @@ def merge_sums(a: dict, b: dict) -> dict:
     na, nb = a["n"], b["n"]
     n = na + nb
     delta = b["mean"] - a["mean"]
-    out = {
+    return {
         "n": n,
         "mean": a["mean"] + delta * (nb / n),
         "m2": a["m2"] + b["m2"] + delta * delta * (na * nb / n),
-        "max": _maximum(a["max"], b["max"]),
-        "min": _minimum(a["min"], b["min"]),
-        "frame_sums": np.concatenate([a["frame_sums"], b["frame_sums"]]),
+        "max": np.maximum(a["max"], b["max"]),
+        "min": np.minimum(a["min"], b["min"]),
+        "d1_sum": a["d1_sum"] + b["d1_sum"],
+        "d1_sq": a["d1_sq"] + b["d1_sq"],
+        "n_d1": a["n_d1"] + b["n_d1"],
     }
-    for key in ("d1_sum", "d1_sq", *(f"d{k}_sq" for k in HIGH_ORDERS)):
-        out[key] = a[key] + b[key]
-    for key in ("n_d1", *(f"n_d{k}" for k in HIGH_ORDERS)):
-        out[key] = a[key] + b[key]
-    return out
 
 
 def finalize(s: dict) -> dict:
@@ -166,11 +129,7 @@ def finalize(s: dict) -> dict:
     ``var``: unbiased temporal variance. ``var_diff``: variance from consecutive
     differences with their mean removed (so a linear trend drops out), normalised so it
     is unbiased for white noise: ``E[sum (d - mean d)^2] = 2 sigma^2 (n - 1/n)``.
-    ``var_dK``: mean squared K-th difference over ``binom(2K, K)``, unbiased for white
-    noise and blind to polynomial trends of degree < K.
     """
-    from scipy.special import comb
-
     n = s["n"]
     maps = {
         "mean": s["mean"],
@@ -182,10 +141,6 @@ def finalize(s: dict) -> dict:
     if nd >= 2:
         ss = s["d1_sq"] - s["d1_sum"] * s["d1_sum"] / nd
         maps["var_diff"] = ss / (2.0 * (nd - 1.0 / nd))
-    for k in HIGH_ORDERS:
-        nk = s[f"n_d{k}"]
-        if nk >= 1:
-            maps[f"var_d{k}"] = s[f"d{k}_sq"] / (nk * float(comb(2 * k, k, exact=True)))
     return maps
 
 
@@ -215,15 +170,3 @@ def _median_inplace(xp: Any, a: Any) -> Any:
     a.partition(k, axis=1)
     lower = a[:, :k].max(axis=1)  # the k-th smallest, left of the pivot after selection
     return (lower.astype(xp.float64) + a[:, k].astype(xp.float64)) / 2.0
-
-
-def _maximum(a: Any, b: Any) -> Any:
-    return a if b is None else (b if a is None else np.maximum(a, b))
-
-
-def _minimum(a: Any, b: Any) -> Any:
-    return a if b is None else (b if a is None else np.minimum(a, b))
-
-
-def _to_host(xp: Any, a: Any) -> np.ndarray:
-    return a.get() if xp is not np and hasattr(a, "get") else np.asarray(a)

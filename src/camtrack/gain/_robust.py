@@ -51,6 +51,7 @@ left out).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -59,11 +60,11 @@ from camtrack import _backend
 
 __all__ = ["BLOCK", "MIN_KEPT", "RADIUS", "block_energy", "detect", "finish", "kept_sums"]
 
-BLOCK = 4  # pixels per side of a detection block
-RADIUS = 3  # blocks each side of the own block in the pooling box
+BLOCK = 8  # pixels per side of a detection block
+RADIUS = 2  # blocks each side of the own block in the pooling box
 HALF_WINDOW = 2  # differences each side in the pooling box
 K_SIGMA = 3.0  # rejection threshold in standard deviations of the pooled ratio
-ITERATIONS = 3
+ITERATIONS = 2
 FIRST_PERCENTILE = 10.0  # the first pass's calibration: this percentile of all P
 MIN_KEPT = 5
 # Var(sum of 5 consecutive d**2) / (5 Var(d**2)) for white noise: neighbouring
@@ -72,7 +73,7 @@ WINDOW_CORRELATION = 1.4
 SLAB_FRAMES = 32  # differences per slab of the streaming passes
 _SLAB_BYTES = 2 * 2**20  # float32 bytes of one slab: cache-sized
 _DETECT_BYTES = 8 * 2**20  # float32 bytes of one block-level array in a detection band
-MODEL_SAMPLES = 2_000_000  # block differences the noise model is fitted to
+MODEL_SAMPLES = 500_000  # block differences the noise model is fitted to
 MODEL_BINS = 32
 
 
@@ -103,20 +104,19 @@ def block_energy(xp: Any, band: Any, usable: Any = None) -> tuple[Any, Any]:
     level = xp.empty((f_total, nrb, nbx), xp.float32)
     buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), xp.float32)
     dbuf = xp.empty((SLAB_FRAMES + 1, rows, xpad), xp.float32)
-    cbuf = xp.empty((SLAB_FRAMES + 1, rows, nbx), xp.float32)
     weight = None
     if usable is not None and not bool(xp.all(usable)):
         weight = xp.zeros((nrb * BLOCK, xpad), xp.float32)
         weight[:ny, :nx] = usable
 
+    ones = xp.ones(BLOCK, xp.float32)
+
     def block_sums(a: Any, out: Any) -> None:
-        c = cbuf[: a.shape[0], : a.shape[1]]
-        xp.add(a[..., 0::4], a[..., 1::4], out=c)
-        c += a[..., 2::4]
-        c += a[..., 3::4]
-        xp.add(c[:, 0::4], c[:, 1::4], out=out)
-        out += c[:, 2::4]
-        out += c[:, 3::4]
+        # Along x as a matrix-vector product (memory-bound, faster than strided adds),
+        # then along y over contiguous rows.
+        f, r = int(a.shape[0]), int(a.shape[1])
+        c = (a.reshape(-1, BLOCK) @ ones).reshape(f, r // BLOCK, BLOCK, nbx)
+        xp.sum(c, axis=2, out=out)
 
     for y0 in range(0, ny, rows):
         r = min(rows, ny - y0)
@@ -156,7 +156,6 @@ def kept_sums(xp: Any, band: Any, keep: Any) -> dict:
     out = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
     buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), xp.float32)
     dbuf = xp.empty((SLAB_FRAMES, rows, xpad), xp.float32)
-    wbuf = xp.empty((SLAB_FRAMES, rows, xpad), xp.float32)
     for y0 in range(0, ny, rows):
         r = min(rows, ny - y0)
         rb = n_blocks(r)
@@ -173,15 +172,14 @@ def kept_sums(xp: Any, band: Any, keep: Any) -> dict:
             a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
             d = dbuf[:f, :rr]
             xp.subtract(a[1:], a[:-1], out=d)
-            wx = xp.repeat(w.astype(xp.float32), BLOCK, axis=2)[:, :, None, :]
-            p = wbuf[:f, :rr]
-            p4 = p.reshape(f, rb, BLOCK, xpad)
-            xp.multiply(d.reshape(f, rb, BLOCK, xpad), wx, out=p4)
-            acc["s1"] += p.sum(axis=0)[:r, :nx]
-            xp.multiply(p, d, out=p)
-            acc["s2"] += p.sum(axis=0)[:r, :nx]
-            xp.multiply(a[:-1].reshape(f, rb, BLOCK, xpad), wx, out=p4)
-            acc["sx"] += p.sum(axis=0)[:r, :nx]
+            # Contractions over the frames with the kept mask repeated along x
+            # (einsum forms no full-size temporaries).
+            wx = xp.repeat(w.astype(xp.float32), BLOCK, axis=2)
+            d4 = d.reshape(f, rb, BLOCK, xpad)
+            a4 = a[:-1].reshape(f, rb, BLOCK, xpad)
+            acc["s1"] += xp.einsum("tbkx,tbx->bkx", d4, wx).reshape(rr, xpad)[:r, :nx]
+            acc["s2"] += xp.einsum("tbkx,tbkx,tbx->bkx", d4, d4, wx).reshape(rr, xpad)[:r, :nx]
+            acc["sx"] += xp.einsum("tbkx,tbx->bkx", a4, wx).reshape(rr, xpad)[:r, :nx]
     return out
 
 
@@ -249,12 +247,12 @@ def _noise_model(
     return float(a), float(b)
 
 
-def detect(xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any) -> Any:
+def detect(xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any, *, workers: int = 1) -> Any:
     """Which differences of which blocks are free of moving objects.
 
     ``energy``: (T - 1, nby, nbx) and ``level``: (T, nby, nbx) float32 from
     :func:`block_energy`; ``n_pix``: (nby, nbx) number of usable pixels per block.
-    Returns bool (T - 1, nby, nbx).
+    Returns bool (T - 1, nby, nbx). Bands of block rows run on ``workers`` threads.
 
     The noise energy a block difference should have comes from a photon-transfer line
     fitted at block level (:func:`_noise_model`) evaluated at the block's own level in
@@ -263,55 +261,77 @@ def detect(xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any) -> Any:
     objects, however long they stay.
     """
     nd, nby, nbx = (int(s) for s in energy.shape)
-    f32 = xp.float32
-    n_pix = xp.asarray(n_pix, dtype=f32)
+    n_pix = xp.asarray(n_pix, dtype=xp.float32)
     usable = n_pix > 0
-    inv_n = xp.where(usable, 1.0 / xp.maximum(n_pix, 1.0), 0.0).astype(f32)
-    size_t = 2 * HALF_WINDOW + 1
     rows = max(1, min(nby, _DETECT_BYTES // max(1, nd * nbx * 4)))
     bands = [(b, min(nby, b + rows)) for b in range(0, nby, rows)]
     keep = xp.zeros((nd, nby, nbx), bool)
-    usable_f = usable.astype(f32)
     kept = None
-    for it in range(ITERATIONS):
-        a, b = _noise_model(xp, energy, level, n_pix, kept)
-        ratios = []
-        for b0, b1 in bands:
-            h0, h1 = max(0, b0 - RADIUS), min(nby, b1 + RADIUS)
-            own = slice(b0 - h0, b1 - h0)
-            m = level[:, h0:h1]
-            use = usable_f[h0:h1]
-            # The noise energy of each difference, from its block's level in both frames.
-            ref = xp.maximum(2.0 * a * n_pix[h0:h1] + b * (m[1:] + m[:-1]), 0.0) * use
-            var = 2.0 * WINDOW_CORRELATION * ref * ref * inv_n[h0:h1]
-            d = energy[:, h0:h1] * use
-            num = _pool(ndi, d, size_t)[:, own]
-            del d
-            den = _pool(ndi, ref, size_t)[:, own]
-            del ref
-            sd = xp.sqrt(_pool(ndi, var, size_t)[:, own])
-            del var
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = (num / den).astype(f32)
-                sd /= den
-            del num, den
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for it in range(ITERATIONS):
+            a, b = _noise_model(xp, energy, level, n_pix, kept)
+
+            def ratios(band: tuple[int, int], a: float = a, b: float = b) -> tuple[Any, Any]:
+                return _pooled(xp, ndi, energy, level, n_pix, a, b, *band)
+
             if it == 0:
-                ratios.append((b0, b1, ratio, sd))
-                continue
-            with np.errstate(invalid="ignore"):
-                keep[:, b0:b1] = (ratio < 1.0 + K_SIGMA * sd) & usable[b0:b1]
-        if it == 0:
-            # The first line is a low quantile's: calibrate by the low end of the pooled
-            # ratios (nearly Gaussian, so their 10th percentile is the noise's).
-            sample = xp.concatenate([r[::4].ravel() for _, _, r, _ in ratios])
-            sample = sample[xp.isfinite(sample)]
-            ref0 = float(xp.percentile(sample, FIRST_PERCENTILE)) if sample.size else 1.0
-            for b0, b1, ratio, sd in ratios:
+                # The first line is a low quantile's: calibrate it by the low end of the
+                # pooled ratios (nearly Gaussian, so their 10th percentile is the
+                # noise's), measured on every fourth band.
+                sample = [r.ravel() for r, _ in pool.map(ratios, bands[::4])]
+                sample = xp.concatenate(sample)
+                sample = sample[xp.isfinite(sample)]
+                ref = float(xp.percentile(sample, FIRST_PERCENTILE)) if sample.size else 1.0
+                del sample
+            else:
+                ref = 1.0
+
+            def decide(band: tuple[int, int], ref: float = ref) -> None:
+                b0, b1 = band
+                ratio, sd = ratios(band)
                 with np.errstate(invalid="ignore"):
-                    keep[:, b0:b1] = (ratio < ref0 * (1.0 + K_SIGMA * sd)) & usable[b0:b1]
-            del ratios
-        kept = keep
+                    keep[:, b0:b1] = (ratio < ref * (1.0 + K_SIGMA * sd)) & usable[b0:b1]
+
+            list(pool.map(decide, bands))
+            kept = keep
     return keep
+
+
+def _pooled(
+    xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any, a: float, b: float, b0: int, b1: int
+) -> tuple[Any, Any]:
+    """Pooled ratio and its noise standard deviation for block rows ``b0:b1``.
+
+    The noise energy of a block difference is ``E = 2 a n + b S`` with ``S`` its summed
+    level in both frames, so the pooled sums of ``E`` and of its variance ``2.8 E**2 /
+    n`` are combinations of the pooled ``n``, ``S`` and ``S**2 / n``.
+    """
+    nby = int(energy.shape[1])
+    h0, h1 = max(0, b0 - RADIUS), min(nby, b1 + RADIUS)
+    own = slice(b0 - h0, b1 - h0)
+    size_t = 2 * HALF_WINDOW + 1
+    n = n_pix[h0:h1]
+    use = (n > 0).astype(xp.float32)
+    m = level[:, h0:h1]
+    s = (m[1:] + m[:-1]) * use
+    p_d = _pool(ndi, energy[:, h0:h1] * use, size_t)[:, own]
+    p_s = _pool(ndi, s, size_t)[:, own]
+    s *= s
+    s *= xp.where(n > 0, 1.0 / xp.maximum(n, 1.0), 0.0).astype(xp.float32)
+    p_s2 = _pool(ndi, s, size_t)[:, own]
+    del s
+    nd = int(energy.shape[0])
+    t = np.arange(nd)
+    counts = np.minimum(t + HALF_WINDOW, nd - 1) - np.maximum(t - HALF_WINDOW, 0) + 1
+    p_n = _box2(ndi, n[None])[0] - n
+    p_n = xp.asarray(counts.astype(np.float32))[:, None, None] * p_n[own][None]
+    den = 2.0 * a * p_n + b * p_s
+    var = WINDOW_CORRELATION * 2.0 * (4.0 * a * a * p_n + 4.0 * a * b * p_s + b * b * p_s2)
+    del p_s, p_s2, p_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = p_d / den
+        sd = xp.sqrt(xp.maximum(var, 0.0)) / den
+    return ratio, sd
 
 
 def _pool(ndi: Any, a: Any, size_t: int) -> Any:

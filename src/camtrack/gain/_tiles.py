@@ -155,9 +155,7 @@ def _stack_bands(parts: list[dict], xp: Any) -> dict:
         return parts[0]
     out = dict(parts[0])
     for key, value in parts[0].items():
-        if key == "frame_sums":
-            out[key] = np.sum([p[key] for p in parts], axis=0)
-        elif hasattr(value, "ndim") and value.ndim == 2:
+        if hasattr(value, "ndim") and value.ndim == 2:
             out[key] = xp.concatenate([p[key] for p in parts], axis=0)
     return out
 
@@ -316,7 +314,7 @@ def reduce_robust(
             tick()
 
         _robust_pass(stack, pieces, sums_pass)
-        keep = rb.detect(xp, ndi, energy, level, n_pix)
+        keep = rb.detect(xp, ndi, energy, level, n_pix, workers=1 if xp is not np else n_workers())
         energy = level = None  # frees 1/8 of the stack before the second pass
         totals = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
         lock = threading.Lock()
