@@ -21,8 +21,8 @@ Cases: ``temporal_median`` (spilled band-major to a temporary file), ``rolling_m
 (window 51, by blocks of frames, streamed to a sink that scores every frame),
 ``sparse_median`` (200-frame medians every 1000 frames), ``spatial_mean`` (radius 7,
 streamed and scored against the filtered truth),
-``frame_mean`` / ``frame_std`` (``frame_stats``), ``gain_meanvar`` / ``gain_auto``
-(``estimate_gain``).
+``frame_mean`` / ``frame_std`` (``frame_stats``), ``gain_meanvar`` / ``gain_auto`` /
+``gain_robust`` / ``gain_median`` (``estimate_gain`` with that method).
 
 Run (about 10 min for 4 GB under a 2 GB limit)::
 
@@ -57,6 +57,8 @@ CASES = (
     "frame_std",
     "gain_meanvar",
     "gain_auto",
+    "gain_robust",
+    "gain_median",
 )
 OFFSET_ADU = 100.0
 READ_E = 1.6

@@ -51,6 +51,7 @@ left out).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -58,7 +59,9 @@ import numpy as np
 
 from camtrack import _backend
 
-__all__ = ["BLOCK", "MIN_KEPT", "RADIUS", "block_energy", "detect", "finish", "kept_sums"]
+__all__ = [
+    "BLOCK", "MIN_KEPT", "RADIUS", "block_energy", "detect", "detection_bands", "finish", "kept_sums",
+]  # fmt: skip
 
 BLOCK = 8  # pixels per side of a detection block
 RADIUS = 2  # blocks each side of the own block in the pooling box
@@ -192,32 +195,40 @@ def _box2(ndi: Any, a: Any) -> Any:
     return out
 
 
-def _noise_model(
-    xp: Any, energy: Any, level: Any, n_pix: Any, kept: Any = None
-) -> tuple[float, float]:
+def _noise_model(xp: Any, store: Any, n_pix: Any, use_kept: bool) -> tuple[float, float]:
     """Photon transfer at block level: a pixel's noise variance ``a + b * level``.
 
     Fitted to ``y = D / (2 n)`` (the mean pixel variance of a block difference) against
-    ``x`` (the mean pixel level of its two frames) in quantile bins of ``x``. Without
-    ``kept``: each bin's 10th percentile of ``y`` (objects only ever add energy, so the
-    low end is noise; the scale of that low quantile is calibrated afterwards). With
-    ``kept``: the mean over the kept differences (unbiased for noise). Bins far above
-    the first line (dominated by objects) are dropped and the line refitted.
+    ``x`` (the mean pixel level of its two frames) in quantile bins of ``x``, on a
+    subsample of the differences. Without ``use_kept``: each bin's 10th percentile of
+    ``y`` (objects only ever add energy, so the low end is noise; the scale of that low
+    quantile is calibrated afterwards). With it: the mean over the kept differences
+    (unbiased for noise). Bins far above the first line (dominated by objects) are
+    dropped and the line refitted.
     """
-    nd = int(energy.shape[0])
-    step = max(1, (nd * int(energy.shape[1]) * int(energy.shape[2])) // MODEL_SAMPLES)
-    ts = slice(0, nd, step)
-    n = xp.asarray(n_pix, dtype=xp.float32)
-    ok = n >= BLOCK * BLOCK // 2
-    e = energy[ts]
-    x = (level[:-1][ts] + level[1:][ts]) / (2.0 * n)
-    y = e / (2.0 * n)
-    sel = xp.broadcast_to(ok, e.shape)
-    if kept is not None:
-        sel = sel & kept[ts]
-    x = _backend.to_host(x[sel]).astype(np.float64)
-    y = _backend.to_host(y[sel]).astype(np.float64)
+    nd, _ = store.spec["energy"]
+    step = max(1, (nd * store.nby * store.nbx) // MODEL_SAMPLES)
+    xs, ys = [], []
+    for b0, b1 in store.bands:
+        n = n_pix[b0:b1]
+        e = store.read("energy", b0, b1)[::step]
+        m = store.read("level", b0, b1)
+        x = (m[:-1][::step] + m[1:][::step]) / (2.0 * n)
+        y = e / (2.0 * n)
+        sel = xp.broadcast_to(n >= BLOCK * BLOCK // 2, e.shape)
+        if use_kept:
+            sel = sel & store.read("keep", b0, b1)[::step]
+        xs.append(_backend.to_host(x[sel]).astype(np.float64))
+        ys.append(_backend.to_host(y[sel]).astype(np.float64))
+    x, y = np.concatenate(xs), np.concatenate(ys)
     if x.size < 10 * MODEL_BINS:
+        if not use_kept:
+            raise ValueError(
+                f"method='robust' models the noise on {BLOCK} x {BLOCK} pixel blocks and "
+                f"needs at least {10 * MODEL_BINS} block differences (blocks x frames); this "
+                f"stack gives {x.size}. Use a larger field of view or more frames, or "
+                "method='diff'."
+            )
         raise ValueError(
             "Too few frame differences are free of moving objects to measure the noise. "
             "Record a longer stack, one with fewer moving objects, or mask them."
@@ -228,13 +239,15 @@ def _noise_model(
     counts = np.bincount(idx, minlength=len(edges) - 1)
     bx, by, bw = [], [], []
     splits = np.cumsum(counts)[:-1]
-    for xs, ys in zip(np.split(x[order], splits), np.split(y[order], splits), strict=True):
-        if xs.size < 10:
+    for xb, yb in zip(np.split(x[order], splits), np.split(y[order], splits), strict=True):
+        if xb.size < 10:
             continue
-        bx.append(np.median(xs))
-        by.append(np.percentile(ys, 10.0) if kept is None else ys.mean())
-        bw.append(xs.size)
+        bx.append(np.median(xb))
+        by.append(yb.mean() if use_kept else np.percentile(yb, 10.0))
+        bw.append(xb.size)
     bx, by, bw = np.array(bx), np.array(by), np.array(bw, dtype=np.float64)
+    if bx.size < 3 or np.ptp(bx) <= 0:  # one level only: the noise is a constant
+        return float(y.mean() if use_kept else np.median(y)), 0.0
     good = np.ones(bx.size, bool)
     for _ in range(3):
         b, a = np.polyfit(bx[good], by[good], 1, w=np.sqrt(bw[good]))
@@ -247,12 +260,23 @@ def _noise_model(
     return float(a), float(b)
 
 
-def detect(xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any, *, workers: int = 1) -> Any:
-    """Which differences of which blocks are free of moving objects.
+def detection_bands(nd: int, nby: int, nbx: int, within: Sequence[tuple[int, int]] = ()) -> list:
+    """Bands of block rows for the detection (and the store's layout): about
+    :data:`_DETECT_BYTES` of float32 each, refining the row ranges ``within``."""
+    rows = max(1, _DETECT_BYTES // max(1, nd * nbx * 4))
+    out = []
+    for r0, r1 in within or [(0, nby)]:
+        out += [(b, min(r1, b + rows)) for b in range(r0, r1, rows)]
+    return out
 
-    ``energy``: (T - 1, nby, nbx) and ``level``: (T, nby, nbx) float32 from
-    :func:`block_energy`; ``n_pix``: (nby, nbx) number of usable pixels per block.
-    Returns bool (T - 1, nby, nbx). Bands of block rows run on ``workers`` threads.
+
+def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> None:
+    """Mark which differences of which blocks are free of moving objects.
+
+    ``store`` (a :class:`~camtrack.gain._blockstore.BlockStore`) holds ``energy``
+    (T - 1, nby, nbx) and ``level`` (T, nby, nbx) float32 from :func:`block_energy`;
+    the result goes to its bool ``keep`` (T - 1, nby, nbx). ``n_pix``: (nby, nbx)
+    usable pixels per block. The store's bands run on ``workers`` threads.
 
     The noise energy a block difference should have comes from a photon-transfer line
     fitted at block level (:func:`_noise_model`) evaluated at the block's own level in
@@ -260,25 +284,24 @@ def detect(xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any, *, workers: i
     and that is the noise, not a disturbance. So the reference is never inflated by
     objects, however long they stay.
     """
-    nd, nby, nbx = (int(s) for s in energy.shape)
     n_pix = xp.asarray(n_pix, dtype=xp.float32)
     usable = n_pix > 0
-    rows = max(1, min(nby, _DETECT_BYTES // max(1, nd * nbx * 4)))
-    bands = [(b, min(nby, b + rows)) for b in range(0, nby, rows)]
-    keep = xp.zeros((nd, nby, nbx), bool)
-    kept = None
+    bands = store.bands
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for it in range(ITERATIONS):
-            a, b = _noise_model(xp, energy, level, n_pix, kept)
+            a, b = _noise_model(xp, store, n_pix, use_kept=it > 0)
 
             def ratios(band: tuple[int, int], a: float = a, b: float = b) -> tuple[Any, Any]:
-                return _pooled(xp, ndi, energy, level, n_pix, a, b, *band)
+                return _pooled(xp, ndi, store, n_pix, a, b, *band)
 
             if it == 0:
                 # The first line is a low quantile's: calibrate it by the low end of the
                 # pooled ratios (nearly Gaussian, so their 10th percentile is the
-                # noise's), measured on every fourth band.
-                sample = [r.ravel() for r, _ in pool.map(ratios, bands[::4])]
+                # noise's), measured on every fourth band of a layout that depends on
+                # the shape alone (so the result does not depend on the store's).
+                nd, _ = store.spec["energy"]
+                probe = detection_bands(nd, store.nby, store.nbx)[::4]
+                sample = [r.ravel() for r, _ in pool.map(ratios, probe)]
                 sample = xp.concatenate(sample)
                 sample = sample[xp.isfinite(sample)]
                 ref = float(xp.percentile(sample, FIRST_PERCENTILE)) if sample.size else 1.0
@@ -286,19 +309,20 @@ def detect(xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any, *, workers: i
             else:
                 ref = 1.0
 
-            def decide(band: tuple[int, int], ref: float = ref) -> None:
+            def decide(band: tuple[int, int], ref: float = ref) -> Any:
                 b0, b1 = band
                 ratio, sd = ratios(band)
                 with np.errstate(invalid="ignore"):
-                    keep[:, b0:b1] = (ratio < ref * (1.0 + K_SIGMA * sd)) & usable[b0:b1]
+                    return (ratio < ref * (1.0 + K_SIGMA * sd)) & usable[b0:b1]
 
-            list(pool.map(decide, bands))
-            kept = keep
-    return keep
+            # All bands decided before any is stored: the next band's pooling reads
+            # this iteration's inputs only (energy, level), never its own output.
+            for (b0, _), k in zip(bands, pool.map(decide, bands), strict=True):
+                store.write("keep", 0, b0, k)
 
 
 def _pooled(
-    xp: Any, ndi: Any, energy: Any, level: Any, n_pix: Any, a: float, b: float, b0: int, b1: int
+    xp: Any, ndi: Any, store: Any, n_pix: Any, a: float, b: float, b0: int, b1: int
 ) -> tuple[Any, Any]:
     """Pooled ratio and its noise standard deviation for block rows ``b0:b1``.
 
@@ -306,21 +330,21 @@ def _pooled(
     level in both frames, so the pooled sums of ``E`` and of its variance ``2.8 E**2 /
     n`` are combinations of the pooled ``n``, ``S`` and ``S**2 / n``.
     """
-    nby = int(energy.shape[1])
-    h0, h1 = max(0, b0 - RADIUS), min(nby, b1 + RADIUS)
+    h0, h1 = max(0, b0 - RADIUS), min(store.nby, b1 + RADIUS)
     own = slice(b0 - h0, b1 - h0)
     size_t = 2 * HALF_WINDOW + 1
     n = n_pix[h0:h1]
     use = (n > 0).astype(xp.float32)
-    m = level[:, h0:h1]
+    m = store.read("level", h0, h1)
     s = (m[1:] + m[:-1]) * use
-    p_d = _pool(ndi, energy[:, h0:h1] * use, size_t)[:, own]
+    del m
+    p_d = _pool(ndi, store.read("energy", h0, h1) * use, size_t)[:, own]
     p_s = _pool(ndi, s, size_t)[:, own]
     s *= s
     s *= xp.where(n > 0, 1.0 / xp.maximum(n, 1.0), 0.0).astype(xp.float32)
     p_s2 = _pool(ndi, s, size_t)[:, own]
     del s
-    nd = int(energy.shape[0])
+    nd = int(p_d.shape[0])
     t = np.arange(nd)
     counts = np.minimum(t + HALF_WINDOW, nd - 1) - np.maximum(t - HALF_WINDOW, 0) + 1
     p_n = _box2(ndi, n[None])[0] - n
@@ -329,7 +353,7 @@ def _pooled(
     var = WINDOW_CORRELATION * 2.0 * (4.0 * a * a * p_n + 4.0 * a * b * p_s + b * b * p_s2)
     del p_s, p_s2, p_n
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = p_d / den
+        ratio = xp.where(den > 0, p_d / den, xp.nan)  # no noise expected: no decision
         sd = xp.sqrt(xp.maximum(var, 0.0)) / den
     return ratio, sd
 

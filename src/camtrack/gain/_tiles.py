@@ -252,7 +252,13 @@ def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, 
     import dask.array as da
     from dask.base import tokenize
 
+    from camtrack.io._spill import spill_fits
+
     t, ny, nx = (int(s) for s in stack.shape)
+    frame_chunked = len(stack.chunks[0]) > 1
+    on_host = isinstance(getattr(stack, "_meta", None), np.ndarray)
+    if frame_chunked and on_host and spill_fits(stack.nbytes):
+        return _median_spill(stack, progress)
     ys, xs = _tiles(t, ny, nx, 1)[0]
     data = stack.rechunk((t, ys.stop - ys.start, xs.stop - xs.start))
     xp, _ = _backend.namespace(stack)
@@ -270,6 +276,44 @@ def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, 
     return maps[0], maps[1], maps[2], maps[3]
 
 
+def _merge_tiles(tiles: list[tuple[slice, slice]], k: int) -> list[tuple[slice, slice]]:
+    """Join runs of ``k`` consecutive row bands (full-width tiles only)."""
+    if any(xs.start != 0 or xs.stop != tiles[0][1].stop for _, xs in tiles):
+        return tiles
+    out = []
+    for i in range(0, len(tiles), k):
+        group = tiles[i : i + k]
+        out.append((slice(group[0][0].start, group[-1][0].stop), group[0][1]))
+    return out
+
+
+def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, Any]:
+    """Median maps of a frame-chunked dask stack through a band-major spill file.
+
+    Gathering all frames of a tile from frame chunks re-reads every chunk once per
+    tile (I/O growing as T x Y x X squared over the tile size); the spill rewrites the
+    stack once so that each tile is one contiguous read (3 x the stack in I/O), the
+    next tile read while this one is reduced.
+    """
+    from camtrack.io._spill import BandSpill
+
+    t, ny, nx = (int(s) for s in stack.shape)
+    # Twice the kernel's tiles: each is split again over the threads.
+    tiles = _merge_tiles(_tiles(t, ny, nx, 1), 2)
+    maps = np.empty((4, ny, nx), np.float64)
+    with BandSpill([stack], tiles) as spill, ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(spill.read, 0)
+        steps = range(len(tiles))
+        for k in steps if progress is None else progress(steps, total=len(tiles)):
+            block = pending.result()
+            if k + 1 < len(tiles):
+                pending = reader.submit(spill.read, k + 1)
+            for i, m in enumerate(reduce_median(block)):  # numpy: on every core
+                maps[(i, *tiles[k])] = m
+            del block
+    return maps[0], maps[1], maps[2], maps[3]
+
+
 # ----------------------------------------------------------------------------- robust
 
 
@@ -280,11 +324,13 @@ def reduce_robust(
 
     Two streaming passes over the stack, in row bands (numpy, cupy: threads) or in
     pieces of frames by rows (dask: a stack larger than memory streams through): the
-    block sums, then, after the detection on those (1/8 of the stack's pixels), the
-    per-pixel sums over the kept differences. Returns host float64 maps and the int64
-    count map.
+    block sums, then, after the detection on those (1/8 of the stack's pixels; kept
+    in temporary files when a lazy stack makes them large), the per-pixel sums over
+    the kept differences. Returns host float64 maps and the int64 count map.
     """
     from camtrack.gain import _robust as rb
+    from camtrack.gain._blockstore import MEMORY_BYTES, BlockStore
+    from camtrack.io._spill import spill_fits
 
     t, ny, nx = (int(s) for s in stack.shape)
     xp, ndi = _backend.namespace(stack)
@@ -294,46 +340,54 @@ def reduce_robust(
     pad[:ny, :nx] = usable
     n_pix = xp.asarray(pad.reshape(nby, rb.BLOCK, nbx, rb.BLOCK).sum(axis=(1, 3)))
     use = xp.asarray(usable)
+    gpu = xp is not np
+    workers = 1 if gpu else n_workers()
     if _backend.is_dask(stack):
         pieces = _robust_pieces(stack)
     else:
-        workers = 1 if xp is not np else n_workers()
         rows = -(-ny // (4 * workers)) if workers > 1 else ny
         pieces = [(slice(0, t - 1), ys) for ys in _bands(ny, -(-rows // rb.BLOCK) * rb.BLOCK)]
+    piece_rows = sorted({(ys.start // rb.BLOCK, rb.n_blocks(ys.stop)) for _, ys in pieces})
+    bands = rb.detection_bands(t - 1, nby, nbx, piece_rows)
+    arrays = {"energy": (t - 1, np.float32), "level": (t, np.float32), "keep": (t - 1, bool)}
+    size = BlockStore.nbytes(arrays, nby, nbx)
+    on_disk = _backend.is_dask(stack) and size > MEMORY_BYTES and not gpu and spill_fits(size)
     out: dict[str, Any] = {}
 
     def run(tick: Callable[[], None]) -> None:
-        energy = xp.empty((t - 1, nby, nbx), xp.float32)
-        level = xp.empty((t, nby, nbx), xp.float32)
+        with BlockStore(xp, arrays, nby, nbx, bands, on_disk=on_disk) as store:
 
-        def sums_pass(piece: Any, ts: slice, ys: slice) -> None:
-            b = slice(ys.start // rb.BLOCK, rb.n_blocks(ys.stop))
-            e, m = rb.block_energy(xp, xp.asarray(piece), use[ys])
-            energy[ts, b] = e
-            level[ts.start : ts.stop + 1, b] = m
-            tick()
+            def sums_pass(piece: Any, ts: slice, ys: slice) -> None:
+                e, m = rb.block_energy(xp, xp.asarray(piece), use[ys])
+                store.write("energy", ts.start, ys.start // rb.BLOCK, e)
+                store.write("level", ts.start, ys.start // rb.BLOCK, m)
+                tick()
 
-        _robust_pass(stack, pieces, sums_pass)
-        keep = rb.detect(xp, ndi, energy, level, n_pix, workers=1 if xp is not np else n_workers())
-        energy = level = None  # frees 1/8 of the stack before the second pass
-        totals = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
-        lock = threading.Lock()
+            _robust_pass(stack, pieces, sums_pass)
+            rb.detect(xp, ndi, store, n_pix, workers=workers)
+            totals = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
+            lock = threading.Lock()
 
-        def kept_pass(piece: Any, ts: slice, ys: slice) -> None:
-            b = slice(ys.start // rb.BLOCK, rb.n_blocks(ys.stop))
-            part = rb.kept_sums(xp, xp.asarray(piece), keep[ts, b])
-            with lock:
-                for key, value in part.items():
-                    totals[key][ys] += value
-            tick()
+            def kept_pass(piece: Any, ts: slice, ys: slice) -> None:
+                keep = store.read("keep", ys.start // rb.BLOCK, rb.n_blocks(ys.stop), ts)
+                part = rb.kept_sums(xp, xp.asarray(piece), keep)
+                with lock:
+                    for key, value in part.items():
+                        totals[key][ys] += value
+                tick()
 
-        _robust_pass(stack, pieces, kept_pass)
-        out.update(totals, keep=keep)
+            _robust_pass(stack, pieces, kept_pass)
+            n_b = xp.zeros((nby, nbx), xp.int64)
+            adj_b = xp.zeros((nby, nbx), xp.int64)
+            for b0, b1 in bands:
+                keep = store.read("keep", b0, b1)
+                n_b[b0:b1] = keep.sum(axis=0)
+                adj_b[b0:b1] = (keep[1:] & keep[:-1]).sum(axis=0)
+            out.update(totals, n_b=n_b, adj_b=adj_b)
 
     _with_ticks(run, 2 * len(pieces), progress)
-    keep = out.pop("keep")
-    n = _upsample_blocks(xp, keep.sum(axis=0), ny, nx, rb.BLOCK)
-    adj = _upsample_blocks(xp, (keep[1:] & keep[:-1]).sum(axis=0), ny, nx, rb.BLOCK)
+    n = _upsample_blocks(xp, out.pop("n_b"), ny, nx, rb.BLOCK)
+    adj = _upsample_blocks(xp, out.pop("adj_b"), ny, nx, rb.BLOCK)
     mean, var = rb.finish(out, n, adj)
     count = xp.where(use, n, 0)
     return (
