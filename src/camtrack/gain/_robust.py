@@ -75,7 +75,8 @@ MIN_KEPT = 5
 WINDOW_CORRELATION = 1.4
 SLAB_FRAMES = 32  # differences per slab of the streaming passes
 _SLAB_BYTES = 2 * 2**20  # float32 bytes of one slab: cache-sized
-_DETECT_BYTES = 8 * 2**20  # float32 bytes of one block-level array in a detection band
+_DETECT_BYTES = 4 * 2**20  # float32 bytes of one block-level array of a detection tile
+BAND_ROWS = 8  # block rows per band of the detection and of the block store
 MODEL_SAMPLES = 500_000  # block differences the noise model is fitted to
 MODEL_BINS = 32
 
@@ -260,13 +261,24 @@ def _noise_model(xp: Any, store: Any, n_pix: Any, use_kept: bool) -> tuple[float
     return float(a), float(b)
 
 
-def detection_bands(nd: int, nby: int, nbx: int, within: Sequence[tuple[int, int]] = ()) -> list:
-    """Bands of block rows for the detection (and the store's layout): about
-    :data:`_DETECT_BYTES` of float32 each, refining the row ranges ``within``."""
-    rows = max(1, _DETECT_BYTES // max(1, nd * nbx * 4))
+def detection_bands(nby: int, within: Sequence[tuple[int, int]] = ()) -> list:
+    """Bands of :data:`BAND_ROWS` block rows (the store's layout), refining the row
+    ranges ``within`` (the passes' pieces, so that their writes cover whole bands)."""
     out = []
     for r0, r1 in within or [(0, nby)]:
-        out += [(b, min(r1, b + rows)) for b in range(r0, r1, rows)]
+        out += [(b, min(r1, b + BAND_ROWS)) for b in range(r0, r1, BAND_ROWS)]
+    return out
+
+
+def _tiles(nd: int, nbx: int, bands: Sequence[tuple[int, int]]) -> list:
+    """(b0, b1, t0, t1) tiles of the detection: each band cut into ranges of
+    differences so that one block-level array of a tile (with its context) stays
+    within :data:`_DETECT_BYTES`."""
+    out = []
+    for b0, b1 in bands:
+        per_t = (b1 - b0 + 2 * RADIUS) * nbx * 4
+        span = max(8 * HALF_WINDOW, _DETECT_BYTES // per_t - 2 * HALF_WINDOW)
+        out += [(b0, b1, t, min(nd, t + span)) for t in range(0, nd, span)]
     return out
 
 
@@ -276,7 +288,8 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
     ``store`` (a :class:`~camtrack.gain._blockstore.BlockStore`) holds ``energy``
     (T - 1, nby, nbx) and ``level`` (T, nby, nbx) float32 from :func:`block_energy`;
     the result goes to its bool ``keep`` (T - 1, nby, nbx). ``n_pix``: (nby, nbx)
-    usable pixels per block. The store's bands run on ``workers`` threads.
+    usable pixels per block. Tiles of the store's bands by ranges of differences run
+    on ``workers`` threads, so the memory is a few tiles whatever the stack's size.
 
     The noise energy a block difference should have comes from a photon-transfer line
     fitted at block level (:func:`_noise_model`) evaluated at the block's own level in
@@ -286,21 +299,22 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
     """
     n_pix = xp.asarray(n_pix, dtype=xp.float32)
     usable = n_pix > 0
-    bands = store.bands
+    nd, _ = store.spec["energy"]
+    tiles = _tiles(nd, store.nbx, store.bands)
+    # The calibration's probe: a layout that depends on the shape alone, so the result
+    # does not depend on the store's bands.
+    probe = _tiles(nd, store.nbx, detection_bands(store.nby))[::4]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for it in range(ITERATIONS):
             a, b = _noise_model(xp, store, n_pix, use_kept=it > 0)
 
-            def ratios(band: tuple[int, int], a: float = a, b: float = b) -> tuple[Any, Any]:
-                return _pooled(xp, ndi, store, n_pix, a, b, *band)
+            def ratios(tile: tuple, a: float = a, b: float = b) -> tuple[Any, Any]:
+                return _pooled(xp, ndi, store, n_pix, a, b, *tile)
 
             if it == 0:
                 # The first line is a low quantile's: calibrate it by the low end of the
                 # pooled ratios (nearly Gaussian, so their 10th percentile is the
-                # noise's), measured on every fourth band of a layout that depends on
-                # the shape alone (so the result does not depend on the store's).
-                nd, _ = store.spec["energy"]
-                probe = detection_bands(nd, store.nby, store.nbx)[::4]
+                # noise's), measured on every fourth tile.
                 sample = [r.ravel() for r, _ in pool.map(ratios, probe)]
                 sample = xp.concatenate(sample)
                 sample = sample[xp.isfinite(sample)]
@@ -309,46 +323,57 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
             else:
                 ref = 1.0
 
-            def decide(band: tuple[int, int], ref: float = ref) -> Any:
-                b0, b1 = band
-                ratio, sd = ratios(band)
+            def decide(tile: tuple, ref: float = ref) -> Any:
+                ratio, sd = ratios(tile)
                 with np.errstate(invalid="ignore"):
-                    return (ratio < ref * (1.0 + K_SIGMA * sd)) & usable[b0:b1]
+                    return (ratio < ref * (1.0 + K_SIGMA * sd)) & usable[tile[0] : tile[1]]
 
-            # All bands decided before any is stored: the next band's pooling reads
-            # this iteration's inputs only (energy, level), never its own output.
-            for (b0, _), k in zip(bands, pool.map(decide, bands), strict=True):
-                store.write("keep", 0, b0, k)
+            # A tile's pooling reads energy and level only, never the keep this
+            # iteration writes (the noise model read the last one before), so each
+            # tile is stored as it comes: memory stays a few tiles.
+            for tile, k in zip(tiles, pool.map(decide, tiles), strict=True):
+                store.write("keep", tile[2], tile[0], k)
 
 
 def _pooled(
-    xp: Any, ndi: Any, store: Any, n_pix: Any, a: float, b: float, b0: int, b1: int
+    xp: Any,
+    ndi: Any,
+    store: Any,
+    n_pix: Any,
+    a: float,
+    b: float,
+    b0: int,
+    b1: int,
+    t0: int,
+    t1: int,
 ) -> tuple[Any, Any]:
-    """Pooled ratio and its noise standard deviation for block rows ``b0:b1``.
+    """Pooled ratio and its noise standard deviation for block rows ``b0:b1`` and
+    differences ``t0:t1`` (read with RADIUS rows and HALF_WINDOW differences of context).
 
     The noise energy of a block difference is ``E = 2 a n + b S`` with ``S`` its summed
     level in both frames, so the pooled sums of ``E`` and of its variance ``2.8 E**2 /
     n`` are combinations of the pooled ``n``, ``S`` and ``S**2 / n``.
     """
+    nd, _ = store.spec["energy"]
     h0, h1 = max(0, b0 - RADIUS), min(store.nby, b1 + RADIUS)
-    own = slice(b0 - h0, b1 - h0)
+    u0, u1 = max(0, t0 - HALF_WINDOW), min(nd, t1 + HALF_WINDOW)
+    own = (slice(t0 - u0, t1 - u0), slice(b0 - h0, b1 - h0))
     size_t = 2 * HALF_WINDOW + 1
     n = n_pix[h0:h1]
     use = (n > 0).astype(xp.float32)
-    m = store.read("level", h0, h1)
+    m = store.read("level", h0, h1, slice(u0, u1 + 1))
     s = (m[1:] + m[:-1]) * use
     del m
-    p_d = _pool(ndi, store.read("energy", h0, h1) * use, size_t)[:, own]
-    p_s = _pool(ndi, s, size_t)[:, own]
+    p_d = _pool(ndi, store.read("energy", h0, h1, slice(u0, u1)) * use, size_t)[own]
+    p_s = _pool(ndi, s, size_t)[own]
     s *= s
     s *= xp.where(n > 0, 1.0 / xp.maximum(n, 1.0), 0.0).astype(xp.float32)
-    p_s2 = _pool(ndi, s, size_t)[:, own]
+    p_s2 = _pool(ndi, s, size_t)[own]
     del s
-    nd = int(p_d.shape[0])
-    t = np.arange(nd)
+    t = np.arange(t0, t1)
     counts = np.minimum(t + HALF_WINDOW, nd - 1) - np.maximum(t - HALF_WINDOW, 0) + 1
     p_n = _box2(ndi, n[None])[0] - n
-    p_n = xp.asarray(counts.astype(np.float32))[:, None, None] * p_n[own][None]
+    p_n = xp.asarray(counts.astype(np.float32))[:, None, None] * p_n[own[1]][None]
     den = 2.0 * a * p_n + b * p_s
     var = WINDOW_CORRELATION * 2.0 * (4.0 * a * a * p_n + 4.0 * a * b * p_s + b * b * p_s2)
     del p_s, p_s2, p_n

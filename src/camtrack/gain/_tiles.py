@@ -348,7 +348,7 @@ def reduce_robust(
         rows = -(-ny // (4 * workers)) if workers > 1 else ny
         pieces = [(slice(0, t - 1), ys) for ys in _bands(ny, -(-rows // rb.BLOCK) * rb.BLOCK)]
     piece_rows = sorted({(ys.start // rb.BLOCK, rb.n_blocks(ys.stop)) for _, ys in pieces})
-    bands = rb.detection_bands(t - 1, nby, nbx, piece_rows)
+    bands = rb.detection_bands(nby, piece_rows)
     arrays = {"energy": (t - 1, np.float32), "level": (t, np.float32), "keep": (t - 1, bool)}
     size = BlockStore.nbytes(arrays, nby, nbx)
     on_disk = _backend.is_dask(stack) and size > MEMORY_BYTES and not gpu and spill_fits(size)
