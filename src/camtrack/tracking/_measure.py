@@ -73,9 +73,7 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
         wy = tukey(xp, pos[None, :] - oy[:, None], half[:, None], taper)
         w = wy[:, :, None] * wx[:, None, :]
         if hole is not None:
-            # Every row, a 1.5 px dip at the centre where hole is 0: the batch's profiles
-            # stay alike (measured: 0.03 nm less z error on clipped batches than without).
-            w = w * hole_weights(xp, s, ox, oy, hole, dt)
+            w = w * xp.where((hole > 0)[:, None, None], hole_weights(xp, s, ox, oy, hole, dt), 1.0)
         return w
 
     spec = rfft2(xp, g * window(cxd, cyd))
