@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.ndimage
 
-__all__ = ["is_cupy", "is_dask", "namespace", "to_host"]
+__all__ = ["is_cupy", "is_dask", "namespace", "release_memory", "to_host"]
 
 
 def is_cupy(x: Any) -> bool:
@@ -82,3 +82,29 @@ def to_host(x: Any) -> np.ndarray:
     if is_cupy(x):
         return x.get()
     return np.asarray(x)
+
+
+_LIBC: Any = None
+
+
+def release_memory() -> None:
+    """Return freed heap memory to the operating system (glibc's ``malloc_trim``).
+
+    After a pass over a large stack on several threads, glibc keeps the freed
+    multi-MB work buffers in its per-thread arenas (its mmap threshold grows after
+    the first large frees), so the process holds on to memory it no longer uses and
+    the next pass stacks its working set on top. Called between the passes of the
+    out-of-core reductions; a no-op where there is no glibc.
+    """
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+

@@ -185,6 +185,7 @@ def estimate_gain(
             warnings.append(f"method='auto' chose {chosen!r}: {reason}")
         bin_stat, corr = "mean", 1.0
         if chosen == "robust":
+            _backend.release_memory()  # the moments pass's buffers, before the next passes
             mean, var, kept = reduce_robust(stack, ~excluded, progress=progress)
             excluded = excluded | ~np.isfinite(var)
             _robust_warnings(kept, excluded, t, warnings)

@@ -364,7 +364,9 @@ def reduce_robust(
                 tick()
 
             _robust_pass(stack, pieces, sums_pass)
+            _backend.release_memory()
             rb.detect(xp, ndi, store, n_pix, workers=workers)
+            _backend.release_memory()
             totals = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
             lock = threading.Lock()
 
