@@ -55,8 +55,8 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     pixels does, by up to a few nm of z). The image is windowed (a separable flat top
     reaching the ROI edge, a short taper, so the periodic wrap of the DFT never
     enters), shifted by a phase ramp, and profiled as sum K w g / sum K w with the
-    window moved along. Bins whose kernel reaches the taper (outside the flat top's
-    inscribed circle) or a clipped centre's hole are NaN.
+    window moved along. Bins whose centre radius lies in the taper (outside the flat
+    top's inscribed circle), or whose kernel reaches a clipped centre's hole, are NaN.
     """
     s = g.shape[-1]
     dt = g.dtype
@@ -67,13 +67,17 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     half = xp.maximum(xp.minimum(xp.minimum(cxd, s - 1 - cxd), xp.minimum(cyd, s - 1 - cyd)) + 1.0, 2.0 * _SHIFT_TAPER)  # fmt: skip
     taper = (_SHIFT_TAPER / half)[:, None]
     t0 = float(s // 2)
+    # Only the ROIs with a clipped centre get the hole: a bead's profile never depends
+    # on its batch mates (a dip in every row once any clipped cost ~1 nm of z rms when
+    # LUT and measurement batches differed in having a clipped member).
+    holed = None if hole is None else xp.nonzero(hole > 0)[0]
 
     def window(ox: Any, oy: Any) -> Any:
         wx = tukey(xp, pos[None, :] - ox[:, None], half[:, None], taper)
         wy = tukey(xp, pos[None, :] - oy[:, None], half[:, None], taper)
         w = wy[:, :, None] * wx[:, None, :]
-        if hole is not None:
-            w = w * xp.where((hole > 0)[:, None, None], hole_weights(xp, s, ox, oy, hole, dt), 1.0)
+        if holed is not None and holed.size:
+            w[holed] *= hole_weights(xp, s, ox[holed], oy[holed], hole[holed], dt)
         return w
 
     spec = rfft2(xp, g * window(cxd, cyd))
@@ -90,7 +94,12 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     prof = op.centred_spectrum(xp, spec, window(centre, centre))
     radii = xp.asarray(op.radii)[None, :]
     reach = 3.5 * op.sigma
-    bad = radii + reach > (half - _SHIFT_TAPER)[:, None]
+    # A bin is kept while its centre radius lies inside the flat top: the tail of its
+    # kernel in the taper is only reweighted (the profile divides by sum K w), and the
+    # shift there is still accurate enough. Keeping those outer bins (a bead off centre
+    # lost its last two) adds z information: measured at 64 px, z rms 1.96 -> 1.89 nm
+    # dim, 0.62 -> 0.59 nm bright, noise-free z unchanged (0.39 -> 0.36 nm dim).
+    bad = radii > (half - _SHIFT_TAPER)[:, None]
     if hole is not None:
         # Bins reaching into the hole's edge average a different mix of radii: drop them.
         bad = bad | ((hole[:, None] > 0) & (radii - reach < hole[:, None] + 1.5))
