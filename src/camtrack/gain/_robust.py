@@ -75,7 +75,7 @@ MIN_KEPT = 5
 WINDOW_CORRELATION = 1.4
 SLAB_FRAMES = 32  # differences per slab of the streaming passes
 _SLAB_BYTES = 2 * 2**20  # float32 bytes of one slab: cache-sized
-_DETECT_BYTES = 4 * 2**20  # float32 bytes of one block-level array of a detection tile
+_DETECT_BYTES = 8 * 2**20  # float32 bytes of one block-level array of a detection tile
 BAND_ROWS = 8  # block rows per band of the detection and of the block store
 MODEL_SAMPLES = 500_000  # block differences the noise model is fitted to
 MODEL_BINS = 32
@@ -271,11 +271,19 @@ def detection_bands(nby: int, within: Sequence[tuple[int, int]] = ()) -> list:
 
 
 def _tiles(nd: int, nbx: int, bands: Sequence[tuple[int, int]]) -> list:
-    """(b0, b1, t0, t1) tiles of the detection: each band cut into ranges of
-    differences so that one block-level array of a tile (with its context) stays
-    within :data:`_DETECT_BYTES`."""
-    out = []
+    """(b0, b1, t0, t1) tiles of the detection: runs of consecutive bands, cut into
+    ranges of differences, such that one block-level array of a tile (with its
+    context) stays within :data:`_DETECT_BYTES`: wide tiles when the stack is short
+    (less context re-read), short ones when it is long (bounded memory)."""
+    rows = max(BAND_ROWS, _DETECT_BYTES // max(1, nd * nbx * 4) - 2 * RADIUS)
+    runs: list[tuple[int, int]] = []
     for b0, b1 in bands:
+        if runs and runs[-1][1] == b0 and b1 - runs[-1][0] <= rows:
+            runs[-1] = (runs[-1][0], b1)
+        else:
+            runs.append((b0, b1))
+    out = []
+    for b0, b1 in runs:
         per_t = (b1 - b0 + 2 * RADIUS) * nbx * 4
         span = max(8 * HALF_WINDOW, _DETECT_BYTES // per_t - 2 * HALF_WINDOW)
         out += [(b0, b1, t, min(nd, t + span)) for t in range(0, nd, span)]
