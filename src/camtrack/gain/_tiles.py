@@ -72,56 +72,29 @@ def _run_threads(
 
 
 def _compute_dask(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progress | None):
-    """``dask.compute`` on the threaded scheduler, advancing ``progress`` per kernel task.
-
-    The compute runs in a helper thread while this thread iterates the progress
-    callable over a queue fed by a dask callback, so iterable-style progress bars
-    (tqdm, napari's progress) work unchanged.
-    """
+    """``dask.compute`` on the threaded scheduler, advancing ``progress`` per kernel task
+    (a dask callback counts the finished tasks whose key starts with ``prefix``)."""
     import dask
     from dask.callbacks import Callback
 
     workers = n_workers()
     if progress is None:
         return dask.compute(graph_outputs, scheduler="threads", num_workers=workers)[0]
-
-    events: queue.Queue = queue.Queue()
     result: dict[str, Any] = {}
 
-    class _Count(Callback):
-        def _posttask(self, key, value, dsk, state, id):
-            name = key[0] if isinstance(key, tuple) else key
-            if isinstance(name, str) and name.startswith(prefix):
-                events.put(1)
+    def run(tick: Callable[[], None]) -> None:
+        class _Count(Callback):
+            def _posttask(self, key, value, dsk, state, id):
+                name = key[0] if isinstance(key, tuple) else key
+                if isinstance(name, str) and name.startswith(prefix):
+                    tick()
 
-    def run() -> None:
-        try:
-            with _Count():
-                result["value"] = dask.compute(
-                    graph_outputs, scheduler="threads", num_workers=workers
-                )[0]
-        except BaseException as exc:  # re-raised in the calling thread
-            result["error"] = exc
-        finally:
-            events.put(None)
+        with _Count():
+            result["value"] = dask.compute(
+                graph_outputs, scheduler="threads", num_workers=workers
+            )[0]
 
-    def ticks():
-        seen = 0
-        while True:
-            item = events.get()
-            if item is None:
-                break
-            seen += 1
-            if seen <= n_tasks:
-                yield seen
-
-    thread = threading.Thread(target=run, name="camtrack-gain-compute", daemon=True)
-    thread.start()
-    for _ in progress(ticks(), total=n_tasks):
-        pass
-    thread.join()
-    if "error" in result:
-        raise result["error"]
+    _with_ticks(run, n_tasks, progress)
     return result["value"]
 
 
