@@ -7,14 +7,16 @@ asked for), so ``import camtrack`` never touches CUDA.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import scipy.ndimage
 
-__all__ = ["is_cupy", "is_dask", "namespace", "release_memory", "to_host"]
+__all__ = ["is_cupy", "is_dask", "namespace", "release_memory", "single_threaded_blas", "to_host"]
 
 
 def is_cupy(x: Any) -> bool:
@@ -108,3 +110,21 @@ def release_memory() -> None:
     if _LIBC:
         _LIBC.malloc_trim(0)
 
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS at one thread while the engine's own thread pool runs batches in parallel.
+
+    OpenBLAS (numpy's and scipy's) starts its own threads for every matrix product;
+    called from several of our threads at once it oversubscribes the cores and
+    contends for its locks, so two threads ran slower than one (tracking: 0.87x; with
+    BLAS at one thread: 1.88x). Uses threadpoolctl (every BLAS vendor); without it this
+    does nothing.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -94,7 +94,10 @@ def run_parallel(
         for item in track(items, len(items), progress):
             func(item)
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    with (
+        _backend.single_threaded_blas(),
+        ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool,
+    ):
         futures = [pool.submit(func, item) for item in items]
         try:
             for fut in track(as_completed(futures), len(futures), progress):

@@ -312,7 +312,7 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
     # The calibration's probe: a layout that depends on the shape alone, so the result
     # does not depend on the store's bands.
     probe = _tiles(nd, store.nbx, detection_bands(store.nby))[::4]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with _backend.single_threaded_blas(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for it in range(ITERATIONS):
             a, b = _noise_model(xp, store, n_pix, use_kept=it > 0)
 

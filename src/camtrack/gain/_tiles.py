@@ -60,7 +60,10 @@ def _run_threads(
         for item in it:
             func(item)
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    with (
+        _backend.single_threaded_blas(),
+        ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool,
+    ):
         futures = [pool.submit(func, item) for item in items]
         try:
             done = as_completed(futures)
@@ -382,7 +385,8 @@ def _robust_pass(stack: Any, pieces: list, func: Callable[[Any, slice, slice], N
         tasks = [
             dask.delayed(func)(stack[ts.start : ts.stop + 1, ys], ts, ys) for ts, ys in pieces
         ]
-        dask.compute(tasks, scheduler="threads", num_workers=n_workers())
+        with _backend.single_threaded_blas():
+            dask.compute(tasks, scheduler="threads", num_workers=n_workers())
         return
     workers = 1 if _backend.is_cupy(stack) else n_workers()
     _run_threads(

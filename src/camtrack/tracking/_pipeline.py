@@ -107,8 +107,12 @@ def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     workers = o.get("workers") or default_workers()
     workers = min(workers, len(starts))
     if xp is np and workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with _backend.single_threaded_blas(), ThreadPoolExecutor(max_workers=workers) as pool:
             outs = list(pool.map(lambda s: _one_batch(xp, rois[s : s + step], zlut, mode, o), starts))  # fmt: skip
+    elif xp is np and len(starts) > 1:
+        # BLAS threads gain nothing on products this small and spin against the caller.
+        with _backend.single_threaded_blas():
+            outs = [_one_batch(xp, rois[s : s + step], zlut, mode, o) for s in starts]
     else:
         outs = [_one_batch(xp, rois[s : s + step], zlut, mode, o) for s in starts]
     keys = ("x", "y", "z", "quality", "match", "profiles")
