@@ -297,6 +297,19 @@ def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
         blocks=blocks,
         den=den,
         n_eff=n_eff,
-        k0=k0.astype(np.float32),
-        k0_spec=np.ascontiguousarray(k0_spec, dtype=np.float32),
+        k0=_flush_denormals(k0),
+        k0_spec=_flush_denormals(k0_spec),
     )
+
+
+def _flush_denormals(a: np.ndarray) -> np.ndarray:
+    """float32 copy with the weights below float32's normal range set to 0.
+
+    The Gaussian kernel's far tails underflow to subnormal floats (3,079 of the 64 px
+    kernel's weights); a matrix product that meets them runs on the CPU's slow
+    microcode path, which made one product of the profile 14x slower than its twin
+    (20 ms against 1.4 ms per batch of 256 ROIs). They weigh below 1e-38 of the peak.
+    """
+    out = np.ascontiguousarray(a, dtype=np.float32)
+    out[np.abs(out) < np.finfo(np.float32).tiny] = 0.0
+    return out
