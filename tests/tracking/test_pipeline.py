@@ -179,15 +179,21 @@ def test_clipped_centres_do_not_bias(saturation):
     assert rms(fast.x - x) < 0.015 and rms(fast.z - z) < 4.0
 
 
-def test_fast_mode_clipped_centres_have_no_sub_pixel_bias():
-    # Noise-free clipped beads at sub-pixel phases across a pixel: the fast centre
-    # leaves the clipped hole out of its projections (with the hole in: 0.007 px rms,
-    # -0.0028 px mean).
-    n = 40
+def _clipped_phase_sweep(n: int = 40):
+    """Noise-free beads with clipped centres at n sub-pixel phases across a pixel."""
     x = 23.0 + np.linspace(0.0, 1.0, n, endpoint=False)
     y = 23.7 - np.linspace(0.0, 1.0, n, endpoint=False)
     z = np.full(n, 2000.0)
     rois, truth = bead_rois(x, y, z, size=SIZE, noise=False, rng=2, saturation="adc", saturation_level=8.0)  # fmt: skip
+    return x, y, rois, truth
+
+
+def test_fast_mode_clipped_centres_have_no_sub_pixel_bias():
+    # Noise-free clipped beads at sub-pixel phases across a pixel: the fast centre
+    # leaves the clipped hole out of its projections (with the hole in: 0.007 px rms,
+    # -0.0028 px mean).
+    x, y, rois, truth = _clipped_phase_sweep()
+    n = x.size
     assert (rois >= truth.saturation_adu - 1e-3).sum() > 5 * n  # the centres clip
     fast = track_rois(rois, mode="fast")
     assert rms(fast.x - x) < 0.003 and rms(fast.y - y) < 0.003  # measured 0.0018; was 0.0071
@@ -198,11 +204,7 @@ def test_precise_clipped_centres_are_exact_noise_free():
     # Noise-free clipped beads across a pixel: the hole in the symmetry window has a
     # smooth (C2, 5 px) edge, so it adds no aliasing; with the old 1.5 px linear edge
     # these centres were off by 0.0053 px rms. Measured 0.00017 px.
-    n = 40
-    x = 23.0 + np.linspace(0.0, 1.0, n, endpoint=False)
-    y = 23.7 - np.linspace(0.0, 1.0, n, endpoint=False)
-    z = np.full(n, 2000.0)
-    rois, truth = bead_rois(x, y, z, size=SIZE, noise=False, rng=2, saturation="adc", saturation_level=8.0)  # fmt: skip
+    x, y, rois, truth = _clipped_phase_sweep()
     assert ((rois >= truth.saturation_adu - 1e-3).sum(axis=(1, 2)) >= 20).all()  # all clip
     res = track_rois(rois, mode="precise")
     assert rms(res.x - x) < 5e-4 and rms(res.y - y) < 5e-4
