@@ -1,7 +1,8 @@
 """Block-level arrays of the ``"robust"`` kernel: in memory, or band-major on disk.
 
 The robust kernel keeps, per block of pixels, the energy of each frame difference, the
-summed level of each frame and the kept mask: 1/8 of the stack's pixels in float32.
+summed level of each frame and the kept mask: about 1/32 as many values as the stack
+has pixels.
 For a stack in memory that is a small overhead; for a lazily read stack larger than
 memory it would grow with the stack. Above :data:`MEMORY_BYTES` the arrays go to
 temporary files instead, stored band-major (all frames of a band of block rows

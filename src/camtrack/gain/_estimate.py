@@ -108,8 +108,8 @@ def estimate_gain(
       inflate it. The mean is the time average, which is what the average variance of
       a trending pixel belongs to.
     - ``"robust"``: for stacks with moving or blinking objects. A consecutive-frame
-      difference of a pixel is kept only when its *neighbourhood* (a box of 28 x 28
-      pixels and 5 differences, the pixel's own 4 x 4 block left out) carries no more
+      difference of a pixel is kept only when its *neighbourhood* (a box of 40 x 40
+      pixels and 5 differences, the pixel's own 8 x 8 block left out) carries no more
       energy than the noise expected at its level (a photon-transfer line fitted at
       block level, refitted to the kept differences); the variance is that of the kept
       differences (mean removed, so slow trends drop out), the mean that of the frames
@@ -120,7 +120,7 @@ def estimate_gain(
       noise between pixels a few apart (no wide crosstalk), objects larger than a few
       pixels, and some undisturbed frame pairs for every pixel (pixels with fewer than
       5 kept differences are left out). Two passes over the stack plus work on its
-      4 x 4 block sums: a few times the cost of ``"diff"``, and less precise (only the
+      8 x 8 block sums: a few times the cost of ``"diff"``, and less precise (only the
       kept differences count).
     - ``"auto"``: measures the moments once, then picks ``"robust"`` when the per-pixel
       variances scatter around the fit much more than noise allows (moving objects),

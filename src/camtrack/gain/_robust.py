@@ -11,7 +11,7 @@ difference is kept only when its *neighbourhood* shows no excess energy:
 
 1. One streaming pass (:func:`block_energy`): per block ``b`` of ``BLOCK x BLOCK``
    pixels and difference ``t``, the energy ``D[t, b] = sum of d**2`` and per frame the
-   summed level ``M[t, b]``; together 1/8 of the stack's pixels.
+   summed level ``M[t, b]``; together 1/32 as many values as the stack has pixels.
 2. The noise energy a difference should have, ``E = 2 (a n + b (M[t] + M[t+1]) / 2)``:
    photon transfer at block level (:func:`_noise_model`), a line fitted to the blocks'
    mean pixel variance against their level, evaluated at the block's level in those
@@ -25,8 +25,8 @@ difference is kept only when its *neighbourhood* shows no excess energy:
    which raises the variance of a window sum by :data:`WINDOW_CORRELATION`).
 4. A difference is kept where ``P < 1 + K sd``. The first line is fitted to a low
    quantile of each level bin (objects only add energy) and calibrated by the 10th
-   percentile of all pooled ratios; the next two passes refit it to the kept
-   differences alone.
+   percentile of all pooled ratios (a sample of them); the second pass refits it to
+   the kept differences alone.
 
 A second streaming pass (:func:`kept_sums`) sums, per pixel, the kept differences,
 their squares and the frames they start at. The variance is that of the kept
@@ -36,14 +36,14 @@ average of the frames they span (the level the variance belongs to).
 Because the decision for a pixel never looks at its own block, the kept differences of
 an undisturbed pixel are an unbiased sample of its noise however many are rejected;
 only disturbed differences that slip through bias the variance, and the pooling over
-about 4000 neighbour samples catches a signal change far below one noise sigma per
+about 7700 neighbour samples catches a signal change far below one noise sigma per
 pixel. Everything between the two streaming passes runs on the block sums, so the
 method costs a few plain mean/variance passes.
 
 Assumptions: the noise of different blocks is independent (crosstalk between adjacent
 pixels at most, which stays inside a block or its neighbours) and, pooled over a
 neighbourhood, follows one linear photon-transfer curve (pixel-to-pixel differences of
-gain and read noise average out over the ~800 pixels of the box); moving objects
+gain and read noise average out over the ~1500 pixels of the box); moving objects
 disturb regions larger than a few blocks; somewhere in the stack every pixel has
 undisturbed frame pairs (pixels with fewer than :data:`MIN_KEPT` kept differences are
 left out).

@@ -300,7 +300,7 @@ def reduce_robust(
 
     Two streaming passes over the stack, in row bands (numpy, cupy: threads) or in
     pieces of frames by rows (dask: a stack larger than memory streams through): the
-    block sums, then, after the detection on those (1/8 of the stack's pixels; kept
+    block sums, then, after the detection on those (1/32 as many values as the stack's pixels; kept
     in temporary files when a lazy stack makes them large), the per-pixel sums over
     the kept differences. Returns host float64 maps and the int64 count map.
     """
