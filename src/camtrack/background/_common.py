@@ -1,22 +1,24 @@
-"""Shared plumbing for the background engine: dtypes, tiles, threads, progress, masks."""
+"""Shared plumbing for the background engine: dtypes, tiles, masks (threads and progress
+from :mod:`camtrack._parallel`, re-exported here)."""
 
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import Progress as Progress
+from camtrack._parallel import n_workers as n_workers
+from camtrack._parallel import run_parallel as run_parallel
+from camtrack._parallel import track as track
 
 # One temporal tile (all frames of a spatial tile, in the working float dtype) stays
 # below this many bytes, so a stack larger than RAM is reduced in bounded memory.
 TILE_BYTES = 64 * 2**20
 
-Progress = Callable[..., Iterable[Any]]
 Tile = tuple[slice, slice]
 
 
@@ -32,21 +34,6 @@ def work_dtype(dtype: Any) -> np.dtype:
     if dtype.kind in "iu" and dtype.itemsize >= 4:
         return np.dtype(np.float64)
     return np.dtype(np.float32)
-
-
-def n_workers() -> int:
-    """Threads for numpy kernels that release the GIL (bottleneck, ndimage, sort)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
-def track(iterable: Iterable[Any], total: int, progress: Progress | None) -> Iterable[Any]:
-    """Wrap ``iterable`` with a tqdm-like ``progress(iterable, total=...)`` callable."""
-    if progress is None:
-        return iterable
-    return progress(iterable, total=total)
 
 
 def plan_tiles(
@@ -75,36 +62,6 @@ def dask_tile_chunks(shape: Sequence[int], itemsize: int) -> tuple[int, int, int
     """Chunks (T, rows, cols) for a temporal reduction of a dask stack."""
     tile = plan_tiles(shape, itemsize)[0]
     return (int(shape[0]), tile[0].stop - tile[0].start, tile[1].stop - tile[1].start)
-
-
-def run_parallel(
-    func: Callable[[Any], None],
-    items: Sequence[Any],
-    *,
-    progress: Progress | None = None,
-    workers: int | None = None,
-) -> None:
-    """Call ``func(item)`` for every item on threads, reporting each finished item.
-
-    The kernels handed here (bottleneck, scipy.ndimage, numpy sort/partition) release
-    the GIL, so threads scale with cores without copying data to processes.
-    """
-    workers = n_workers() if workers is None else workers
-    if workers <= 1 or len(items) <= 1:
-        for item in track(items, len(items), progress):
-            func(item)
-        return
-    with (
-        _backend.single_threaded_blas(),
-        ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool,
-    ):
-        futures = [pool.submit(func, item) for item in items]
-        try:
-            for fut in track(as_completed(futures), len(futures), progress):
-                fut.result()
-        finally:
-            for fut in futures:
-                fut.cancel()
 
 
 def frame_blocks(n_frames: int, n_blocks: int) -> list[slice]:

@@ -18,60 +18,28 @@ Progress follows the engine's protocol: any tqdm-like callable used as
 from __future__ import annotations
 
 import itertools
-import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import Progress, n_workers, run_parallel
 from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, median_mad, merge_sums, moment_sums
 
 __all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
 
-Progress = Callable[..., Iterable[Any]]
 
 TILE_BYTES = 32 * 2**20  # float32 working copy of one all-frames tile (median kernel)
 BLOCK_BYTES = 16 * 2**20  # input bytes of one block of frames (dask moments)
 
 
-def n_workers() -> int:
-    """Threads for the GIL-releasing kernels: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 def _bands(ny: int, rows: int) -> list[slice]:
     rows = max(1, min(ny, rows))
     return [slice(y, min(ny, y + rows)) for y in range(0, ny, rows)]
-
-
-def _run_threads(
-    func: Callable[[Any], None], items: Sequence[Any], progress: Progress | None, workers: int
-) -> None:
-    """``func(item)`` for every item on ``workers`` threads, reporting each finished one."""
-    if workers <= 1 or len(items) <= 1:
-        it = items if progress is None else progress(items, total=len(items))
-        for item in it:
-            func(item)
-        return
-    with (
-        _backend.single_threaded_blas(),
-        ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool,
-    ):
-        futures = [pool.submit(func, item) for item in items]
-        try:
-            done = as_completed(futures)
-            for fut in done if progress is None else progress(done, total=len(futures)):
-                fut.result()
-        finally:
-            for fut in futures:
-                fut.cancel()
 
 
 def _compute_dask(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progress | None):
@@ -121,7 +89,7 @@ def reduce_moments(stack: Any, *, progress: Progress | None = None) -> dict:
     def work(i: int) -> None:
         parts[i] = moment_sums(xp, stack[:, bands[i]], t)
 
-    _run_threads(work, list(range(len(bands))), progress, workers)
+    run_parallel(work, list(range(len(bands))), progress=progress, workers=workers)
     return _stack_bands([parts[i] for i in range(len(bands))], xp)
 
 
@@ -213,7 +181,7 @@ def reduce_median(stack: Any, *, progress: Progress | None = None) -> tuple[Any,
         vmax[tile] = block.max(axis=0)
         vmin[tile] = block.min(axis=0)
 
-    _run_threads(work, tiles, progress, workers)
+    run_parallel(work, tiles, progress=progress, workers=workers)
     return med, mad, vmax, vmin
 
 
@@ -300,9 +268,9 @@ def reduce_robust(
 
     Two streaming passes over the stack, in row bands (numpy, cupy: threads) or in
     pieces of frames by rows (dask: a stack larger than memory streams through): the
-    block sums, then, after the detection on those (1/32 as many values as the stack's pixels; kept
-    in temporary files when a lazy stack makes them large), the per-pixel sums over
-    the kept differences. Returns host float64 maps and the int64 count map.
+    block sums, then, after the detection on those (1/32 as many values as the stack
+    has pixels; kept in temporary files when a lazy stack makes them large), the
+    per-pixel sums over the kept differences. Returns host float64 maps and the int64 count map.
     """
     from camtrack.gain import _robust as rb
     from camtrack.gain._blockstore import MEMORY_BYTES, BlockStore
@@ -389,8 +357,8 @@ def _robust_pass(stack: Any, pieces: list, func: Callable[[Any, slice, slice], N
             dask.compute(tasks, scheduler="threads", num_workers=n_workers())
         return
     workers = 1 if _backend.is_cupy(stack) else n_workers()
-    _run_threads(
-        lambda p: func(stack[p[0].start : p[0].stop + 1, p[1]], *p), pieces, None, workers
+    run_parallel(
+        lambda p: func(stack[p[0].start : p[0].stop + 1, p[1]], *p), pieces, workers=workers
     )
 
 
@@ -440,7 +408,7 @@ def _with_ticks(run: Callable[[Callable[[], None]], None], n_ticks: int, progres
             if seen <= n_ticks:
                 yield seen
 
-    thread = threading.Thread(target=target, name="camtrack-gain-robust", daemon=True)
+    thread = threading.Thread(target=target, name="camtrack-gain", daemon=True)
     thread.start()
     for _ in progress(ticks(), total=n_ticks):
         pass

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import n_workers
 from camtrack._validation import check_choice, check_integer, check_positive
 from camtrack.tracking._common import as_rois
 from camtrack.tracking._lookup import zfit
@@ -55,14 +55,6 @@ def resolve_options(size: int, zlut: ZLut | None, options: dict[str, Any]) -> di
     return o
 
 
-def default_workers() -> int:
-    """Cores this process may use (its CPU affinity where the OS tells)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     level = None if zlut is None else zlut.saturation_level
     out = measure(
@@ -104,17 +96,22 @@ def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     n, size = int(rois.shape[0]), int(rois.shape[-1])
     step = batch_size(size)
     starts = range(0, n, step)
-    workers = o.get("workers") or default_workers()
-    workers = min(workers, len(starts))
-    if xp is np and workers > 1:
-        with _backend.single_threaded_blas(), ThreadPoolExecutor(max_workers=workers) as pool:
-            outs = list(pool.map(lambda s: _one_batch(xp, rois[s : s + step], zlut, mode, o), starts))  # fmt: skip
-    elif xp is np and len(starts) > 1:
-        # BLAS threads gain nothing on products this small and spin against the caller.
-        with _backend.single_threaded_blas():
-            outs = [_one_batch(xp, rois[s : s + step], zlut, mode, o) for s in starts]
+    workers = min(o.get("workers") or n_workers(), len(starts))
+
+    def one(s: int) -> dict[str, Any]:
+        return _one_batch(xp, rois[s : s + step], zlut, mode, o)
+
+    if xp is not np or len(starts) <= 1:
+        outs = [one(s) for s in starts]
     else:
-        outs = [_one_batch(xp, rois[s : s + step], zlut, mode, o) for s in starts]
+        # BLAS at one thread: on products this small its threads gain nothing, spin
+        # against the caller, and oversubscribe the cores of our own pool.
+        with _backend.single_threaded_blas():
+            if workers > 1:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    outs = list(pool.map(one, starts))
+            else:
+                outs = [one(s) for s in starts]
     keys = ("x", "y", "z", "quality", "match", "profiles")
     res = {k: xp.concatenate([r[k] for r in outs]) for k in keys if outs and k in outs[0]}
     res.setdefault("profiles", None)
