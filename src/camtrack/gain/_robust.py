@@ -96,7 +96,7 @@ def block_energy(xp: Any, band: Any, usable: Any = None) -> tuple[Any, Any]:
 
     ``band``: (F, Y, X) frames, any dtype (``Y`` starts at a block boundary); ``usable``:
     optional (Y, X) bool, False for pixels left out of the detection. Returns float32
-    ``energy`` (F - 1, ceil(Y / 4), ceil(X / 4)) and ``level`` (F, ...). Works on
+    ``energy`` (F - 1, ceil(Y / BLOCK), ceil(X / BLOCK)) and ``level`` (F, ...). Works on
     cache-sized slabs cast to float32.
     """
     f_total, ny, nx = (int(s) for s in band.shape)
@@ -107,7 +107,7 @@ def block_energy(xp: Any, band: Any, usable: Any = None) -> tuple[Any, Any]:
     energy = xp.empty((max(nd, 0), nrb, nbx), xp.float32)
     level = xp.empty((f_total, nrb, nbx), xp.float32)
     buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), xp.float32)
-    dbuf = xp.empty((SLAB_FRAMES + 1, rows, xpad), xp.float32)
+    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), xp.float32)
     weight = None
     if usable is not None and not bool(xp.all(usable)):
         weight = xp.zeros((nrb * BLOCK, xpad), xp.float32)
@@ -148,7 +148,7 @@ def kept_sums(xp: Any, band: Any, keep: Any) -> dict:
     """Per-pixel sums over the kept differences of a band of frames.
 
     ``band``: (F, Y, X) frames (``Y`` starts at a block boundary); ``keep``: (F - 1,
-    ceil(Y / 4), ceil(X / 4)) bool, whether difference ``t`` (frames ``t``, ``t + 1``)
+    ceil(Y / BLOCK), ceil(X / BLOCK)) bool, whether difference ``t`` (frames ``t``, ``t + 1``)
     of each block is kept. Returns float64 (Y, X) maps ``s1`` (sum of kept ``d``),
     ``s2`` (of ``d**2``) and ``sx`` (of the frames ``x[t]`` they start at).
     """
@@ -270,7 +270,7 @@ def detection_bands(nby: int, within: Sequence[tuple[int, int]] = ()) -> list:
     return out
 
 
-def _tiles(nd: int, nbx: int, bands: Sequence[tuple[int, int]]) -> list:
+def _detect_tiles(nd: int, nbx: int, bands: Sequence[tuple[int, int]]) -> list:
     """(b0, b1, t0, t1) tiles of the detection: runs of consecutive bands, cut into
     ranges of differences, such that one block-level array of a tile (with its
     context) stays within :data:`_DETECT_BYTES`: wide tiles when the stack is short
@@ -308,10 +308,10 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
     n_pix = xp.asarray(n_pix, dtype=xp.float32)
     usable = n_pix > 0
     nd, _ = store.spec["energy"]
-    tiles = _tiles(nd, store.nbx, store.bands)
+    tiles = _detect_tiles(nd, store.nbx, store.bands)
     # The calibration's probe: a layout that depends on the shape alone, so the result
     # does not depend on the store's bands.
-    probe = _tiles(nd, store.nbx, detection_bands(store.nby))[::4]
+    probe = _detect_tiles(nd, store.nbx, detection_bands(store.nby))[::4]
     with _backend.single_threaded_blas(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for it in range(ITERATIONS):
             a, b = _noise_model(xp, store, n_pix, use_kept=it > 0)
@@ -413,5 +413,4 @@ def finish(sums: dict, n: Any, adj: Any) -> tuple[Any, Any]:
         # differences share a frame (covariance -sigma^2).
         var = (s2 - s1 * s1 / n) / (2.0 * (n - 1.0 + adj / n))
         mean = (sx + 0.5 * s1) / n  # the mean of (x[t] + x[t+1]) / 2 over kept t
-    nan = np.nan
-    return np.where(enough, mean, nan), np.where(enough, var, nan)
+    return np.where(enough, mean, np.nan), np.where(enough, var, np.nan)
