@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from types import ModuleType
 from typing import Any
@@ -9,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2
-from camtrack.tracking._radial import radial_operator
+from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 from camtrack.tracking._symmetry import hole_weights, projection_centre, symmetry_centre, tukey
 
-__all__ = ["MODES", "PROFILES", "batch_size", "measure"]
+__all__ = ["MODES", "PROFILES", "batch_size", "default_bins", "measure", "shift_weights"]
 
 MODES = ("precise", "fast")
 PROFILES = ("radial", "fft")
@@ -45,6 +46,48 @@ def power_profile(xp: ModuleType, g: Any, cx: Any, cy: Any, n_bins: int, oversam
 
 
 _SHIFT_TAPER = 3.0  # px: cosine edge of the window used for the Fourier shift
+# px: the shift window's half-width is S/2 - 2 for every bead within 2.5 px of the ROI
+# centre. One window for all those beads means one pixel coverage of every bin, the
+# LUT's included, so the bins beyond the inscribed circle (partial rings reaching into
+# the corners) measure the same thing in every ROI and can be used: they hold much of a
+# 64 px ROI's z information (dim, 64 px: z rms 1.98 -> 1.36 nm, CRLB 1.18 nm).
+_SHIFT_MARGIN = 2.0
+
+
+def shift_half(size: int) -> float:
+    """Half-width of the shifted-profile window of a bead near the ROI centre."""
+    return max(size / 2.0 - _SHIFT_MARGIN, 2.0 * _SHIFT_TAPER)
+
+
+def default_bins(size: int, oversample: int, profile: str = "radial", mode: str = "precise") -> int:  # fmt: skip
+    """Default number of profile bins for ``size`` px ROIs.
+
+    Precise radial profiles reach the corners of the shift window's flat top (radius
+    sqrt(2) (S/2 - 5) px): the outer bins are partial rings, the same in every ROI.
+    Fast and FFT profiles stop about 4 px inside the ROI edge (:func:`default_n_bins`).
+    """
+    if profile == "radial" and mode == "precise":
+        flat = max(shift_half(size) - _SHIFT_TAPER, 1.0)
+        return max(2, int(oversample * flat * math.sqrt(2.0)) + 1)
+    return default_n_bins(size, oversample)
+
+
+@functools.lru_cache(maxsize=16)
+def shift_weights(size: int, n_bins: int, oversample: int) -> np.ndarray:
+    """(B,) effective pixel count of each shifted-profile bin under its window.
+
+    ``(sum K w)**2 / sum (K w)**2`` for the window of a bead near the ROI centre: the
+    inverse shot-noise variance of a bin, up to the pixel variance (the z fit's weight).
+    A partial ring in the corners averages fewer pixels than a full one; weighting it
+    as full costs z precision (64 px dim: 1.56 nm against 1.36 with these weights).
+    """
+    op = radial_operator(size, n_bins, oversample)
+    pos = np.arange(size, dtype=np.float64)
+    h = shift_half(size)
+    w1 = tukey(np, pos - size // 2, h, _SHIFT_TAPER / h)
+    kw = op.k0.astype(np.float64) * np.outer(w1, w1).reshape(-1, 1)
+    sq = (kw * kw).sum(axis=0)
+    return np.where(sq > 0, kw.sum(axis=0) ** 2 / np.where(sq > 0, sq, 1.0), 0.0)
 
 
 def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any = None) -> Any:
@@ -55,8 +98,12 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     pixels does, by up to a few nm of z). The image is windowed (a separable flat top
     reaching the ROI edge, a short taper, so the periodic wrap of the DFT never
     enters), shifted by a phase ramp, and profiled as sum K w g / sum K w with the
-    window moved along. Bins whose centre radius lies in the taper (outside the flat
-    top's inscribed circle), or whose kernel reaches a clipped centre's hole, are NaN.
+    window moved along. The window's half-width is S/2 - 2 for every bead within
+    2.5 px of the ROI centre, so the outer bins (partial rings out into the corners)
+    cover the same pixels in every such ROI and in the LUT. Bins with under a fifth of
+    their kernel weight under the window, or (beads farther off centre, with a smaller
+    window) whose centre radius lies outside its flat top, or whose kernel reaches a
+    clipped centre's hole, are NaN.
     """
     s = g.shape[-1]
     dt = g.dtype
@@ -64,7 +111,10 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     pos = xp.arange(s, dtype=dt)
     cxd = cx.astype(dt)
     cyd = cy.astype(dt)
-    half = xp.maximum(xp.minimum(xp.minimum(cxd, s - 1 - cxd), xp.minimum(cyd, s - 1 - cyd)) + 1.0, 2.0 * _SHIFT_TAPER)  # fmt: skip
+    fit = xp.maximum(xp.minimum(xp.minimum(cxd, s - 1 - cxd), xp.minimum(cyd, s - 1 - cyd)) + 1.0, 2.0 * _SHIFT_TAPER)  # fmt: skip
+    # One window (see _SHIFT_MARGIN) for every bead it fits; a smaller one beyond.
+    common = fit >= shift_half(s)
+    half = xp.minimum(fit, shift_half(s))
     taper = (_SHIFT_TAPER / half)[:, None]
     t0 = float(s // 2)
     # Only the ROIs with a clipped centre get the hole: a bead's profile never depends
@@ -94,12 +144,12 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     prof = op.centred_spectrum(xp, spec, window(centre, centre))
     radii = xp.asarray(op.radii)[None, :]
     reach = 3.5 * op.sigma
-    # A bin is kept while its centre radius lies inside the flat top: the tail of its
-    # kernel in the taper is only reweighted (the profile divides by sum K w), and the
-    # shift there is still accurate enough. Keeping those outer bins (a bead off centre
-    # lost its last two) adds z information: measured at 64 px, z rms 1.96 -> 1.89 nm
-    # dim, 0.62 -> 0.59 nm bright, noise-free z unchanged (0.39 -> 0.36 nm dim).
-    bad = radii > (half - _SHIFT_TAPER)[:, None]
+    # Beads under the common window keep every bin with a fifth of its kernel weight
+    # under it (centred_spectrum): their partial rings cover the same pixels. A bead
+    # farther off centre has its own smaller window, so its partial rings would differ
+    # from the LUT's: there a bin is kept while its centre radius lies inside the flat
+    # top (its kernel's tail in the taper is only reweighted).
+    bad = (radii > (half - _SHIFT_TAPER)[:, None]) & ~common[:, None]
     if hole is not None:
         # Bins reaching into the hole's edge average a different mix of radii: drop them.
         bad = bad | ((hole[:, None] > 0) & (radii - reach < hole[:, None] + 1.5))
@@ -118,10 +168,12 @@ def measure(
     saturation_tol: float = 3.0,
     saturation_level: float | None = None,
     n_iter: int = 2,
+    profiles: bool = True,
 ) -> dict[str, Any]:
     """Centres (x, y), symmetry quality, relative profiles (p - bg) / bg and bg.
 
-    NaN or constant ROIs give NaN everywhere for that ROI only.
+    NaN or constant ROIs give NaN everywhere for that ROI only. Without ``profiles``
+    (x, y only) no profile is computed and ``"profiles"`` is None.
     """
     s = rois.shape[-1]
     g, bg, bad, top = prepare(xp, rois)
@@ -142,28 +194,38 @@ def measure(
                     cx[sel], cy[sel], q[sel] = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel])  # fmt: skip
         if mode == "precise":
             cx, cy, q, _ = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole)
-        if profile == "radial":
-            op = radial_operator(s, n_bins, oversample)
+        if not profiles:
+            prof = None
+        elif profile == "radial":
             if mode == "fast":
+                # Bins past the inscribed disc (a precise LUT's partial rings) stay NaN:
+                # the fast profile is a plain kernel average over whole rings.
+                inner = min(n_bins, max(default_n_bins(s, oversample), 2))
+                op = radial_operator(s, inner, oversample)
                 # No pixel mask: every clipped pixel lies inside the hole (compact), and
                 # the bins kept below are > 8 kernel sigmas from it (weight < 1e-15).
                 prof = op.apply(xp, g, cx, cy)
+                if inner < n_bins:
+                    prof = xp.concatenate([prof, xp.full((prof.shape[0], n_bins - inner), xp.nan, dtype=prof.dtype)], axis=1)  # fmt: skip
                 if hole is not None:
                     # As in shifted_profile: bins whose kernel reaches the clipped hole
                     # would average a different mix of radii than the LUT's bins.
-                    radii = xp.asarray(op.radii)[None, :]
+                    radii = (xp.arange(n_bins, dtype=prof.dtype) / oversample)[None, :]
                     near = (hole[:, None] > 0) & (radii - 3.5 * op.sigma < hole[:, None] + 1.5)
                     prof = xp.where(near, xp.nan, prof)
             else:
+                op = radial_operator(s, n_bins, oversample)
                 prof = shifted_profile(xp, op, g, cx, cy, hole)
         else:
             prof = power_profile(xp, g, cx, cy, n_bins, oversample)
-        prof = prof / bg[:, None]
+        if prof is not None:
+            prof = prof / bg[:, None]
         if any_bad:
             nan = math.nan
             cx = xp.where(bad, nan, cx)
             cy = xp.where(bad, nan, cy)
             q = xp.where(bad, nan, q)
             bg = xp.where(bad, nan, bg)
-            prof = xp.where(bad[:, None], nan, prof)
+            if prof is not None:
+                prof = xp.where(bad[:, None], nan, prof)
     return {"x": cx, "y": cy, "quality": q, "profiles": prof, "background": bg}

@@ -12,8 +12,7 @@ from camtrack._parallel import n_workers
 from camtrack._validation import check_choice, check_integer, check_positive
 from camtrack.tracking._common import as_rois
 from camtrack.tracking._lookup import zfit
-from camtrack.tracking._measure import MODES, PROFILES, batch_size, measure
-from camtrack.tracking._radial import default_n_bins
+from camtrack.tracking._measure import MODES, PROFILES, batch_size, default_bins, measure
 from camtrack.tracking._result import TrackResult
 from camtrack.tracking._saturation import check_saturation
 from camtrack.tracking._zlut import ZLut
@@ -21,7 +20,9 @@ from camtrack.tracking._zlut import ZLut
 __all__ = ["track_rois"]
 
 
-def resolve_options(size: int, zlut: ZLut | None, options: dict[str, Any]) -> dict[str, Any]:
+def resolve_options(
+    size: int, zlut: ZLut | None, options: dict[str, Any], mode: str = "precise"
+) -> dict[str, Any]:
     """Check ``**options`` of track_rois/track_beads; fill defaults from the LUT."""
     allowed = {"n_bins", "oversample", "profile", "saturation", "saturation_tol", "n_iter", "z_iter", "keep_profiles", "workers"}  # fmt: skip
     unknown = sorted(set(options) - allowed)
@@ -42,9 +43,9 @@ def resolve_options(size: int, zlut: ZLut | None, options: dict[str, Any]) -> di
             o[key] = val
     o.setdefault("oversample", 1)
     o["oversample"] = check_integer(o["oversample"], "oversample", minimum=1, maximum=8)
-    o.setdefault("n_bins", default_n_bins(size, o["oversample"]))
-    o["n_bins"] = check_integer(o["n_bins"], "n_bins", minimum=2)
     o["profile"] = check_choice(o.get("profile", "radial"), "profile", PROFILES)
+    o.setdefault("n_bins", default_bins(size, o["oversample"], o["profile"], mode))
+    o["n_bins"] = check_integer(o["n_bins"], "n_bins", minimum=2)
     o["saturation"] = check_saturation(o.get("saturation", "auto"))
     o["saturation_tol"] = check_positive(o.get("saturation_tol", 3.0), "saturation_tol", allow_zero=True)  # fmt: skip
     o["n_iter"] = check_integer(o.get("n_iter", 2), "n_iter", minimum=1, maximum=20)
@@ -68,6 +69,7 @@ def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, A
         saturation_tol=o["saturation_tol"],
         saturation_level=level,
         n_iter=o["n_iter"],
+        profiles=zlut is not None or o["keep_profiles"],
     )
     m = out["x"].shape[0]
     if zlut is None:
@@ -155,9 +157,13 @@ def track_rois(
     coordinates (the centre of pixel [0, 0] is (0.0, 0.0)). Work is float32 (float64
     for float64 input), in batches of about 1 Mpixel, so memory stays bounded.
 
+    Profiles (precise mode) reach into the ROI corners: every bead within 2.5 px of
+    the ROI centre is windowed alike, so its outer bins (partial rings) match the
+    LUT's. The fast mode fills only the bins inside the inscribed circle (NaN beyond).
+
     Failure modes: a NaN or constant ROI gives NaN in every field of its row, without
-    warnings. A bead closer than ~4 px to the ROI edge loses its outer profile bins
-    (NaN, left out of the z fit); a second bead in the ROI breaks the symmetry and
+    warnings. A bead more than 2.5 px off the ROI centre loses the profile bins beyond
+    its own smaller window's flat top (NaN, left out of the z fit); a second bead in the ROI breaks the symmetry and
     shows as a low ``quality``. Clipped pixels ("auto": at least 4 pixels within
     ``saturation_tol`` of the ROI maximum; or at/above a given level; or the level the
     Z-LUT calibration revealed) are left out: a disc around them is cut from the
@@ -178,6 +184,6 @@ def track_rois(
     mode = check_choice(mode, "mode", MODES)
     xp, _ = _backend.namespace(rois)
     size = int(rois.shape[-1])
-    o = resolve_options(size, zlut, options)
+    o = resolve_options(size, zlut, options, mode)
     res = run_batches(xp, rois, zlut, mode, o)
     return TrackResult(units="nm" if zlut is None else zlut.units, **res)

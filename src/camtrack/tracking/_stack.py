@@ -282,7 +282,7 @@ def track_beads(
         raise ValueError("`positions` must be finite.")
     n_beads = pos.shape[0]
     refs = _references(reference, n_beads)
-    zlut, o = _resolve_luts(zlut, n_beads, roi_size, options)
+    zlut, o = _resolve_luts(zlut, n_beads, roi_size, options, mode)
     o["keep_profiles"] = False
     t, ny, nx = (int(v) for v in stack.shape)
     if _backend.is_dask(stack):
@@ -392,11 +392,11 @@ def _track_parallel(
 
 
 def _resolve_luts(
-    zlut: Any, n_beads: int, roi_size: int, options: dict[str, Any]
+    zlut: Any, n_beads: int, roi_size: int, options: dict[str, Any], mode: str
 ) -> tuple[Any, dict[str, Any]]:
     """Check one LUT or one per bead; a per-bead list must be built alike."""
     if zlut is None or isinstance(zlut, ZLut):
-        return zlut, resolve_options(roi_size, zlut, options)
+        return zlut, resolve_options(roi_size, zlut, options, mode)
     if not isinstance(zlut, Sequence) or isinstance(zlut, str):
         raise TypeError(
             f"`zlut` must be a ZLut, a sequence of ZLut (one per bead) or None; got "
@@ -408,7 +408,7 @@ def _resolve_luts(
             f"`zlut` holds {len(luts)} LUTs for {n_beads} beads; give one per bead (in the "
             "order of `positions`) or a single ZLut for all."
         )
-    resolved = [resolve_options(roi_size, lut, dict(options)) for lut in luts]
+    resolved = [resolve_options(roi_size, lut, dict(options), mode) for lut in luts]
     keys = ("n_bins", "oversample", "profile")
     for b, o in enumerate(resolved[1:], start=1):
         if any(o[k] != resolved[0][k] for k in keys):

@@ -15,8 +15,15 @@ import scipy.interpolate
 from camtrack import _backend
 from camtrack._validation import check_choice, check_existing_file, check_integer
 from camtrack.tracking._common import as_rois, quiet
-from camtrack.tracking._measure import MODES, PROFILES, batch_size, measure
-from camtrack.tracking._radial import default_n_bins, radial_operator
+from camtrack.tracking._measure import (
+    MODES,
+    PROFILES,
+    batch_size,
+    default_bins,
+    measure,
+    shift_weights,
+)
+from camtrack.tracking._radial import radial_operator
 from camtrack.tracking._saturation import MIN_CLIPPED, check_saturation, compact
 
 __all__ = ["ZLut", "build_zlut", "load_zlut"]
@@ -328,7 +335,10 @@ def build_zlut(
     oversample : int
         Radial bins per pixel.
     n_bins : int, optional
-        Number of bins; default ``oversample * (S // 2 - 4)``.
+        Number of bins. Default for radial profiles in "precise" mode: out to the
+        corners of the shift window's flat top, ``oversample * sqrt(2) (S/2 - 5)`` px
+        (partial rings beyond the inscribed circle: much of a small ROI's z
+        information lies there); else ``oversample * (S // 2 - 4)``.
     mode : {"precise", "fast"}
         How the bead centre is found in each frame (see :func:`track_rois`).
     saturation : None, "auto" or float
@@ -365,7 +375,7 @@ def build_zlut(
     >>> calib, truth = zsweep(planes, size=32, frames_per_plane=3, rng=0)
     >>> lut = build_zlut(calib, truth.z_nm)
     >>> lut.n_planes, lut.n_bins, lut.units
-    (9, 12, 'nm')
+    (9, 16, 'nm')
     """
     check_choice(profile, "profile", PROFILES)
     check_choice(mode, "mode", MODES)
@@ -393,7 +403,7 @@ def build_zlut(
     if planes.size < 2:
         raise ValueError(f"`z` must hold at least 2 distinct planes; got {planes.size}.")
     size = int(rois.shape[-1])
-    n_bins = default_n_bins(size, oversample) if n_bins is None else check_integer(n_bins, "n_bins", minimum=2)  # fmt: skip
+    n_bins = default_bins(size, oversample, profile, mode) if n_bins is None else check_integer(n_bins, "n_bins", minimum=2)  # fmt: skip
     xp, _ = _backend.namespace(rois)
     step = batch_size(size)
     profs = []
@@ -421,7 +431,8 @@ def build_zlut(
             level = float(saturation)
     if profile == "radial":
         op = radial_operator(size, n_bins, oversample)
-        radii, weights = op.radii, op.n_eff
+        radii = op.radii
+        weights = shift_weights(size, n_bins, oversample) if mode == "precise" else op.n_eff
     else:
         radii = np.arange(n_bins) / oversample
         weights = np.ones(n_bins)
