@@ -96,7 +96,7 @@ def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     every usable core); numpy and scipy.fft release the GIL in the heavy loops.
     """
     n, size = int(rois.shape[0]), int(rois.shape[-1])
-    step = batch_size(size)
+    step = batch_size(size, mode)
     starts = range(0, n, step)
     workers = min(o.get("workers") or n_workers(), len(starts))
 
@@ -155,7 +155,7 @@ def track_rois(
     -----
     Axis order (roi, row, col); x = column, y = row, pixel centres at integer
     coordinates (the centre of pixel [0, 0] is (0.0, 0.0)). Work is float32 (float64
-    for float64 input), in batches of about 1 Mpixel, so memory stays bounded.
+    for float64 input), in batches of about 1 Mpixel (2 in fast mode), so memory stays bounded.
 
     Profiles (precise mode) reach into the ROI corners: every bead within 2.5 px of
     the ROI centre is windowed alike, so its outer bins (partial rings) match the

@@ -405,7 +405,7 @@ def build_zlut(
     size = int(rois.shape[-1])
     n_bins = default_bins(size, oversample, profile, mode) if n_bins is None else check_integer(n_bins, "n_bins", minimum=2)  # fmt: skip
     xp, _ = _backend.namespace(rois)
-    step = batch_size(size)
+    step = batch_size(size, mode)
     profs = []
     sums = np.zeros((planes.size, size, size))
     for s in range(0, rois.shape[0], step):
