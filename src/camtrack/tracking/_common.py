@@ -160,6 +160,22 @@ def prepare(xp: ModuleType, rois: Any) -> tuple[Any, Any, Any, Any]:
     return g, bg, bad, top
 
 
+def boxes(xp: ModuleType, a: Any, y0: Any, x0: Any, b: int) -> Any:
+    """(N, b, b) copies of ``a[n, y0[n]:y0[n] + b, x0[n]:x0[n] + b]`` (boxes inside ``a``).
+
+    numpy: one strided window per ROI (row copies; a per-element fancy index costs
+    about 5 ns per pixel, 20x more).
+    """
+    n = a.shape[0]
+    if xp is np:
+        view = np.lib.stride_tricks.sliding_window_view(a, (b, b), axis=(1, 2))
+        return view[np.arange(n), y0, x0]
+    span = xp.arange(b)
+    iy = (y0[:, None] + span[None, :])[:, :, None]
+    ix = (x0[:, None] + span[None, :])[:, None, :]
+    return a[xp.arange(n)[:, None, None], iy, ix]
+
+
 def border_mean(f: Any) -> Any:
     """(N,) mean of each ROI's one-pixel border (the local background)."""
     top = f[:, 0, :].sum(axis=1) + f[:, -1, :].sum(axis=1)

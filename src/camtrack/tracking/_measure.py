@@ -12,7 +12,7 @@ import numpy as np
 from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
-from camtrack.tracking._symmetry import hole_weights, projection_centre, symmetry_centre, tukey
+from camtrack.tracking._symmetry import multiply_hole, projection_centre, symmetry_centre, tukey
 
 __all__ = ["MODES", "PROFILES", "batch_size", "default_bins", "measure", "shift_weights"]
 
@@ -134,7 +134,7 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
         wy = tukey(xp, pos[None, :] - oy[:, None], half[:, None], taper)
         w = wy[:, :, None] * wx[:, None, :]
         if holed is not None and holed.size:
-            w[holed] *= hole_weights(xp, s, ox[holed], oy[holed], hole[holed], dt)
+            multiply_hole(xp, w, holed, ox[holed], oy[holed], hole[holed])
         return w
 
     spec = rfft2(xp, g * window(cxd, cyd))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack._validation import check_positive
+from camtrack.tracking._common import boxes
 
 __all__ = ["check_saturation", "clipped_rows", "compact"]
 
@@ -99,10 +100,20 @@ def compact(xp: ModuleType, mask: Any, cx: Any, cy: Any) -> tuple[Any, Any]:
     fit leaves out around the centre.
     """
     n, s, _ = mask.shape
-    pos = xp.arange(s, dtype=cx.dtype)
-    r2 = (pos[None, None, :] - cx[:, None, None]) ** 2 + (pos[None, :, None] - cy[:, None, None]) ** 2  # fmt: skip
-    far = xp.where(mask, r2, -1.0).reshape(n, -1).max(axis=1)
-    count = mask.reshape(n, -1).sum(axis=1)
+    acc = xp.uint16 if s * s < 2**16 else xp.int64  # a small accumulator sums uint8 fast
+    count = mask.reshape(n, -1).view(xp.uint8).sum(axis=1, dtype=acc).astype(xp.int64)
+    # Only a disc of radius < s/4 is ever kept: the farthest pixel is looked for in a
+    # box of that half-width about the centre, and any pixel outside it rejects.
+    b = min(s, 2 * (s // 4) + 3)
+    y0 = xp.clip(xp.floor(cy).astype(xp.int64) - b // 2, 0, s - b)
+    x0 = xp.clip(xp.floor(cx).astype(xp.int64) - b // 2, 0, s - b)
+    box = boxes(xp, mask, y0, x0, b)
+    span = xp.arange(b, dtype=cx.dtype)
+    dy2 = (y0[:, None].astype(cx.dtype) + span[None, :] - cy[:, None]) ** 2
+    dx2 = (x0[:, None].astype(cx.dtype) + span[None, :] - cx[:, None]) ** 2
+    far = xp.where(box, dy2[:, :, None] + dx2[:, None, :], -1.0).reshape(n, -1).max(axis=1)
+    inside = box.reshape(n, -1).view(xp.uint8).sum(axis=1, dtype=acc).astype(xp.int64)
+    far = xp.where(inside < count, float(s * s), far)
     r = xp.sqrt(xp.maximum(far, 0.0))
     keep = (far >= 0) & (count >= 0.3 * math.pi * (r + 0.5) ** 2) & (r < 0.25 * s)
     mask = mask & keep[:, None, None]

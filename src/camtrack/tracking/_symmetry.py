@@ -20,9 +20,16 @@ import math
 from types import ModuleType
 from typing import Any
 
-from camtrack.tracking._common import cis, fft_module, rfft2
+from camtrack.tracking._common import boxes, cis, fft_module, rfft2
 
-__all__ = ["hole_weights", "projection_centre", "symmetry_centre", "tukey"]
+__all__ = [
+    "hole_box",
+    "hole_weights",
+    "multiply_hole",
+    "projection_centre",
+    "symmetry_centre",
+    "tukey",
+]
 
 _TAPER = 0.35  # fraction of the window half-width used by the cosine taper
 
@@ -43,6 +50,14 @@ _HOLE_RAMP = 1.5  # px: linear edge of the disc left out around a clipped centre
 _SMOOTH_RAMP = 5.0
 
 
+def _ramp(xp: ModuleType, r: Any, h: Any, smooth: bool) -> Any:
+    """Hole weights at distances ``r`` from the centre for hole radii ``h`` (broadcast)."""
+    if not smooth:
+        return xp.clip((r - h) / _HOLE_RAMP, 0.0, 1.0)
+    u = xp.clip((r - (h - 1.0)) * (1.0 / _SMOOTH_RAMP), 0.0, 1.0)
+    return u * u * u * (u * (6.0 * u - 15.0) + 10.0)
+
+
 def hole_weights(
     xp: ModuleType, size: int, cx: Any, cy: Any, hole: Any, dtype: Any, *, smooth: bool = False
 ) -> Any:
@@ -60,11 +75,37 @@ def hole_weights(
     dx = pos[None, None, :] - cx[:, None, None].astype(dtype)
     dy = pos[None, :, None] - cy[:, None, None].astype(dtype)
     r = xp.sqrt(dx * dx + dy * dy)
-    h = hole[:, None, None].astype(dtype)
-    if not smooth:
-        return xp.clip((r - h) / _HOLE_RAMP, 0.0, 1.0)
-    u = xp.clip((r - (h - 1.0)) * (1.0 / _SMOOTH_RAMP), 0.0, 1.0)
-    return u * u * u * (u * (6.0 * u - 15.0) + 10.0)
+    return _ramp(xp, r, hole[:, None, None].astype(dtype), smooth)
+
+
+def hole_box(
+    xp: ModuleType, size: int, cx: Any, cy: Any, hole: Any, dtype: Any, *, smooth: bool = False
+) -> tuple[Any, Any, Any]:
+    """The part of :func:`hole_weights` below 1: a box about each centre.
+
+    Returns (iy, ix, w): (k, b) row and column indices of the box (inside the ROI)
+    and its (k, b, b) weights; outside the box every weight is exactly 1. The box is a
+    few percent of the ROI, so a clipped ROI costs a box, not several full-image passes.
+    """
+    h = hole.astype(dtype)
+    reach = (h - 1.0 + _SMOOTH_RAMP) if smooth else (h + _HOLE_RAMP)
+    b = min(size, math.ceil(2.0 * float(reach.max())) + 2)
+    span = xp.arange(b)
+    iy = xp.clip(xp.floor(cy - reach).astype(xp.int64), 0, size - b)[:, None] + span[None, :]
+    ix = xp.clip(xp.floor(cx - reach).astype(xp.int64), 0, size - b)[:, None] + span[None, :]
+    dy = iy.astype(dtype) - cy[:, None].astype(dtype)
+    dx = ix.astype(dtype) - cx[:, None].astype(dtype)
+    r = xp.sqrt(dy[:, :, None] ** 2 + dx[:, None, :] ** 2)
+    return iy, ix, _ramp(xp, r, h[:, None, None], smooth)
+
+
+def multiply_hole(
+    xp: ModuleType, a: Any, rows: Any, cx: Any, cy: Any, hole: Any, *, smooth: bool = False
+) -> None:
+    """``a[rows] *= hole_weights(...)`` in place, touching only the holes' boxes."""
+    iy, ix, w = hole_box(xp, a.shape[-1], cx, cy, hole, a.dtype, smooth=smooth)
+    idx = (rows[:, None, None], iy[:, :, None], ix[:, None, :])
+    a[idx] *= w
 
 
 def _half_width(xp: ModuleType, c: Any, size: int, limit: float | None) -> Any:
@@ -146,6 +187,27 @@ def _coarse_1d(xp: ModuleType, fft: ModuleType, p: Any, size: int) -> Any:
     return xp.where(xp.abs(alt - mid) < xp.abs(c - mid), alt, c)
 
 
+def _cut_hole(
+    xp: ModuleType, g: Any, cx: Any, cy: Any, hole: Any, wx: Any, wy: Any, cols: Any, rows: Any
+) -> None:
+    """Subtract the hole's share from window-weighted projections, in place.
+
+    The projections of ``g * hole_weights`` are those of ``g`` less those of
+    ``g * (1 - hole_weights)``, which is zero outside a disc of radius hole + ramp: a
+    small box about each centre holds it (a few percent of the ROI), so a clipped ROI
+    costs two plain projections and a box instead of several full-image passes.
+    """
+    n, size, _ = g.shape
+    iy, ix, w = hole_box(xp, size, cx, cy, hole, g.dtype)
+    k = xp.arange(n)[:, None]
+    box = boxes(xp, g, iy[:, 0], ix[:, 0], iy.shape[1])  # (n, b, b) copies
+    box *= 1.0 - w
+    wyb = xp.take_along_axis(wy, iy, axis=1)
+    wxb = xp.take_along_axis(wx, ix, axis=1)
+    cols[k, ix] -= xp.einsum("nab,na->nb", box, wyb)
+    rows[k, iy] -= xp.einsum("nab,nb->na", box, wxb)
+
+
 def projection_centre(
     xp: ModuleType,
     g: Any,
@@ -185,8 +247,11 @@ def projection_centre(
         c = xp.clip(c, 0.0, size - 1.0)
         w = tukey(xp, pos[None, :] - c[:, None], _half_width(xp, c, size, None)[:, None])
         wx, wy = w[:n], w[n:]
-        gw = g if hole is None else g * hole_weights(xp, size, c[:n], c[n:], hole, g.dtype)
-        p = xp.concatenate([(wy[:, None, :] @ gw)[:, 0, :] * wx, (gw @ wx[:, :, None])[:, :, 0] * wy])  # fmt: skip
+        cols = (wy[:, None, :] @ g)[:, 0, :]  # sum_i wy_i g_ij
+        rows = (g @ wx[:, :, None])[:, :, 0]  # sum_j wx_j g_ij
+        if hole is not None:
+            _cut_hole(xp, g, c[:n], c[n:], hole, wx, wy, cols, rows)
+        p = xp.concatenate([cols * wx, rows * wy])
         # From the coarse start 2 Newton steps, later (secant) starts are close enough for 1.
         t, a = _newton_1d(xp, fft.rfft(p, axis=-1) ** 2, 2.0 * c, size, 2 if it == 0 else 1, final)  # fmt: skip
         f = t / 2.0
@@ -280,7 +345,7 @@ def symmetry_centre(
         gw = g * wy1[:, :, None]
         gw *= wx1[:, None, :]
         if holed is not None:
-            gw[holed] *= hole_weights(xp, size, cx[holed], cy[holed], hole[holed], g.dtype, smooth=True)  # fmt: skip
+            multiply_hole(xp, gw, holed, cx[holed], cy[holed], hole[holed], smooth=True)
         spec = rfft2(xp, gw)
         g2 = spec * spec
         wx, wy = cx, cy
