@@ -177,8 +177,6 @@ def _spill_task(
     dtype: Any,
 ) -> np.ndarray:
     """Spill the stack (and mask) band-major, then reduce band by band (next one prefetched)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from camtrack.io._spill import BandSpill
 
     stack = src.array
@@ -187,18 +185,11 @@ def _spill_task(
     # Two bands in memory (the one reduced, the one prefetched).
     tiles = plan_tiles(stack.shape, per_pixel, budget=_SPILL_BAND_BYTES)
     out = np.empty((len(qs), *stack.shape[1:]), dtype=dtype)
-
-    def load(spill: BandSpill, k: int) -> tuple[Any, Any]:
-        return spill.read(k), (spill.read(k, 1) if len(arrays) > 1 else None)
-
-    with BandSpill(arrays, tiles) as spill, ThreadPoolExecutor(1) as reader:
-        pending = reader.submit(load, spill, 0)
-        for k, (ys, xs) in enumerate(tiles):
-            band, left_out = pending.result()
-            if k + 1 < len(tiles):
-                pending = reader.submit(load, spill, k + 1)
-            out[:, ys, xs] = _reduce(band, qs, left_out, sigma_clip, None)
-            del band, left_out
+    with BandSpill(arrays, tiles) as spill:
+        for k, data in spill.iter_bands(range(len(arrays))):
+            left_out = data[1] if len(data) > 1 else None
+            out[(slice(None), *tiles[k])] = _reduce(data[0], qs, left_out, sigma_clip, None)
+            del data, left_out
     return out
 
 

@@ -21,7 +21,6 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -245,13 +244,9 @@ def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any,
     # Twice the kernel's tiles: each is split again over the threads.
     tiles = _merge_tiles(_tiles(t, ny, nx, 1), 2)
     maps = np.empty((4, ny, nx), np.float64)
-    with BandSpill([stack], tiles) as spill, ThreadPoolExecutor(1) as reader:
-        pending = reader.submit(spill.read, 0)
-        steps = range(len(tiles))
-        for k in steps if progress is None else progress(steps, total=len(tiles)):
-            block = pending.result()
-            if k + 1 < len(tiles):
-                pending = reader.submit(spill.read, k + 1)
+    with BandSpill([stack], tiles) as spill:
+        bands = spill.iter_bands()
+        for k, (block,) in bands if progress is None else progress(bands, total=len(tiles)):
             for i, m in enumerate(reduce_median(block)):  # numpy: on every core
                 maps[(i, *tiles[k])] = m
             del block

@@ -20,7 +20,8 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,23 @@ class BandSpill:
         if got != out.nbytes:  # pragma: no cover - a full disk shows up while writing
             raise OSError(f"spill file {fh.name} is short: read {got} of {out.nbytes} bytes")
         return out
+
+    def iter_bands(self, arrays: Sequence[int] = (0,)) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:  # fmt: skip
+        """Yield ``(k, (band k of each array in arrays))`` in order, reading band k + 1
+        in a thread while the caller reduces band k (two bands in memory at a time)."""
+
+        def load(k: int) -> tuple[np.ndarray, ...]:
+            return tuple(self.read(k, i) for i in arrays)
+
+        n = len(self.bands)
+        with ThreadPoolExecutor(1) as reader:
+            pending = reader.submit(load, 0) if n else None
+            for k in range(n):
+                data = pending.result()
+                if k + 1 < n:
+                    pending = reader.submit(load, k + 1)
+                yield k, data
+                del data
 
     def close(self) -> None:
         for fh in self._files:
