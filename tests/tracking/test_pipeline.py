@@ -346,3 +346,41 @@ def test_check_zlut_finds_the_ambiguous_planes():
     # Single frames per plane: nothing to hold out, and the result says so.
     single = check_zlut(one[::2], base)
     assert not single.held_out and "none held out" in single.summary()
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_hole_boxes_equal_full_image_hole_weights(smooth):
+    # The clipped-centre hole is applied in a box about each centre (a few percent of
+    # the ROI); the result must equal weighting the whole image with hole_weights,
+    # including holes cut by the ROI edge and a hole as wide as the ROI.
+    from camtrack.tracking._symmetry import _cut_hole, hole_weights, multiply_hole, tukey
+
+    rng = np.random.default_rng(7)
+    n, s = 6, 40
+    g = rng.normal(size=(n, s, s)).astype(np.float32)
+    cx = np.array([19.3, 2.2, 37.6, 20.0, 10.7, 30.1], np.float32)
+    cy = np.array([20.8, 18.4, 1.1, 38.9, 9.9, 25.5], np.float32)
+    hole = np.array([3.4, 5.0, 2.1, 4.2, 25.0, 0.0], np.float32)
+    rows = np.nonzero(hole > 0)[0]
+    full = g.copy()
+    full[rows] *= hole_weights(np, s, cx[rows], cy[rows], hole[rows], np.float32, smooth=smooth)
+    boxed = g.copy()
+    for r in rows:  # one ROI at a time: each box as tight as its own hole allows
+        one = np.array([r])
+        multiply_hole(np, boxed, one, cx[one], cy[one], hole[one], smooth=smooth)
+    assert np.allclose(boxed, full, rtol=0, atol=1e-6)
+    together = g.copy()  # a batch shares the widest hole's box size
+    multiply_hole(np, together, rows, cx[rows], cy[rows], hole[rows], smooth=smooth)
+    assert np.allclose(together, full, rtol=0, atol=1e-6)
+    if not smooth:
+        pos = np.arange(s, dtype=np.float32)
+        wx = tukey(np, pos[None, :] - cx[rows, None], 12.0)
+        wy = tukey(np, pos[None, :] - cy[rows, None], 12.0)
+        for k, r in enumerate(rows):
+            one, sl = np.array([r]), slice(k, k + 1)
+            cols = (wy[sl, None, :] @ g[one])[:, 0, :]
+            rws = (g[one] @ wx[sl, :, None])[:, :, 0]
+            _cut_hole(np, g[one], cx[one], cy[one], hole[one], wx[sl], wy[sl], cols, rws)
+            ref = full[one]
+            assert np.allclose(cols, (wy[sl, None, :] @ ref)[:, 0, :], atol=1e-4)
+            assert np.allclose(rws, (ref @ wx[sl, :, None])[:, :, 0], atol=1e-4)
