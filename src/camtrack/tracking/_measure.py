@@ -12,7 +12,13 @@ import numpy as np
 from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
-from camtrack.tracking._symmetry import multiply_hole, projection_centre, symmetry_centre, tukey
+from camtrack.tracking._symmetry import (
+    multiply_hole,
+    projection_centre,
+    refine_centre,
+    symmetry_centre,
+    tukey,
+)
 
 __all__ = ["MODES", "PROFILES", "batch_size", "default_bins", "measure", "shift_weights"]
 
@@ -64,6 +70,9 @@ _SHIFT_MARGIN = 2.0
 def shift_half(size: int) -> float:
     """Half-width of the shifted-profile window of a bead near the ROI centre."""
     return max(size / 2.0 - _SHIFT_MARGIN, 2.0 * _SHIFT_TAPER)
+
+
+REFINE_MIN_SIZE = 96  # px: the fast mode refines x, y by default from this ROI size on
 
 
 def default_bins(size: int, oversample: int, profile: str = "radial", mode: str = "precise") -> int:  # fmt: skip
@@ -176,11 +185,13 @@ def measure(
     saturation_level: float | None = None,
     n_iter: int = 2,
     profiles: bool = True,
+    refine_xy: bool = False,
 ) -> dict[str, Any]:
     """Centres (x, y), symmetry quality, relative profiles (p - bg) / bg and bg.
 
     NaN or constant ROIs give NaN everywhere for that ROI only. Without ``profiles``
-    (x, y only) no profile is computed and ``"profiles"`` is None.
+    (x, y only) no profile is computed and ``"profiles"`` is None. ``refine_xy`` (fast
+    mode): one 2-D symmetry step on a central crop after the projections.
     """
     s = rois.shape[-1]
     g, bg, bad, top = prepare(xp, rois)
@@ -201,6 +212,10 @@ def measure(
                     cx[sel], cy[sel], q[sel] = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel])  # fmt: skip
         if mode == "precise":
             cx, cy, q, _ = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole)
+        elif refine_xy:
+            # Projections lose precision as the ROI grows; one 2-D symmetry step on a
+            # central crop recovers most of it (128 px dim: 0.020 -> 0.007 px).
+            cx, cy = refine_centre(xp, g, cx, cy, hole=hole)
         if not profiles:
             prof = None
         elif profile == "radial":

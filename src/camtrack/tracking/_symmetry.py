@@ -103,6 +103,8 @@ def multiply_hole(
     xp: ModuleType, a: Any, rows: Any, cx: Any, cy: Any, hole: Any, *, smooth: bool = False
 ) -> None:
     """``a[rows] *= hole_weights(...)`` in place, touching only the holes' boxes."""
+    if rows.size == 0:
+        return
     iy, ix, w = hole_box(xp, a.shape[-1], cx, cy, hole, a.dtype, smooth=smooth)
     idx = (rows[:, None, None], iy[:, :, None], ix[:, None, :])
     a[idx] *= w
@@ -315,13 +317,16 @@ def symmetry_centre(
     radius: float | None = None,
     hole: Any = None,
     keep: bool = False,
+    quality: bool = True,
+    first_steps: int = 2,
 ) -> tuple[Any, Any, Any, dict[str, Any] | None]:
     """Exact point-symmetry centre of background-free ROIs ``g`` from a start (cx, cy).
 
     Returns (cx, cy, quality, last) where quality = A(2c) / sum((g w)**2) lies in
     [-1, 1] (1: perfectly point-symmetric). ``hole`` (N,) is the radius of a disc left
     out around the estimate (clipped centres), 0 where none (those ROIs keep every
-    pixel). With ``keep``, ``last``
+    pixel). Without ``quality`` it is not evaluated (None); ``first_steps``: Newton
+    steps of the first iteration (2 from a projection start). With ``keep``, ``last``
     holds the last iteration's spectrum of g w and its window (centre, half-width).
     """
     n, size, _ = g.shape
@@ -350,16 +355,68 @@ def symmetry_centre(
         g2 = spec * spec
         wx, wy = cx, cy
         # From the projection start 2 Newton steps; later starts are close enough for 1.
-        steps = 2 if it == 0 else 1
-        tx, ty, a = _newton_2d(xp, g2, wk, 2.0 * cx, 2.0 * cy, size, steps, final)
+        steps = first_steps if it == 0 else 1
+        tx, ty, a = _newton_2d(xp, g2, wk, 2.0 * cx, 2.0 * cy, size, steps, final and quality)
         fx, fy = tx / 2.0, ty / 2.0
         nx = _secant(xp, cx, fx, None if prev is None else (prev[0], prev[2]))
         ny = _secant(xp, cy, fy, None if prev is None else (prev[1], prev[3]))
         prev = (cx, cy, fx, fy)
         cx, cy = nx, ny
-        if final:
+        if final and quality:
             flat = gw.reshape(n, -1)
             energy = xp.einsum("ij,ij->i", flat, flat)
             q = a / (size * size) / energy
     last = {"spec": spec, "wx": wx, "wy": wy, "half": half, "hole": hole} if keep else None
     return cx, cy, q, last
+
+
+_REFINE_CROP = 0.5  # side of the refinement crop, as a fraction of the ROI side
+
+
+def refine_centre(
+    xp: ModuleType, g: Any, cx: Any, cy: Any, *, hole: Any = None, steps: int = 1
+) -> tuple[Any, Any]:
+    """One windowed 2-D point-symmetry iteration on a central crop, from a fast start.
+
+    The fast mode's projections lose precision as the ROI grows (each projection bin
+    sums a whole column of background noise: 3.3x the CRLB at 64 px, 4.2x at 128 px,
+    dim beads). One symmetry iteration (``steps`` Newton steps, no secant) on a crop of
+    half the ROI side about the start brings 128 px dim beads from 0.020 to 0.007 px.
+    Its window is centred on the start, so the result keeps a fraction of the start's
+    error (the window's pull); with a start this close that is below the noise.
+    """
+    s = g.shape[-1]
+    b = max(8, int(s * _REFINE_CROP))
+    if hole is None or not bool((hole > 0).any()):
+        return _refine_crop(xp, g, cx, cy, b, None, steps)
+    # Clipped centres: a crop wide enough to hold the hole, its edge and some rings.
+    holed = hole > 0
+    rx, ry = cx.copy(), cy.copy()
+    for sel, size in ((~holed, b), (holed, None)):
+        rows = xp.nonzero(sel)[0]
+        if rows.size == 0:
+            continue
+        h = None
+        if size is None:
+            h = hole[rows]
+            size = min(s, max(b, 2 * math.ceil(float(h.max()) + _SMOOTH_RAMP + _REFINE_RING)))
+        rx[rows], ry[rows] = _refine_crop(xp, g[rows], cx[rows], cy[rows], size, h, steps)
+    return rx, ry
+
+
+_REFINE_RING = 6.0  # px of rings kept beyond a clipped hole's edge in the crop
+
+
+def _refine_crop(
+    xp: ModuleType, g: Any, cx: Any, cy: Any, b: int, hole: Any, steps: int
+) -> tuple[Any, Any]:
+    s = g.shape[-1]
+    y0 = xp.clip(xp.round(cy).astype(xp.int64) - b // 2, 0, s - b)
+    x0 = xp.clip(xp.round(cx).astype(xp.int64) - b // 2, 0, s - b)
+    crop = xp.ascontiguousarray(boxes(xp, g, y0, x0, b))
+    dt = g.dtype
+    ox, oy = x0.astype(dt), y0.astype(dt)
+    rx, ry, _, _ = symmetry_centre(
+        xp, crop, cx - ox, cy - oy, n_iter=1, hole=hole, quality=False, first_steps=steps
+    )
+    return rx + ox, ry + oy
