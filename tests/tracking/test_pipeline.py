@@ -389,7 +389,7 @@ def test_hole_boxes_equal_full_image_hole_weights(smooth):
 def test_fast_refinement_sharpens_large_rois():
     # Fast projections sum whole columns of background noise, so at 128 px they fall
     # behind; the 2-D step on a central crop (default from 96 px) recovers most of it.
-    # Dim beads (400 e-/px): measured 0.020 -> 0.007 px (MagTrack 1.0.0: 0.009).
+    # Dim beads (400 e-/px): measured 0.017 -> 0.0075 px in x (MagTrack 1.0.0: 0.009).
     rng = np.random.default_rng(12)
     c = (128 - 1) / 2
     x, y = c + rng.uniform(-2, 2, 150), c + rng.uniform(-2, 2, 150)

@@ -214,7 +214,7 @@ def measure(
             cx, cy, q, _ = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole)
         elif refine_xy:
             # Projections lose precision as the ROI grows; one 2-D symmetry step on a
-            # central crop recovers most of it (128 px dim: 0.020 -> 0.007 px).
+            # central crop recovers most of it (128 px dim: 0.017 -> 0.0075 px).
             cx, cy = refine_centre(xp, g, cx, cy, hole=hole)
         if not profiles:
             prof = None

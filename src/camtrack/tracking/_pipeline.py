@@ -160,12 +160,12 @@ def track_rois(
         steps of the z fit from the best-correlated plane; a third changed no simulated
         case's z rms by 0.001 nm); ``refine_xy`` (fast mode; None: on for ROIs of
         96 px and more): after the projections, one 2-D symmetry step on a central
-        crop of half the ROI side. Projections sum whole columns of background noise,
-        so their precision falls behind as ROIs grow; measured at 128 px the step
-        takes x, y from 0.0056 to 0.0020 px bright and 0.020 to 0.007 px dim at a
-        third more time; at 64 px from 0.0048 to 0.0034 and 0.016 to 0.013 px, also
-        a third more time (off there by default: the projections already match
-        MagTrack's precision); ``keep_profiles`` (True); ``workers`` (None: every core
+        crop of 3/8 of the ROI side. Projections sum whole columns of background
+        noise, so their precision falls behind as ROIs grow; measured at 128 px the
+        step takes x from 0.0055 to 0.0023 px bright and 0.017 to 0.0075 px dim
+        (MagTrack 1.0.0: 0.0046 and 0.0092) for 1.2-1.25x the time; at 64 px from
+        0.0048 to 0.0039 and 0.016 to 0.013 px for a similar share (off there by
+        default: the projections already match MagTrack's precision); ``keep_profiles`` (True); ``workers`` (None: every core
         this process may use; 1: one thread).
 
     Returns
