@@ -150,9 +150,11 @@ def run_headless(out: Path) -> int:
     for name, item in summary["opened"].items():
         print(f"  opened {name}: {item['shape']} {item['dtype']} in {item['chunks']} chunks")
     ff = summary["flat_field"]
+    rn = ff["read_noise_e"]
+    noise = f"{rn:.2f} e-" if rn is not None else "not identifiable from this fit (needs dark frames)"  # fmt: skip
     print(
         f"  flat field gain: {ff['e_per_adu']:.4f} +- {ff['e_per_adu_stderr']:.4f} e-/ADU "
-        f"({ff['method']}; truth {ff['e_per_adu_truth']:.4f}), read noise {ff['read_noise_e']} e-"
+        f"({ff['method']}; truth {ff['e_per_adu_truth']:.4f}), read noise {noise}"
     )
     print("  bead field background: beads_background.h5")
     print(f"  done in {summary['seconds']} s")
