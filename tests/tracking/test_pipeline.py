@@ -405,3 +405,20 @@ def test_fast_refinement_sharpens_large_rois():
     assert np.array_equal(off.x, track_rois(small, mode="fast", refine_xy=False, keep_profiles=False).x)  # fmt: skip
     with pytest.raises(TypeError, match="refine_xy"):
         track_rois(small, mode="fast", refine_xy="yes")
+
+
+def test_fast_refinement_of_clipped_rois_by_default():
+    # A clipped centre's hole costs the projections more; by default the clipped ROIs
+    # get the 2-D step at any size (64 px dim: measured 0.020 -> 0.015 px overall).
+    rng = np.random.default_rng(21)
+    c = (64 - 1) / 2
+    x, y = c + rng.uniform(-2, 2, 200), c + rng.uniform(-2, 2, 200)
+    sat = {"saturation": "adc", "saturation_level": 3.0}
+    rois, truth = bead_rois(x, y, rng.uniform(-2000, 2000, 200), size=64, background_e=400.0, rng=22, **sat)  # fmt: skip
+    clipped = (rois >= truth.saturation_adu).reshape(200, -1).any(axis=1)
+    assert 0.2 < clipped.mean() < 0.8
+    auto = track_rois(rois, mode="fast", keep_profiles=False)
+    off = track_rois(rois, mode="fast", keep_profiles=False, refine_xy=False)
+    err = lambda r: rms(np.hypot(r.x - x, r.y - y)[clipped])  # noqa: E731
+    assert err(auto) < 0.85 * err(off)
+    assert np.array_equal(auto.x[~clipped], off.x[~clipped])  # the others untouched

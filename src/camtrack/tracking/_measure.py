@@ -185,13 +185,14 @@ def measure(
     saturation_level: float | None = None,
     n_iter: int = 2,
     profiles: bool = True,
-    refine_xy: bool = False,
+    refine_xy: bool | str = False,
 ) -> dict[str, Any]:
     """Centres (x, y), symmetry quality, relative profiles (p - bg) / bg and bg.
 
     NaN or constant ROIs give NaN everywhere for that ROI only. Without ``profiles``
     (x, y only) no profile is computed and ``"profiles"`` is None. ``refine_xy`` (fast
-    mode): one 2-D symmetry step on a central crop after the projections.
+    mode): one 2-D symmetry step on a central crop after the projections, for every
+    ROI (True), for the ROIs with a clipped centre ("clipped") or none (False).
     """
     s = rois.shape[-1]
     g, bg, bad, top = prepare(xp, rois)
@@ -212,10 +213,14 @@ def measure(
                     cx[sel], cy[sel], q[sel] = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel])  # fmt: skip
         if mode == "precise":
             cx, cy, q, _ = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole)
-        elif refine_xy:
+        elif refine_xy is True:
             # Projections lose precision as the ROI grows; one 2-D symmetry step on a
             # central crop recovers most of it (128 px dim: 0.017 -> 0.0075 px).
             cx, cy = refine_centre(xp, g, cx, cy, hole=hole)
+        elif refine_xy == "clipped" and hole is not None:
+            # Projections with a hole lose most: refine the clipped ROIs only.
+            sel = xp.nonzero(hole > 0)[0]
+            cx[sel], cy[sel] = refine_centre(xp, g[sel], cx[sel], cy[sel], hole=hole[sel])
         if not profiles:
             prof = None
         elif profile == "radial":

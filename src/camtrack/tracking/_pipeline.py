@@ -61,7 +61,8 @@ def resolve_options(
     refine = o.get("refine_xy")
     if refine is not None and not isinstance(refine, bool | np.bool_):
         raise TypeError(f"`refine_xy` must be None (auto), True or False; got {refine!r}.")
-    o["refine_xy"] = size >= REFINE_MIN_SIZE if refine is None else bool(refine)
+    auto = True if size >= REFINE_MIN_SIZE else "clipped"
+    o["refine_xy"] = auto if refine is None else bool(refine)
     workers = o.get("workers")
     o["workers"] = None if workers is None else check_integer(workers, "workers", minimum=1)
     return o
@@ -158,14 +159,17 @@ def track_rois(
         as clipped in "auto"); ``n_iter`` (2: window re-centring iterations; the
         second is a secant step that removes the window's pull), ``z_iter`` (2: Gauss-Newton
         steps of the z fit from the best-correlated plane; a third changed no simulated
-        case's z rms by 0.001 nm); ``refine_xy`` (fast mode; None: on for ROIs of
-        96 px and more): after the projections, one 2-D symmetry step on a central
-        crop of 3/8 of the ROI side. Projections sum whole columns of background
-        noise, so their precision falls behind as ROIs grow; measured at 128 px the
-        step takes x from 0.0055 to 0.0023 px bright and 0.017 to 0.0075 px dim
-        (MagTrack 1.0.0: 0.0046 and 0.0092) for 1.2-1.25x the time; at 64 px from
-        0.0048 to 0.0039 and 0.016 to 0.013 px for a similar share (off there by
-        default: the projections already match MagTrack's precision); ``keep_profiles`` (True); ``workers`` (None: every core
+        case's z rms by 0.001 nm); ``refine_xy`` (fast mode: after the projections,
+        one 2-D symmetry step on a central crop of 3/8 of the ROI side; None: for
+        every ROI of 96 px and more, and for clipped ROIs at any size; True / False:
+        for every ROI / none). Projections sum whole columns of background noise, so
+        their precision falls behind as ROIs grow, and a clipped centre's hole costs
+        them more: measured at 128 px the step takes x from 0.0055 to 0.0023 px
+        bright and 0.017 to 0.0075 px dim (MagTrack 1.0.0: 0.0046 and 0.0092) for
+        1.2-1.25x the time, and clipped 64 px dim ROIs from 0.020 to 0.013 px;
+        unclipped 64 px ROIs (0.0048 and 0.016 px, as precise as MagTrack's) would
+        gain a fifth for a similar share of time. ``keep_profiles`` (True);
+        ``workers`` (None: every core
         this process may use; 1: one thread).
 
     Returns
