@@ -334,11 +334,16 @@ def test_check_zlut_held_out_frames_and_unambiguous_range():
 def test_check_zlut_finds_the_ambiguous_planes():
     from camtrack.tracking import check_zlut
 
-    # Planes 5..9 repeat the images of planes 0..4: their frames match two planes
-    # equally, and the LUT sends them 500 nm down, so only 0..400 nm is unambiguous.
+    # Planes 5..9 look like planes 0..4: their LUT frames are images 20 nm above
+    # planes 0..4 and their held-out frames are exactly the images of planes 0..4, so
+    # each held-out frame matches plane k exactly and plane k + 5 only nearly. The LUT
+    # sends them 500 nm down and only 0..400 nm is unambiguous. (Exact copies made the
+    # match a tie that floating-point rounding broke differently on AMD and Intel.)
     base = np.arange(5) * 100.0
     one, _ = zsweep(base, size=32, frames_per_plane=2, noise=False, dtype="float32")
-    calib = np.concatenate([one, one])
+    near, _ = zsweep(base + 20.0, size=32, frames_per_plane=2, noise=False, dtype="float32")
+    near[1::2] = one[1::2]  # the held-out (last) frame of each plane
+    calib = np.concatenate([one, near])
     z = np.repeat(np.arange(10) * 100.0, 2)
     check = check_zlut(calib, z)
     assert check.unambiguous_range == (0.0, 400.0)
