@@ -111,7 +111,7 @@ def as_rois(rois: Any, name: str = "rois", *, min_size: int = 8) -> Any:
 
 
 def work_dtype(dtype: Any) -> np.dtype:
-    """float64 for float64 input, float32 otherwise (uint16 camera data included)."""
+    """float64 for float64 input, float32 otherwise (uint16 camera data and float16 included)."""
     return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
 
 
@@ -177,9 +177,14 @@ def boxes(xp: ModuleType, a: Any, y0: Any, x0: Any, b: int) -> Any:
 
 
 def border_mean(f: Any) -> Any:
-    """(N,) mean of each ROI's one-pixel border (the local background)."""
-    top = f[:, 0, :].sum(axis=1) + f[:, -1, :].sum(axis=1)
-    side = f[:, 1:-1, 0].sum(axis=1) + f[:, 1:-1, -1].sum(axis=1)
+    """(N,) mean of each ROI's one-pixel border (the local background).
+
+    Floats narrower than float32 are summed in float32: a float16 sum of 188 pixels of
+    ~1000 ADU overflows float16 (max 65504) to inf.
+    """
+    acc = np.float32 if f.dtype.kind == "f" and f.dtype.itemsize < 4 else None
+    top = f[:, 0, :].sum(axis=1, dtype=acc) + f[:, -1, :].sum(axis=1, dtype=acc)
+    side = f[:, 1:-1, 0].sum(axis=1, dtype=acc) + f[:, 1:-1, -1].sum(axis=1, dtype=acc)
     s = f.shape[-1]
     return (top + side) / (4 * s - 4)
 
