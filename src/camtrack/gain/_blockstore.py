@@ -8,16 +8,15 @@ memory it would grow with the stack. Above :data:`MEMORY_BYTES` the arrays go to
 temporary files instead, stored band-major (all frames of a band of block rows
 contiguous), so that the detection reads one band with a few reads and the passes over
 the stack write their pieces with one write per band. Files go to the spill folder
-(``$CAMTRACK_TMPDIR``, dask's ``temporary-directory``, or the system's) and are removed
-on close, also after an error or an interrupt.
+(``$CAMTRACK_TMPDIR``, dask's ``temporary-directory``, or the system's), in a per-run
+folder under ``camtrack-spill/`` (:class:`camtrack.io._spill.SpillDir`), removed on
+close, also after an error or an interrupt, and reclaimed by the next run if killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,17 +61,17 @@ class BlockStore:
         self.on_disk = bool(on_disk)
         self._mem: dict[str, Any] = {}
         self._fds: dict[str, int] = {}
-        self._dir: str | None = None
+        self._dir: Any = None  # SpillDir when on disk
         if not self.on_disk:
             for name, (n, dt) in self.spec.items():
                 self._mem[name] = xp.zeros((n, self.nby, self.nbx), dtype=dt)
             return
-        from camtrack.io._spill import spill_dir
+        from camtrack.io._spill import SpillDir
 
-        self._dir = tempfile.mkdtemp(prefix="camtrack-blocks-", dir=folder or spill_dir())
+        self._dir = SpillDir("blocks", folder)
         try:
             for name, (n, dt) in self.spec.items():
-                path = os.path.join(self._dir, f"{name}.raw")
+                path = self._dir.file(f"{name}.raw")
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
                 self._fds[name] = fd
                 os.ftruncate(fd, n * self.nby * self.nbx * dt.itemsize)  # sparse zeros
@@ -132,7 +131,7 @@ class BlockStore:
         self._fds = {}
         self._mem = {}
         if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir.close()
             self._dir = None
 
     def __enter__(self) -> BlockStore:

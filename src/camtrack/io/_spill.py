@@ -9,9 +9,13 @@ the stack once, in one sequential pass over its frame chunks, so that the band o
 Reading, writing and reading back cost 3 x the stack in I/O whatever its size, and the
 memory held is a few frame chunks while writing and one band while reducing.
 
-Files go to a private temporary folder (``$CAMTRACK_TMPDIR``, else dask's
-``temporary-directory`` setting, else the system's) that is removed on close, also
-after an error or an interrupt, so nothing is left behind.
+Files go to a private folder per run, ``<base>/camtrack-spill/<kind>-<host>-<pid>-<random>``
+(``<base>``: ``$CAMTRACK_TMPDIR``, else dask's ``temporary-directory`` setting, else the
+system's temporary folder), removed on close, also after an error or an interrupt.
+A process killed outright (SIGKILL, the OOM killer) cannot clean up, so each run
+folder holds an ``owner`` file locked (``flock``) for the life of the run: the next
+run that spills finds folders whose lock is free (or, without a lock, whose process
+is gone) and removes them (:func:`reclaim_spills`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BandSpill", "spill_dir", "spill_fits"]
+from camtrack.io._atomic import HOST, pid_alive
+
+try:  # POSIX: a lock that dies with its process, however it dies
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["BandSpill", "SpillDir", "reclaim_spills", "spill_dir", "spill_fits"]
+
+ROOT_NAME = "camtrack-spill"  # one folder under the base for every camtrack run
+OWNER_FILE = "owner"
 
 # Native bytes of the frame chunks computed together while writing (several chunks,
 # so the reader's decoding runs on every core).
@@ -45,6 +59,127 @@ def spill_dir() -> str:
     except ImportError:  # pragma: no cover - dask is a core dependency
         configured = None
     return configured or tempfile.gettempdir()
+
+
+def _owner_dead(run: str) -> bool:
+    """True when the run folder's owner is gone: its lock is free, or, where there is
+    no lock file yet or no ``flock``, its process (named in the folder) is dead here."""
+    owner = os.path.join(run, OWNER_FILE)
+    if fcntl is not None:
+        try:
+            fd = os.open(owner, os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        else:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # held: the run is alive
+            finally:
+                os.close(fd)
+            return True
+    parts = os.path.basename(run).split("-")
+    if len(parts) < 4 or parts[1] != HOST or not parts[2].isdigit():
+        return False
+    return not pid_alive(int(parts[2]))
+
+
+def reclaim_spills(folder: str | None = None) -> list[str]:
+    """Remove run folders under ``<folder>/camtrack-spill`` whose owner is gone.
+
+    Parameters
+    ----------
+    folder : str, optional
+        Base folder (default :func:`spill_dir`).
+
+    Returns
+    -------
+    list of str
+        The folders removed.
+    """
+    root = os.path.join(folder or spill_dir(), ROOT_NAME)
+    try:
+        runs = [e.path for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    removed = []
+    for run in runs:
+        if _owner_dead(run):
+            shutil.rmtree(run, ignore_errors=True)
+            removed.append(run)
+    with contextlib.suppress(OSError):
+        os.rmdir(root)  # only when empty
+    return removed
+
+
+class SpillDir:
+    """A private folder for one run's spill files, reclaimable if the run is killed.
+
+    Parameters
+    ----------
+    kind : str
+        First part of the folder name (``spill``, ``blocks``).
+    folder : str, optional
+        Base folder (default :func:`spill_dir`); the run folder goes under
+        ``<folder>/camtrack-spill/``.
+
+    Notes
+    -----
+    Creating one first removes stale run folders (:func:`reclaim_spills`). The run
+    folder holds an ``owner`` file (pid and host) locked while the run lives; the
+    lock is taken before the file gets its name, so a live run is never mistaken for
+    a dead one. :meth:`close` removes the folder (and the shared root when empty).
+    """
+
+    def __init__(self, kind: str = "spill", folder: str | None = None) -> None:
+        base = folder or spill_dir()
+        reclaim_spills(base)
+        self.root = os.path.join(base, ROOT_NAME)
+        for _ in range(10):  # a concurrent close may remove the empty root meanwhile
+            os.makedirs(self.root, exist_ok=True)
+            try:
+                self.path = tempfile.mkdtemp(prefix=f"{kind}-{HOST}-{os.getpid()}-", dir=self.root)
+                break
+            except FileNotFoundError:
+                continue
+        else:  # pragma: no cover - needs a pathological race
+            raise OSError(f"cannot create a spill folder under {self.root!r}")
+        self._fd: int | None = None
+        try:
+            pending = os.path.join(self.path, OWNER_FILE + ".new")
+            self._fd = os.open(pending, os.O_CREAT | os.O_RDWR, 0o600)
+            if fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(self._fd, f"{os.getpid()} {HOST}\n".encode())
+            os.replace(pending, os.path.join(self.path, OWNER_FILE))
+        except BaseException:
+            self.close()
+            raise
+
+    def file(self, name: str) -> str:
+        """Path of ``name`` inside the run folder."""
+        return os.path.join(self.path, name)
+
+    def close(self) -> None:
+        """Remove the run folder (idempotent)."""
+        if self.path is None:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        with contextlib.suppress(OSError):
+            os.rmdir(self.root)  # only when empty
+        self.path = None
+
+    def __enter__(self) -> SpillDir:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def spill_fits(nbytes: int, folder: str | None = None) -> bool:
@@ -83,11 +218,11 @@ class BandSpill:
         t = self.shape[0]
         sizes = [(ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs in self.bands]
         self._offsets = np.concatenate(([0], np.cumsum(sizes)))[:-1] * t  # in elements
-        self._dir = tempfile.mkdtemp(prefix="camtrack-spill-", dir=folder or spill_dir())
+        self._dir = SpillDir("spill", folder)
         self._files: list[Any] = []
         try:
             for i in range(len(arrays)):
-                self._files.append(open(os.path.join(self._dir, f"array{i}.raw"), "w+b"))  # noqa: SIM115
+                self._files.append(open(self._dir.file(f"array{i}.raw"), "w+b"))  # noqa: SIM115
             self._write(arrays)
         except BaseException:
             self.close()
@@ -154,7 +289,7 @@ class BandSpill:
             with contextlib.suppress(OSError):
                 fh.close()
         self._files = []
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir.close()
 
     def __enter__(self) -> BandSpill:
         return self

@@ -2,90 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
 import os
-import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "write_csv", "write_hdf5", "write_json"]
+from camtrack.io._atomic import atomic_path, atomic_paths, check_targets
+
+__all__ = [
+    "atomic_path",
+    "atomic_paths",
+    "check_targets",
+    "fill_hdf5",
+    "json_text",
+    "write_csv",
+    "write_hdf5",
+    "write_json",
+]
 
 PathLike = str | os.PathLike
-
-
-def _check_target(target: Path, overwrite: bool, protect: Iterable[PathLike]) -> None:
-    for p in [protect] if isinstance(protect, str | os.PathLike) else protect:
-        same = target.resolve() == Path(p).resolve()
-        if same or (target.exists() and Path(p).exists() and os.path.samefile(target, p)):
-            raise ValueError(
-                f"refusing to write {str(target)!r}: it is the input file {os.fspath(p)!r}. "
-                "Choose another output path; inputs are never modified."
-            )
-    if target.is_dir():
-        raise IsADirectoryError(f"cannot write {str(target)!r}: it is a directory.")
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"{str(target)!r} already exists; pass overwrite=True to replace it."
-        )
-    if not target.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {str(target)!r}: no such folder {str(target.parent)!r}."
-        )
-
-
-@contextlib.contextmanager
-def atomic_path(
-    path: PathLike, *, overwrite: bool = False, protect: Iterable[PathLike] | PathLike = ()
-) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; move it into place only on success.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Final output file.
-    overwrite : bool, optional
-        Replace an existing `path` (default: refuse with ``FileExistsError``).
-    protect : path or iterable of paths, optional
-        Input files that must never be replaced (``ValueError``), even with
-        `overwrite`.
-
-    Yields
-    ------
-    pathlib.Path
-        An empty, newly created file in the same folder, named
-        ``.<stem>.<random>.tmp<suffix>``. Write it completely (closing it) inside
-        the ``with`` block.
-
-    Notes
-    -----
-    On normal exit the temporary file replaces `path` with ``os.replace`` (atomic on
-    one filesystem); on an exception it is deleted, so an interrupted run leaves
-    either the old file or the complete new one, never a half file.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> out = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
-    >>> with atomic_path(out) as tmp:
-    ...     _ = tmp.write_text("done")
-    >>> out.read_text()
-    'done'
-    """
-    target = Path(path)
-    _check_target(target, overwrite, protect)
-    tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
-    tmp.open("x").close()  # claims the name, with the usual (umask) permissions
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_hdf5(
@@ -94,7 +34,7 @@ def write_hdf5(
     attrs: Mapping[str, Any] | None = None,
     *,
     overwrite: bool = False,
-    protect: Iterable[PathLike] | PathLike = (),
+    protect: Iterable[PathLike] | PathLike | None = (),
     compression: str | None = None,
 ) -> Path:
     """Write arrays (numpy or dask) and attributes to a new HDF5 file, atomically.
@@ -133,12 +73,23 @@ def write_hdf5(
     ...     f["maps/gain"].shape, float(f.attrs["e_per_adu"])
     ((4, 4), 0.5)
     """
+    with atomic_path(path, overwrite=overwrite, protect=protect) as tmp:
+        fill_hdf5(tmp, datasets, attrs, compression=compression)
+    return Path(path)
+
+
+def fill_hdf5(
+    path: PathLike,
+    datasets: Mapping[str, Any],
+    attrs: Mapping[str, Any] | None = None,
+    *,
+    compression: str | None = None,
+) -> None:
+    """Write datasets and root attributes into ``path`` (created or truncated), as
+    `write_hdf5` does, for a temporary path from `atomic_path` / `atomic_paths`."""
     import h5py
 
-    with (
-        atomic_path(path, overwrite=overwrite, protect=protect) as tmp,
-        h5py.File(tmp, "w") as f,
-    ):
+    with h5py.File(path, "w") as f:
         for key, value in (attrs or {}).items():
             f.attrs[key] = _h5_attr(value)
         for name, data in datasets.items():
@@ -149,7 +100,6 @@ def write_hdf5(
                 data.store(dset, lock=True, scheduler="threads")
             else:
                 f.create_dataset(name, data=np.asarray(data), compression=compression)
-    return Path(path)
 
 
 def _h5_attr(value: Any) -> Any:
@@ -166,7 +116,7 @@ def write_json(
     obj: Any,
     *,
     overwrite: bool = False,
-    protect: Iterable[PathLike] | PathLike = (),
+    protect: Iterable[PathLike] | PathLike | None = (),
     indent: int = 2,
 ) -> Path:
     """Write `obj` as JSON, atomically; numpy values, dataclasses and paths are converted.
@@ -200,10 +150,15 @@ def write_json(
     >>> out.read_text().split()
     ['{', '"e_per_adu":', '0.5,', '"bins":', '[', '0,', '1,', '2', ']', '}']
     """
-    text = json.dumps(obj, indent=indent, default=_json_default)
+    text = json_text(obj, indent=indent)
     with atomic_path(path, overwrite=overwrite, protect=protect) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def json_text(obj: Any, *, indent: int = 2) -> str:
+    """``obj`` as the JSON text `write_json` writes (numpy, dataclasses, paths converted)."""
+    return json.dumps(obj, indent=indent, default=_json_default) + "\n"
 
 
 def _json_default(value: Any) -> Any:
@@ -225,7 +180,7 @@ def write_csv(
     table: Any,
     *,
     overwrite: bool = False,
-    protect: Iterable[PathLike] | PathLike = (),
+    protect: Iterable[PathLike] | PathLike | None = (),
 ) -> Path:
     """Write a table to CSV, atomically.
 
