@@ -9,7 +9,8 @@ new fit range without a new pass over the stack. :func:`calibrate_pixels` makes
 per-pixel sCMOS maps from a dark stack and stacks at several light levels.
 
 Stacks are (frames, rows, cols), numpy, cupy or dask, any integer or float dtype in
-ADU. Statistics run in spatial tiles or blocks of frames, so a stack larger than memory
+ADU (computed in float32; float64 for float64 input and for integers beyond 2**24).
+Statistics run in spatial tiles or blocks of frames, so a stack larger than memory
 runs in bounded memory; long loops take ``progress`` (any tqdm-like callable). This
 package never imports napari or Qt.
 """

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack.gain._kernels import work_dtype
 
 __all__ = [
     "BLOCK", "MIN_KEPT", "RADIUS", "block_energy", "detect", "detection_bands", "finish", "kept_sums",
@@ -81,8 +82,8 @@ MODEL_SAMPLES = 500_000  # block differences the noise model is fitted to
 MODEL_BINS = 32
 
 
-def _slab_rows(nx_pad: int) -> int:
-    rows = _SLAB_BYTES // ((SLAB_FRAMES + 1) * nx_pad * 4)
+def _slab_rows(nx_pad: int, itemsize: int = 4) -> int:
+    rows = _SLAB_BYTES // ((SLAB_FRAMES + 1) * nx_pad * itemsize)
     return max(BLOCK, rows // BLOCK * BLOCK)
 
 
@@ -91,29 +92,33 @@ def n_blocks(n: int) -> int:
     return -(-int(n) // BLOCK)
 
 
-def block_energy(xp: Any, band: Any, usable: Any = None) -> tuple[Any, Any]:
+def block_energy(xp: Any, band: Any, usable: Any = None, shift: float = 0.0) -> tuple[Any, Any]:
     """Per-block sums of squared consecutive differences and of the frames.
 
     ``band``: (F, Y, X) frames, any dtype (``Y`` starts at a block boundary); ``usable``:
-    optional (Y, X) bool, False for pixels left out of the detection. Returns float32
-    ``energy`` (F - 1, ceil(Y / BLOCK), ceil(X / BLOCK)) and ``level`` (F, ...). Works on
-    cache-sized slabs cast to float32.
+    optional (Y, X) bool, False for pixels left out of the detection; ``shift``: ADU
+    subtracted from every value before the level sums (see :func:`kept_sums`). Returns
+    float32 ``energy`` (F - 1, ceil(Y / BLOCK), ceil(X / BLOCK)) and ``level`` (F, ...). Works on
+    cache-sized slabs cast to the work dtype (float32; float64 where float32 would round
+    the data, see :func:`~camtrack.gain._kernels.work_dtype`); only the block sums are
+    stored in float32.
     """
     f_total, ny, nx = (int(s) for s in band.shape)
     nd = f_total - 1
     nrb, nbx = n_blocks(ny), n_blocks(nx)
     xpad = nbx * BLOCK
-    rows = min(_slab_rows(xpad), nrb * BLOCK)
+    wdt = work_dtype(xp, band)
+    rows = min(_slab_rows(xpad, wdt.itemsize), nrb * BLOCK)
     energy = xp.empty((max(nd, 0), nrb, nbx), xp.float32)
     level = xp.empty((f_total, nrb, nbx), xp.float32)
-    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), xp.float32)
-    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), xp.float32)
+    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
+    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), wdt)
     weight = None
     if usable is not None and not bool(xp.all(usable)):
-        weight = xp.zeros((nrb * BLOCK, xpad), xp.float32)
+        weight = xp.zeros((nrb * BLOCK, xpad), wdt)
         weight[:ny, :nx] = usable
 
-    ones = xp.ones(BLOCK, xp.float32)
+    ones = xp.ones(BLOCK, wdt)
 
     def block_sums(a: Any, out: Any) -> None:
         # Along x as a matrix-vector product (memory-bound, faster than strided adds),
@@ -132,6 +137,8 @@ def block_energy(xp: Any, band: Any, usable: Any = None) -> tuple[Any, Any]:
             f = min(SLAB_FRAMES, nd - t0) if nd > 0 else 0
             a = buf[: f + 1, :rr]
             a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
+            if shift:
+                a[:, :r, :nx] -= shift
             if weight is not None:
                 a *= weight[y0 : y0 + rr]
             block_sums(a, level[t0 : t0 + f + 1, b])
@@ -144,22 +151,29 @@ def block_energy(xp: Any, band: Any, usable: Any = None) -> tuple[Any, Any]:
     return energy, level
 
 
-def kept_sums(xp: Any, band: Any, keep: Any) -> dict:
+def kept_sums(xp: Any, band: Any, keep: Any, shift: float = 0.0) -> dict:
     """Per-pixel sums over the kept differences of a band of frames.
 
     ``band``: (F, Y, X) frames (``Y`` starts at a block boundary); ``keep``: (F - 1,
     ceil(Y / BLOCK), ceil(X / BLOCK)) bool, whether difference ``t`` (frames ``t``, ``t + 1``)
     of each block is kept. Returns float64 (Y, X) maps ``s1`` (sum of kept ``d``),
-    ``s2`` (of ``d**2``) and ``sx`` (of the frames ``x[t]`` they start at).
+    ``s2`` (of ``d**2``) and ``sx`` (of the frames ``x[t] - shift`` they start at).
+    Works in the work dtype of :func:`block_energy`.
+
+    ``shift`` (ADU, e.g. the stack's minimum) keeps the levels small: the noise line
+    ``a + b level`` is then fitted near zero, where the float32 block sums and the
+    pooled ``2 a n + b S`` keep their precision (at an offset of 2**28 ADU, ``a`` would
+    be ``-b 2**28`` and ``S`` 2**42 per pooling box, cancelling far beyond float32).
     """
     f_total, ny, nx = (int(s) for s in band.shape)
     nd = f_total - 1
     nrb, nbx = n_blocks(ny), n_blocks(nx)
     xpad = nbx * BLOCK
-    rows = min(_slab_rows(xpad), nrb * BLOCK)
+    wdt = work_dtype(xp, band)
+    rows = min(_slab_rows(xpad, wdt.itemsize), nrb * BLOCK)
     out = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
-    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), xp.float32)
-    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), xp.float32)
+    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
+    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), wdt)
     for y0 in range(0, ny, rows):
         r = min(rows, ny - y0)
         rb = n_blocks(r)
@@ -174,11 +188,13 @@ def kept_sums(xp: Any, band: Any, keep: Any) -> dict:
                 continue
             a = buf[: f + 1, :rr]
             a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
+            if shift:
+                a[:, :r, :nx] -= shift
             d = dbuf[:f, :rr]
             xp.subtract(a[1:], a[:-1], out=d)
             # Contractions over the frames with the kept mask repeated along x
             # (einsum forms no full-size temporaries).
-            wx = xp.repeat(w.astype(xp.float32), BLOCK, axis=2)
+            wx = xp.repeat(w.astype(wdt), BLOCK, axis=2)
             d4 = d.reshape(f, rb, BLOCK, xpad)
             a4 = a[:-1].reshape(f, rb, BLOCK, xpad)
             acc["s1"] += xp.einsum("tbkx,tbx->bkx", d4, wx).reshape(rr, xpad)[:r, :nx]

@@ -32,7 +32,7 @@ from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, median_mad, merge_sums,
 __all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
 
 
-TILE_BYTES = 32 * 2**20  # float32 working copy of one all-frames tile (median kernel)
+TILE_BYTES = 32 * 2**20  # working copy of one all-frames tile (median kernel)
 BLOCK_BYTES = 16 * 2**20  # input bytes of one block of frames (dask moments)
 
 
@@ -149,14 +149,24 @@ def _block_sums(piece: Any, own: int) -> dict:
 # ----------------------------------------------------------------------------- median
 
 
-def _tiles(t: int, ny: int, nx: int, min_tiles: int) -> list[tuple[slice, slice]]:
-    """All-frames tiles whose float32 copy fits :data:`TILE_BYTES`: row bands, or
-    pieces of single rows when one row of all frames is already too large."""
-    row_bytes = t * nx * 4
+def _work_itemsize(dtype: Any) -> int:
+    """Bytes per value of the kernels' working copy: 8 where :func:`work_dtype` may
+    choose float64 (float64 input, 32/64-bit integers), else 4 (float32)."""
+    dt = np.dtype(dtype)
+    return 8 if dt.itemsize >= 4 and dt.kind in "fiu" and dt != np.float32 else 4
+
+
+def _tiles(
+    t: int, ny: int, nx: int, min_tiles: int, itemsize: int = 4
+) -> list[tuple[slice, slice]]:
+    """All-frames tiles whose working copy (``itemsize`` bytes a value) fits
+    :data:`TILE_BYTES`: row bands, or pieces of single rows when one row of all frames
+    is already too large."""
+    row_bytes = t * nx * itemsize
     if row_bytes <= TILE_BYTES:
         rows = max(1, min(TILE_BYTES // row_bytes, -(-ny // max(1, min_tiles))))
         return [(ys, slice(0, nx)) for ys in _bands(ny, rows)]
-    cols = max(1, TILE_BYTES // (t * 4))
+    cols = max(1, TILE_BYTES // (t * itemsize))
     return [(slice(y, y + 1), xs) for y in range(ny) for xs in _bands(nx, cols)]
 
 
@@ -168,7 +178,7 @@ def reduce_median(stack: Any, *, progress: Progress | None = None) -> tuple[Any,
     xp, _ = _backend.namespace(stack)
     gpu = xp is not np
     workers = 1 if gpu else n_workers()
-    tiles = _tiles(t, ny, nx, 1 if gpu else 4 * workers)
+    tiles = _tiles(t, ny, nx, 1 if gpu else 4 * workers, _work_itemsize(stack.dtype))
     med = xp.empty((ny, nx), xp.float64)
     mad = xp.empty_like(med)
     vmax = xp.empty_like(med)
@@ -202,7 +212,7 @@ def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, 
     on_host = isinstance(getattr(stack, "_meta", None), np.ndarray)
     if frame_chunked and on_host and spill_fits(stack.nbytes):
         return _median_spill(stack, progress)
-    ys, xs = _tiles(t, ny, nx, 1)[0]
+    ys, xs = _tiles(t, ny, nx, 1, _work_itemsize(stack.dtype))[0]
     data = stack.rechunk((t, ys.stop - ys.start, xs.stop - xs.start))
     xp, _ = _backend.namespace(stack)
     name = f"camtrack-gain-median-{tokenize(data)}"
@@ -242,7 +252,7 @@ def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any,
 
     t, ny, nx = (int(s) for s in stack.shape)
     # Twice the kernel's tiles: each is split again over the threads.
-    tiles = _merge_tiles(_tiles(t, ny, nx, 1), 2)
+    tiles = _merge_tiles(_tiles(t, ny, nx, 1, _work_itemsize(stack.dtype)), 2)
     maps = np.empty((4, ny, nx), np.float64)
     with BandSpill([stack], tiles) as spill:
         bands = spill.iter_bands()
@@ -257,7 +267,7 @@ def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any,
 
 
 def reduce_robust(
-    stack: Any, usable: np.ndarray, *, progress: Progress | None = None
+    stack: Any, usable: np.ndarray, *, shift: float = 0.0, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, variance and kept-difference count maps of the ``"robust"`` kernel.
 
@@ -266,6 +276,8 @@ def reduce_robust(
     block sums, then, after the detection on those (1/32 as many values as the stack
     has pixels; kept in temporary files when a lazy stack makes them large), the
     per-pixel sums over the kept differences. Returns host float64 maps and the int64 count map.
+    ``shift``: ADU subtracted before the level sums and added back to the mean (pass
+    the stack's minimum; see :func:`~camtrack.gain._robust.kept_sums`).
     """
     from camtrack.gain import _robust as rb
     from camtrack.gain._blockstore import MEMORY_BYTES, BlockStore
@@ -297,7 +309,7 @@ def reduce_robust(
         with BlockStore(xp, arrays, nby, nbx, bands, on_disk=on_disk) as store:
 
             def sums_pass(piece: Any, ts: slice, ys: slice) -> None:
-                e, m = rb.block_energy(xp, xp.asarray(piece), use[ys])
+                e, m = rb.block_energy(xp, xp.asarray(piece), use[ys], shift)
                 store.write("energy", ts.start, ys.start // rb.BLOCK, e)
                 store.write("level", ts.start, ys.start // rb.BLOCK, m)
                 tick()
@@ -311,7 +323,7 @@ def reduce_robust(
 
             def kept_pass(piece: Any, ts: slice, ys: slice) -> None:
                 keep = store.read("keep", ys.start // rb.BLOCK, rb.n_blocks(ys.stop), ts)
-                part = rb.kept_sums(xp, xp.asarray(piece), keep)
+                part = rb.kept_sums(xp, xp.asarray(piece), keep, shift)
                 with lock:
                     for key, value in part.items():
                         totals[key][ys] += value
@@ -330,6 +342,7 @@ def reduce_robust(
     n = _upsample_blocks(xp, out.pop("n_b"), ny, nx, rb.BLOCK)
     adj = _upsample_blocks(xp, out.pop("adj_b"), ny, nx, rb.BLOCK)
     mean, var = rb.finish(out, n, adj)
+    mean = mean + shift
     count = xp.where(use, n, 0)
     return (
         np.asarray(_backend.to_host(mean), dtype=np.float64),
