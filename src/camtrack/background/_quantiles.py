@@ -120,7 +120,10 @@ def _median_rows(rows: np.ndarray) -> np.ndarray:
     rows.partition(k, axis=1)
     hi = rows[:, k]
     if rows.dtype.kind == "f":
-        calc = rows.dtype  # numpy's median averages floats in their own dtype
+        # numpy's median averages floats in their own dtype; float16 would round the
+        # mean of the middle pair by up to its spacing (2 ADU at 3000), float32 holds
+        # it exactly (12 significant bits at most).
+        calc = np.result_type(rows.dtype, np.float32)
     elif rows.dtype.itemsize <= 2:
         calc = np.dtype(np.float32)  # exact: sums of two 16-bit values fit float32
     else:
@@ -161,7 +164,9 @@ def tile_quantiles(
             rows = _pixels_last_copy(tile)
             res = _median_rows(rows)[None]
             return res.astype(out_dtype, copy=False).reshape(1, ny, nx)
-        rows = _pixels_last(tile, tile.dtype)
+        # float16 is formed in float32 (see _median_rows); other dtypes as they come.
+        calc = np.result_type(tile.dtype, np.float32) if tile.dtype.kind == "f" else tile.dtype
+        rows = _pixels_last(tile, calc)
         if qs == [50.0]:
             res = xp.median(rows, axis=1)[None]
         else:

@@ -281,7 +281,9 @@ def temporal_median(
     -------
     array, shape (Y, X)
         float32 (float64 for float64 or 32/64-bit integer input), on the input's
-        backend; lazy for dask input.
+        backend; lazy for dask input. float16 input is reduced in float32 too: for an
+        even number of frames the mean of the middle pair is formed in float32, where
+        it is exact (in float16 it would round by up to 2 ADU at 3000 ADU).
 
     Notes
     -----
@@ -326,8 +328,8 @@ def temporal_percentile(
     Returns
     -------
     array, shape (Y, X) or (len(q), Y, X)
-        float32 (float64 for float64 or 32/64-bit integer input), on the input's
-        backend; lazy for dask input.
+        float32 (float64 for float64 or 32/64-bit integer input; float16 input is
+        interpolated in float32), on the input's backend; lazy for dask input.
 
     Notes
     -----
