@@ -15,7 +15,7 @@ from typing import Any
 
 from camtrack import _backend
 
-__all__ = ["Progress", "n_workers", "run_parallel", "track"]
+__all__ = ["Progress", "compute", "n_workers", "run_parallel", "track"]
 
 Progress = Callable[..., Iterable[Any]]
 
@@ -60,3 +60,108 @@ def run_parallel(
         finally:
             for fut in futures:
                 fut.cancel()
+
+
+# Progress updates a compute sends at most: one per task would flood a GUI thread with
+# signals on graphs of tens of thousands of tasks; 200 steps move a bar smoothly.
+_MAX_STEPS = 200
+
+
+class _Stopped(Exception):
+    """Raised by the scheduler callback once the consumer of the progress stopped."""
+
+
+def compute(x: Any, *, progress: Progress | None = None) -> Any:
+    """Compute a dask array (numpy / cupy arrays pass through) with progress.
+
+    Parameters
+    ----------
+    x : array
+        A dask array, or any other array (returned as is).
+    progress : callable, optional
+        tqdm-like ``progress(iterable, total=n)``; advanced as the graph's tasks finish
+        (at most 200 steps). If it raises (a Cancel button), no further task starts,
+        the running ones are abandoned and its exception propagates, so a stop takes
+        effect within one task instead of at the end of the whole compute.
+
+    Returns
+    -------
+    array
+        The computed array (on the dask array's chunk backend).
+
+    Notes
+    -----
+    Progress comes from dask's local-scheduler callbacks (threads, the default). On a
+    ``dask.distributed`` client (an address in ``DASK_SCHEDULER_ADDRESS``) the
+    callbacks do not fire: the bar then shows one step at the end.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> steps = []
+    >>> def progress(it, total=None):
+    ...     for item in it:
+    ...         steps.append(item)
+    ...         yield item
+    >>> compute(da.ones((4, 4), chunks=2).sum(), progress=progress).item(), steps[-1] > 0
+    (16.0, True)
+    """
+    import queue
+    import threading
+
+    if not hasattr(x, "__dask_graph__") or progress is None:
+        return x.compute() if hasattr(x, "__dask_graph__") else x
+    from dask.callbacks import Callback
+
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    box: dict[str, Any] = {}
+
+    class _Report(Callback):
+        def _start_state(self, dsk: Any, state: Any) -> None:
+            events.put(("total", sum(len(state[k]) for k in ("ready", "waiting", "running"))))
+
+        def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
+            if stop.is_set():
+                raise _Stopped
+
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            events.put(("done", 1))
+
+    def run() -> None:
+        try:
+            with _Report():
+                box["out"] = x.compute()
+        except BaseException as exc:  # handed to the consumer below
+            box["error"] = exc
+        finally:
+            events.put(("end", 0))
+
+    worker = threading.Thread(target=run, name="camtrack-compute", daemon=True)
+    worker.start()
+
+    def steps() -> Iterable[int]:
+        total, done, shown = None, 0, 0
+        while True:
+            kind, n = events.get()
+            if kind == "end":
+                break
+            if kind == "total":
+                total = max(int(n), 1)
+                continue
+            done += n
+            step = _MAX_STEPS * done // total if total else 0
+            while shown < min(step, _MAX_STEPS):
+                shown += 1
+                yield shown
+
+    try:
+        for _ in track(steps(), _MAX_STEPS, progress):
+            pass
+    except BaseException:
+        stop.set()  # the scheduler starts no further task; the thread ends by itself
+        raise
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box["out"]

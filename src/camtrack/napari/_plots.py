@@ -145,6 +145,17 @@ class GainPlot(QWidget):
         ax.set_title(title, color="white", fontsize=10)
         self.canvas.draw_idle()
 
+    def clear(self, message: str) -> None:
+        """Remove the plotted result and say why (a failed run leaves nothing stale)."""
+        for a in (self.axes, self.resid_axes):
+            a.clear()
+            a.set_facecolor("#262930")
+            a.tick_params(colors="#666666", labelsize=8)
+        self.text = ""
+        self.axes.text(0.5, 0.5, message, transform=self.axes.transAxes, ha="center",
+                       va="center", color="#ff9e80", fontsize=9, wrap=True)  # fmt: skip
+        self.canvas.draw_idle()
+
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """All plotted bins (x, y), for tests."""
         xs, ys = [], []

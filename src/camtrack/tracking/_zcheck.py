@@ -165,20 +165,32 @@ def _longest_run(ok: np.ndarray) -> tuple[int, int]:
     return best
 
 
-def sweep_z(n_frames: int, values: Any) -> np.ndarray:
-    """z of every frame of a calibration sweep from per-frame or per-plane values.
+def sweep_z(n_frames: int, values: Any, *, frames_per_plane: int | None = None) -> np.ndarray:
+    """z of every calibration frame from per-frame or per-plane values, checked.
 
     Parameters
     ----------
     n_frames : int
         Frames in the sweep.
     values : array_like, (n_frames,) or (P,)
-        One z per frame, or one per plane when ``n_frames`` is a multiple of P
-        (frames ``k * n_frames // P`` to ``(k + 1) * n_frames // P - 1`` at plane k).
+        One z per frame, or one per plane (frames ``k * n_frames // P`` to
+        ``(k + 1) * n_frames // P - 1`` at plane k), in nm (the Z-LUT's unit).
+    frames_per_plane : int, optional
+        Frames recorded at each plane. When given, ``values`` must hold one z per
+        plane (``n_frames / frames_per_plane`` of them) or one per frame; without
+        it any divisor of ``n_frames`` is taken as the number of planes.
 
     Returns
     -------
     ndarray, (n_frames,) float64
+
+    Raises
+    ------
+    ValueError
+        When the count does not fit the sweep, the planes are not monotonic (a
+        sweep moves one way; repeated z only within a plane), fewer than 3 planes
+        are given, or the whole sweep spans under 20 nm with values under 50 (z
+        typed in micrometres; the LUT's unit is nm).
 
     Examples
     --------
@@ -190,12 +202,51 @@ def sweep_z(n_frames: int, values: Any) -> np.ndarray:
     n_frames = int(n_frames)
     if z.size == 0 or not np.all(np.isfinite(z)):
         raise ValueError(f"`values` must be finite numbers, one per frame or plane; got {z.size} values.")  # fmt: skip
-    if z.size == n_frames:
-        return z
-    if n_frames % z.size:
+    if frames_per_plane is not None:
+        per = int(frames_per_plane)
+        if per < 1 or n_frames % per:
+            raise ValueError(
+                f"`frames_per_plane` must divide the sweep's {n_frames} frames; got {per}."
+            )
+        planes = n_frames // per
+        if z.size not in (planes, n_frames):
+            raise ValueError(
+                f"The calibration stack has {n_frames} frames = {planes} planes x {per} "
+                f"frames per plane, so it needs {planes} z values (one per plane) or "
+                f"{n_frames} (one per frame); got {z.size}. Fix `frames_per_plane` or the z "
+                "values."
+            )
+    if z.size != n_frames and n_frames % z.size:
         raise ValueError(
             f"The calibration stack has {n_frames} frames; {z.size} z values are neither one "
             f"per frame nor one per plane (a divisor of {n_frames}). Give {n_frames} values, "
             "or one per plane."
         )
-    return np.repeat(z, n_frames // z.size)
+    per_frame = z if z.size == n_frames else np.repeat(z, n_frames // z.size)
+    _check_planes(per_frame)
+    return per_frame
+
+
+def _check_planes(z: np.ndarray) -> None:
+    """A sweep moves one way in z, through at least 3 planes, in nm."""
+    steps = np.diff(z)
+    moving = steps[steps != 0]
+    if moving.size and not (np.all(moving > 0) or np.all(moving < 0)):
+        k = int(np.flatnonzero(np.sign(steps) == -np.sign(moving[0]))[0])
+        raise ValueError(
+            f"The z values must rise (or fall) monotonically through the sweep; frame {k + 1} "
+            f"goes from {z[k]:g} to {z[k + 1]:g} against the sweep's direction. Repeat a z "
+            "only for the frames of one plane."
+        )
+    planes = np.unique(z)
+    if planes.size < 3:
+        raise ValueError(
+            f"A Z-LUT needs at least 3 planes; the z values give {planes.size} "
+            f"({', '.join(f'{v:g}' for v in planes)}). Give one z per plane of the sweep."
+        )
+    span = float(planes[-1] - planes[0])
+    if span < 20.0 and float(np.max(np.abs(planes))) < 50.0:
+        raise ValueError(
+            f"The z values span only {span:g} nm ({planes[0]:g} to {planes[-1]:g}): they "
+            "look like micrometres. z is in nm: multiply them by 1000."
+        )

@@ -19,14 +19,14 @@ from magicgui.widgets import (
     Container,
     FloatSlider,
     FloatSpinBox,
-    Label,
     PushButton,
     SpinBox,
 )
 
 from camtrack import background as bg
+from camtrack._parallel import compute
 from camtrack.napari._layers import upsert_image
-from camtrack.napari._widgets._threaded import ThreadedRun, deferred
+from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
 
 PREVIEW_FRAMES = 31
 
@@ -69,7 +69,7 @@ class BackgroundWidget(ThreadedRun, Container):
         self.preview = CheckBox(label="live preview (current frame)", value=True)
         self.apply_button = PushButton(text="Apply")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.status = Label(value="")
+        self.status = message_label("")
         super().__init__(
             widgets=[
                 self.image, self.method, self.radius, self.window, self.kernel_size,
@@ -206,12 +206,13 @@ class BackgroundWidget(ThreadedRun, Container):
             if result.offsets is not None:
                 extras["offsets"] = np.asarray(result.offsets)  # (T,) floats: small
         elif method == "temporal_median":
-            background, offsets = np.asarray(bg.temporal_median(stack, progress=progress)), None
+            # Lazy for dask input: computed here, task by task, so the bar moves and
+            # Cancel stops it within one task (one spatial tile).
+            background = compute(bg.temporal_median(stack, progress=progress), progress=progress)
+            background, offsets = np.asarray(background), None
         else:
-            background = np.asarray(
-                bg.frame_stats(stack, params["stat"], q=params["q"], progress=progress)
-            )
-            offsets = None
+            stat = bg.frame_stats(stack, params["stat"], q=params["q"], progress=progress)
+            background, offsets = np.asarray(compute(stat, progress=progress)), None
         return background, bg.subtract(stack, background, offsets=offsets), extras
 
     def apply(self, *_: Any) -> None:

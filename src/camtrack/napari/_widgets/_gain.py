@@ -19,14 +19,13 @@ from magicgui.widgets import (
     Container,
     FloatRangeSlider,
     FloatSpinBox,
-    Label,
     PushButton,
     SpinBox,
 )
 
 from camtrack.gain import METHODS, estimate_gain
 from camtrack.napari._layers import upsert_image
-from camtrack.napari._widgets._threaded import ThreadedRun
+from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 
 
 class GainWidget(ThreadedRun, Container):
@@ -51,8 +50,8 @@ class GainWidget(ThreadedRun, Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.convert_button = PushButton(text="Convert to photoelectrons", enabled=False)
         self.save_button = PushButton(text="Save calibration", enabled=False)
-        self.status = Label(value="")
-        self.result_label = Label(value="")
+        self.status = message_label("")
+        self.result_label = message_label("")
         super().__init__(
             widgets=[
                 self.image, self.dark, self.offset_known, self.offset_adu, self.method,
@@ -136,6 +135,7 @@ class GainWidget(ThreadedRun, Container):
             layer, stack, first, last = self._stack()
             params = self.params()
         except (ValueError, TypeError) as exc:
+            self._failed()
             self._error(exc)
             return
         self._start(
@@ -166,6 +166,16 @@ class GainWidget(ThreadedRun, Container):
 
                 show_warning(message)
 
+    def _failed(self) -> None:
+        """A failed run replaces the previous result with nothing: no stale numbers,
+        plot or maps of another stack under the new error."""
+        self.result = None
+        self._source = None
+        self.result_label.value = ""
+        self.convert_button.enabled = self.save_button.enabled = False
+        if self.plot is not None:
+            self.plot.clear("no result: the last run failed (see the status line)")
+
     def refit(self, *_: Any) -> None:
         """Refit the stored maps with the current fit range and bins (no new pass)."""
         if self.result is None:
@@ -177,7 +187,11 @@ class GainWidget(ThreadedRun, Container):
                 min_count=int(self.min_count.value),
             )
         except (ValueError, TypeError) as exc:
-            self._error(exc)
+            # A bad fit range keeps the measured maps: say so without clearing them.
+            from napari.utils.notifications import show_error
+
+            self.status.value = f"error: {exc}"
+            show_error(str(exc))
             return
         self._update_plot()
 

@@ -3,8 +3,9 @@ and errors shown as notifications.
 
 The engine reports progress from the worker thread; Qt widgets (napari's progress bars
 included) may only be touched from the GUI thread. So the worker only emits Qt signals
-of a QObject made in the GUI thread (queued across threads), and the slots create,
-advance and close the napari progress bar there.
+of a QObject made in the GUI thread (queued across threads), and the slots advance the
+widget's own progress bar (under its Run button: napari's bar sits in the activity
+panel, closed by default) and napari's there.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class Cancelled(Exception):
     """Raised inside the engine's progress loop when the user presses Cancel."""
 
 
-def _ticker():
+def _ticker(inline: Any):
     from qtpy.QtCore import QObject, Signal
 
     class Ticker(QObject):
@@ -29,9 +30,10 @@ def _ticker():
         advanced = Signal()
         closed = Signal()
 
-        def __init__(self) -> None:
+        def __init__(self, inline: Any) -> None:
             super().__init__()
             self.bar = None
+            self.inline = inline  # the widget's own magicgui ProgressBar
             self.started.connect(self._start)
             self.advanced.connect(self._advance)
             self.closed.connect(self._close)
@@ -41,17 +43,24 @@ def _ticker():
 
             self._close()
             self.bar = napari_progress(total=total or None, desc=desc)
+            # max 0 makes Qt draw a busy bar when the total is unknown
+            self.inline.min, self.inline.max, self.inline.value = 0, max(int(total), 0), 0
+            self.inline.label = desc
+            self.inline.native.setFormat(f"{desc}: %p%" if total else desc)
+            self.inline.visible = True
 
         def _advance(self) -> None:
             if self.bar is not None:
                 self.bar.update(1)
+            if self.inline.max:
+                self.inline.value = min(self.inline.value + 1, self.inline.max)
 
         def _close(self) -> None:
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
 
-    return Ticker()
+    return Ticker(inline)
 
 
 class ThreadedRun:
@@ -63,10 +72,17 @@ class ThreadedRun:
     status: Any
 
     def _init_threaded(self) -> None:
+        from magicgui.widgets import ProgressBar
+
         self._cancel = threading.Event()
         self._worker = None
-        self._ticker = _ticker()
+        # The run's progress, right under the Run and Cancel buttons (hidden when idle).
+        self.progress_bar = ProgressBar(value=0, min=0, max=1, visible=False)
+        self.insert(list(self).index(self.cancel_button) + 1, self.progress_bar)
+        self._ticker = _ticker(self.progress_bar)
         self.cancel_button.changed.connect(self._cancel.set)
+        self.cancel_button.changed.connect(self._on_cancel)
+        tidy_panel(self)
 
     def _progress(self, desc: str) -> Callable[..., Any]:
         """A tqdm-like progress callable for the engine (called in the worker thread)
@@ -94,6 +110,9 @@ class ThreadedRun:
 
         self._cancel.clear()
         self.start_button.enabled, self.cancel_button.enabled = False, True
+        self.progress_bar.min, self.progress_bar.max, self.progress_bar.value = 0, 0, 0
+        self.progress_bar.native.setFormat(status)
+        self.progress_bar.visible = True  # busy until the engine reports a total
         self.status.value = status
         # Connecting `errored` up front keeps superqt from re-raising engine errors in
         # the main thread: they become notifications instead of traceback dialogs.
@@ -103,14 +122,20 @@ class ThreadedRun:
             _connect={"returned": returned, "errored": self._worker_error, "finished": self._done},
         )
 
+    def _on_cancel(self, *_: Any) -> None:
+        if self._worker is not None:
+            self.status.value = "cancelling ..."
+
     def _worker_error(self, exc: BaseException) -> None:
         if isinstance(exc, Cancelled):
-            self.status.value = "cancelled"
+            self.status.value = "cancelled (nothing was changed)"
             return
+        self._failed()
         self._error(exc)
 
     def _done(self) -> None:
         self.start_button.enabled, self.cancel_button.enabled = True, False
+        self.progress_bar.visible = False
         self._worker = None
 
     def _error(self, exc: BaseException) -> None:
@@ -118,6 +143,10 @@ class ThreadedRun:
 
         self.status.value = f"error: {exc}"
         show_error(str(exc))
+
+    def _failed(self) -> None:
+        """Called when a run fails: clear or grey the results it would have replaced
+        (the widgets override it), so nothing stale sits under the error."""
 
 
 def deferred(func: Callable[[], Any], parent: Any) -> Callable[..., None]:
@@ -145,3 +174,39 @@ def deferred(func: Callable[[], Any], parent: Any) -> Callable[..., None]:
 
     slot.timer = timer  # type: ignore[attr-defined]  # keep the QTimer alive
     return slot
+
+
+# The dock's widest: enough for the longest field label plus a spin box; wider panels
+# squeeze the canvas on a 1920 px screen.
+PANEL_MAX_WIDTH = 480
+
+
+def tidy_panel(container: Any) -> None:
+    """Keep a widget panel within PANEL_MAX_WIDTH: labels wrap, and a text that still
+    does not fit (a long path) is clipped with the full text in its tooltip."""
+    from magicgui.widgets import Label
+    from qtpy.QtWidgets import QSizePolicy
+
+    container.native.setMaximumWidth(PANEL_MAX_WIDTH)
+    for widget in container:
+        if not isinstance(widget, Label):
+            continue
+        label = widget.native
+        label.setWordWrap(True)
+        # An unbreakable word must not widen the panel: the label takes the width
+        # it is given, not the width its text asks for.
+        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        label.setMinimumWidth(1)
+
+
+def message_label(value: str = "") -> Any:
+    """A magicgui Label for status and result lines: wraps (see :func:`tidy_panel`)
+    and keeps its whole text in the tooltip, for text clipped by the panel width."""
+    from magicgui.widgets import Label
+
+    class MessageLabel(Label):
+        def set_value(self, value: Any) -> None:
+            super().set_value(value)
+            self.native.setToolTip(str(value))
+
+    return MessageLabel(value=value)

@@ -32,7 +32,6 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     LineEdit,
     PushButton,
     SpinBox,
@@ -40,8 +39,14 @@ from magicgui.widgets import (
 
 from camtrack import tracking
 from camtrack.napari._plots import share_width
-from camtrack.napari._widgets._threaded import ThreadedRun, deferred
-from camtrack.napari._widgets._zlut_section import BEADS, LUT_BEADS, Z_SOURCES, ZLutSection
+from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
+from camtrack.napari._widgets._zlut_section import (
+    BEADS,
+    LUT_BEADS,
+    Z_SOURCES,
+    ZLutSection,
+    is_sweep,
+)
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
 
@@ -82,8 +87,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.track_button = PushButton(text="Track")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.export_button = PushButton(text="Export table", enabled=False)
-        self.lut_label = Label(value="no Z-LUT")
-        self.status = Label(value="")
+        self.lut_label = message_label("no Z-LUT")
+        self.status = message_label("")
         super().__init__(
             widgets=[
                 self.image, self.roi_size, self.mode, self.radius, self.find_button,
@@ -106,9 +111,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.z_plot = None
         self.lut_plot = None
         self._lut_dock = None
-        active = self.viewer.layers.selection.active
-        if active is not None and active in self._stacks():
-            self.image.value = active  # the stack the user is looking at
+        self.image.value = self._default_image()
         self._on_image()
         self._on_z_source()
         self.image.changed.connect(self._on_image)
@@ -125,6 +128,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         for w in (self.roi_size, self.mode, self.preview):
             w.changed.connect(self.update_preview)
         self.viewer.dims.events.current_step.connect(deferred(self.update_preview, self.native))
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
 
     # -- inputs -------------------------------------------------------------------
     def _stacks(self, _widget: Any = None) -> list[Any]:
@@ -139,6 +143,24 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
     def _calib_choices(self, _widget: Any = None) -> list[Any]:
         return [("none", None), *((layer.name, layer) for layer in self._stacks())]
 
+    def _default_image(self) -> Any:
+        """The recording to track: the selected stack unless it is a calibration
+        sweep (its metadata says so), else the first stack that is not one."""
+        stacks = self._stacks()
+        active = self.viewer.layers.selection.active
+        if active in stacks and not is_sweep(active):
+            return active
+        recordings = [layer for layer in stacks if not is_sweep(layer)]
+        return (recordings or stacks or [None])[0]
+
+    def _on_layer_removed(self, event: Any) -> None:
+        """Deleting the ``beads`` layer deletes its ROI boxes too (a normal state:
+        *Find beads* makes both again)."""
+        if getattr(event, "value", None) is not None and event.value.name == BEADS:
+            if ROIS in self.viewer.layers:
+                self.viewer.layers.remove(ROIS)
+            self.status.value = "beads layer removed: press 'Find beads' to find them again"
+
     def _on_image(self, *_: Any) -> None:
         layer = self.image.value
         if layer is None:
@@ -148,9 +170,14 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.first_frame.value, self.last_frame.value = 0, last
         if self.calibration.value is None:
             for other in self._stacks():
-                if other is not layer and "z_nm" in other.metadata:
+                if other is not layer and is_sweep(other):
                     self.calibration.value = other
                     break
+        if is_sweep(layer):
+            self.status.value = (
+                f"note: {layer.name!r} is a calibration z-sweep; pick the recording to track "
+                "as 'image'"
+            )
 
     def _layer(self) -> Any:
         layer = self.image.value
@@ -169,17 +196,29 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             "translate": tuple(float(v) for v in layer.translate[-ndim:]),
         }
 
-    def positions(self) -> np.ndarray:
-        """Bead positions (x, y) from the ``beads`` layer, shape (B, 2)."""
-        if BEADS not in self.viewer.layers or len(self.viewer.layers[BEADS].data) == 0:
-            raise ValueError("The `beads` layer is empty: press 'Find beads' or add points to it.")
-        yx = np.asarray(self.viewer.layers[BEADS].data, dtype=np.float64)[:, -2:]
+    def bead_xy(self) -> np.ndarray:
+        """Bead positions (x, y) from the ``beads`` layer, shape (B, 2); (0, 2) when
+        the layer is missing or empty (a normal state, not an error)."""
+        if BEADS not in self.viewer.layers:
+            return np.empty((0, 2))
+        yx = np.asarray(self.viewer.layers[BEADS].data, dtype=np.float64).reshape(-1, 2)
         return yx[:, ::-1].copy()
+
+    def positions(self) -> np.ndarray:
+        """Bead positions (x, y), shape (B, 2); ValueError (shown as a message) if none."""
+        xy = self.bead_xy()
+        if len(xy) == 0:
+            raise ValueError(
+                "No beads: press 'Find beads' (or add points to the `beads` layer) first."
+            )
+        return xy
 
     def reference(self) -> list[int]:
         """Indices of the beads marked as reference (stuck) beads."""
+        if BEADS not in self.viewer.layers:
+            return []
         layer = self.viewer.layers[BEADS]
-        if "reference" not in layer.features:
+        if "reference" not in layer.features or len(layer.data) == 0:
             return []
         return [int(i) for i in np.flatnonzero(np.asarray(layer.features["reference"]))]
 
@@ -192,8 +231,18 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         except (ValueError, TypeError) as exc:
             self._error(exc)
             return
-        data = np.column_stack([y, x])
+        data = np.column_stack([y, x]).reshape(-1, 2)
         features = {"reference": np.zeros(len(x), dtype=bool)}
+        if len(x) == 0:
+            if BEADS in self.viewer.layers:
+                self.viewer.layers[BEADS].data = np.empty((0, 2))
+                self._draw_rois()
+            self.status.value = (
+                f"no beads found in frame {t} of {layer.name!r} (find radius "
+                f"{self.radius.value:g} px): check the image and the radius, or add beads "
+                "by clicking in the `beads` layer"
+            )
+            return
         if BEADS in self.viewer.layers:
             pts = self.viewer.layers[BEADS]
             pts.data = data
@@ -212,8 +261,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.update_preview()
 
     def toggle_reference(self, *_: Any) -> None:
-        if BEADS not in self.viewer.layers:
-            self._error(ValueError("No `beads` layer yet: press 'Find beads' first."))
+        if len(self.bead_xy()) == 0:
+            self._error(ValueError("No beads yet: press 'Find beads' first."))
             return
         pts = self.viewer.layers[BEADS]
         selected = sorted(pts.selected_data)
@@ -231,7 +280,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
     def _draw_rois(self, *_: Any) -> None:
         if BEADS not in self.viewer.layers:
             return
-        yx = np.asarray(self.viewer.layers[BEADS].data, dtype=np.float64)[:, -2:]
+        yx = self.bead_xy()[:, ::-1]
         half = self.roi_size.value / 2.0
         boxes = [
             np.array([[y - half, x - half], [y - half, x + half], [y + half, x + half],
@@ -241,7 +290,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         if ROIS in self.viewer.layers:
             shapes = self.viewer.layers[ROIS]
             shapes.data = boxes
-            shapes.shape_type = ["rectangle"] * len(boxes)
+            if boxes:  # napari cannot set the shape type of no shapes
+                shapes.shape_type = ["rectangle"] * len(boxes)
         else:
             shapes = self.viewer.add_shapes(
                 boxes, shape_type="rectangle", name=ROIS, **self._geometry(2), edge_color="#ffb347",
@@ -253,10 +303,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
 
     def _warn_edges(self) -> None:
         layer = self.image.value
-        if layer is None or BEADS not in self.viewer.layers:
+        if layer is None or len(self.bead_xy()) == 0:
             return
         half = self.roi_size.value / 2.0
-        close = np.flatnonzero(~self._inside(self.positions(), layer.data.shape)).tolist()
+        close = np.flatnonzero(~self._inside(self.bead_xy(), layer.data.shape)).tolist()
         if close:
             from napari.utils.notifications import show_warning
 
@@ -354,8 +404,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self._plot_z(t, tab)
         self.export_button.enabled = True
         n_nan = int((~ok).sum())
-        self.status.value = f"tracked {len(tab['x'])} bead-frames" + (
-            f" ({n_nan} NaN: beads at the edge or lost)" if n_nan else ""
+        self.status.value = (
+            f"tracked {len(tab['x'])} bead-frames"
+            + (f" ({n_nan} NaN: beads at the edge or lost)" if n_nan else "")
+            + ("" if has_z else "; no Z-LUT, so no z: the plot shows x(t)")
         )
 
     def _plot_z(self, t: np.ndarray, tab: dict) -> None:
@@ -376,7 +428,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         t, tab = self._traces
         what = self.trace.value
         if what == "z" and not np.isfinite(tab["z"]).any():
-            what = "x"  # no Z-LUT: show x(t)
+            # No z (tracked without a Z-LUT): show x(t), and say so in the selector.
+            self.trace.value = what = "x"
         unit = self.result.units if what == "z" else "px"
         series = {}
         for b in np.unique(tab["bead"]):
@@ -404,7 +457,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
 
     # -- 4. preview ---------------------------------------------------------------
     def update_preview(self, *_: Any) -> None:
-        if not self.preview.value or self.image.value is None or BEADS not in self.viewer.layers:
+        if not self.preview.value or self.image.value is None or len(self.bead_xy()) == 0:
             return
         try:
             self.preview_frame()
@@ -425,6 +478,12 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         rois, x0, y0 = tracking.crop_rois(frame, xy[inside, 0], xy[inside, 1], size)
         zlut = self.zlut if self.zlut is not None and self.zlut.roi_size == size else None
         res = tracking.track_rois(rois, zlut=zlut, mode=self.mode.value)
+        note = ""
+        if self.zlut is not None and zlut is None:
+            note = (
+                f"; no z: the Z-LUT is for roi_size {self.zlut.roi_size}, not {size} (set "
+                "roi_size back or rebuild the Z-LUT)"
+            )
         data = np.column_stack([np.asarray(res.y) + y0, np.asarray(res.x) + x0])
         feats = {"z": np.asarray(res.z), "quality": np.asarray(res.quality)}
         if PREVIEW in self.viewer.layers:
@@ -434,7 +493,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             self.viewer.add_points(data, name=PREVIEW, size=6, features=feats,
                                    face_color="#ff6f61", border_width=0,
                                    **self._geometry(2))  # fmt: skip
-        self.status.value = f"preview: frame {t}, {int(inside.sum())} beads"
+        self.status.value = f"preview: frame {t}, {int(inside.sum())} beads" + note
         return res
 
     # -- 5. export ----------------------------------------------------------------

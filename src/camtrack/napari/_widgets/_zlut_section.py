@@ -15,13 +15,23 @@ from camtrack.napari._layers import upsert_image
 BEADS, LUT = "beads", "Z-LUT"
 
 
+def is_sweep(layer: Any) -> bool:
+    """True for a calibration z-sweep layer: its metadata carries the planes' z
+    (``z_nm``, as the sample and the readers of sweeps put it) or says so."""
+    meta = getattr(layer, "metadata", None) or {}
+    return "z_nm" in meta or meta.get("sample") == "beads_zsweep" or meta.get("kind") == "zsweep"
+
+
 class ZLutSection:
     """Mixin of :class:`TrackingWidget` (which owns the fields and the thread worker)."""
 
     def _on_z_source(self, *_: Any) -> None:
         src = self.z_source.value
-        for w in (self.z_start, self.z_step, self.frames_per_plane):
+        for w in (self.z_start, self.z_step):
             w.visible = src == "start + step"
+        # A typed list or a file may give one z per plane: frames per plane says how
+        # many frames each holds, so the count is checked against the sweep.
+        self.frames_per_plane.visible = src in ("start + step", "list", "CSV file")
         self.z_list.visible = src == "list"
         self.z_file.visible = src == "CSV file"
 
@@ -51,6 +61,8 @@ class ZLutSection:
                     f"The calibration stack has {n_frames} frames, not a multiple of "
                     f"`frames per plane` ({per})."
                 )
+            if self.z_step.value == 0:
+                raise ValueError("`z step (nm)` is 0: the planes of a sweep differ in z.")
             values = self.z_start.value + self.z_step.value * np.arange(n_frames // per)
         elif src == "list":
             text = self.z_list.value.replace(",", " ").replace(";", " ").split()
@@ -69,7 +81,8 @@ class ZLutSection:
                 values = np.loadtxt(path, delimiter=",", ndmin=2, comments="#")[:, -1]
             except ValueError:
                 values = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1)[:, -1]
-        return tracking.sweep_z(n_frames, values)
+        per = None if src == "metadata" else int(self.frames_per_plane.value)
+        return tracking.sweep_z(n_frames, values, frames_per_plane=per)
 
     def calibration_sets(self) -> tuple[list[tuple[str, int | None, Any]], np.ndarray]:
         """([(label, bead index or None, ROIs (F, S, S))], z (F,)): the whole frames when
@@ -84,9 +97,16 @@ class ZLutSection:
             return [("sweep", None, np.asarray(data))], z
         if min(data.shape[1:]) < size:
             raise ValueError(
-                f"The calibration frames ({tuple(data.shape[1:])}) are smaller than "
-                f"roi_size ({size}); lower roi_size."
+                f"The calibration frames ({data.shape[1]} x {data.shape[2]} px) are smaller "
+                f"than the ROI size ({size} px): lower 'roi_size' to at most "
+                f"{min(data.shape[1:])}."
             )
+        recording = self.image.value
+        field = recording is not None and tuple(recording.data.shape[1:]) == tuple(data.shape[1:])
+        if not field:
+            # A sweep of one bead, larger than the ROI: find that bead in the sweep itself
+            # (in its middle plane) and crop around it.
+            return [("sweep", None, _crop_own_bead(data, size, layer.name))], z
         xy = self.positions()
         choice = self.lut_beads.value
         if choice == "all beads":
@@ -137,7 +157,11 @@ class ZLutSection:
         if stack is None:
             self.luts = []
         if lut.roi_size != self.roi_size.value:
+            old = self.roi_size.value
             self.roi_size.value = lut.roi_size
+            from napari.utils.notifications import show_info
+
+            show_info(f"roi_size set from {old} to {lut.roi_size} px, the Z-LUT's ROI size.")
         tables = [np.asarray(t.profiles, dtype=np.float32) for t in (stack or [lut])]
         data = tables[0] if len(tables) == 1 else np.stack(tables)
         if LUT in self.viewer.layers and self.viewer.layers[LUT].data.ndim != data.ndim:
@@ -174,7 +198,13 @@ class ZLutSection:
     def save_lut(self, path: str | Path) -> Path:
         if self.zlut is None:
             raise ValueError("No Z-LUT yet: build or load one first.")
-        return self.zlut.save(path)
+        # The save dialog has asked before replacing a file; the files the open
+        # layers were read from are never written.
+        inputs = []
+        for layer in self.viewer.layers:
+            inputs += [getattr(getattr(layer, "source", None), "path", None),
+                       layer.metadata.get("path")]  # fmt: skip
+        return self.zlut.save(path, overwrite=True, protect=[p for p in inputs if p])
 
     def load_lut(self, path: str | Path) -> None:
         self.set_lut(tracking.load_zlut(path))
@@ -215,6 +245,25 @@ def _build_luts(
         lut = tracking.build_zlut(rois, z, mode=mode)
         out.append((label, bead, lut, tracking.check_zlut(rois, z, mode=mode)))
     return out
+
+
+def _crop_own_bead(data: Any, size: int, name: str) -> np.ndarray:
+    """(F, size, size) crops of a single-bead sweep around its own bead, found in the
+    middle frame (a sweep's best-focused planes are near its middle)."""
+    frames = np.asarray(data)
+    middle = frames[frames.shape[0] // 2]
+    x, y = tracking.find_beads(middle, radius=max(2.0, size / 6.0))
+    half = size / 2.0
+    ny, nx = middle.shape
+    inside = (x >= half) & (y >= half) & (x <= nx - 1 - half) & (y <= ny - 1 - half)
+    if not inside.any():
+        raise ValueError(
+            f"No bead found at least roi_size/2 = {half:g} px from the edges of the sweep "
+            f"{name!r} ({ny} x {nx} px): lower 'roi_size' or crop the sweep around its bead."
+        )
+    k = int(np.flatnonzero(inside)[0])  # the strongest candidate (find_beads: best first)
+    rois, _, _ = tracking.crop_rois(frames, [x[k]], [y[k]], size)
+    return rois
 
 
 def _best(luts: list[tuple[str, int | None, Any, Any]]) -> int:
