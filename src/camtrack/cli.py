@@ -76,8 +76,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     gain.add_argument("--excess-noise-factor", type=float, default=1.0, help="F**2: 2 for EMCCD")
     gain.add_argument("-o", "--out", type=Path, default=None,
-                      help="JSON result (maps go next to it as .h5); default: print only")  # fmt: skip
-    gain.add_argument("--overwrite", action="store_true")
+                      help="JSON result file (maps go next to it as .h5; a folder is refused); "
+                           "default: print only")  # fmt: skip
+    gain.add_argument("--overwrite", action="store_true",
+                      help="replace an existing result (the JSON and its .h5 together)")  # fmt: skip
 
     track = sub.add_parser(
         "track",
@@ -104,8 +106,9 @@ def _build_parser() -> argparse.ArgumentParser:
     track.add_argument("--scheduler", default=None,
                        help="track frame chunks in parallel on this dask.distributed address, or "
                             "'threads'/'processes' (default: $DASK_SCHEDULER_ADDRESS, else in order here)")  # fmt: skip
-    track.add_argument("-o", "--out", type=Path, required=True, help="output table (.csv or .h5)")
-    track.add_argument("--overwrite", action="store_true")
+    track.add_argument("-o", "--out", type=Path, required=True,
+                       help="output table file (.csv or .h5; a folder is refused)")  # fmt: skip
+    track.add_argument("--overwrite", action="store_true", help="replace an existing table")
 
     info = sub.add_parser("info", help="describe the stacks camtrack finds in a TIFF/HDF5 file")
     info.add_argument("path", type=Path)
@@ -146,6 +149,31 @@ def _open_one(path: Path, dataset: str | None, what: str, *, with_info: bool = F
     return stacks[0] if with_info else stacks[0][0]
 
 
+def _check_outputs(paths: Sequence[Path], overwrite: bool, inputs: list) -> None:
+    """Refuse the outputs before any work: an input, or (without --overwrite) an
+    existing file."""
+    from camtrack.io._writers import check_targets
+
+    check_targets(paths, overwrite=overwrite, protect=inputs)
+
+
+def _refuse_folder(out: Path, example: str) -> None:
+    """-o names the output file; a folder is refused (never a silent ``<folder>.json``)."""
+    if out.is_dir():
+        raise IsADirectoryError(
+            f"-o {str(out)!r} is a folder; give a file name inside it, "
+            f"e.g. -o {str(out / example)!r}."
+        )
+
+
+def _failure(command: str, exc: BaseException) -> str:
+    """The error line for the terminal, with command-line advice for existing outputs."""
+    target = getattr(exc, "target", None)
+    if isinstance(exc, FileExistsError) and target:
+        return f"camtrack {command}: {target!r} already exists; add --overwrite to replace it."
+    return f"camtrack {command}: {exc}"
+
+
 def _read_beads(path: Path) -> tuple[list[tuple[float, float]], list[int]]:
     """Start positions (x, y) and reference-bead indices from a CSV with a header."""
     import csv
@@ -171,6 +199,14 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from camtrack import tracking
 
     try:
+        inputs = [p for p in (args.stack, args.lut, args.beads) if p is not None]
+        _refuse_folder(args.out, "tracking.csv")
+        if args.out.suffix.lower() not in (".csv", ".h5", ".hdf5"):
+            raise ValueError(
+                f"-o {str(args.out)!r} must end in .csv, .h5 or .hdf5 (the suffix picks the "
+                "format)."
+            )
+        _check_outputs([args.out], args.overwrite, inputs)
         stack, info = _open_one(args.stack, args.dataset, "stack", with_info=True)
         zlut = tracking.load_zlut(args.lut) if args.lut is not None else None
         roi_size = args.roi_size or (zlut.roi_size if zlut is not None else 64)
@@ -199,7 +235,6 @@ def _cmd_track(args: argparse.Namespace) -> int:
             reference=reference or None, mode=args.mode, scheduler=args.scheduler,
         )  # fmt: skip
         nm_per_px = args.nm_per_px or info.nm_per_px
-        inputs = [p for p in (args.stack, args.lut, args.beads) if p is not None]
         out = res.save(
             args.out, nm_per_px=nm_per_px, first_frame=args.first, source=str(args.stack),
             overwrite=args.overwrite, protect=inputs,
@@ -210,7 +245,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
             f"({n_nan} NaN rows); wrote {out}"
         )
     except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"camtrack track: {exc}", file=sys.stderr)
+        print(_failure("track", exc), file=sys.stderr)
         return 2
     return 0
 
@@ -219,6 +254,12 @@ def _cmd_gain(args: argparse.Namespace) -> int:
     from camtrack.gain import estimate_gain
 
     try:
+        inputs = [p for p in (args.stack, args.dark) if p is not None]
+        if args.out is not None:  # both files checked before the computation
+            from camtrack.gain._result_io import result_paths
+
+            _refuse_folder(args.out, "gain.json")
+            _check_outputs(result_paths(args.out), args.overwrite, inputs)
         stack = _open_one(args.stack, args.dataset, "stack")
         dark = _open_one(args.dark, None, "--dark") if args.dark else args.offset_adu
         res = estimate_gain(
@@ -233,7 +274,6 @@ def _cmd_gain(args: argparse.Namespace) -> int:
         for message in res.warnings:
             print(f"note: {message}")
         if args.out is not None:
-            inputs = [p for p in (args.stack, args.dark) if p is not None]
             json_path, h5_path = res.save(
                 args.out,
                 source={"stack": str(args.stack), "dark": str(args.dark) if args.dark else None},
@@ -242,7 +282,7 @@ def _cmd_gain(args: argparse.Namespace) -> int:
             )
             print(f"wrote {json_path} and {h5_path}")
     except (ValueError, TypeError, OSError) as exc:
-        print(f"camtrack gain: {exc}", file=sys.stderr)
+        print(_failure("gain", exc), file=sys.stderr)
         return 2
     return 0
 

@@ -69,12 +69,12 @@ class PixelCalibration:
         """Median conversion factor, e-/ADU."""
         return float(np.nanmedian(self.e_per_adu_map))
 
-    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False, protect: Any = ()) -> Path:
         """Write to ``.h5``/``.hdf5`` (datasets with a ``unit`` attribute) or ``.npz``.
 
         Written to a temporary name and renamed, so an interrupted save leaves no
-        half file; an existing file is replaced only with ``overwrite=True``.
-        Returns the path.
+        half file; an existing file is replaced only with ``overwrite=True``, and
+        the files in ``protect`` (inputs; paths or None) never. Returns the path.
         """
         from camtrack.io import atomic_path
 
@@ -88,7 +88,7 @@ class PixelCalibration:
             "excess_noise_factor": self.excess_noise_factor,
             "units": _MAPS,
         }
-        with atomic_path(path, overwrite=overwrite) as tmp:
+        with atomic_path(path, overwrite=overwrite, protect=protect) as tmp:
             if suffix == ".npz":
                 with open(tmp, "wb") as fh:
                     np.savez(

@@ -140,11 +140,25 @@ class GainResult:
     ) -> tuple[Any, Any]:
         """Write the scalars (JSON, with units) and the maps (HDF5 next to it).
 
-        ``path`` names the JSON file; the maps file has the same stem and ``.h5``.
-        ``source`` (JSON-able) records where the data came from. Written atomically;
-        ``protect`` names input files never to overwrite. Returns ``(json_path, h5_path)``.
+        ``path`` names the JSON file; the maps file has the same stem and ``.h5``
+        (a folder is refused). ``source`` (JSON-able) records where the data came from.
+        The pair is one unit: checked before writing, written under temporary names
+        and committed together; without ``overwrite`` an existing JSON *or* maps file
+        refuses the save (``FileExistsError``). ``protect`` (paths or None) names input
+        files never to write. The JSON records the maps' SHA-256, checked by
+        :meth:`load`. Returns ``(json_path, h5_path)``.
         """
+        from camtrack.gain._result_io import save_result
+
         return save_result(self, path, source=source, overwrite=overwrite, protect=protect)
+
+    @staticmethod
+    def load(path: Any) -> dict[str, Any]:
+        """Read a saved result (JSON scalars plus ``"maps"``); see
+        :func:`camtrack.gain._result_io.load_result`."""
+        from camtrack.gain._result_io import load_result
+
+        return load_result(path)
 
     def summary(self) -> str:
         """The result in words, one item per line: e-/ADU +- stderr, ADU/e-, offset,
@@ -182,66 +196,6 @@ class GainResult:
             "n_bins_fitted": f.n_bins,
             "warnings": list(self.warnings),
         }
-
-
-_MAP_UNITS = {
-    "mean_adu": "ADU",
-    "var_adu2": "ADU^2",
-    "gain_map_e_per_adu": "e-/ADU",
-    "offset_map_adu": "ADU",
-    "read_noise_map_e": "e- rms",
-}
-
-
-def save_result(
-    result: GainResult,
-    path: Any,
-    *,
-    source: dict | None = None,
-    overwrite: bool = False,
-    protect: Any = (),
-) -> tuple[Any, Any]:
-    """Write ``result`` as JSON (scalars, units) plus an HDF5 file of its maps.
-
-    ``path`` names the JSON file (suffix forced to ``.json``); the maps go next to it
-    with the suffix ``.h5``. Both are written atomically (temporary name, then rename).
-    Returns the two paths.
-    """
-    from pathlib import Path
-
-    from camtrack import _backend
-    from camtrack.io import write_hdf5, write_json
-
-    json_path = Path(path).with_suffix(".json")
-    maps_path = json_path.with_suffix(".h5")
-    maps = {"mean_adu": result.mean, "var_adu2": result.var, "gain_map_e_per_adu": result.gain_map}
-    if result.offset_map is not None:
-        maps["offset_map_adu"] = result.offset_map
-    if result.read_noise_map_e is not None:
-        maps["read_noise_map_e"] = result.read_noise_map_e
-    maps = {k: np.asarray(_backend.to_host(v), dtype=np.float32) for k, v in maps.items()}
-    info = {
-        **result.to_dict(),
-        "units": {
-            "e_per_adu": "e-/ADU",
-            "adu_per_e": "ADU/e-",
-            "offset_adu": "ADU",
-            "read_noise_e": "e- rms",
-            "maps": {k: _MAP_UNITS[k] for k in maps},
-        },
-        "maps_file": maps_path.name,
-    }
-    if source:
-        info["source"] = source
-    write_hdf5(
-        maps_path,
-        maps,
-        attrs={"units": {k: _MAP_UNITS[k] for k in maps}, "e_per_adu": result.e_per_adu},
-        overwrite=overwrite,
-        protect=protect,
-    )
-    write_json(json_path, info, overwrite=overwrite, protect=protect)
-    return json_path, maps_path
 
 
 def derive(

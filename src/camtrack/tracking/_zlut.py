@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,8 +186,27 @@ class ZLut:
             weights=weights,
         )
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write to HDF5 (``.h5``, ``.hdf5``) or ``.npz``; written to a temporary name, then renamed."""
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False, protect: Any = ()) -> Path:
+        """Write to HDF5 (``.h5``, ``.hdf5``) or ``.npz``, atomically.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Output file; the suffix picks the format.
+        overwrite : bool
+            Replace an existing file (default: refuse with ``FileExistsError``).
+        protect : path, iterable of paths, or None
+            Input files (e.g. the calibration stack) never to write, even with
+            ``overwrite`` (``ValueError``).
+
+        Returns
+        -------
+        pathlib.Path
+            The written file. It is written under a temporary name and appears only
+            complete, with the usual permissions (``0o666`` less the umask).
+        """
+        from camtrack.io._writers import atomic_path
+
         p = Path(path)
         suffix = p.suffix.lower()
         if suffix not in (".h5", ".hdf5", ".npz"):
@@ -208,9 +226,7 @@ class ZLut:
             "oversample": self.oversample,
             "saturation_level": _nan_if_none(self.saturation_level),
         }
-        fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", suffix=suffix)
-        os.close(fd)
-        try:
+        with atomic_path(p, overwrite=overwrite, protect=protect) as tmp:
             if suffix == ".npz":
                 with open(tmp, "wb") as fh:
                     np.savez(fh, **arrays, **{k: np.asarray(v) for k, v in attrs.items()})
@@ -224,10 +240,6 @@ class ZLut:
                     for k, v in attrs.items():
                         grp.attrs[k] = v
                     grp["z"].attrs["units"] = self.units
-            os.replace(tmp, p)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return p
 
     @classmethod
