@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -13,9 +15,23 @@ from camtrack._validation import check_existing_file
 from camtrack.io._lazy import Chunks, as_dask, file_stamp, frame_chunks, normalize_key
 from camtrack.io._types import CorruptFileError, LayerInfo, display_stem, format_bytes
 
-__all__ = ["H5Dataset", "open_hdf5"]
+__all__ = ["H5Dataset", "open_hdf5", "other_image_datasets"]
 
 _PREFERRED = ("image", "images")
+# Registered HDF5 filters (https://github.com/HDFGroup/hdf5_plugins/blob/master/docs/RegisteredFilterPlugins.md)
+# that hdf5plugin provides, to name the one a dataset needs.
+_FILTER_NAMES = {
+    307: "bzip2",
+    32001: "Blosc",
+    32004: "LZ4",
+    32008: "Bitshuffle",
+    32013: "ZFP",
+    32015: "Zstandard",
+    32017: "SZ",
+    32018: "FCIDECOMP",
+    32024: "SZ3",
+    32026: "Blosc2",
+}
 _MIN_SIDE = 4
 # Pixel-size attributes understood on the dataset or any parent group, and their unit.
 _PIXEL_ATTRS = {
@@ -52,6 +68,7 @@ class H5Dataset:
     def __getitem__(self, key: Any) -> np.ndarray:
         import h5py
 
+        _load_filter_plugins()  # in every worker process too
         key = normalize_key(key, self.shape)
         with h5py.File(self.path, "r") as f:
             return np.asarray(f[self.name][key])
@@ -111,14 +128,10 @@ def open_hdf5(
     >>> info.name, stack.shape, int(stack.sum().compute())
     ('cells:/events/image', (5, 8, 10), 400)
     """
-    import h5py
-
     p = os.path.abspath(check_existing_file(path))
     size = os.path.getsize(p)
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise CorruptFileError(_open_error(p, size, exc)) from None
+    _load_filter_plugins()
+    f = _open(p, size)
     with f:
         try:
             found = _image_datasets(f)
@@ -126,6 +139,58 @@ def open_hdf5(
             raise CorruptFileError(f"{p} is damaged: listing its datasets failed: {exc}") from None
         names = _select(p, f, found, dataset)
         return [_item(p, size, f[name], chunks, multi=len(names) > 1) for name in names]
+
+
+def other_image_datasets(path: str | os.PathLike) -> list[str]:
+    """Every image dataset of an HDF5 file (also those the default rule of `open_hdf5` skips)."""
+    p = os.path.abspath(os.fspath(path))
+    with _open(p, os.path.getsize(p)) as f:
+        return _image_datasets(f)
+
+
+def _open(path: str, size: int) -> Any:
+    """``h5py.File(path, 'r')``, or the real reason it cannot be opened."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except PermissionError:
+        raise PermissionError(
+            f"{path}: permission denied; this user may not read the file. Check its "
+            "permissions (ls -l) and owner, or copy it somewhere you can read it."
+        ) from None
+    except OSError as exc:
+        msg = str(exc)
+        if "lock" in msg.lower() and ("errno = 11" in msg or "unavailable" in msg.lower()):
+            raise BlockingIOError(
+                f"{path} is locked by another program that has it open for writing (HDF5 "
+                "file locking). Wait until that program closes it (e.g. the acquisition "
+                "ends) and open it again. To read it while it is being written, at the "
+                "risk of reading half-written data, set the environment variable "
+                "HDF5_USE_FILE_LOCKING=FALSE before starting."
+            ) from None
+        raise CorruptFileError(_open_error(path, size, exc)) from None
+
+
+@functools.cache
+def _load_filter_plugins() -> None:
+    """Register the compression filters of ``hdf5plugin`` with h5py, when it is installed.
+
+    Cached: a failed import searches sys.path again each time, and this runs per task.
+    """
+    with contextlib.suppress(ImportError):
+        import hdf5plugin  # noqa: F401  (importing registers its filters)
+
+
+def _filters(dset: Any) -> list[tuple[int, str]]:
+    """(id, name) of every filter in a dataset's pipeline."""
+    plist = dset.id.get_create_plist()
+    out = []
+    for i in range(plist.get_nfilters()):
+        code, _flags, _values, name = plist.get_filter(i)
+        label = _FILTER_NAMES.get(int(code)) or (name.decode(errors="replace") if isinstance(name, bytes) else str(name))  # fmt: skip
+        out.append((int(code), label or "unnamed"))
+    return out
 
 
 def _item(path: str, size: int, dset: Any, chunks: Chunks, multi: bool) -> tuple:
@@ -148,6 +213,7 @@ def _item(path: str, size: int, dset: Any, chunks: Chunks, multi: bool) -> tuple
         dataset=dset.name,
         pixel_size=px,
         pixel_unit=unit,
+        key=dset.name,
     )
     return as_dask(H5Dataset(path, dset.name, shape, dset.dtype), tuple(ck)), info
 
@@ -207,10 +273,18 @@ def _check_readable(path: str, size: int, dset: Any) -> None:
     try:
         dset[(0,) * dset.ndim]  # decodes one HDF5 chunk: catches missing filters early
     except (OSError, RuntimeError, ValueError) as exc:
-        if "filter" in str(exc).lower():
+        import h5py
+
+        missing = [
+            (code, name) for code, name in _filters(dset) if not h5py.h5z.filter_avail(code)
+        ]
+        if missing or "filter" in str(exc).lower() or "plugin" in str(exc).lower():
+            which = ", ".join(f"{name} (HDF5 filter {code})" for code, name in missing)
             raise ValueError(
-                f"{path}: dataset {dset.name} uses a compression filter h5py cannot decode "
-                f"({exc}). Installing `hdf5plugin` (and importing it) may help."
+                f"{path}: dataset {dset.name} is compressed with "
+                f"{which or 'a filter'} that this h5py cannot decode. Install the "
+                "filter plugins with `pip install hdf5plugin` (camtrack loads them "
+                f"itself when installed). HDF5 said: {exc}"
             ) from None
         raise CorruptFileError(f"{path}: dataset {dset.name} cannot be read: {exc}") from None
 

@@ -99,6 +99,13 @@ class LayerInfo:
     z_spacing : float or None
         Step between ``Z`` planes in `pixel_unit` (ImageJ ``spacing``, OME
         PhysicalSizeZ), used for the scale of a ``Z`` axis.
+    key : str or None
+        The short name that picks this stack out of its file, the same everywhere
+        (``camtrack.io.open_stack(path, item=key)``, ``camtrack gain/track --dataset
+        KEY``, listed by ``camtrack info``): ``'ch1'``, ``'s1 ch0'``, ``'s2'`` or
+        ``'pages'`` for TIFF, the dataset path (``'/events/image'``, ``'/data[1]'``
+        for one 3-D part of a 4-D dataset) for HDF5, ``''`` for a TIFF holding one
+        stack.
 
     Notes
     -----
@@ -130,6 +137,7 @@ class LayerInfo:
     pixel_size: tuple[float, float] | None = None
     pixel_unit: str | None = None
     z_spacing: float | None = None
+    key: str | None = None
 
     @property
     def layer_axes(self) -> str:
