@@ -133,3 +133,74 @@ def test_track_command_bad_beads_csv(tmp_path, capsys):
     assert cli.main(argv) == 2
     assert "columns x and y" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+# -- #14 item 10: one naming scheme for TIFF series/channels and HDF5 datasets ----------
+
+
+def _two_channel_flat(tmp_path):
+    """An ImageJ hyperstack (T, C, Y, X): channel 1 holds a flat field, channel 0 darkness."""
+    from camtrack.simulate import camera_stack
+
+    flat, truth = camera_stack(60, (96, 96), camera={"e_per_adu": 0.5}, rng=2)
+    dark = np.full_like(flat, 100)
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, np.stack([dark, flat], axis=1), imagej=True,
+                     metadata={"axes": "TCYX"})  # fmt: skip
+    return path, truth
+
+
+def test_info_lists_keys_that_dataset_accepts(tmp_path, capsys):
+    path, _ = _two_channel_flat(tmp_path)
+    assert cli.main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "--dataset ch0" in out and "--dataset ch1" in out and "(60, 96, 96)" in out
+
+
+def test_gain_picks_a_tiff_channel_by_key_or_name(tmp_path, capsys):
+    path, truth = _two_channel_flat(tmp_path)
+    # Without --dataset: the message lists the keys and names the option.
+    assert cli.main(["gain", str(path), "--offset-adu", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset" in err and "'ch1'" in err and "holds 2 stacks" in err
+    for choice in ("flat [ch1]", "ch1", "[ch1]"):
+        assert cli.main(["gain", str(path), "--dataset", choice, "--offset-adu", "100"]) == 0
+        out = capsys.readouterr().out
+        assert "e-/ADU" in out
+    assert cli.main(["gain", str(path), "--dataset", "ch5", "--offset-adu", "100"]) == 2
+    assert "--dataset 'ch5' matches no stack" in capsys.readouterr().err
+
+
+def test_dataset_advice_for_2d_and_4d_hdf5(tmp_path, capsys):
+    import h5py
+
+    flat = tmp_path / "image.h5"
+    with h5py.File(flat, "w") as f:
+        f["frame"] = np.zeros((32, 32), np.uint16)
+    assert cli.main(["gain", str(flat)]) == 2
+    err = capsys.readouterr().err
+    assert "one 2-D image" in err and "name one with --dataset" not in err
+
+    from camtrack.simulate import camera_stack
+
+    four = tmp_path / "four.h5"
+    flat, _ = camera_stack(30, (32, 32), camera={"e_per_adu": 0.5}, rng=3)
+    with h5py.File(four, "w") as f:
+        f["data"] = np.stack([np.full_like(flat, 100), flat])
+    assert cli.main(["gain", str(four), "--offset-adu", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset '/data[0]'" in err and "[1]" in err
+    assert cli.main(["info", str(four)]) == 0
+    assert "/data[0]" in capsys.readouterr().out
+    assert cli.main(["gain", str(four), "--dataset", "/data[1]", "--offset-adu", "100"]) == 0
+
+
+def test_info_offers_all_pages_of_a_short_ome_tiff(tmp_path, capsys):
+    frames = np.zeros((40, 12, 14), np.uint16)
+    path = tmp_path / "run.ome.tif"
+    tifffile.imwrite(path, frames, ome=True, metadata={"axes": "TYX"})
+    path.write_bytes(path.read_bytes().replace(b'SizeT="40"', b'SizeT="30"'))
+    assert cli.main(["info", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "(30, 12, 14)" in captured.out and "--dataset pages" in captured.out
+    assert "(40, 12, 14)" in captured.out and "40 pages" in captured.err

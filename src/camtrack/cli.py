@@ -116,37 +116,87 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_info(path: Path) -> int:
+    """Each stack with its shape and the ``--dataset`` key that picks it (#14 item 10)."""
+    import shlex
+    import warnings
+
     from camtrack import io
 
-    try:
-        items = io.read_layers(path)
-    except (ValueError, OSError) as exc:
-        print(f"camtrack info: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            items = io.read_layers(path, alternatives=True)
+        except (ValueError, OSError) as exc:
+            print(f"camtrack info: {exc}", file=sys.stderr)
+            return 2
     for data, meta in items:
         kwargs = meta.to_layer_kwargs()
-        print(
+        line = (
             f"{kwargs['name']}: shape {tuple(data.shape)}, dtype {data.dtype}, "
             f"chunks {tuple(c[0] for c in data.chunks)}, scale {kwargs.get('scale')}"
         )
+        if len(items) > 1:
+            line += f"; pick with --dataset {shlex.quote(meta.key or meta.name)}"
+        n_parts = _n_parts(data, meta)
+        if n_parts:
+            key = _part_key(meta)
+            line += (
+                f"; its 3-D parts: --dataset {shlex.quote(f'{key}[0]')} to "
+                f"{shlex.quote(f'{key}[{n_parts - 1}]')}"
+            )
+        print(line)
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
     return 0
 
 
-def _open_one(path: Path, dataset: str | None, what: str, *, with_info: bool = False):
-    from camtrack import io
+def _n_parts(data, meta) -> int:
+    """Length of the first axis of a stack of 4 or more dimensions (not counting RGB), else 0."""
+    nd = data.ndim - (1 if meta.axes.endswith("S") else 0)
+    return int(data.shape[0]) if nd >= 4 else 0
 
-    items = io.read_layers(path)
+
+def _part_key(meta) -> str:
+    """The key to which ``[i]`` is appended: a single TIFF stack has the empty key."""
+    return meta.key or (f"s{meta.series}" if meta.series is not None else meta.name)
+
+
+def _open_one(path: Path, dataset: str | None, what: str, *, with_info: bool = False):
+    """The one (frames, rows, cols) stack of a file, or the one `dataset` names (#14 item 10)."""
+    from camtrack import io
+    from camtrack.io._dispatch import describe_stacks, pick_stack
+
     if dataset is not None:
-        items = [
-            (a, m) for a, m in items if getattr(m, "dataset", None) in (dataset, "/" + dataset)
-        ]
-    stacks = [(a, m) for a, m in items if a.ndim == 3]
-    if len(stacks) != 1:
-        names = [m.name for _, m in items]
+        data, meta = pick_stack(path, dataset, label="--dataset")
+    else:
+        items = io.read_layers(path)
+        stacks = [(a, m) for a, m in items if a.ndim == 3 and not m.axes.endswith("S")]
+        if len(items) == 1:
+            data, meta = items[0]
+        elif len(stacks) == 1:
+            data, meta = stacks[0]
+        else:
+            raise ValueError(
+                f"{what} {str(path)!r} holds {len(items)} stacks ({describe_stacks(items)}); "
+                "choose one with --dataset KEY (a key, a name or an index, as `camtrack "
+                "info FILE` lists them)."
+            )
+    nd = data.ndim - (1 if meta.axes.endswith("S") else 0)
+    if nd == 2:
         raise ValueError(
-            f"{what} {str(path)!r} holds {len(stacks)} 3-D stacks ({names}); name one with --dataset."
+            f"{what} {str(path)!r}: {meta.name!r} is one 2-D image (shape "
+            f"{tuple(data.shape)}); this command needs a stack of frames (frames, rows, "
+            "cols). Save the frames as one 3-D stack (a multi-page TIFF or a 3-D HDF5 "
+            "dataset)."
         )
-    return stacks[0] if with_info else stacks[0][0]
+    if nd >= 4 or data.ndim != 3:
+        n, key = _n_parts(data, meta), _part_key(meta)
+        raise ValueError(
+            f"{what} {str(path)!r}: {meta.name!r} has shape {tuple(data.shape)} (axes "
+            f"{meta.axes}); this command needs one (frames, rows, cols) stack. Pick a 3-D "
+            f"part with --dataset '{key}[0]' (up to '{key}[{n - 1}]')."
+        )
+    return (data, meta) if with_info else data
 
 
 def _check_outputs(paths: Sequence[Path], overwrite: bool, inputs: list) -> None:

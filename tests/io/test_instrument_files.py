@@ -227,7 +227,9 @@ def test_hdf5_locked_by_a_writer_is_not_called_corrupt(tmp_path):
     )  # fmt: skip
     try:
         assert writer.stdout.readline().strip() == "open"
-        with pytest.raises(OSError, match=r"(?s)locked.*another program.*HDF5_USE_FILE_LOCKING") as exc:
+        with pytest.raises(
+            OSError, match=r"(?s)locked.*another program.*HDF5_USE_FILE_LOCKING"
+        ) as exc:
             io.read_layers(path)
         assert not isinstance(exc.value, io.CorruptFileError)
         assert "corrupt" not in str(exc.value).lower()

@@ -100,8 +100,8 @@ def read_layers(
         The file; its format is found from its first bytes, not its name.
     alternatives : bool, optional
         Also list the stacks a file offers besides its default ones: a TIFF's
-        ``pages`` stack where its OME metadata describe fewer frames than it holds
-        (then without the warning about it), and, for HDF5, every image dataset the
+        ``pages`` stack where its OME metadata describe fewer frames than it holds,
+        and, for HDF5, every image dataset the
         default rule of `open_hdf5` leaves out. What ``camtrack info`` lists.
     **kwargs
         Passed to `open_tiff` (``chunks``, ``series``, ``pages``) or `open_hdf5`
@@ -157,7 +157,7 @@ def read_layers(
     if kind == "tiff":
         full = os.path.abspath(p)
         items, note = read_tiff(full, os.path.getsize(full), alternatives=alternatives, **kwargs)  # fmt: skip
-        if note and not alternatives:
+        if note:
             warnings.warn(note, UserWarning, stacklevel=2)
         return items
     if kind == "hdf5":
