@@ -146,6 +146,7 @@ def tile_quantiles(
     valid: Any = None,
     sigma_clip: float | None = None,
     out_dtype: Any = np.float32,
+    skip_nan: bool = False,
 ) -> Any:
     """Quantiles over axis 0 of a (T, rows, cols) tile -> (len(qs), rows, cols).
 
@@ -153,8 +154,25 @@ def tile_quantiles(
     drops samples further than ``sigma_clip`` robust sigmas (1.4826 MAD) from the
     median, iterated on the kept samples until nothing changes (at most 5 passes).
     Pixels with no kept sample give NaN; a kept NaN sample makes the result NaN.
+
+    ``skip_nan``: non-finite samples are left out too (missing data), and one more
+    plane is appended: the per-pixel count of those samples, (len(qs) + 1, rows, cols).
+    Tiles without any run the plain path (one ``isfinite`` pass more).
     """
     xp, _ = _backend.namespace(tile)
+    if skip_nan:
+        probe = tile.sum(axis=0, dtype=out_dtype) if tile.dtype.kind == "f" else None
+        # Integers are always finite; a finite sum over time means every sample is (an
+        # overflow only costs the exact count below), at a third of isfinite's cost.
+        if probe is None or bool(xp.isfinite(probe).all()):
+            missing = xp.zeros((1, *tile.shape[1:]), dtype=out_dtype)
+        else:
+            finite = xp.isfinite(tile)
+            missing = (~finite).sum(axis=0, dtype=xp.int64)[None].astype(out_dtype)
+            if bool(missing.any()):
+                valid = finite if valid is None else (finite & xp.asarray(valid))
+        res = tile_quantiles(tile, qs, valid=valid, sigma_clip=sigma_clip, out_dtype=out_dtype)
+        return xp.concatenate([res, missing])
     t, ny, nx = tile.shape
     qs = [float(q) for q in qs]
     if valid is None and sigma_clip is None:

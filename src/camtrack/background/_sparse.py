@@ -54,6 +54,10 @@ class SparseMedianResult:
         Centre frame (mean frame index) of each kept image's kernel.
     dropped : numpy.ndarray of float
         Centres of the images removed by cleansing.
+    n_missing : int
+        Non-finite samples (NaN or inf pixels of the frames in the median kernels)
+        left out as missing data; a frame in two overlapping kernels counts in each.
+        0 for integer input.
     """
 
     images: Any
@@ -61,6 +65,7 @@ class SparseMedianResult:
     offsets: Any
     centers: np.ndarray
     dropped: np.ndarray
+    n_missing: int = 0
     _lazy: bool = field(default=False, repr=False)
 
     def expand(self, *, offsets: bool = True) -> Any:
@@ -164,20 +169,30 @@ def _offset_mask(region: Any, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _cleanse(images: np.ndarray, thresh: float, frac: float) -> np.ndarray:
-    """Boolean keep-flags for the median images (host numpy in, host numpy out)."""
+    """Boolean keep-flags for the median images (host numpy in, host numpy out).
+
+    Pixels that are NaN in any image (no finite sample in its kernel) are left out of
+    the comparison: the images are compared on the pixels they all have.
+    """
     n = images.shape[0]
     max_drop = min(math.floor((1.0 - frac) * n + 1e-9), n - 1)
     if max_drop <= 0 or n < 3:
+        return np.ones(n, dtype=bool)
+    images = images.reshape(n, -1)
+    shared = np.isfinite(images).all(axis=0)
+    if not shared.all():
+        images = images[:, shared]
+    if images.shape[1] == 0:
         return np.ones(n, dtype=bool)
     ref = np.median(images, axis=0)
     dev = images - ref
     # Each image's own level is removed: global brightness changes are the offsets'
     # job, objects are local.
-    dev -= np.median(dev.reshape(n, -1), axis=1)[:, None, None]
+    dev -= np.median(dev, axis=1)[:, None]
     if thresh <= 0:
         sigma = 1.4826 * float(np.median(np.abs(dev)))
         thresh = _AUTO_SIGMAS * sigma
-    counts = (np.abs(dev) > thresh).reshape(n, -1).sum(axis=1)
+    counts = (np.abs(dev) > thresh).sum(axis=1)
     typical = float(np.median(counts))
     flagged = counts > typical + 5.0 * math.sqrt(typical) + _MIN_OBJECT_PX
     keep = np.ones(n, dtype=bool)
@@ -200,11 +215,34 @@ def _nearest(frames: np.ndarray, centers: np.ndarray) -> np.ndarray:
 def _offsets_block(
     frames: Any, idx: Any, images: Any, region: Any, out_dtype: Any = np.float32
 ) -> Any:
-    """Median over ``region`` of frame - background, per frame of the block."""
+    """Median over ``region`` of frame - background, per frame of the block.
+
+    Non-finite differences (a NaN pixel of the frame or of its background) are left
+    out; a frame with no finite one gets NaN. Frames without any run the plain median.
+    """
     xp, _ = _backend.namespace(frames)
     reg = xp.asarray(region)
     vals = frames[:, reg].astype(out_dtype) - images[xp.asarray(idx)][:, reg]
-    return xp.median(vals, axis=1).astype(out_dtype)
+    with np.errstate(invalid="ignore"):  # inf - inf: missing either way
+        finite = xp.isfinite(vals)
+    holed = ~finite.all(axis=1)
+    if not bool(holed.any()):
+        return xp.median(vals, axis=1).astype(out_dtype)
+    out = xp.median(vals, axis=1)
+    out[holed] = _finite_median(xp, vals[holed], finite[holed])
+    return out.astype(out_dtype)
+
+
+def _finite_median(xp: Any, vals: Any, finite: Any) -> Any:
+    """Per-row median of the finite entries (NaN for a row with none), without the
+    nan-functions' warnings: non-finite entries become +inf and sort last."""
+    v = xp.sort(xp.where(finite, vals, xp.inf), axis=1)
+    k = finite.sum(axis=1)
+    lo = xp.take_along_axis(v, xp.maximum((k - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = xp.take_along_axis(v, xp.maximum(k // 2, 0)[:, None], axis=1)[:, 0]
+    with np.errstate(invalid="ignore"):  # inf + inf for empty rows, replaced below
+        med = (lo.astype(xp.float64) + hi.astype(xp.float64)) / 2.0
+    return xp.where(k > 0, med, xp.nan)
 
 
 def sparse_median(
@@ -256,8 +294,8 @@ def sparse_median(
     Returns
     -------
     SparseMedianResult
-        ``images``, ``frame_index``, ``offsets``, ``centers``, ``dropped``; call
-        ``expand()`` for the (T, Y, X) background stack.
+        ``images``, ``frame_index``, ``offsets``, ``centers``, ``dropped``,
+        ``n_missing``; call ``expand()`` for the (T, Y, X) background stack.
 
     Notes
     -----
@@ -279,6 +317,11 @@ def sparse_median(
     With ``offset_correction`` the offset of frame t is
     ``median((frame_t - background_t)[offset_region])``, so
     ``background_t + offset_t`` follows frame-to-frame flicker.
+
+    Non-finite pixels (NaN, inf: dead or masked pixels) are missing data: left out of
+    the median images (a pixel with no finite sample in a kernel stays NaN in that
+    image), of the cleansing comparison and of the offsets' medians; ``n_missing``
+    counts them. A NaN pixel therefore costs its own sample only.
 
     For dask input the median images are computed here (reading the kernels once,
     in spatial tiles), the offsets stay lazy, and ``expand()`` is lazy.
@@ -305,17 +348,22 @@ def sparse_median(
     if lazy:
         # One kernel window at a time (each uses every core inside): several windows
         # in flight would hold several kernels of frames at once.
-        images = [
-            _reduce(stack[w], [50.0], None, None, None)[0].compute()
+        planes = [
+            _reduce(stack[w], [50.0], None, None, None, skip_nan=True).compute()
             for w in track(windows, len(windows), progress)
         ]
-        xp, _ = _backend.namespace(images[0])
-        series = xp.stack(images)
+        xp, _ = _backend.namespace(planes[0])
+        series = xp.stack([p[0] for p in planes])
+        n_missing = sum(int(p[1].sum(dtype=xp.int64)) for p in planes)
+        del planes
     else:
         xp, _ = _backend.namespace(stack)
         series = xp.empty((len(windows), ny, nx), dtype=dtype)
+        n_missing = 0
         for i in track(range(len(windows)), len(windows), progress):
-            series[i] = _reduce(stack[windows[i]], [50.0], None, None, None)[0]
+            med, missing = _reduce(stack[windows[i]], [50.0], None, None, None, skip_nan=True)
+            series[i] = med
+            n_missing += int(missing.sum(dtype=xp.int64))
 
     centres_all = np.array([(w.start + w.stop - 1) / 2.0 for w in windows])
     keep = _cleanse(_backend.to_host(series).astype(np.float64), thresh, frac)
@@ -333,6 +381,7 @@ def sparse_median(
         offsets=offsets,
         centers=centers,
         dropped=centres_all[~keep],
+        n_missing=n_missing,
         _lazy=lazy,
     )
 

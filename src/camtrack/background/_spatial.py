@@ -48,11 +48,23 @@ class SpatialMeanResult:
         background-subtracted frame by it to restore the noise level of the raw frame.
     sigma : tuple of float
         Gaussian standard deviations ``(sigma_y, sigma_x)`` in pixels (radius / 2).
+    missing : array of int64, shape (T,)
+        Per frame, the non-finite pixels (NaN, inf) left out as missing data, on the
+        input's backend (lazy for dask input); zeros for integer input.
     """
 
     background: Any
     noise_correction: float
     sigma: tuple[float, float]
+    missing: Any = None
+
+    @property
+    def n_missing(self) -> int:
+        """Non-finite pixels left out, over all frames (computes a lazy ``missing``)."""
+        if self.missing is None:
+            return 0
+        total = self.missing.sum()
+        return int(total.compute() if is_dask(total) else _backend.to_host(total))
 
 
 def _radius_pair(radius: Any) -> tuple[float, float]:
@@ -225,6 +237,40 @@ def _filter_frames_blas(
 
 
 def _filter_frames(frames: Any, sigma: tuple[float, float], truncate: float, out: Any) -> Any:
+    """Gaussian mean of each frame into ``out``, non-finite pixels left out as missing.
+
+    Returns the (T,) int64 count of missing pixels per frame. Frames without any get
+    the plain filter; the others the normalised (masked) convolution ``G(x v) / G(v)``
+    with ``v`` = 1 for finite pixels, so a NaN reaches no output, and an output whose
+    whole support is missing is NaN. (The banded products of the plain filter would
+    spread one NaN over a 64-row block, 6 % of a 256 x 256 frame.)
+    """
+    xp, _ = _backend.namespace(frames)
+    n = frames.shape[0]
+    _filter_plain(frames, sigma, truncate, out)
+    if frames.dtype.kind != "f":  # integers are always finite
+        return xp.zeros(n, dtype=xp.int64)
+    # A sum per frame is finite when every pixel is (an overflow only sends the frame
+    # to the exact count below): 0.6 ms for 8 frames of 512 x 512, a third of isfinite.
+    if bool(xp.isfinite(frames.reshape(n, -1).sum(axis=1, dtype=out.dtype)).all()):
+        return xp.zeros(n, dtype=xp.int64)
+    bad = ~xp.isfinite(frames)
+    counts = bad.reshape(n, -1).sum(axis=1, dtype=xp.int64)
+    if not bool(counts.any()):
+        return counts
+    holed = xp.flatnonzero(counts)
+    gone = bad[holed]
+    data = xp.where(gone, 0.0, frames[holed]).astype(out.dtype)
+    num = xp.empty(data.shape, dtype=out.dtype)
+    den = xp.empty_like(num)
+    _filter_plain(data, sigma, truncate, num)
+    _filter_plain((~gone).astype(out.dtype), sigma, truncate, den)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[holed] = xp.where(den > 0, num / den, xp.nan)
+    return counts
+
+
+def _filter_plain(frames: Any, sigma: tuple[float, float], truncate: float, out: Any) -> Any:
     """Gaussian-filter each frame of ``frames`` into ``out`` (numpy or cupy)."""
     xp, ndi = _backend.namespace(frames)
     if xp is np:
@@ -241,9 +287,11 @@ def _filter_block(block: Any, sigma: tuple[float, float], truncate: float, out_d
     xp, _ = _backend.namespace(block)
     out = xp.empty(block.shape, dtype=out_dtype)
     if xp is not np:
-        return _filter_frames(block, sigma, truncate, out)
+        _filter_frames(block, sigma, truncate, out)
+        return out
     with _single_threaded_blas():  # dask's threads are the parallelism here
-        return _filter_frames(block, sigma, truncate, out)
+        _filter_frames(block, sigma, truncate, out)
+    return out
 
 
 def spatial_mean(
@@ -271,8 +319,9 @@ def spatial_mean(
     Returns
     -------
     SpatialMeanResult
-        ``background`` (T, Y, X) on the input's backend, ``noise_correction`` and
-        ``sigma``.
+        ``background`` (T, Y, X) on the input's backend, ``noise_correction``,
+        ``sigma`` and ``missing`` (non-finite pixels left out, per frame; total
+        ``n_missing``).
 
     Notes
     -----
@@ -281,6 +330,14 @@ def spatial_mean(
     8/16-bit integer input (float64 for float64 and 32/64-bit integers). For dask
     input the result is a lazy ``map_overlap`` with halo depth equal to the kernel
     support in Y and X only, so any frame chunking works and matches numpy exactly.
+
+    Non-finite pixels (NaN, inf: dead or masked pixels) are missing data. A frame with
+    any is filtered as a normalised (masked) convolution, ``G(x v) / G(v)`` with
+    ``v`` = 1 where the pixel is finite and 0 where not: every output is the Gaussian
+    mean of the finite pixels in its support (NaN only where there is none), and a
+    missing pixel gets the mean of its neighbours. Near missing pixels the noise
+    factor differs slightly from ``noise_correction``. Frames without missing pixels
+    are filtered as usual (one ``isfinite`` pass more for float input).
 
     Examples
     --------
@@ -309,19 +366,29 @@ def spatial_mean(
             truncate=truncate,
             out_dtype=dtype,
         )
-        return SpatialMeanResult(background, factor, sigma)
+        return SpatialMeanResult(background, factor, sigma, _lazy_missing(stack))
 
     xp, _ = _backend.namespace(stack)
     out = xp.empty(stack.shape, dtype=dtype)
+    missing = xp.zeros(stack.shape[0], dtype=xp.int64)
     blocks = frame_blocks(stack.shape[0], -(-stack.shape[0] // _FRAMES_PER_CALL))
 
     def work(frames: slice) -> None:
-        _filter_frames(stack[frames], sigma, truncate, out[frames])
+        missing[frames] = _filter_frames(stack[frames], sigma, truncate, out[frames])
 
     if xp is not np:
         run_parallel(work, blocks, progress=progress, workers=1)
-        return SpatialMeanResult(out, factor, sigma)
+        return SpatialMeanResult(out, factor, sigma, missing)
     with _single_threaded_blas() as limited:
         # Without control over BLAS threads, BLAS threads itself: one caller thread.
         run_parallel(work, blocks, progress=progress, workers=None if limited else 1)
-    return SpatialMeanResult(out, factor, sigma)
+    return SpatialMeanResult(out, factor, sigma, missing)
+
+
+def _lazy_missing(stack: Any) -> Any:
+    """(T,) lazy per-frame count of non-finite pixels of a dask stack."""
+    import dask.array as da
+
+    if np.dtype(stack.dtype).kind != "f":
+        return da.zeros(stack.shape[0], dtype=np.int64, chunks=(stack.chunks[0],))
+    return (~da.isfinite(stack)).sum(axis=(1, 2), dtype=np.int64)

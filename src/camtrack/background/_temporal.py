@@ -116,14 +116,20 @@ def _band_task(
     qs: list[float],
     sigma_clip: float | None,
     dtype: Any,
+    skip_nan: bool = False,
 ) -> Any:
     band = _read_band(src.array, tile)
     left_out = None if mask_src is None else _read_band(mask_src.array, tile)
-    return _reduce(band, qs, left_out, sigma_clip, None)
+    return _reduce(band, qs, left_out, sigma_clip, None, skip_nan=skip_nan)
 
 
 def _reduce_bands(
-    stack: Any, qs: list[float], pixel_mask: Any, sigma_clip: float | None, dtype: Any
+    stack: Any,
+    qs: list[float],
+    pixel_mask: Any,
+    sigma_clip: float | None,
+    dtype: Any,
+    skip_nan: bool = False,
 ) -> Any:
     """Lazy quantiles of a frame-chunked dask stack: spilled band-major, or band by band.
 
@@ -143,10 +149,11 @@ def _reduce_bands(
     meta = dask_meta(stack, dtype, 3)
     src = _Hidden(stack)
     mask_src = None if pixel_mask is None else _Hidden(da.asarray(pixel_mask))
-    shape = (len(qs), *stack.shape[1:])
+    planes = len(qs) + int(skip_nan)
+    shape = (planes, *stack.shape[1:])
     if isinstance(meta, np.ndarray) and spill_fits(_spill_bytes(stack, pixel_mask)):
         task = dask.delayed(_spill_task, pure=False)
-        value = task(src, mask_src, qs, sigma_clip, dtype)
+        value = task(src, mask_src, qs, sigma_clip, dtype, skip_nan)
         return da.from_delayed(value, shape=shape, dtype=dtype, meta=meta)
 
     native = np.dtype(stack.dtype).itemsize
@@ -156,8 +163,8 @@ def _reduce_bands(
     by_row: dict[int, list[Any]] = {}
     for tile in tiles:
         ys, xs = tile
-        previous = task(previous, src, mask_src, tile, qs, sigma_clip, dtype)
-        shape = (len(qs), ys.stop - ys.start, xs.stop - xs.start)
+        previous = task(previous, src, mask_src, tile, qs, sigma_clip, dtype, skip_nan)
+        shape = (planes, ys.stop - ys.start, xs.stop - xs.start)
         part = da.from_delayed(previous, shape=shape, dtype=dtype, meta=meta)
         by_row.setdefault(ys.start, []).append(part)
     # da.block: outer list = axis 0 (one entry), then row bands, then column pieces.
@@ -175,6 +182,7 @@ def _spill_task(
     qs: list[float],
     sigma_clip: float | None,
     dtype: Any,
+    skip_nan: bool = False,
 ) -> np.ndarray:
     """Spill the stack (and mask) band-major, then reduce band by band (next one prefetched)."""
     from camtrack.io._spill import BandSpill
@@ -184,11 +192,13 @@ def _spill_task(
     per_pixel = sum(np.dtype(a.dtype).itemsize for a in arrays)
     # Two bands in memory (the one reduced, the one prefetched).
     tiles = plan_tiles(stack.shape, per_pixel, budget=_SPILL_BAND_BYTES)
-    out = np.empty((len(qs), *stack.shape[1:]), dtype=dtype)
+    out = np.empty((len(qs) + int(skip_nan), *stack.shape[1:]), dtype=dtype)
     with BandSpill(arrays, tiles) as spill:
         for k, data in spill.iter_bands(range(len(arrays))):
             left_out = data[1] if len(data) > 1 else None
-            out[(slice(None), *tiles[k])] = _reduce(data[0], qs, left_out, sigma_clip, None)
+            out[(slice(None), *tiles[k])] = _reduce(
+                data[0], qs, left_out, sigma_clip, None, skip_nan=skip_nan
+            )
             del data, left_out
     return out
 
@@ -199,13 +209,20 @@ def _reduce(
     pixel_mask: Any,
     sigma_clip: float | None,
     progress: Progress | None,
+    *,
+    skip_nan: bool = False,
 ) -> Any:
-    """(T, Y, X) -> (len(qs), Y, X) quantiles over time, tiled, on the input's backend."""
+    """(T, Y, X) -> (len(qs), Y, X) quantiles over time, tiled, on the input's backend.
+
+    ``skip_nan``: non-finite samples are missing data, left out, and a last plane
+    counts them per pixel: (len(qs) + 1, Y, X) (see :func:`tile_quantiles`).
+    """
     dtype = work_dtype(stack.dtype)
     itemsize = dtype.itemsize
+    planes = len(qs) + int(skip_nan)
 
     if is_dask(stack) and _needs_bands(stack, itemsize):
-        return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype)
+        return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype, skip_nan)
     if is_dask(stack):
         import dask.array as da
 
@@ -223,19 +240,20 @@ def _reduce(
                 valid=rest[0] if rest else None,
                 sigma_clip=sigma_clip,
                 out_dtype=dtype,
+                skip_nan=skip_nan,
             )
 
         return da.map_blocks(
             kernel,
             *args,
-            chunks=((len(qs),), *data.chunks[1:]),
+            chunks=((planes,), *data.chunks[1:]),
             dtype=dtype,
             meta=dask_meta(stack, dtype, 3),
         )
 
     xp, _ = _backend.namespace(stack)
     ny, nx = stack.shape[1:]
-    out = xp.empty((len(qs), ny, nx), dtype=dtype)
+    out = xp.empty((planes, ny, nx), dtype=dtype)
     gpu = xp is not np
     tiles = plan_tiles(stack.shape, itemsize, min_tiles=1 if gpu else 4 * n_workers())
 
@@ -243,7 +261,12 @@ def _reduce(
         ys, xs = tile
         valid = None if pixel_mask is None else ~pixel_mask[:, ys, xs]
         out[:, ys, xs] = tile_quantiles(
-            stack[:, ys, xs], qs, valid=valid, sigma_clip=sigma_clip, out_dtype=dtype
+            stack[:, ys, xs],
+            qs,
+            valid=valid,
+            sigma_clip=sigma_clip,
+            out_dtype=dtype,
+            skip_nan=skip_nan,
         )
 
     run_parallel(work, tiles, progress=progress, workers=1 if gpu else None)
