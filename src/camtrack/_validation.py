@@ -46,8 +46,18 @@ def check_stack(stack: Any, name: str = "stack") -> Any:
     return stack
 
 
+def _not_text(value: Any, name: str) -> None:
+    """Refuse text where a number belongs: float("5") would hide a type slip."""
+    if isinstance(value, str | bytes):
+        raise TypeError(
+            f"`{name}` must be a number; got {value!r} (a {type(value).__name__}). Pass "
+            "the number itself, e.g. float(text) where it was read from text."
+        )
+
+
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    """Check a finite positive (or non-negative) scalar."""
+    """Check a finite positive (or non-negative) scalar (not text)."""
+    _not_text(value, name)
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -60,7 +70,8 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
 
 
 def check_range(value: Any, name: str, lo: float, hi: float) -> float:
-    """Check a scalar in the closed interval [lo, hi]."""
+    """Check a scalar in the closed interval [lo, hi] (not text)."""
+    _not_text(value, name)
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -13,6 +13,7 @@ from camtrack.tracking._common import (
     as_rois,
     bad_rois,
     border_mean,
+    computed,
     fft_module,
     quiet,
     to_work,
@@ -34,7 +35,7 @@ def _finish(xp: ModuleType, bad: Any, *vals: Any) -> tuple[Any, ...]:
 
 
 def _prep(rois: Any) -> tuple[ModuleType, ModuleType, Any, Any]:
-    as_rois(rois, min_size=3)
+    rois = computed(as_rois(rois, min_size=3))  # dask: see computed()
     xp, ndi = _backend.namespace(rois)
     f = to_work(rois)
     bad = bad_rois(xp, f)

@@ -19,6 +19,7 @@ __all__ = [
     "bad_rois",
     "border_mean",
     "cis",
+    "computed",
     "fft_module",
     "irfft2",
     "prepare",
@@ -108,6 +109,16 @@ def as_rois(rois: Any, name: str = "rois", *, min_size: int = 8) -> Any:
     if s[1] < min_size:
         raise ValueError(f"`{name}` ROIs must be at least {min_size} pixels wide; got shape {tuple(s)}.")  # fmt: skip
     return rois
+
+
+def computed(a: Any) -> Any:
+    """A dask array computed to numpy/cupy; anything else unchanged.
+
+    The building blocks gather pixels by fancy indexing, which dask does not support
+    in more than one dimension; their ROIs and results fit in memory, so they work
+    on the computed ROIs (track_rois computes them batch by batch instead).
+    """
+    return a.compute() if _backend.is_dask(a) else a
 
 
 def work_dtype(dtype: Any) -> np.dtype:

@@ -10,7 +10,7 @@ import numpy as np
 from camtrack import _backend
 from camtrack._parallel import n_workers
 from camtrack._validation import check_choice, check_integer, check_positive
-from camtrack.tracking._common import as_rois
+from camtrack.tracking._common import as_rois, computed
 from camtrack.tracking._lookup import zfit
 from camtrack.tracking._measure import (
     MODES,
@@ -114,7 +114,9 @@ def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     workers = min(o.get("workers") or n_workers(), len(starts))
 
     def one(s: int) -> dict[str, Any]:
-        return _one_batch(xp, rois[s : s + step], zlut, mode, o)
+        # dask ROIs are computed batch by batch (the kernels gather pixels by fancy
+        # indexing, which dask lacks), so memory stays bounded by the batch size.
+        return _one_batch(xp, computed(rois[s : s + step]), zlut, mode, o)
 
     if xp is not np or len(starts) <= 1:
         outs = [one(s) for s in starts]
@@ -142,7 +144,7 @@ def track_rois(
     ----------
     rois : array, (N, S, S)
         ROIs, one bead each, any integer or float dtype (uint16 camera data directly),
-        numpy or cupy. Never modified.
+        numpy, cupy or dask (computed one batch at a time). Never modified.
     zlut : ZLut, optional
         Look-up table for z (built for S x S ROIs); without it z is NaN.
     mode : {"precise", "fast"}

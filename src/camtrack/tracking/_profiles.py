@@ -7,7 +7,15 @@ from typing import Any
 
 from camtrack import _backend
 from camtrack._validation import check_integer
-from camtrack.tracking._common import as_centres, as_rois, bad_rois, border_mean, quiet, to_work
+from camtrack.tracking._common import (
+    as_centres,
+    as_rois,
+    bad_rois,
+    border_mean,
+    computed,
+    quiet,
+    to_work,
+)
 from camtrack.tracking._measure import power_profile
 from camtrack.tracking._radial import default_n_bins, radial_operator
 
@@ -15,7 +23,7 @@ __all__ = ["fft_profile", "radial_profile"]
 
 
 def _setup(rois: Any, x: Any, y: Any, oversample: int, n_bins: int | None) -> tuple[Any, ...]:
-    as_rois(rois)
+    rois = computed(as_rois(rois))  # dask: see computed()
     xp, _ = _backend.namespace(rois)
     oversample = check_integer(oversample, "oversample", minimum=1, maximum=8)
     s = int(rois.shape[-1])

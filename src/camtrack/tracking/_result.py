@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._validation import check_positive
 
 __all__ = ["TrackResult"]
 
@@ -146,8 +147,7 @@ class TrackResult:
         if "frame" in tab:
             tab["frame"] = tab["frame"] + int(first_frame)
         if nm_per_px is not None:
-            if not (nm_per_px > 0):
-                raise ValueError(f"`nm_per_px` must be > 0; got {nm_per_px!r}.")
+            nm_per_px = check_positive(nm_per_px, "nm_per_px")
             tab["x_nm"] = tab["x"] * float(nm_per_px)
             tab["y_nm"] = tab["y"] * float(nm_per_px)
         if suffix == ".csv":

@@ -40,7 +40,7 @@ def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, n
     Parameters
     ----------
     stack : array, (T, Y, X) or (Y, X)
-        Frames (numpy or cupy; an image is treated as one frame).
+        Frames (numpy, cupy or dask; an image is treated as one frame).
     x, y : array_like, (T, B) or (B,)
         Centres per frame and bead in full-frame pixels (x = column, y = row, pixel
         centres at integer coordinates); (B,) uses the same positions in every frame.
@@ -50,7 +50,9 @@ def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, n
     Returns
     -------
     rois : array, (T * B, S, S)
-        Frame-major (all beads of frame 0, then frame 1, ...), input dtype.
+        Frame-major (all beads of frame 0, then frame 1, ...), input dtype. For a
+        dask stack a lazy dask array, one chunk per chunk of frames (B times its
+        frames), each cut from whole frames.
     x0, y0 : ndarray of int, (T * B,)
         Top-left pixel of each ROI: full-frame position = ROI position + (x0, y0).
 
@@ -100,8 +102,41 @@ def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, n
             f"the {nx}x{ny} frame ({size} px ROIs need the bead {size // 2} px from the edge). "
             "Drop the bead or use a smaller `size`."
         )
-    rois = _gather(stack, x0, y0, size)
+    if _backend.is_dask(stack):
+        rois = _gather_dask(stack, x0, y0, size)
+    else:
+        rois = _gather(stack, x0, y0, size)
     return rois, x0.ravel(), y0.ravel()
+
+
+def _gather_dask(stack: Any, x0: np.ndarray, y0: np.ndarray, size: int) -> Any:
+    """Lazy (T*B, S, S) ROIs: `_gather` on each chunk of whole frames.
+
+    dask has no multi-dimensional fancy indexing; each task gets only its own frames'
+    origins, so the graph does not carry a copy of all of them per task.
+    """
+    import dask.array as da
+
+    frames = stack.rechunk({1: -1, 2: -1})
+    b = x0.shape[1]
+    meta = getattr(stack, "_meta", np.empty((0, 0, 0), stack.dtype))
+    parts = []
+    start = 0
+    for i, n in enumerate(frames.chunks[0]):
+        sl = slice(start, start + n)
+        parts.append(
+            frames.blocks[i].map_blocks(
+                _gather,
+                x0[sl],
+                y0[sl],
+                size,
+                chunks=((n * b,), (size,), (size,)),
+                dtype=stack.dtype,
+                meta=meta[:0, :0, :0],
+            )
+        )
+        start += n
+    return da.concatenate(parts, axis=0)
 
 
 def _gather(frames: Any, x0: np.ndarray, y0: np.ndarray, size: int) -> Any:
@@ -285,6 +320,12 @@ def track_beads(
     zlut, o = _resolve_luts(zlut, n_beads, roi_size, options, mode)
     o["keep_profiles"] = False
     t, ny, nx = (int(v) for v in stack.shape)
+    if roi_size > min(ny, nx):
+        raise ValueError(
+            f"`roi_size` {roi_size} is larger than the frames of `stack` ({ny} x {nx} px, "
+            f"rows x cols); use a `roi_size` of at most {min(ny, nx)} (and beads at least "
+            "half an ROI from the edge), or a stack of larger frames."
+        )
     if _backend.is_dask(stack):
         stack = stack.rechunk({0: frame_chunk, 1: -1, 2: -1})
     geometry = (roi_size, zlut, mode, o, (ny, nx))
