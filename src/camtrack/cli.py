@@ -27,6 +27,13 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+_DATASET_HELP = (
+    "which stack of the file, as `camtrack info FILE` lists them: a key ('ch1', 's1 ch0', "
+    "'pages', '/events/image', '/data[0]' for a 3-D part of a 4-D dataset), a name or an "
+    "index (default: the file's only 3-D stack)"
+)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="camtrack",
@@ -62,7 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="photon transfer of a stack: e-/ADU, offset, read noise; JSON + HDF5 maps",
     )
     gain.add_argument("stack", type=Path, help="TIFF or HDF5 stack of a static, non-uniform scene")
-    gain.add_argument("--dataset", default=None, help="HDF5 dataset (default: the only stack)")
+    gain.add_argument("--dataset", default=None, help=_DATASET_HELP)
     gain.add_argument(
         "--dark", type=Path, default=None, help="dark stack (TIFF/HDF5) of the same camera"
     )
@@ -86,7 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="track beads through a stack: x, y (and z with a Z-LUT) per frame to CSV/HDF5",
     )
     track.add_argument("stack", type=Path, help="TIFF or HDF5 stack (T, Y, X) of the beads")
-    track.add_argument("--dataset", default=None, help="HDF5 dataset (default: the only stack)")
+    track.add_argument("--dataset", default=None, help=_DATASET_HELP)
     track.add_argument("--lut", type=Path, default=None,
                        help="Z-LUT file (.h5/.npz from the widget or ZLut.save); none: x, y only")  # fmt: skip
     track.add_argument("--beads", type=Path, default=None,
