@@ -334,6 +334,12 @@ def _excluded(
     vmin = np.asarray(_backend.to_host(vmin), dtype=np.float64)
     level = saturation if saturation is not None else _saturation_level(vmax, dtype)
     excluded = ~(np.isfinite(vmax) & np.isfinite(vmin))
+    n_missing = int(excluded.sum())
+    if n_missing:
+        warnings.append(
+            f"{n_missing} pixels hold NaN or inf in at least one frame and were left out "
+            "as missing."
+        )
     n_sat = 0
     if level is not None:
         sat = vmax >= level

@@ -79,23 +79,26 @@ def moment_sums(xp: Any, block: Any, own: int, *, dtype: Any = None) -> dict:
     n_d = 0
     buf_a = xp.empty((SLAB_FRAMES + OVERLAP, rows, nx), wdt)
     buf_b = xp.empty_like(buf_a)
-    for y0 in range(0, ny, rows):
-        ys = slice(y0, min(ny, y0 + rows))
-        r = ys.stop - ys.start
-        n_d = _band_sums(
-            xp, block[:, ys], own, ref[ys], buf_a[:, :r], buf_b[:, :r],
-            {key: a[ys] for key, a in acc.items()}, vmax[ys], vmin[ys],
-        )  # fmt: skip
-    return {
-        "n": own,
-        "mean": ref.astype(f64) + acc["s1"] / own,
-        "m2": acc["s2"] - acc["s1"] * acc["s1"] / own,
-        "max": vmax.astype(f64),
-        "min": vmin.astype(f64),
-        "d1_sum": acc["d1_sum"],
-        "d1_sq": acc["d1_sq"],
-        "n_d1": n_d,
-    }
+    # A non-finite pixel (inf - inf) gives NaN sums for itself alone; it is left out
+    # by its non-finite max / min, so numpy's warning about it says nothing new.
+    with np.errstate(invalid="ignore", over="ignore"):
+        for y0 in range(0, ny, rows):
+            ys = slice(y0, min(ny, y0 + rows))
+            r = ys.stop - ys.start
+            n_d = _band_sums(
+                xp, block[:, ys], own, ref[ys], buf_a[:, :r], buf_b[:, :r],
+                {key: a[ys] for key, a in acc.items()}, vmax[ys], vmin[ys],
+            )  # fmt: skip
+        return {
+            "n": own,
+            "mean": ref.astype(f64) + acc["s1"] / own,
+            "m2": acc["s2"] - acc["s1"] * acc["s1"] / own,
+            "max": vmax.astype(f64),
+            "min": vmin.astype(f64),
+            "d1_sum": acc["d1_sum"],
+            "d1_sq": acc["d1_sq"],
+            "n_d1": n_d,
+        }
 
 
 def _band_sums(
@@ -137,17 +140,18 @@ def merge_sums(a: dict, b: dict) -> dict:
     """Merge the sums of two consecutive blocks of frames (``a`` before ``b``)."""
     na, nb = a["n"], b["n"]
     n = na + nb
-    delta = b["mean"] - a["mean"]
-    return {
-        "n": n,
-        "mean": a["mean"] + delta * (nb / n),
-        "m2": a["m2"] + b["m2"] + delta * delta * (na * nb / n),
-        "max": np.maximum(a["max"], b["max"]),
-        "min": np.minimum(a["min"], b["min"]),
-        "d1_sum": a["d1_sum"] + b["d1_sum"],
-        "d1_sq": a["d1_sq"] + b["d1_sq"],
-        "n_d1": a["n_d1"] + b["n_d1"],
-    }
+    with np.errstate(invalid="ignore"):  # non-finite pixels: NaN for themselves alone
+        delta = b["mean"] - a["mean"]
+        return {
+            "n": n,
+            "mean": a["mean"] + delta * (nb / n),
+            "m2": a["m2"] + b["m2"] + delta * delta * (na * nb / n),
+            "max": np.maximum(a["max"], b["max"]),
+            "min": np.minimum(a["min"], b["min"]),
+            "d1_sum": a["d1_sum"] + b["d1_sum"],
+            "d1_sq": a["d1_sq"] + b["d1_sq"],
+            "n_d1": a["n_d1"] + b["n_d1"],
+        }
 
 
 def finalize(s: dict) -> dict:
@@ -166,7 +170,8 @@ def finalize(s: dict) -> dict:
     }
     nd = s["n_d1"]
     if nd >= 2:
-        ss = s["d1_sq"] - s["d1_sum"] * s["d1_sum"] / nd
+        with np.errstate(invalid="ignore"):  # non-finite pixels (inf - inf): NaN
+            ss = s["d1_sq"] - s["d1_sum"] * s["d1_sum"] / nd
         maps["var_diff"] = ss / (2.0 * (nd - 1.0 / nd))
     return maps
 

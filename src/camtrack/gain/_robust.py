@@ -113,10 +113,12 @@ def block_energy(xp: Any, band: Any, usable: Any = None, shift: float = 0.0) -> 
     level = xp.empty((f_total, nrb, nbx), xp.float32)
     buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
     dbuf = xp.empty((SLAB_FRAMES, rows, xpad), wdt)
-    weight = None
+    drop = None
     if usable is not None and not bool(xp.all(usable)):
-        weight = xp.zeros((nrb * BLOCK, xpad), wdt)
-        weight[:ny, :nx] = usable
+        # Left-out pixels are set to 0, not multiplied by 0: NaN * 0 is NaN, and one
+        # NaN pixel would poison its block's sums and the noise model's bins.
+        drop = xp.ones((nrb * BLOCK, xpad), bool)
+        drop[:ny, :nx] = ~xp.asarray(usable, dtype=bool)
 
     ones = xp.ones(BLOCK, wdt)
 
@@ -139,8 +141,8 @@ def block_energy(xp: Any, band: Any, usable: Any = None, shift: float = 0.0) -> 
             a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
             if shift:
                 a[:, :r, :nx] -= shift
-            if weight is not None:
-                a *= weight[y0 : y0 + rr]
+            if drop is not None:
+                a[:, drop[y0 : y0 + rr]] = 0
             block_sums(a, level[t0 : t0 + f + 1, b])
             if f == 0:
                 continue
@@ -174,32 +176,35 @@ def kept_sums(xp: Any, band: Any, keep: Any, shift: float = 0.0) -> dict:
     out = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
     buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
     dbuf = xp.empty((SLAB_FRAMES, rows, xpad), wdt)
-    for y0 in range(0, ny, rows):
-        r = min(rows, ny - y0)
-        rb = n_blocks(r)
-        rr = rb * BLOCK
-        if r < rr:
-            buf[:, r:rr] = 0
-        acc = {key: a[y0 : y0 + r] for key, a in out.items()}
-        for t0 in range(0, nd, SLAB_FRAMES):
-            f = min(SLAB_FRAMES, nd - t0)
-            w = keep[t0 : t0 + f, y0 // BLOCK : y0 // BLOCK + rb]
-            if not bool(w.any()):
-                continue
-            a = buf[: f + 1, :rr]
-            a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
-            if shift:
-                a[:, :r, :nx] -= shift
-            d = dbuf[:f, :rr]
-            xp.subtract(a[1:], a[:-1], out=d)
-            # Contractions over the frames with the kept mask repeated along x
-            # (einsum forms no full-size temporaries).
-            wx = xp.repeat(w.astype(wdt), BLOCK, axis=2)
-            d4 = d.reshape(f, rb, BLOCK, xpad)
-            a4 = a[:-1].reshape(f, rb, BLOCK, xpad)
-            acc["s1"] += xp.einsum("tbkx,tbx->bkx", d4, wx).reshape(rr, xpad)[:r, :nx]
-            acc["s2"] += xp.einsum("tbkx,tbkx,tbx->bkx", d4, d4, wx).reshape(rr, xpad)[:r, :nx]
-            acc["sx"] += xp.einsum("tbkx,tbx->bkx", a4, wx).reshape(rr, xpad)[:r, :nx]
+    # An inf pixel (inf - inf) gives NaN sums for itself alone: it is left out by its
+    # non-finite max / min, so numpy's warning about it says nothing new.
+    with np.errstate(invalid="ignore"):
+        for y0 in range(0, ny, rows):
+            r = min(rows, ny - y0)
+            rb = n_blocks(r)
+            rr = rb * BLOCK
+            if r < rr:
+                buf[:, r:rr] = 0
+            acc = {key: a[y0 : y0 + r] for key, a in out.items()}
+            for t0 in range(0, nd, SLAB_FRAMES):
+                f = min(SLAB_FRAMES, nd - t0)
+                w = keep[t0 : t0 + f, y0 // BLOCK : y0 // BLOCK + rb]
+                if not bool(w.any()):
+                    continue
+                a = buf[: f + 1, :rr]
+                a[:, :r, :nx] = band[t0 : t0 + f + 1, y0 : y0 + r]
+                if shift:
+                    a[:, :r, :nx] -= shift
+                d = dbuf[:f, :rr]
+                xp.subtract(a[1:], a[:-1], out=d)
+                # Contractions over the frames with the kept mask repeated along x
+                # (einsum forms no full-size temporaries).
+                wx = xp.repeat(w.astype(wdt), BLOCK, axis=2)
+                d4 = d.reshape(f, rb, BLOCK, xpad)
+                a4 = a[:-1].reshape(f, rb, BLOCK, xpad)
+                acc["s1"] += xp.einsum("tbkx,tbx->bkx", d4, wx).reshape(rr, xpad)[:r, :nx]
+                acc["s2"] += xp.einsum("tbkx,tbkx,tbx->bkx", d4, d4, wx).reshape(rr, xpad)[:r, :nx]
+                acc["sx"] += xp.einsum("tbkx,tbx->bkx", a4, wx).reshape(rr, xpad)[:r, :nx]
     return out
 
 
