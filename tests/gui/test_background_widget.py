@@ -21,18 +21,21 @@ def widget_and_viewer(make_napari_viewer):
     return widget, viewer
 
 
-def test_preview_spatial_mean_matches_reference(widget_and_viewer):
+def test_preview_spatial_mean_matches_reference(widget_and_viewer, qtbot):
     widget, viewer = widget_and_viewer
     layer = viewer.layers["flat field (known gain)"]
     widget.image.value = layer
     viewer.dims.set_current_step(0, 5)
-    widget.radius.value = 4.0  # triggers a preview
-    bg_layer = viewer.layers["flat field (known gain) background (preview)"]
+    widget.radius.value = 4.0  # triggers a preview (in a worker: the GUI never waits)
+    qtbot.waitUntil(
+        lambda: widget._preview_worker is None and widget._preview_frame == 5, timeout=20000
+    )
+    bg_layer = viewer.layers["preview background: flat field (known gain)"]
     frame = np.asarray(layer.data[5], dtype=np.float32)
     # Independent reference: scipy's Gaussian with sigma = radius / 2.
     expected = ndi.gaussian_filter(frame, 2.0, truncate=4.0, mode="reflect")
     np.testing.assert_allclose(bg_layer.data, expected, rtol=1e-4, atol=1e-2)
-    resid = viewer.layers["flat field (known gain) - background (preview)"].data
+    resid = viewer.layers["preview residual: flat field (known gain)"].data
     np.testing.assert_allclose(resid, frame - expected, atol=1e-2)
 
 

@@ -91,8 +91,17 @@ def test_layers_follow_frames_and_plot(tracked):
     assert widget.z_plot.highlighted() == ["bead 1"]
     widget.trace.value = "y"
     tab = widget.result.to_table()
+    # The sample's pixel size is known: y(t) is the displacement in nm ...
+    nm = viewer.layers["bead field"].metadata["truth"]["optics"]["nm_per_px"]
+    assert widget.nm_per_px.value == pytest.approx(nm)
     _, y1 = widget.z_plot.series_data()["bead 1"]
-    np.testing.assert_array_equal(y1, tab["y"][tab["bead"] == 1])
+    y_px = tab["y"][tab["bead"] == 1]
+    np.testing.assert_allclose(y1, (y_px - y_px[0]) * nm, rtol=1e-6)
+    assert "displacement (nm)" in widget.z_plot.axes.get_ylabel()
+    # ... and in px when it is unknown.
+    widget.nm_per_px.value = 0.0
+    _, y1 = widget.z_plot.series_data()["bead 1"]
+    np.testing.assert_array_equal(y1, y_px)
 
 
 def test_preview_and_export(tracked, tmp_path):
@@ -138,7 +147,7 @@ def test_empty_beads_and_lut_mismatch_are_notifications(make_napari_viewer, qtbo
     widget.find_button.native.click()
     widget.lut_button.native.click()
     messages = [str(n.message) for n in notification_manager.records[n0:]]
-    assert any("`beads` layer is empty" in m for m in messages), messages
+    assert any("No beads" in m for m in messages), messages
     assert any("frames per plane" in m for m in messages), messages
     assert widget.zlut is None and widget.track_button.enabled
 
@@ -159,6 +168,7 @@ def test_per_bead_luts_from_a_field_sweep(make_napari_viewer, qtbot):
     widget.calibration.value = layer
     widget.z_source.value = "list"
     widget.z_list.value = ", ".join(f"{v:g}" for v in planes)  # one z per plane
+    widget.frames_per_plane.value = 3  # 183 frames = 61 planes x 3, checked
     viewer.add_points(np.array([[31.5, 31.5 + 64 * k] for k in range(3)]), name="beads")
     widget.lut_beads.value = "all beads"
     widget.lut_button.native.click()
@@ -219,6 +229,6 @@ def test_cancel_stops_a_long_run_without_output(make_napari_viewer, qtbot):
     assert not widget.track_button.enabled and widget.cancel_button.enabled
     widget.cancel_button.native.click()
     qtbot.waitUntil(lambda: widget.track_button.enabled, timeout=120000)
-    assert widget.status.value == "cancelled"
+    assert widget.status.value.startswith("cancelled")
     assert widget.result is None and "tracked" not in viewer.layers
     assert not widget.export_button.enabled

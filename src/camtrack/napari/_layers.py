@@ -18,3 +18,20 @@ def upsert_image(viewer: Any, name: str, data: Any, **kwargs: Any) -> Any:
             setattr(layer, key, value)
         return layer
     return viewer.add_image(data, name=name, **kwargs)
+
+
+def keep_on_top(viewer: Any, names: tuple[str, ...]) -> None:
+    """Keep the overlay layers ``names`` (points, boxes, tracks) above image layers
+    added later, so a stack opened after tracking does not hide them."""
+
+    def raise_overlays(event: Any) -> None:
+        layers = viewer.layers
+        added = getattr(event, "value", None)
+        if added is None or added.name in names:
+            return
+        ours = [i for i, layer in enumerate(layers) if layer.name in names]
+        if ours and layers.index(added) > min(ours):
+            # Move the new layer just below our lowest overlay.
+            layers.move(layers.index(added), min(ours))
+
+    viewer.layers.events.inserted.connect(raise_overlays)

@@ -1,8 +1,11 @@
 """The "Background" widget: pick a layer and a method, preview live, apply lazily.
 
 Preview computes the background of the current frame only (for temporal methods from a
-sub-sample of at most ``PREVIEW_FRAMES`` frames around it), so a slider move or a
-parameter change shows within about 100 ms. Apply builds the lazy result layers
+sub-sample of at most ``PREVIEW_FRAMES`` frames around it) in a thread worker, so the
+GUI thread does no array work: a slider move never freezes the viewer, the newest
+request wins, and a temporal background is cached per parameter set and frame window
+(the temporal median's preview is computed once, not once per frame). Apply builds the
+lazy result layers
 ``<name> background`` and ``<name> - background``; methods that need a pass over the
 whole stack (temporal median, sparse median, frame statistics) run in a thread worker
 with a progress bar and can be cancelled.
@@ -29,6 +32,9 @@ from camtrack.napari._layers import upsert_image
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
 
 PREVIEW_FRAMES = 31
+# Cached preview backgrounds (2-D images): a few parameter sets and windows, a few MB.
+PREVIEW_CACHE = 8
+PREVIEW_BG, PREVIEW_RES = "preview background: {}", "preview residual: {}"
 
 METHODS = {
     "spatial mean": "spatial_mean",
@@ -80,7 +86,10 @@ class BackgroundWidget(ThreadedRun, Container):
         )  # fmt: skip
         self.start_button = self.apply_button
         self._init_threaded()
-        self._preview_frame = 0
+        self._preview_frame = -1
+        self._preview_worker = None
+        self._preview_pending = False
+        self._preview_cache: dict[tuple, np.ndarray] = {}
         self.offset_plot = None
         self._show_fields()
         self.method.changed.connect(self._show_fields)
@@ -143,14 +152,23 @@ class BackgroundWidget(ThreadedRun, Container):
     def _current_frame(self, n_frames: int) -> int:
         return int(np.clip(self.viewer.dims.current_step[0], 0, n_frames - 1))
 
-    def preview_background(self) -> tuple[np.ndarray, np.ndarray]:
-        """(background, frame - background) of the current frame, as (Y, X) arrays."""
+    def _preview_request(self) -> tuple[Any, int, str, dict[str, Any]]:
+        """What the preview needs, read from the widgets (GUI thread; no array work)."""
         _, stack = self._stack()
-        t = self._current_frame(stack.shape[0])
-        method, params = self.engine_method, self.params()
+        return stack, self._current_frame(stack.shape[0]), self.engine_method, self.params()
+
+    def preview_background(
+        self, request: tuple[Any, int, str, dict[str, Any]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """(background, frame - background, t) of frame t, as (Y, X) arrays.
+
+        Runs in the preview worker (or directly, for scripts and tests); ``request``
+        defaults to the current layer, frame and parameters.
+        """
+        stack, t, method, params = request or self._preview_request()
         frame = stack[t : t + 1]
         if method == "spatial_mean":
-            background = bg.spatial_mean(frame, **params).background
+            background = np.asarray(bg.spatial_mean(frame, **params).background)
         else:
             # Temporal methods: the frames around t (the rolling or sparse kernel, or
             # the whole stack), sub-sampled to PREVIEW_FRAMES for speed.
@@ -159,30 +177,59 @@ class BackgroundWidget(ThreadedRun, Container):
             lo = max(0, min(t - span // 2, stack.shape[0] - span))
             hi = min(stack.shape[0], lo + span)
             idx = np.unique(np.linspace(lo, hi - 1, min(PREVIEW_FRAMES, hi - lo)).round())
-            sub = stack[idx.astype(int)]
-            if method == "frame_stats":
-                background = bg.frame_stats(sub, params["stat"], q=params["q"])
-            else:
-                background = bg.temporal_median(sub)
-        background = np.asarray(background)
-        residual = np.asarray(bg.subtract(np.asarray(frame), background))
-        self._preview_frame = t
-        return background.reshape(frame.shape[-2:]), residual[0]
+            key = (id(stack), method, tuple(sorted(params.items())), tuple(idx.tolist()))
+            background = self._preview_cache.get(key)
+            if background is None:
+                sub = stack[idx.astype(int)]
+                if method == "frame_stats":
+                    background = bg.frame_stats(sub, params["stat"], q=params["q"])
+                else:
+                    background = bg.temporal_median(sub)
+                background = np.asarray(compute(background))
+                if len(self._preview_cache) >= PREVIEW_CACHE:
+                    self._preview_cache.pop(next(iter(self._preview_cache)))
+                self._preview_cache[key] = background
+        frame = np.asarray(frame)
+        residual = np.asarray(bg.subtract(frame, background))
+        return background.reshape(frame.shape[-2:]), residual[0], t
 
     def update_preview(self, *_: Any) -> None:
+        """Ask for a preview of the current frame; computed in a worker, newest wins."""
         if not self.preview.value or self.image.value is None:
             return
         try:
-            background, residual = self.preview_background()
+            request = self._preview_request()
         except (ValueError, TypeError) as exc:
             self._error(exc)
             return
+        if self._preview_worker is not None:
+            self._preview_pending = True  # the running one finishes, then the newest
+            return
+        from napari.qt.threading import create_worker
+
+        self._preview_pending = False
         name = self.image.value.name
-        upsert_image(self.viewer, f"{name} background (preview)", background,
-                     colormap="gray", visible=True)  # fmt: skip
-        upsert_image(self.viewer, f"{name} - background (preview)", residual,
-                     colormap="gray", visible=True)  # fmt: skip
-        self.status.value = f"preview: frame {self._preview_frame}"
+        self._preview_worker = create_worker(
+            self.preview_background, request,
+            _connect={"returned": lambda out: self._show_preview(name, out),
+                      "errored": self._error, "finished": self._preview_done},
+        )  # fmt: skip
+
+    def _preview_done(self) -> None:
+        self._preview_worker = None
+        if self._preview_pending:
+            self.update_preview()
+
+    def _show_preview(self, name: str, out: tuple[np.ndarray, np.ndarray, int]) -> None:
+        if not self.preview.value:
+            return
+        background, residual, t = out
+        upsert_image(self.viewer, PREVIEW_BG.format(name), background, colormap="gray",
+                     visible=True)  # fmt: skip
+        upsert_image(self.viewer, PREVIEW_RES.format(name), residual, colormap="gray",
+                     visible=True)  # fmt: skip
+        self._preview_frame = t
+        self.status.value = f"preview: frame {t}"
 
     # -- apply --------------------------------------------------------------------
     def compute(self, stack: Any, progress: Any = None) -> tuple[Any, Any, dict]:
@@ -238,9 +285,9 @@ class BackgroundWidget(ThreadedRun, Container):
                          np.asarray(extras["images"]), colormap="gray", visible=False)  # fmt: skip
         if extras.get("offsets") is not None:
             self._plot_offsets(name, extras["offsets"])
-        for suffix in ("background (preview)", "- background (preview)"):
-            if f"{name} {suffix}" in self.viewer.layers:
-                self.viewer.layers.remove(f"{name} {suffix}")
+        for pattern in (PREVIEW_BG, PREVIEW_RES):
+            if pattern.format(name) in self.viewer.layers:
+                self.viewer.layers.remove(pattern.format(name))
         self.preview.value = False
         note = extras.get("noise_correction")
         self.status.value = f"done: {self.method.value}" + (

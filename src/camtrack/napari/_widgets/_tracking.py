@@ -38,6 +38,7 @@ from magicgui.widgets import (
 )
 
 from camtrack import tracking
+from camtrack.napari._layers import keep_on_top
 from camtrack.napari._plots import share_width
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
 from camtrack.napari._widgets._zlut_section import (
@@ -60,6 +61,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.roi_size = SpinBox(label="roi_size (px)", value=48, min=8, max=1024, step=2)
         self.mode = ComboBox(label="mode", choices=["precise", "fast"], value="precise")
         self.radius = FloatSpinBox(label="find radius (px)", value=16.0, min=2.0, max=500.0)
+        self.nm_per_px = FloatSpinBox(
+            label="pixel size (nm, 0: unknown)", value=0.0, min=0.0, max=1e5, step=1.0
+        )
         self.find_button = PushButton(text="Find beads")
         self.reference_button = PushButton(text="Toggle reference (selected beads)")
         self.calibration = ComboBox(label="calibration z-sweep", choices=self._calib_choices)
@@ -91,7 +95,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.status = message_label("")
         super().__init__(
             widgets=[
-                self.image, self.roi_size, self.mode, self.radius, self.find_button,
+                self.image, self.nm_per_px, self.roi_size, self.mode, self.radius, self.find_button,
                 self.reference_button, self.calibration, self.z_source, self.z_start,
                 self.z_step, self.frames_per_plane, self.z_list, self.z_file, self.lut_beads,
                 self.lut_button, self.lut_use, self.save_lut_button, self.load_lut_button,
@@ -117,6 +121,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.image.changed.connect(self._on_image)
         self.z_source.changed.connect(self._on_z_source)
         self.trace.changed.connect(self._replot)
+        self.nm_per_px.changed.connect(self._replot)
         self.find_button.changed.connect(self.find)
         self.reference_button.changed.connect(self.toggle_reference)
         self.roi_size.changed.connect(self._draw_rois)
@@ -129,6 +134,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             w.changed.connect(self.update_preview)
         self.viewer.dims.events.current_step.connect(deferred(self.update_preview, self.native))
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
+        keep_on_top(self.viewer, (ROIS, BEADS, TRACKS, TRACKED, PREVIEW))
 
     # -- inputs -------------------------------------------------------------------
     def _stacks(self, _widget: Any = None) -> list[Any]:
@@ -168,6 +174,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         last = int(layer.data.shape[0]) - 1
         self.first_frame.max = self.last_frame.max = last
         self.first_frame.value, self.last_frame.value = 0, last
+        known = _nm_per_px(layer)
+        if known:  # from the file's metadata (or the simulator's truth)
+            self.nm_per_px.value = known
         if self.calibration.value is None:
             for other in self._stacks():
                 if other is not layer and is_sweep(other):
@@ -232,7 +241,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             self._error(exc)
             return
         data = np.column_stack([y, x]).reshape(-1, 2)
-        features = {"reference": np.zeros(len(x), dtype=bool)}
+        features = {"reference": np.zeros(len(x), dtype=bool), "bead": np.arange(len(x))}
         if len(x) == 0:
             if BEADS in self.viewer.layers:
                 self.viewer.layers[BEADS].data = np.empty((0, 2))
@@ -252,6 +261,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 data, name=BEADS, **self._geometry(2), size=8, features=features, face_color="transparent",
                 border_color="reference", border_color_cycle=["#ffb347", "#7fffd4"],
                 border_width=0.3, symbol="cross",
+                text={"string": "{bead}", "color": "#ffb347", "size": 10,
+                      "anchor": "upper_left", "translation": [-4, 4]},
+                feature_defaults={"reference": False, "bead": -1},
             )  # fmt: skip
             pts.events.data.connect(self._draw_rois)
             pts.selected_data.events.items_changed.connect(self._on_select)
@@ -277,9 +289,25 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         pts.refresh_colors()
         self.status.value = f"reference beads: {np.flatnonzero(ref).tolist()}"
 
+    def _number_beads(self) -> None:
+        """Keep the ``bead`` feature (the number drawn next to each bead, as in the
+        trace legend) equal to the point's index after adding or deleting beads."""
+        pts = self.viewer.layers[BEADS]
+        n = len(pts.data)
+        current = pts.features.get("bead")
+        if current is not None and np.array_equal(np.asarray(current), np.arange(n)):
+            return
+        features = pts.features.copy()
+        features["bead"] = np.arange(n)
+        if "reference" not in features:
+            features["reference"] = np.zeros(n, dtype=bool)
+        pts.features = features
+        pts.refresh_text()
+
     def _draw_rois(self, *_: Any) -> None:
         if BEADS not in self.viewer.layers:
             return
+        self._number_beads()
         yx = self.bead_xy()[:, ::-1]
         half = self.roi_size.value / 2.0
         boxes = [
@@ -431,13 +459,19 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             # No z (tracked without a Z-LUT): show x(t), and say so in the selector.
             self.trace.value = what = "x"
         unit = self.result.units if what == "z" else "px"
+        scale = float(self.nm_per_px.value) if what in ("x", "y") else 0.0
         series = {}
         for b in np.unique(tab["bead"]):
             sel = tab["bead"] == b
-            series[f"bead {int(b)}"] = (t[sel], tab[what][sel])
+            values = tab[what][sel]
+            if scale > 0:  # displacement from the bead's first tracked position, in nm
+                finite = values[np.isfinite(values)]
+                values = (values - (finite[0] if finite.size else 0.0)) * scale
+            series[f"bead {int(b)}"] = (t[sel], values)
         picked = {f"bead {b}" for b in self.selected_beads} or None
+        label = f"{what} displacement (nm)" if scale > 0 else f"{what} ({unit})"
         self.z_plot.plot_series(
-            series, xlabel="frame", ylabel=f"{what} ({unit})", title=f"{what}(t) per bead",
+            series, xlabel="frame", ylabel=label, title=f"{what}(t) per bead",
             highlight=picked,
         )  # fmt: skip
 
@@ -506,8 +540,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         inputs = [getattr(getattr(layer, "source", None), "path", None)]
         if layer is not None:
             inputs.append(layer.metadata.get("path"))
+        nm_per_px = float(self.nm_per_px.value) or _nm_per_px(layer)
         return self.result.save(
-            path, nm_per_px=_nm_per_px(layer), first_frame=first, source=name,
+            path, nm_per_px=nm_per_px, first_frame=first, source=name,
             overwrite=overwrite, protect=[p for p in inputs if p],
         )  # fmt: skip
 
