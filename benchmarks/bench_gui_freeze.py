@@ -115,7 +115,7 @@ def main() -> None:
             meter.measure(
                 widget.apply_button.native.click,
                 lambda: widget.apply_button.enabled and widget._worker is None,
-            )  # fmt: skip
+            )
             for _ in range(args.repeat)
         ]
         results[f"apply: {method}"] = {
