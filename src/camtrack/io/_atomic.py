@@ -146,11 +146,18 @@ def check_targets(
         A target is a folder, exists (without `overwrite`), or its folder is missing.
     TypeError
         `overwrite` is not a bool, or `protect` is not paths.
+
+    Notes
+    -----
+    Stale temporaries of dead processes in the targets' folders are reclaimed first
+    (:func:`reclaim_temps`), so that what a killed run left never refuses a new one.
     """
     if not isinstance(overwrite, bool):
         raise TypeError(f"`overwrite` must be True or False; got {overwrite!r}.")
     guarded = _paths(protect, "protect")
     targets = _paths(paths, "path")
+    for folder in {t.parent for t in targets}:
+        reclaim_temps(folder)  # a killed run's leftovers must not refuse this one
     for target in targets:
         _check_protect(target, guarded)
         if target.is_dir():
@@ -320,7 +327,7 @@ def atomic_paths(
     name is created exclusively (hard link), so concurrent runs cannot both succeed;
     on any failure the finals this call created are removed again. An exception in
     the block deletes the temporaries and commits nothing. Stale temporaries of dead
-    processes in the folder are reclaimed first (see :func:`reclaim_temps`).
+    processes in the folder are reclaimed first (see :func:`check_targets`).
 
     Examples
     --------
@@ -342,7 +349,6 @@ def atomic_paths(
         )
     if len({t.name for t in targets}) < len(targets):
         raise ValueError(f"`paths` repeats a file name: {[str(t) for t in targets]}.")
-    reclaim_temps(targets[0].parent)
     run = secrets.token_hex(4) + ("o" if overwrite else "n")
     temps: list[Path] = []
     try:
