@@ -250,3 +250,35 @@ def test_single_bead_sweep_larger_than_the_roi_is_cropped_around_its_bead(
     )
     assert not errors, errors
     assert widget.zlut.roi_size == 48 and widget.lut_rms < 10.0
+
+
+# -- 9. tooltips, bead numbers, overlays on top ---------------------------------------
+def test_every_field_has_a_tooltip_from_the_engine_docs(beads_viewer):
+    from camtrack.napari._widgets._tooltips import parameter_docs, value_fields
+    from camtrack.tracking import track_beads
+
+    viewer = beads_viewer
+    for cls in (TrackingWidget, BackgroundWidget, GainWidget):
+        widget = cls(viewer)
+        missing = [name for name, w in value_fields(widget).items() if not w.tooltip]
+        assert not missing, (cls.__name__, missing)
+    widget = TrackingWidget(viewer)
+    assert widget.roi_size.tooltip == parameter_docs(track_beads)["roi_size"]
+    assert "``" not in widget.roi_size.tooltip
+
+
+def test_bead_numbers_follow_edits_and_overlays_stay_on_top(beads_viewer):
+    viewer = beads_viewer
+    widget = TrackingWidget(viewer)
+    widget.find_button.native.click()
+    pts = viewer.layers["beads"]
+    n = len(pts.data)
+    assert list(pts.text.string(pts.features)) == [str(i) for i in range(n)]
+    pts.selected_data = {0}
+    pts.remove_selected()
+    assert np.array_equal(pts.features["bead"], np.arange(n - 1))
+    # A stack opened later goes below the overlays.
+    viewer.add_image(np.zeros((4, 32, 32), np.uint16), name="later")
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("later") < names.index("beads")
+    assert names.index("later") < names.index("bead ROIs")

@@ -30,6 +30,7 @@ from camtrack import background as bg
 from camtrack._parallel import compute
 from camtrack.napari._layers import upsert_image
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
+from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
 PREVIEW_FRAMES = 31
 # Cached preview backgrounds (2-D images): a few parameter sets and windows, a few MB.
@@ -86,6 +87,16 @@ class BackgroundWidget(ThreadedRun, Container):
         )  # fmt: skip
         self.start_button = self.apply_button
         self._init_threaded()
+        set_tooltips(
+            value_fields(self),
+            (bg.spatial_mean, bg.rolling_median, bg.sparse_median, bg.frame_stats),
+            {
+                "image": "The stack (T, Y, X) to estimate the background of.",
+                "method": "Background method (see the user guide for when to use which).",
+                "preview": "Show the background of the current frame, computed in the "
+                "background (temporal methods from at most 31 frames around it).",
+            },
+        )
         self._preview_frame = -1
         self._preview_worker = None
         self._preview_pending = False

@@ -26,6 +26,7 @@ from magicgui.widgets import (
 from camtrack.gain import METHODS, estimate_gain
 from camtrack.napari._layers import upsert_image
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
+from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
 
 class GainWidget(ThreadedRun, Container):
@@ -65,6 +66,19 @@ class GainWidget(ThreadedRun, Container):
         self._source = None  # (layer name, first frame, last frame) of the result
         self.start_button = self.run_button
         self._init_threaded()
+        set_tooltips(
+            value_fields(self),
+            (estimate_gain,),
+            {
+                "image": "A stack (T, Y, X) of a static scene under constant light.",
+                "dark": "A dark stack of the same camera settings: gives the offset (and "
+                "read noise). Without it the offset is fitted or typed below.",
+                "offset_known": "Use a typed offset (ADU) instead of a dark stack.",
+                "offset_adu": "The camera's offset in ADU (from its data sheet).",
+                "first_frame": "First frame used.",
+                "last_frame": "Last frame used (inclusive).",
+            },
+        )
         self.offset_adu.visible = False
         self.offset_known.changed.connect(self._on_offset_known)
         self.image.changed.connect(self._on_image)

@@ -41,6 +41,7 @@ from camtrack import tracking
 from camtrack.napari._layers import keep_on_top
 from camtrack.napari._plots import share_width
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
+from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 from camtrack.napari._widgets._zlut_section import (
     BEADS,
     LUT_BEADS,
@@ -50,6 +51,32 @@ from camtrack.napari._widgets._zlut_section import (
 )
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
+
+# Fields that are not engine keywords (the others show the engine's documentation).
+TOOLTIPS = {
+    "image": "The recording to track (T, Y, X). Calibration z-sweeps are not offered first.",
+    "nm_per_px": "Pixel size in nm in the sample plane (from the file's metadata when known; "
+    "0: unknown). Gives x, y displacement traces in nm and x_nm, y_nm columns in exports.",
+    "radius": "Find beads: typical bead-pattern radius in px (the rings that should fit in "
+    "an ROI); candidates closer than this to the frame edge are dropped.",
+    "calibration": "The calibration z-sweep: ROI-sized frames, a single bead in larger "
+    "frames (found and cropped), or a sweep of the whole field (cropped at the beads).",
+    "z_source": "Where the z of each sweep frame comes from: the layer's metadata, start + "
+    "step per plane, a typed list or a CSV file (one z per plane or per frame, nm).",
+    "z_list": "z in nm, one per plane (or one per frame), separated by commas or spaces; "
+    "checked against the sweep: planes x frames per plane = frames, monotonic.",
+    "z_file": "CSV of z in nm (last column), one row per plane or per frame.",
+    "lut_beads": "Which beads of a field sweep get a Z-LUT: the first, the selected or all.",
+    "lut_use": "Track every bead with the best bead's Z-LUT, or each with its own.",
+    "z_start": "z of the first plane, nm.",
+    "z_step": "z step between planes, nm (negative for a sweep that moves down).",
+    "frames_per_plane": "Frames recorded at each plane of the sweep; planes x frames per "
+    "plane must equal the sweep's frames.",
+    "first_frame": "First frame to track.",
+    "last_frame": "Last frame to track (inclusive).",
+    "preview": "Track the beads in the current frame only, on every frame or parameter change.",
+    "trace": "Which coordinate the docked plot shows per bead over time.",
+}
 
 
 class TrackingWidget(ZLutSection, ThreadedRun, Container):
@@ -106,6 +133,11 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         )  # fmt: skip
         self.start_button = self.track_button
         self._init_threaded()
+        set_tooltips(
+            value_fields(self),
+            (tracking.track_beads, tracking.find_beads, tracking.build_zlut, tracking.track_rois),
+            TOOLTIPS,
+        )
         self.zlut: tracking.ZLut | None = None
         self.luts: list[tuple[str, int | None, tracking.ZLut, tracking.ZLutCheck]] = []
         self.lut_rms = float("nan")
