@@ -32,7 +32,7 @@ def test_demo_without_display_runs_headless(tmp_path, monkeypatch, capsys):
     for name in ("flat_field.tif", "beads.h5", "zsweep.tif", "beads_truth.csv"):
         assert (out / name).stat().st_size > 0
     # Results are written atomically: no temporary files are left behind.
-    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+    assert not [p.name for p in out.iterdir() if "tmp" in p.name]
     truth = json.loads((out / "flat_field_truth.json").read_text())
     assert truth["e_per_adu"] == ff["e_per_adu_truth"]
 
@@ -204,3 +204,86 @@ def test_info_offers_all_pages_of_a_short_ome_tiff(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "(30, 12, 14)" in captured.out and "--dataset pages" in captured.out
     assert "(40, 12, 14)" in captured.out and "40 pages" in captured.err
+
+
+def _flat_tiff(tmp_path):
+    from camtrack.simulate import camera_stack
+
+    stack, _ = camera_stack(30, (48, 48), rng=3)
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, stack)
+    return path
+
+
+def _no_compute(monkeypatch, module, name):
+    calls = []
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or 1 / 0)
+    return calls
+
+
+def test_gain_refuses_outputs_before_computing_and_says_overwrite(tmp_path, monkeypatch, capsys):
+    import camtrack.gain
+
+    path = _flat_tiff(tmp_path)
+    (tmp_path / "out.json").write_text("{}")
+    calls = _no_compute(monkeypatch, camtrack.gain, "estimate_gain")
+    assert cli.main(["gain", str(path), "-o", str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert "out.json' already exists; add --overwrite to replace it" in err
+    assert "overwrite=True" not in err
+    assert calls == []  # refused before the computation
+    assert not (tmp_path / "out.h5").exists()  # and nothing of the pair written
+    (tmp_path / "out.json").unlink()
+    (tmp_path / "out.h5").write_bytes(b"old maps")  # either file of the pair refuses
+    assert cli.main(["gain", str(path), "-o", str(tmp_path / "out.json")]) == 2
+    assert "out.h5' already exists; add --overwrite" in capsys.readouterr().err
+    assert calls == [] and not (tmp_path / "out.json").exists()
+
+
+def test_gain_refuses_a_folder_as_output(tmp_path, monkeypatch, capsys):
+    import camtrack.gain
+
+    path = _flat_tiff(tmp_path)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    calls = _no_compute(monkeypatch, camtrack.gain, "estimate_gain")
+    assert cli.main(["gain", str(path), "-o", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "results' is a folder; give a file name inside it" in err
+    assert "results/gain.json" in err.replace("\\\\", "/")
+    assert calls == [] and not (tmp_path / "results.json").exists()
+
+
+def test_gain_overwrite_replaces_the_pair_together(tmp_path, capsys):
+    from camtrack.gain import GainResult
+
+    path = _flat_tiff(tmp_path)
+    out = tmp_path / "gain.json"
+    assert cli.main(["gain", str(path), "--offset-adu", "100", "-o", str(out)]) == 0
+    assert GainResult.load(out)["offset_adu"] == 100.0
+    argv = ["gain", str(path), "--offset-adu", "90", "-o", str(out), "--overwrite"]
+    assert cli.main(argv) == 0
+    loaded = GainResult.load(out)  # checks the maps file belongs to the JSON
+    assert loaded["offset_adu"] == 90.0 and "mean_adu" in loaded["maps"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flat.tif", "gain.h5", "gain.json"]
+
+
+def test_track_refuses_outputs_before_tracking(tmp_path, monkeypatch, capsys):
+    from camtrack import tracking
+
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, np.zeros((6, 80, 80), np.uint16), photometric="minisblack")
+    beads = tmp_path / "b.csv"
+    beads.write_text("x,y\n40,40\n")
+    calls = _no_compute(monkeypatch, tracking, "track_beads")
+    out = tmp_path / "t.csv"
+    out.write_text("old")
+    argv = ["track", str(path), "--beads", str(beads), "-o", str(out)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "t.csv' already exists; add --overwrite to replace it" in err
+    assert cli.main([*argv[:-1], str(tmp_path)]) == 2
+    assert "is a folder; give a file name inside it" in capsys.readouterr().err
+    assert cli.main([*argv[:-1], str(tmp_path / "t.txt")]) == 2
+    assert "must end in .csv, .h5 or .hdf5" in capsys.readouterr().err
+    assert calls == [] and out.read_text() == "old"
