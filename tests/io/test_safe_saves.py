@@ -415,3 +415,19 @@ def test_a_folder_is_refused_with_its_name(tmp_path, gain_result):
         io.write_json(tmp_path / "out.json", {})
     with pytest.raises(IsADirectoryError, match="is a folder; name the result file inside it"):
         gain_result.save(tmp_path / "out.json")
+
+
+def test_without_hard_links_names_are_still_claimed_exclusively(tmp_path, monkeypatch):
+    """Filesystems without hard links (FAT, some shares): an O_EXCL placeholder."""
+    import errno
+
+    def no_link(src, dst):
+        raise OSError(errno.EPERM, "no hard links here")
+
+    monkeypatch.setattr(os, "link", no_link)
+    out = io.write_csv(tmp_path / "t.csv", {"a": [1]})
+    assert out.read_text() == "a\n1\n"
+    with pytest.raises(FileExistsError, match="already exists"):
+        io.write_csv(out, {"a": [2]})
+    io.write_csv(out, {"a": [3]}, overwrite=True)
+    assert out.read_text() == "a\n3\n" and _hidden(tmp_path) == []

@@ -14,7 +14,7 @@ from camtrack import io
 
 
 def _leftovers(folder):
-    return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
+    return sorted(p.name for p in folder.iterdir() if "tmp" in p.name)
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
