@@ -4,6 +4,9 @@ Readers return ``(dask_array, LayerInfo)`` items: arrays are (frames..., rows, c
 read only when a chunk is computed, and picklable (every task reopens the file), so
 they run unchanged on dask.distributed workers. ``LayerInfo`` carries provenance and
 pixel size; ``info.to_layer_kwargs()`` gives the napari image-layer arguments.
+``info.key`` names each stack of a file the same way everywhere (``'ch1'``,
+``'s1 ch0'``, ``'pages'``, ``'/events/image'``, ``'/data[0]'``): ``open_stack(path,
+item=key)``, ``camtrack gain/track --dataset KEY``, listed by ``camtrack info``.
 Writers write a temporary file next to the target and rename it into place.
 This package never imports napari or Qt.
 """
