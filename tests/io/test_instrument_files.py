@@ -167,6 +167,16 @@ def test_open_stack_picks_a_3d_part_of_a_4d_dataset(tmp_path):
         io.open_stack(path, item="data[2]")
 
 
+def test_a_part_of_a_lone_4d_tiff_has_a_key_that_reads_back(tmp_path):
+    data = np.arange(3 * 4 * 8 * 8, dtype=np.uint16).reshape(3, 4, 8, 8)
+    path = tmp_path / "tz.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "TZYX"})
+    _, info = io.open_stack(path, item="s0[1]")
+    assert info.key == "s0[1]" and info.axes == "ZYX"
+    again, _ = io.open_stack(path, item=info.key)
+    np.testing.assert_array_equal(again.compute(), data[1])
+
+
 # -- item 11: clear words for the real cause -----------------------------------------------
 
 

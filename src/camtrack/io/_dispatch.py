@@ -362,7 +362,9 @@ def _part(base: tuple[Any, LayerInfo], index: int, item: str, label: str) -> tup
             f"({info.axes[0]}, shape {tuple(data.shape)}); pick [0] to [{n - 1}]."
         )
     index %= n
-    key = f"{info.key}[{index}]" if info.key else f"[{index}]"
+    # A lone TIFF stack has the empty key; "s0[1]" names its part so that it reads back.
+    base = info.key or (f"s{info.series}" if info.series is not None else info.name)
+    key = f"{base}[{index}]"
     name = f"{info.name}[{index}]"
     part = replace(info, name=name, key=key, axes=info.axes[1:])
     return data[index], part
