@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import track
 from camtrack._validation import check_positive, check_range, check_stack
 from camtrack.background._common import (
     Progress,
@@ -130,8 +131,13 @@ def _reduce_bands(
     sigma_clip: float | None,
     dtype: Any,
     skip_nan: bool = False,
+    progress: Progress | None = None,
 ) -> Any:
     """Lazy quantiles of a frame-chunked dask stack: spilled band-major, or band by band.
+
+    ``progress`` (hidden from dask in the graph) is advanced by the spill task per
+    frame group written and per band reduced, so a Cancel raised from it stops that
+    single long task within a group or a band, not at its end.
 
     With numpy chunks and room on disk, one task rewrites the stack band-major into a
     temporary spill file in a single pass over its frame chunks (:class:`BandSpill`),
@@ -153,7 +159,7 @@ def _reduce_bands(
     shape = (planes, *stack.shape[1:])
     if isinstance(meta, np.ndarray) and spill_fits(_spill_bytes(stack, pixel_mask)):
         task = dask.delayed(_spill_task, pure=False)
-        value = task(src, mask_src, qs, sigma_clip, dtype, skip_nan)
+        value = task(src, mask_src, qs, sigma_clip, dtype, skip_nan, _Hidden(progress))
         return da.from_delayed(value, shape=shape, dtype=dtype, meta=meta)
 
     native = np.dtype(stack.dtype).itemsize
@@ -183,8 +189,10 @@ def _spill_task(
     sigma_clip: float | None,
     dtype: Any,
     skip_nan: bool = False,
+    progress_src: _Hidden | None = None,
 ) -> np.ndarray:
     """Spill the stack (and mask) band-major, then reduce band by band (next one prefetched)."""
+    progress = None if progress_src is None else progress_src.array
     from camtrack.io._spill import BandSpill
 
     stack = src.array
@@ -193,8 +201,9 @@ def _spill_task(
     # Two bands in memory (the one reduced, the one prefetched).
     tiles = plan_tiles(stack.shape, per_pixel, budget=_SPILL_BAND_BYTES)
     out = np.empty((len(qs) + int(skip_nan), *stack.shape[1:]), dtype=dtype)
-    with BandSpill(arrays, tiles) as spill:
-        for k, data in spill.iter_bands(range(len(arrays))):
+    with BandSpill(arrays, tiles, progress=progress) as spill:
+        bands = spill.iter_bands(range(len(arrays)))
+        for k, data in track(bands, len(tiles), progress):
             left_out = data[1] if len(data) > 1 else None
             out[(slice(None), *tiles[k])] = _reduce(
                 data[0], qs, left_out, sigma_clip, None, skip_nan=skip_nan
@@ -222,7 +231,7 @@ def _reduce(
     planes = len(qs) + int(skip_nan)
 
     if is_dask(stack) and _needs_bands(stack, itemsize):
-        return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype, skip_nan)
+        return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype, skip_nan, progress)
     if is_dask(stack):
         import dask.array as da
 
@@ -298,7 +307,11 @@ def temporal_median(
         towards it; 3 is a common choice.
     progress : callable, optional
         tqdm-like ``progress(iterable, total=n)``, advanced per spatial tile (numpy
-        and cupy input; dask input stays lazy and does not call it).
+        and cupy input). Dask input stays lazy: a frame-chunked stack (a file read
+        frame by frame) is reduced in one spill task that advances it when computed,
+        per frame group written and per band reduced, so an exception it raises
+        (a Cancel button) stops that task; compute other dask graphs with
+        :func:`camtrack._parallel.compute` for task-level progress.
 
     Returns
     -------

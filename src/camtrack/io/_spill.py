@@ -202,6 +202,10 @@ class BandSpill:
         Spatial tiles (rows, cols) covering the frame; tile ``k`` of every array is
         stored as one contiguous (T, rows, cols) C-ordered block.
 
+    progress : callable, optional
+        tqdm-like ``progress(iterable, total=n)``, advanced per group of input frames
+        written; an exception it raises (Cancel) stops the write and removes the files.
+
     Use as a context manager; :meth:`read` returns band ``k`` of array ``i`` as numpy.
     """
 
@@ -211,7 +215,9 @@ class BandSpill:
         bands: Sequence[tuple[slice, slice]],
         *,
         folder: str | None = None,
+        progress: Any = None,
     ) -> None:
+        self.progress = progress  # tqdm-like, advanced per frame group written
         self.shape = tuple(int(s) for s in arrays[0].shape)
         self.dtypes = [np.dtype(a.dtype) for a in arrays]
         self.bands = [(slice(*ys.indices(self.shape[1])[:2]), slice(*xs.indices(self.shape[2])[:2])) for ys, xs in bands]  # fmt: skip
@@ -241,7 +247,10 @@ class BandSpill:
         return out
 
     def _write(self, arrays: Sequence[Any]) -> None:
-        for a, b in self._groups(arrays[0]):
+        from camtrack._parallel import track
+
+        groups = self._groups(arrays[0])
+        for a, b in track(groups, len(groups), self.progress):
             for array, fh, dtype in zip(arrays, self._files, self.dtypes, strict=True):
                 # The local threaded scheduler: this may run inside a task of an outer graph.
                 part = np.asarray(array[a:b].compute(scheduler="threads"), dtype=dtype)
