@@ -150,10 +150,15 @@ class SpillDir:
         try:
             pending = os.path.join(self.path, OWNER_FILE + ".new")
             self._fd = os.open(pending, os.O_CREAT | os.O_RDWR, 0o600)
-            if fcntl is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.write(self._fd, f"{os.getpid()} {HOST}\n".encode())
-            os.replace(pending, os.path.join(self.path, OWNER_FILE))
+            try:
+                if fcntl is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    # Only a locked file is called "owner"; without a lock (a share
+                    # without flock) others judge the run by the pid in its name.
+                    os.replace(pending, os.path.join(self.path, OWNER_FILE))
+            except OSError:
+                pass
         except BaseException:
             self.close()
             raise
