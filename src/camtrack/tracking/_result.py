@@ -99,7 +99,7 @@ class TrackResult:
         first_frame: int = 0,
         source: str | None = None,
         overwrite: bool = False,
-        protect: Iterable[str | PathLike] = (),
+        protect: Iterable[str | PathLike] | str | PathLike | None = (),
     ) -> Path:
         """Write the table to ``.csv`` or ``.h5``/``.hdf5``, atomically.
 
@@ -115,8 +115,9 @@ class TrackResult:
         source : str, optional
             Where the data came from (stored in the HDF5 attributes).
         overwrite : bool
-            Replace an existing file (default: refuse).
-        protect : paths
+            Replace an existing file (default: refuse with ``FileExistsError``, also
+            when another process creates it meanwhile).
+        protect : path, paths or None
             Input files that must never be written (refused even with ``overwrite``).
 
         Returns
