@@ -158,7 +158,7 @@ def test_info_lists_keys_that_dataset_accepts(tmp_path, capsys):
 
 
 def test_gain_picks_a_tiff_channel_by_key_or_name(tmp_path, capsys):
-    path, truth = _two_channel_flat(tmp_path)
+    path, _ = _two_channel_flat(tmp_path)
     # Without --dataset: the message lists the keys and names the option.
     assert cli.main(["gain", str(path), "--offset-adu", "100"]) == 2
     err = capsys.readouterr().err
