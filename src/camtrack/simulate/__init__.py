@@ -10,6 +10,12 @@ images, :func:`bead_rois` noisy ROIs, :func:`zsweep` a calibration z-sweep (both
 :class:`BeadTruth`), and :func:`bead_field` a full field of view with tethered and
 reference beads over time (:class:`FieldTruth`).
 
+A second, independent bead image model for tests and benchmarks: paraxial Gaussian
+beams with exact pixel integrals (:class:`GaussianBeamOptics`,
+:func:`gaussian_beam_image`, :func:`gaussian_beam_rois`, :func:`gaussian_beam_zsweep`),
+with scalar cameras or sCMOS per-pixel maps with hot pixels (:func:`scmos_maps`,
+:class:`ScmosMaps`). A tracker tuned on one model is checked on the other.
+
 Conventions: stacks are (frames, rows, cols); x = column, y = row, pixel centres at
 integer coordinates (the centre of pixel [0, 0] is (0.0, 0.0)); z in nm relative to the
 focal plane, positive when the bead is farther from the objective. Every function takes
@@ -20,8 +26,16 @@ from camtrack.simulate._beads import bead_image
 from camtrack.simulate._camera import Camera
 from camtrack.simulate._camera_truth import CameraTruth
 from camtrack.simulate._field import FieldTruth, bead_field
+from camtrack.simulate._gaussbeam import (
+    GaussianBeamOptics,
+    GaussianBeamTruth,
+    gaussian_beam_image,
+    gaussian_beam_rois,
+    gaussian_beam_zsweep,
+)
 from camtrack.simulate._optics import BeadOptics, bead_profile
 from camtrack.simulate._rois import BeadTruth, bead_rois, zsweep
+from camtrack.simulate._scmos import ScmosMaps, scmos_maps
 from camtrack.simulate._stacks import camera_stack, dark_stack, illumination_series
 
 __all__ = [
@@ -30,12 +44,19 @@ __all__ = [
     "Camera",
     "CameraTruth",
     "FieldTruth",
+    "GaussianBeamOptics",
+    "GaussianBeamTruth",
+    "ScmosMaps",
     "bead_field",
     "bead_image",
     "bead_profile",
     "bead_rois",
     "camera_stack",
     "dark_stack",
+    "gaussian_beam_image",
+    "gaussian_beam_rois",
+    "gaussian_beam_zsweep",
     "illumination_series",
+    "scmos_maps",
     "zsweep",
 ]
