@@ -9,7 +9,8 @@ the Cramer-Rao bound; ``mode="fast"``: the same principle on projections) and
 :func:`track_beads` over whole stacks (numpy, cupy or lazy dask). Z look-up tables:
 :func:`build_zlut`, :class:`ZLut`, :func:`lookup_z`, :func:`check_zlut`. Building blocks: centre of mass,
 auto-convolution, quadratic interpolation, QI, radial and FFT profiles, Pearson
-correlation, cropping and bead finding.
+correlation, cropping and bead finding. Precision: :func:`crlb` (the Cramer-Rao
+bound for an image model or a Z-LUT and a camera), :class:`CameraModel`.
 """
 
 from camtrack.tracking._blocks import (
@@ -20,6 +21,8 @@ from camtrack.tracking._blocks import (
     qi,
     quadratic_interpolation,
 )
+from camtrack.tracking._camera import CameraModel, as_camera_model
+from camtrack.tracking._crlb import CRLB, crlb, lut_image
 from camtrack.tracking._lookup import lookup_z, pearson
 from camtrack.tracking._pipeline import track_rois
 from camtrack.tracking._profiles import fft_profile, radial_profile
@@ -29,19 +32,24 @@ from camtrack.tracking._zcheck import ZLutCheck, check_zlut, sweep_z
 from camtrack.tracking._zlut import ZLut, build_zlut, load_zlut
 
 __all__ = [
+    "CRLB",
+    "CameraModel",
     "TrackResult",
     "ZLut",
     "ZLutCheck",
+    "as_camera_model",
     "auto_conv",
     "auto_conv_multiline",
     "build_zlut",
     "center_of_mass",
     "check_zlut",
+    "crlb",
     "crop_rois",
     "fft_profile",
     "find_beads",
     "load_zlut",
     "lookup_z",
+    "lut_image",
     "parabolic_vertex",
     "pearson",
     "qi",

@@ -1,0 +1,175 @@
+"""The camera's noise model for tracking: ADU to photoelectrons and per-pixel variances."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from camtrack._validation import check_positive
+
+__all__ = ["CameraModel", "as_camera_model"]
+
+
+def _field(value: Any, name: str, *, allow_zero: bool) -> float | np.ndarray:
+    """A finite scalar or 2-D map (> 0, or >= 0 with ``allow_zero``)."""
+    if np.ndim(value) == 0:
+        return check_positive(value, name, allow_zero=allow_zero)
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"`{name}` must be a scalar or a 2-D (rows, cols) map; got shape {a.shape}.")  # fmt: skip
+    bad = ~np.isfinite(a) | ((a < 0) if allow_zero else (a <= 0))
+    if bad.any():
+        raise ValueError(
+            f"`{name}` map has {int(bad.sum())} pixel(s) that are not finite and "
+            f"{'>= 0' if allow_zero else '> 0'}; fill them (e.g. with the median) first."
+        )
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class CameraModel:
+    """Photon-transfer model of the camera, for weighting pixels and for error bars.
+
+    Parameters
+    ----------
+    e_per_adu : float or ndarray (Y, X)
+        Photoelectrons per ADU (per pixel for sCMOS maps).
+    offset_adu : float or ndarray (Y, X)
+        Dark offset, ADU.
+    read_noise_e : float or ndarray (Y, X)
+        Read noise, e- rms.
+    quantized : bool
+        Add the ADC rounding variance 1/12 ADU**2 (integer data).
+
+    Notes
+    -----
+    A pixel of mean ``mu`` ADU has ``S = (mu - offset) e_per_adu`` photoelectrons and
+    variance ``(S + read**2) / e_per_adu**2 (+ 1/12)`` ADU**2 (shot noise plus read
+    noise). Maps are in frame (or ROI) pixels; :meth:`crop` cuts them for ROIs.
+    Build one with :func:`as_camera_model` from scalars, a dict, a
+    :class:`camtrack.gain.PixelCalibration`, a :class:`camtrack.gain.GainResult` or a
+    simulated camera.
+    """
+
+    e_per_adu: Any = field(repr=False)
+    offset_adu: Any = field(repr=False)
+    read_noise_e: Any = field(repr=False)
+    quantized: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "e_per_adu", _field(self.e_per_adu, "e_per_adu", allow_zero=False))  # fmt: skip
+        object.__setattr__(self, "offset_adu", _field(self.offset_adu, "offset_adu", allow_zero=True))  # fmt: skip
+        object.__setattr__(self, "read_noise_e", _field(self.read_noise_e, "read_noise_e", allow_zero=True))  # fmt: skip
+        shapes = {np.shape(v) for v in (self.e_per_adu, self.offset_adu, self.read_noise_e) if np.ndim(v)}  # fmt: skip
+        if len(shapes) > 1:
+            raise ValueError(f"Camera maps must share one shape; got {sorted(shapes)}.")
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """Shape of the maps; None when every field is a scalar."""
+        for v in (self.e_per_adu, self.offset_adu, self.read_noise_e):
+            if np.ndim(v):
+                return tuple(np.shape(v))
+        return None
+
+    def read_var_adu(self) -> Any:
+        """Variance without signal (read noise and rounding), ADU**2."""
+        rv = (np.asarray(self.read_noise_e) / np.asarray(self.e_per_adu)) ** 2
+        return rv + 1.0 / 12.0 if self.quantized else rv
+
+    def variance_adu(self, mean_adu: Any) -> np.ndarray:
+        """Variance (ADU**2) of pixels with mean ``mean_adu`` (..., Y, X) or (...)."""
+        g = np.asarray(self.e_per_adu)
+        signal = np.maximum(np.asarray(mean_adu, dtype=np.float64) - self.offset_adu, 0.0) * g
+        var = (signal + np.asarray(self.read_noise_e) ** 2) / g**2
+        return var + 1.0 / 12.0 if self.quantized else var
+
+    def crop(self, y0: Any, x0: Any, size: int) -> CameraModel:
+        """Maps cut to (N, size, size) at the upper-left corners (y0, x0); scalars kept."""
+        if self.shape is None:
+            return self
+        y0 = np.asarray(y0, dtype=np.int64).ravel()
+        x0 = np.asarray(x0, dtype=np.int64).ravel()
+        span = np.arange(int(size))
+        iy = (y0[:, None] + span)[:, :, None]
+        ix = (x0[:, None] + span)[:, None, :]
+
+        def cut(v: Any) -> Any:
+            return v if np.ndim(v) == 0 else np.asarray(v)[iy, ix]
+
+        return CameraModel(cut(self.e_per_adu), cut(self.offset_adu), cut(self.read_noise_e), self.quantized)  # fmt: skip
+
+
+def _from_object(camera: Any) -> CameraModel | None:
+    """Duck-typed: PixelCalibration, GainResult, simulate.Camera, simulate.ScmosMaps."""
+    if hasattr(camera, "dark_var_map_adu2") and hasattr(
+        camera, "e_per_adu_map"
+    ):  # PixelCalibration
+        g = np.asarray(camera.e_per_adu_map, dtype=np.float64)
+        g = np.where(np.isfinite(g) & (g > 0), g, np.nanmedian(g))
+        var0 = np.maximum(np.asarray(camera.dark_var_map_adu2, dtype=np.float64) - 1.0 / 12.0, 0.0)  # fmt: skip
+        return CameraModel(g, camera.offset_map_adu, np.sqrt(var0) * g, True)
+    if hasattr(camera, "gain_map") and hasattr(camera, "offset_map"):  # GainResult
+        if camera.offset_adu is None or camera.read_noise_e is None:
+            raise ValueError(
+                "`camera` (a GainResult) has no offset / read noise: estimate the gain "
+                "with a dark stack (estimate_gain(..., dark=...)) or pass them as scalars."
+            )
+        off = camera.offset_map if camera.offset_map is not None else camera.offset_adu
+        rn = (
+            camera.read_noise_map_e if camera.read_noise_map_e is not None else camera.read_noise_e
+        )
+        off = np.asarray(off, dtype=np.float64) if np.ndim(off) else off
+        rn = np.asarray(rn, dtype=np.float64) if np.ndim(rn) else rn
+        return CameraModel(float(camera.e_per_adu), off, rn, True)
+    if hasattr(camera, "e_per_adu_map") and hasattr(camera, "read_noise_map_e"):  # simulate.Camera
+        return CameraModel(camera.e_per_adu_map, camera.offset_map_adu, camera.read_noise_map_e, True)  # fmt: skip
+    if hasattr(camera, "hot") and hasattr(camera, "read_noise_e"):  # simulate.ScmosMaps
+        return CameraModel(camera.e_per_adu, camera.offset_adu, camera.read_noise_e, True)
+    return None
+
+
+def as_camera_model(camera: Any = None, **scalars: Any) -> CameraModel | None:
+    """A :class:`CameraModel` from ``camera`` or from scalars; None when nothing is given.
+
+    Parameters
+    ----------
+    camera : CameraModel, dict, PixelCalibration, GainResult or simulated camera, optional
+        The camera: a dict takes the keys ``e_per_adu``, ``offset_adu``,
+        ``read_noise_e`` (and ``quantized``).
+    **scalars
+        ``e_per_adu``, ``offset_adu``, ``read_noise_e`` (override ``camera``'s).
+
+    Returns
+    -------
+    CameraModel or None
+    """
+    given = {k: v for k, v in scalars.items() if v is not None}
+    if camera is None and not given:
+        return None
+    if camera is None:
+        base = {"e_per_adu": None, "offset_adu": 0.0, "read_noise_e": 0.0, "quantized": True}
+    elif isinstance(camera, CameraModel):
+        base = {"e_per_adu": camera.e_per_adu, "offset_adu": camera.offset_adu, "read_noise_e": camera.read_noise_e, "quantized": camera.quantized}  # fmt: skip
+    elif isinstance(camera, Mapping):
+        unknown = sorted(set(camera) - {"e_per_adu", "offset_adu", "read_noise_e", "quantized"})
+        if unknown:
+            raise ValueError(f"`camera` has unknown key(s) {unknown}; use e_per_adu, offset_adu, read_noise_e, quantized.")  # fmt: skip
+        base = {"offset_adu": 0.0, "read_noise_e": 0.0, "quantized": True, **camera}
+        base.setdefault("e_per_adu", None)
+    else:
+        model = _from_object(camera)
+        if model is None:
+            raise TypeError(
+                "`camera` must be a CameraModel, a dict of e_per_adu / offset_adu / "
+                "read_noise_e, a PixelCalibration (calibrate_pixels) or a GainResult; got "
+                f"{type(camera).__name__}."
+            )
+        base = {"e_per_adu": model.e_per_adu, "offset_adu": model.offset_adu, "read_noise_e": model.read_noise_e, "quantized": model.quantized}  # fmt: skip
+    base.update(given)
+    if base["e_per_adu"] is None:
+        raise ValueError("The camera needs `e_per_adu` (photoelectrons per ADU); pass it as a number.")  # fmt: skip
+    return CameraModel(**base)
