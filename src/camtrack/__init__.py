@@ -8,6 +8,6 @@ by napari itself (through ``napari.yaml``) or by ``camtrack demo``.
 
 __version__ = "0.1.0"
 
-from camtrack import background, gain, io, simulate, tracking
+from camtrack import background, force, gain, io, simulate, tracking
 
-__all__ = ["__version__", "background", "gain", "io", "simulate", "tracking"]
+__all__ = ["__version__", "background", "force", "gain", "io", "simulate", "tracking"]

@@ -10,6 +10,9 @@ images, :func:`bead_rois` noisy ROIs, :func:`zsweep` a calibration z-sweep (both
 :class:`BeadTruth`), and :func:`bead_field` a full field of view with tethered and
 reference beads over time (:class:`FieldTruth`).
 
+Tethers (force calibration): :func:`tether_trace` gives exact, camera-blurred
+Ornstein-Uhlenbeck traces of tethered beads with their truth (:class:`TetherTrace`).
+
 A second, independent bead image model for tests and benchmarks: paraxial Gaussian
 beams with exact pixel integrals (:class:`GaussianBeamOptics`,
 :func:`gaussian_beam_image`, :func:`gaussian_beam_rois`, :func:`gaussian_beam_zsweep`),
@@ -37,6 +40,7 @@ from camtrack.simulate._optics import BeadOptics, bead_profile
 from camtrack.simulate._rois import BeadTruth, bead_rois, zsweep
 from camtrack.simulate._scmos import ScmosMaps, scmos_maps
 from camtrack.simulate._stacks import camera_stack, dark_stack, illumination_series
+from camtrack.simulate._tether import TetherTrace, tether_trace
 
 __all__ = [
     "BeadOptics",
@@ -47,6 +51,7 @@ __all__ = [
     "GaussianBeamOptics",
     "GaussianBeamTruth",
     "ScmosMaps",
+    "TetherTrace",
     "bead_field",
     "bead_image",
     "bead_profile",
@@ -58,5 +63,6 @@ __all__ = [
     "gaussian_beam_zsweep",
     "illumination_series",
     "scmos_maps",
+    "tether_trace",
     "zsweep",
 ]

@@ -1,0 +1,37 @@
+"""Magnetic-tweezers forces from tracked bead traces.
+
+:func:`calibrate_force` turns the sideways fluctuations of tethered beads into force,
+stiffness, drag and corner frequency with 68 % intervals, by a maximum-likelihood fit
+of the power spectrum ("psd"), of the overlapping Allan or Hadamard variance, or by
+blur-corrected equipartition. Every model is exact for a camera: aliasing, the boxcar
+blur of any exposure W <= 1 / fs and white tracking noise.
+
+Geometry and physics helpers: :func:`pendulum_length_nm`, :func:`extension_nm`
+(focal-shift factor :data:`FOCAL_SHIFT`), :func:`faxen_drag`, :func:`kt_pn_nm`.
+Models for plots and checks: :func:`psd_model`, :func:`allan_model`. Force-extension:
+:func:`wlc_force_pn`, :func:`wlc_extension_nm`, :func:`fit_wlc`.
+
+Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
+(n_beads, n_frames); frame k averages the position over [k / fs, k / fs + W].
+"""
+
+from camtrack.force._calibrate import METHODS, calibrate_force
+from camtrack.force._physics import (
+    FOCAL_SHIFT,
+    extension_nm,
+    faxen_drag,
+    kt_pn_nm,
+    pendulum_length_nm,
+)
+from camtrack.force._result import ForceResult
+
+__all__ = [
+    "FOCAL_SHIFT",
+    "METHODS",
+    "ForceResult",
+    "calibrate_force",
+    "extension_nm",
+    "faxen_drag",
+    "kt_pn_nm",
+    "pendulum_length_nm",
+]
