@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["fit_gamma"]
+__all__ = ["fit_gamma", "jacobian"]
 
 # Forward-difference step in log-parameters: ~sqrt(machine eps) balances truncation and
 # rounding for models that are smooth on the scale of their parameters.
@@ -30,7 +30,7 @@ def _loglik(x: np.ndarray, mu: np.ndarray, nu: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(ll), ll, -np.inf)
 
 
-def _jacobian(model: Callable, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
+def jacobian(model: Callable, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     cols = []
     for j in range(theta.shape[1]):
         t = theta.copy()
@@ -77,7 +77,7 @@ def fit_gamma(
     converged = np.zeros(b, dtype=bool)
     info = np.zeros((b, p, p))
     for _ in range(max_iter):
-        jac = _jacobian(model, theta, mu)
+        jac = jacobian(model, theta, mu)
         w = nu / mu**2
         score = np.einsum("bn,bnp->bp", w * (x - mu), jac)
         info = np.einsum("bn,bnp,bnq->bpq", w, jac, jac)
@@ -112,7 +112,7 @@ def fit_gamma(
         theta[ok] = trial[ok]
         mu[ok] = mu_t[ok]
         ll[ok] = ll_t[ok]
-    jac = _jacobian(model, theta, mu)
+    jac = jacobian(model, theta, mu)
     w = nu / mu**2
     info = np.einsum("bn,bnp,bnq->bpq", w, jac, jac)
     free = theta > lo + 1e-9

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from camtrack.force._fit import fit_gamma
+from camtrack.force._fit import fit_gamma, jacobian
 from camtrack.force._models import (
     autocov,
     blocked_mean_var,
@@ -21,7 +21,7 @@ from camtrack.force._models import (
 )
 from camtrack.force._spectra import (
     blocked_periodogram,
-    cluster_edof,
+    cluster_cov,
     cluster_sizes,
     cluster_variance,
 )
@@ -198,8 +198,16 @@ def fit_cluster(x: np.ndarray, bounds, acq: Acquisition, kind: str) -> tuple[Gro
     for _ in range(2):
         s2, tau, noise = params(theta)
         r0, a1, b = autocov(s2[:, 0], tau[:, 0], acq.exposure_s, acq.period_s)
-        edof = cluster_edof(counts, m, kind, r0 + noise[:, 0], a1, b, tau[:, 0] / acq.period_s)
+        cmat = cluster_cov(counts, m, kind, r0 + noise[:, 0], a1, b, tau[:, 0] / acq.period_s)
+        mu = model(theta)
+        edof = 2.0 * mu**2 / np.diagonal(cmat, axis1=1, axis2=2)
         theta, cov, ok, info = fit_gamma(model, theta, value, np.maximum(edof, 1e-3) / 2.0)
+    # Sandwich covariance: the points are fitted as if independent, but neighbouring
+    # cluster sizes share data; I^-1 J^T W C W J I^-1 with the model's C corrects that.
+    mu = model(theta)
+    jac = jacobian(model, theta, mu) * (edof / 2.0 / mu**2)[:, :, None]
+    meat = np.einsum("bip,bij,bjq->bpq", jac, cmat, jac)
+    cov = cov @ meat @ cov
     fit = _finish(theta, cov, ok, params)
     quiet = replace(acq, noise_var=0.0)
     redo = _entangled(info, acq)

@@ -168,7 +168,7 @@ def cluster_variance(x: np.ndarray, bounds, m_values, kind: str):
         return sums / (norm * total), counts
 
 
-def cluster_edof(
+def cluster_cov(
     counts: np.ndarray,
     m_values,
     kind: str,
@@ -177,41 +177,45 @@ def cluster_edof(
     b: np.ndarray,
     tau_frames: np.ndarray,
 ) -> np.ndarray:
-    """Equivalent degrees of freedom of the pooled estimates, (B, n_m).
+    """Covariance matrix of the pooled estimates across cluster sizes, (B, n_m, n_m).
 
-    For Gaussian data the estimate (1 / (norm M)) sum D_k^2 has variance
-    2 / (norm M)^2 sum_{j,k} rho(j - k)^2 with rho the autocovariance of the differences
-    D_k, so EDOF = 2 E^2 / Var = rho0^2 M^2 / sum_|j|<M (M - |j|) rho(j)^2 (exact given
-    the model autocovariance R0, A1 b^(l-1); rho beyond the weights' support decays with
-    the correlation time and is cut after 40 of them).
+    For Gaussian data, Q_m = (1 / (norm T_m)) sum D^m_k^2 over all T_m differences, and
+    Cov(Q_a, Q_b) = 2 / (norm^2 T_a T_b) sum_s n_ab(s) rho_ab(s)^2, with
+    rho_ab(s) = Cov(D^a_k, D^b_(k+s)) = sum_l c_ab(l) R(s + l) (c_ab the cross-correlation
+    of the two difference weights, R the model autocovariance R0, A1 b^(l-1)) and
+    n_ab(s) the number of difference pairs s apart within each segment. Exact to the
+    truncation of R after 40 correlation times. The diagonal gives the equivalent degrees
+    of freedom (2 E^2 / Var) that weight the fit; the whole matrix, the fit's sandwich
+    covariance (neighbouring cluster sizes share data).
     """
+    norm = 2.0 if kind == "allan" else 6.0
+    n_m = len(m_values)
     bsz = r0.shape[0]
-    edof = np.zeros((bsz, len(m_values)))
     tail = int(np.ceil(40 * float(np.max(tau_frames)))) + 1
-    for i, m in enumerate(m_values):
-        w = _weights(int(m), kind)
-        c = fftconvolve(w, w[::-1])  # autocorrelation of the weights, lags -(K-1)..K-1
-        kk = w.size
-        m_max = int(counts[:, i].max())
-        if m_max < 1:
-            continue
-        nj = min(m_max, kk + tail)
-        lags = np.arange(nj + kk)
-        rr = a1[:, None] * b[:, None] ** np.maximum(lags - 1, 0)
-        rr[:, 0] = r0
-        full = np.concatenate([rr[:, :0:-1], rr], axis=1)  # lags -(nj+kk-1)..nj+kk-1
-        rho = fftconvolve(full, c[None, :], mode="valid", axes=1)
-        # 'valid' covers lags -(nj)..nj; keep 0..nj-1
-        mid = rho.shape[1] // 2
-        rho = rho[:, mid : mid + nj]
-        inv = np.zeros(bsz)
-        tot = counts[:, i].sum()
-        for n_diff in counts[:, i]:
-            if n_diff < 1:
-                continue
-            j = np.arange(min(nj, int(n_diff)))
-            var_sum = np.sum((n_diff - j) * rho[:, : j.size] ** 2 * np.where(j > 0, 2, 1), axis=1)
-            eta = rho[:, 0] ** 2 * n_diff**2 / var_sum
-            inv += (n_diff / tot) ** 2 / eta
-        edof[:, i] = 1.0 / inv
-    return edof
+    ws = [_weights(int(m), kind) for m in m_values]
+    total = counts.sum(axis=0)
+    kmax = max(w.size for w in ws)
+    lr = 2 * kmax + tail
+    lags = np.arange(lr + 1)
+    rr = a1[:, None] * b[:, None] ** np.maximum(lags - 1, 0)
+    rr[:, 0] = r0
+    rfull = np.concatenate([rr[:, :0:-1], rr], axis=1)  # lags -lr..lr
+    out = np.zeros((bsz, n_m, n_m))
+    for i in range(n_m):
+        for j in range(i, n_m):
+            wa, wb = ws[i], ws[j]
+            ka, kb = wa.size, wb.size
+            need = ka + kb + tail
+            c = fftconvolve(wa[::-1], wb)  # c(l), l = -(ka-1)..kb-1
+            sub = rfull[:, lr - need : lr + need + 1]  # lags -need..need
+            rho = fftconvolve(sub, c[None, ::-1], mode="valid", axes=1)
+            s = np.arange(rho.shape[1]) + ka - 1 - need
+            acc = np.zeros(bsz)
+            for seg in range(counts.shape[0]):
+                ma, mb = counts[seg, i], counts[seg, j]
+                if ma < 1 or mb < 1:
+                    continue
+                n_pairs = np.maximum(0, np.minimum(ma, mb - s) - np.maximum(0, -s))
+                acc += rho**2 @ n_pairs
+            out[:, i, j] = out[:, j, i] = 2.0 * acc / (norm**2 * total[i] * total[j])
+    return out
