@@ -18,13 +18,20 @@ def _settle() -> None:
 def background() -> None:
     viewer = build_viewer(show=True)
     viewer.window._qt_window.resize(1400, 850)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Background")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Background")
+    dock.raise_()
     widget.image.value = viewer.layers["bead field"]
     widget.method.value = "temporal median"
     viewer.dims.set_current_step(0, 120)
     widget.update_preview()
+    # The preview runs in a worker: wait for it.
+    app = QApplication.instance()
+    while widget._preview_worker is not None or widget._preview_frame != 120:
+        app.processEvents()
     for layer in viewer.layers:
-        layer.visible = layer.name == "bead field - background (preview)"
+        layer.visible = layer.name == "preview residual: bead field"
+    _settle()
+    dock.raise_()  # its tab in front of the other camtrack docks
     _settle()
     viewer.screenshot(str(HERE / "background.png"), canvas_only=False, flash=False)
     viewer.close()
@@ -33,7 +40,8 @@ def background() -> None:
 def gain() -> None:
     viewer = build_viewer(show=True)
     viewer.window._qt_window.resize(1500, 900)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Camera gain")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Camera gain")
+    dock.raise_()  # its tab in front of the other camtrack docks
     layer = viewer.layers["flat field (known gain)"]
     widget.image.value = layer
     widget.offset_known.value = True
@@ -44,6 +52,8 @@ def gain() -> None:
     widget._show(result, (layer.name, first, last))
     for other in viewer.layers:
         other.visible = other.name == "gain map"
+    _settle()
+    dock.raise_()
     _settle()
     viewer.screenshot(str(HERE / "gain.png"), canvas_only=False, flash=False)
     viewer.close()

@@ -91,15 +91,18 @@ def test_long_status_wraps_and_the_window_keeps_its_width(beads_viewer, qtbot):
     viewer = beads_viewer
     widget = TrackingWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Bead tracking")
+    widget.status.value = "ready"  # one line, as every status has
+    widget.lut_label.value = "no Z-LUT"
     qtbot.wait(300)
     window = viewer.window._qt_window
-    before = window.width()
+    before, height_before = window.width(), window.height()
     long = "error: " + "a-very-long-path/" * 40 + " and " + "many words " * 60
     widget.status.value = long
     widget.lut_label.value = long
     qtbot.wait(300)
     assert widget.native.width() <= PANEL_MAX_WIDTH
     assert window.width() <= before
+    assert window.height() <= height_before  # wrapped lines must not grow it either
     assert widget.status.native.toolTip() == long  # the full text stays readable
 
 

@@ -178,7 +178,9 @@ def deferred(func: Callable[[], Any], parent: Any) -> Callable[..., None]:
 
 # The dock's widest: enough for the longest field label plus a spin box; wider panels
 # squeeze the canvas on a 1920 px screen.
-PANEL_MAX_WIDTH = 480
+PANEL_MAX_WIDTH = 520
+# Lines a status or result label shows at most (a gain result takes four).
+MESSAGE_LINES = 5
 
 
 def tidy_panel(container: Any) -> None:
@@ -193,10 +195,17 @@ def tidy_panel(container: Any) -> None:
             continue
         label = widget.native
         label.setWordWrap(True)
-        # An unbreakable word must not widen the panel: the label takes the width
-        # it is given, not the width its text asks for.
-        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        label.setMinimumWidth(1)
+        # An unbreakable word must not widen the panel: a set minimum width replaces
+        # the label's minimum size hint (its longest word). (A Minimum vertical policy
+        # with height-for-width made Qt size the dock for a 1 px wide label: 3000 px.)
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        # Nor may a long error grow the window's height: the label asks for its
+        # wrapped height (at most MESSAGE_LINES lines) but makes do with one line
+        # where the window has no room (the whole text is in the tooltip and in the
+        # notification). An explicit minimum size replaces the minimum size hint.
+        lines = label.fontMetrics().lineSpacing()
+        label.setMinimumSize(1, lines + 4)
+        label.setMaximumHeight(MESSAGE_LINES * lines + 4)
 
 
 def message_label(value: str = "") -> Any:
