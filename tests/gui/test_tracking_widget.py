@@ -124,11 +124,19 @@ def test_preview_and_export(tracked, tmp_path):
         rows_csv = list(csv.DictReader(fh))
     assert len(rows_csv) == len(tab["x"])
     assert {"frame", "bead", "x", "y", "z", "quality"} <= set(rows_csv[0])
+    # The table records the pixel size (nm columns), the reference beads and the LUT.
+    assert {"x_nm", "y_nm", "reference", "zlut"} <= set(rows_csv[0])
+    assert "calibration z-sweep" in rows_csv[0]["zlut"]
+    assert {r["reference"] for r in rows_csv} == {"False"}  # none marked in this run
     h5 = widget.export(tmp_path / "track.h5")
+    import json
+
     import h5py
 
     with h5py.File(h5) as f:
         np.testing.assert_allclose(f["tracking/x"][()], tab["x"])
+        assert "calibration z-sweep" in json.loads(f.attrs["zlut"])[0]
+        assert not f["tracking/reference"][()].any()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["track.csv", "track.h5"]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -98,6 +99,8 @@ class TrackResult:
         nm_per_px: float | None = None,
         first_frame: int = 0,
         source: str | None = None,
+        reference: Iterable[int] | None = None,
+        zlut: str | Sequence[str] | None = None,
         overwrite: bool = False,
         protect: Iterable[str | PathLike] | str | PathLike | None = (),
     ) -> Path:
@@ -114,6 +117,12 @@ class TrackResult:
             Added to the ``frame`` column (a run over a frame range starting there).
         source : str, optional
             Where the data came from (stored in the HDF5 attributes).
+        reference : iterable of int, optional
+            Beads used as reference (stuck) beads: a boolean ``reference`` column
+            (needs the ``bead`` column) and, in HDF5, the ``reference`` attribute.
+        zlut : str or sequence of str, optional
+            The Z-LUT used (a description: file, bead, planes), one for all beads or
+            one per bead: a ``zlut`` column in CSV, the ``zlut`` attribute in HDF5.
         overwrite : bool
             Replace an existing file (default: refuse with ``FileExistsError``, also
             when another process creates it meanwhile).
@@ -151,7 +160,19 @@ class TrackResult:
             nm_per_px = check_positive(nm_per_px, "nm_per_px")
             tab["x_nm"] = tab["x"] * float(nm_per_px)
             tab["y_nm"] = tab["y"] * float(nm_per_px)
+        refs = sorted({int(b) for b in reference}) if reference is not None else None
+        luts = [zlut] if isinstance(zlut, str) else (None if zlut is None else [str(v) for v in zlut])  # fmt: skip
+        if (refs is not None or (luts and len(luts) > 1)) and "bead" not in tab:
+            raise ValueError(
+                "`reference` and per-bead `zlut` need the bead column: save the result of "
+                "track_beads (frames x beads), or pass one `zlut` string."
+            )
+        if refs is not None:
+            tab["reference"] = np.isin(tab["bead"], refs)
         if suffix == ".csv":
+            if luts is not None:
+                per = np.asarray(luts, dtype=object)
+                tab["zlut"] = per[tab["bead"].astype(int)] if len(luts) > 1 else np.full(len(tab["x"]), luts[0], dtype=object)  # fmt: skip
             return io.write_csv(path, tab, overwrite=overwrite, protect=protect)
         units = {"x": "px", "y": "px", "z": self.units, "x_nm": "nm", "y_nm": "nm"}
         return io.write_hdf5(
@@ -161,6 +182,8 @@ class TrackResult:
                 "units": {k: units.get(k, "") for k in tab},
                 "source": source or "",
                 "nm_per_px": None if nm_per_px is None else float(nm_per_px),
+                "reference": [] if refs is None else refs,
+                "zlut": json.dumps(luts or []),  # JSON: h5py stores no unicode arrays
             },
             overwrite=overwrite,
             protect=protect,

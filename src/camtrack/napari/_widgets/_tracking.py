@@ -139,6 +139,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             TOOLTIPS,
         )
         self.zlut: tracking.ZLut | None = None
+        self.lut_source = "Z-LUT"  # what the current LUT was built from, for exports
+        self.lut_used: str | list[str] | None = None
         self.luts: list[tuple[str, int | None, tracking.ZLut, tracking.ZLutCheck]] = []
         self.lut_rms = float("nan")
         self.selected_beads: set[int] = set()
@@ -425,13 +427,18 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             reference,
             self._progress("bead tracking"),
             zlut,
-            returned=lambda res: self._show(res, layer.name, first),
+            returned=lambda res, info=(reference, self.lut_used): self._show(
+                res, layer.name, first, info
+            ),
             status=f"tracking {len(positions)} beads, frames {first}-{last} ...",
         )
 
-    def _show(self, result: tracking.TrackResult, name: str, first: int) -> None:
+    def _show(
+        self, result: tracking.TrackResult, name: str, first: int, info: tuple = ([], None)
+    ) -> None:
         self.result = result
         self._tracked_source = (name, first)
+        self._tracked_info = info  # (reference beads, Z-LUT description(s)) for the export
         tab = result.to_table()
         t = tab["frame"].astype(np.float64) + first
         data = np.column_stack([t, tab["y"], tab["x"]])
@@ -573,8 +580,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         if layer is not None:
             inputs.append(layer.metadata.get("path"))
         nm_per_px = float(self.nm_per_px.value) or _nm_per_px(layer)
+        reference, zlut = getattr(self, "_tracked_info", ([], None))
         return self.result.save(
             path, nm_per_px=nm_per_px, first_frame=first, source=name,
+            reference=reference, zlut=zlut,
             overwrite=overwrite, protect=[p for p in inputs if p],
         )  # fmt: skip
 

@@ -142,6 +142,8 @@ class ZLutSection:
         best = _best(luts)
         label, _, lut, check = luts[best]
         self.set_lut(lut, stack=[entry[2] for entry in luts])
+        sweep = self.calibration.value.name if self.calibration.value is not None else "sweep"
+        self.lut_source = f"built from {sweep!r}, {label}, {lut.n_planes} planes"
         self.lut_rms = check.rms
         self._plot_lut_check()
         self.lut_label.value = (
@@ -208,6 +210,7 @@ class ZLutSection:
 
     def load_lut(self, path: str | Path) -> None:
         self.set_lut(tracking.load_zlut(path))
+        self.lut_source = f"file {str(path)!r}"
 
     def _ask_save_lut(self, *_: Any) -> None:
         self._file_action(
@@ -220,6 +223,7 @@ class ZLutSection:
     def tracking_lut(self, n_beads: int) -> Any:
         """The LUT for tracking: the best bead's, or one per bead ('use LUT')."""
         if self.zlut is None or self.lut_use.value == "best bead":
+            self.lut_used = None if self.zlut is None else getattr(self, "lut_source", "Z-LUT")
             return self.zlut
         per = {b: lut for _, b, lut, _ in self.luts if b is not None}
         missing = [b for b in range(n_beads) if b not in per]
@@ -229,6 +233,8 @@ class ZLutSection:
                 "'LUT beads' to 'all beads' and build the Z-LUT again (the calibration must "
                 "be a sweep of the whole field), or use the best bead's LUT."
             )
+        sweep = self.calibration.value.name if self.calibration.value is not None else "sweep"
+        self.lut_used = [f"built from {sweep!r}, bead {b}" for b in range(n_beads)]
         return [per[b] for b in range(n_beads)]
 
 
