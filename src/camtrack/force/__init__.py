@@ -16,6 +16,7 @@ Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
 """
 
 from camtrack.force._calibrate import METHODS, calibrate_force
+from camtrack.force._models import allan_model, blur_factor, psd_model
 from camtrack.force._physics import (
     FOCAL_SHIFT,
     extension_nm,
@@ -24,14 +25,22 @@ from camtrack.force._physics import (
     pendulum_length_nm,
 )
 from camtrack.force._result import ForceResult
+from camtrack.force._wlc import WLCResult, fit_wlc, wlc_extension_nm, wlc_force_pn
 
 __all__ = [
     "FOCAL_SHIFT",
     "METHODS",
     "ForceResult",
+    "WLCResult",
+    "allan_model",
+    "blur_factor",
     "calibrate_force",
     "extension_nm",
     "faxen_drag",
+    "fit_wlc",
     "kt_pn_nm",
     "pendulum_length_nm",
+    "psd_model",
+    "wlc_extension_nm",
+    "wlc_force_pn",
 ]

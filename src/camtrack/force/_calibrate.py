@@ -303,16 +303,17 @@ def _warn(per, i: int, used: int, converged: bool, acq: Acquisition, method: str
             f">= {MIN_CORNER_PERIODS:g} / f_c = {need_s:.3g} s "
             f"({int(np.ceil(need_s * acq.fs_hz))} frames)"
         )
-    if fc > acq.fs_hz:
+    if fc > acq.fs_hz / 2 and (acq.gamma is None or fc > acq.fs_hz):
         what = (
             "the force rests on the fixed drag and the blur-corrected variance"
             if acq.gamma is not None
-            else "kappa comes from the blur-corrected variance and the drag and corner "
-            "are poorly determined; pass radius_nm and height_nm to fix the drag"
+            else "kappa comes from the blur-corrected variance, and kappa, the drag and "
+            "the corner are poorly determined (see the intervals); pass radius_nm and "
+            "height_nm to fix the drag"
         )
         per["warnings"][i].append(
-            f"corner f_c = {fc:.3g} Hz is far above fs/2 = {acq.fs_hz / 2:.3g} Hz: "
-            f"the relaxation is not resolved; {what}"
+            f"corner f_c = {fc:.3g} Hz is above fs/2 = {acq.fs_hz / 2:.3g} Hz: the "
+            f"relaxation is not resolved; {what}"
         )
     if method == "equipartition":
         per["warnings"][i].append(

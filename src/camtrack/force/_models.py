@@ -17,7 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["autocov", "blocked_mean_var", "blur_factor", "periodogram_mean", "variance_mean"]
+__all__ = [
+    "allan_model",
+    "autocov",
+    "blocked_mean_var",
+    "blur_factor",
+    "periodogram_mean",
+    "psd_model",
+    "variance_mean",
+]
 
 
 def _omb(x: np.ndarray) -> np.ndarray:
@@ -145,3 +153,119 @@ def variance_mean(
     v0, _, _ = _block_sums(n, r0, a1, b, period_s, tau)
     v0 = v0 + n * noise_var
     return r0 + noise_var - v0 / n**2
+
+
+def _check_model_args(fs_hz, kappa, gamma, exposure_s, temperature_k, noise_nm):
+    from camtrack._validation import check_positive
+    from camtrack.force._physics import kt_pn_nm
+
+    fs = check_positive(fs_hz, "fs_hz")
+    k = check_positive(kappa, "kappa_pn_per_nm")
+    g = check_positive(gamma, "gamma_pn_s_per_nm")
+    w = (
+        1.0 / fs
+        if exposure_s is None
+        else check_positive(exposure_s, "exposure_s", allow_zero=True)
+    )
+    if w > (1 + 1e-9) / fs:
+        raise ValueError(
+            f"`exposure_s` must not exceed 1 / fs_hz = {1 / fs:g} s; got {exposure_s!r}."
+        )
+    s2 = kt_pn_nm(temperature_k) / k
+    noise = check_positive(noise_nm, "noise_nm", allow_zero=True) ** 2
+    return fs, min(w, 1.0 / fs), s2, g / k, noise
+
+
+def psd_model(
+    f_hz,
+    fs_hz: float,
+    *,
+    kappa_pn_per_nm: float,
+    gamma_pn_s_per_nm: float,
+    exposure_s: float | None = None,
+    temperature_k: float = 296.15,
+    noise_nm: float = 0.0,
+    n_frames: int | None = None,
+) -> np.ndarray:
+    """One-sided power spectral density of a camera-recorded tethered bead, nm^2/Hz.
+
+    The exact spectrum of exposure averages of an Ornstein-Uhlenbeck process sampled at
+    fs (aliasing and boxcar blur for any exposure W <= 1 / fs) plus white noise:
+
+        P(f) = 2 / fs [R0 + 2 A1 (cos w - b) / (1 - 2 b cos w + b^2) + noise^2],
+        w = 2 pi f / fs, b = e^(-1 / (fs tau)), tau = gamma / kappa,
+
+    with R0 = (kT / kappa) 2 (a - 1 + e^-a) / a^2, A1 = (kT / kappa)
+    ((1 - e^-a) / a)^2 e^(-(1/fs - W) / tau) and a = W / tau. W = 0 gives the aliased
+    Lorentzian (kT / kappa) 2 / fs (1 - b^2) / (1 - 2 b cos w + b^2).
+
+    Parameters
+    ----------
+    f_hz : array_like
+        Frequencies, Hz (0 <= f <= fs / 2).
+    fs_hz : float
+        Frame rate, Hz.
+    kappa_pn_per_nm, gamma_pn_s_per_nm : float
+        Stiffness (pN/nm) and drag (pN s/nm).
+    exposure_s : float or None
+        Exposure, s; None: 1 / fs.
+    temperature_k : float
+        Temperature, K.
+    noise_nm : float
+        Standard deviation of white tracking noise, nm.
+    n_frames : int or None
+        With a trace length, the exact expectation of that trace's periodogram at its
+        Fourier frequencies f = k fs / n_frames (finite-length leakage included).
+
+    Returns
+    -------
+    ndarray
+        nm^2/Hz, the shape of ``f_hz``.
+
+    Examples
+    --------
+    >>> from camtrack.force import psd_model
+    >>> p = psd_model([0.1, 10.0], 100.0, kappa_pn_per_nm=1e-3, gamma_pn_s_per_nm=1e-5)
+    >>> bool(p[0] > p[1])
+    True
+    """
+    fs, w, s2, tau, noise = _check_model_args(
+        fs_hz, kappa_pn_per_nm, gamma_pn_s_per_nm, exposure_s, temperature_k, noise_nm
+    )
+    omega = 2.0 * np.pi * np.asarray(f_hz, dtype=float) / fs
+    return periodogram_mean(omega, n_frames, s2, tau, noise, w, 1.0 / fs)
+
+
+def allan_model(
+    tau_s,
+    fs_hz: float,
+    *,
+    kappa_pn_per_nm: float,
+    gamma_pn_s_per_nm: float,
+    exposure_s: float | None = None,
+    temperature_k: float = 296.15,
+    noise_nm: float = 0.0,
+    kind: str = "allan",
+) -> np.ndarray:
+    """Expected overlapping Allan (or Hadamard) variance of a camera-recorded bead, nm^2.
+
+    Exact for exposure averages sampled at fs plus white noise, at cluster times
+    ``tau_s`` rounded to whole frames m = round(tau_s fs) >= 1:
+    Allan = (V0 - V1) / m^2, Hadamard = (6 V0 - 8 V1 + 2 V2) / (6 m^2), where V_d is the
+    covariance of two m-frame sums d clusters apart (closed forms in the module notes).
+
+    Examples
+    --------
+    >>> from camtrack.force import allan_model
+    >>> a = allan_model([0.01, 1.0], 100.0, kappa_pn_per_nm=1e-3, gamma_pn_s_per_nm=1e-5)
+    >>> a.shape
+    (2,)
+    """
+    from camtrack._validation import check_choice
+
+    check_choice(kind, "kind", ("allan", "hadamard"))
+    fs, w, s2, tau, noise = _check_model_args(
+        fs_hz, kappa_pn_per_nm, gamma_pn_s_per_nm, exposure_s, temperature_k, noise_nm
+    )
+    m = np.maximum(np.round(np.asarray(tau_s, dtype=float) * fs), 1.0)
+    return blocked_mean_var(m, s2, tau, noise, w, 1.0 / fs, kind)
