@@ -9,6 +9,7 @@ blur of any exposure W <= 1 / fs and white tracking noise.
 Geometry and physics helpers: :func:`pendulum_length_nm`, :func:`extension_nm`
 (focal-shift factor :data:`FOCAL_SHIFT`), :func:`faxen_drag`, :func:`kt_pn_nm`.
 Models for plots and checks: :func:`psd_model`, :func:`allan_model`. Force-extension:
+:func:`force_extension` (force and extension per plateau, then ``.fit_wlc()``),
 :func:`wlc_force_pn`, :func:`wlc_extension_nm`, :func:`fit_wlc`.
 
 Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
@@ -24,12 +25,14 @@ from camtrack.force._physics import (
     kt_pn_nm,
     pendulum_length_nm,
 )
+from camtrack.force._plateaus import ForceExtension, force_extension
 from camtrack.force._result import ForceResult
 from camtrack.force._wlc import WLCResult, fit_wlc, wlc_extension_nm, wlc_force_pn
 
 __all__ = [
     "FOCAL_SHIFT",
     "METHODS",
+    "ForceExtension",
     "ForceResult",
     "WLCResult",
     "allan_model",
@@ -38,6 +41,7 @@ __all__ = [
     "extension_nm",
     "faxen_drag",
     "fit_wlc",
+    "force_extension",
     "kt_pn_nm",
     "pendulum_length_nm",
     "psd_model",
