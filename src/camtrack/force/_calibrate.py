@@ -122,6 +122,7 @@ def calibrate_force(
     radius_nm: float | None = None,
     height_nm: float | None = None,
     viscosity_pa_s: float = 1e-3,
+    noise_nm: float | None = None,
 ) -> ForceResult:
     """Force on tethered beads from their sideways fluctuations.
 
@@ -151,6 +152,11 @@ def calibrate_force(
         instead of fitting it.
     viscosity_pa_s : float
         Viscosity of the medium, Pa s.
+    noise_nm : float or None
+        Tracking noise (standard deviation per frame, nm), e.g. the scatter of a stuck
+        bead. None: fitted as a white floor by "psd", "allan" and "hadamard" (and taken
+        as 0, with a warning, where it cannot be told from a nearly white motion
+        spectrum); a number fixes it in every method, equipartition included.
 
     Returns
     -------
@@ -208,7 +214,10 @@ def calibrate_force(
             "`method='equipartition'` needs the drag for its blur correction; pass "
             "`radius_nm` and `height_nm` (bead centre above the surface)."
         )
-    acq = Acquisition(fs, w, kt, gamma)
+    noise_var = (
+        None if noise_nm is None else check_positive(noise_nm, "noise_nm", allow_zero=True) ** 2
+    )
+    acq = Acquisition(fs, w, kt, gamma, noise_var)
     n = x.shape[0]
     per: dict[str, Any] = {
         k: np.full(n, np.nan) for k in ("log_s2", "log_tau", "noise", "v_ss", "v_tt", "v_st")
@@ -315,7 +324,7 @@ def _warn(per, i: int, used: int, converged: bool, acq: Acquisition, method: str
             f"corner f_c = {fc:.3g} Hz is above fs/2 = {acq.fs_hz / 2:.3g} Hz: the "
             f"relaxation is not resolved; {what}"
         )
-    if method == "equipartition":
+    if method == "equipartition" and acq.noise_var is None:
         per["warnings"][i].append(
             "equipartition does not separate tracking noise: it lowers the force by "
             "noise^2 / variance"

@@ -226,15 +226,21 @@ def fit_equipartition(x: np.ndarray, bounds, acq: Acquisition) -> GroupFit:
     var, _ = _pooled(x, bounds)
     lengths = np.array([b - a for a, b in bounds], dtype=float)[None, :]
     weights = lengths / lengths.sum()
+    noise = 0.0 if acq.noise_var is None else acq.noise_var
 
     def expected(log_s2):
         s2 = np.exp(log_s2)[:, None]
         tau = acq.gamma * s2 / acq.kt
-        vm = variance_mean(lengths, s2, tau, 0.0, acq.exposure_s, acq.period_s)
+        vm = variance_mean(lengths, s2, tau, noise, acq.exposure_s, acq.period_s)
         return np.sum(weights * vm, axis=1)
 
-    lo = np.log(np.maximum(var, 1e-300))
-    hi = lo + 40.0  # s2 >= var always (blur and mean removal only lower the variance)
+    if np.any(var <= noise):
+        raise ValueError(
+            f"`noise_nm` ({np.sqrt(noise):g} nm) leaves no thermal motion: the trace "
+            f"variance is {float(np.min(var)):.3g} nm^2. Check the noise estimate."
+        )
+    lo = np.log(np.maximum(var - noise, 1e-300))
+    hi = lo + 40.0  # s2 >= var - noise (blur and mean removal only lower the variance)
     for _ in range(80):
         mid = 0.5 * (lo + hi)
         big = expected(mid) > var
@@ -246,9 +252,9 @@ def fit_equipartition(x: np.ndarray, bounds, acq: Acquisition) -> GroupFit:
     r0, a1, _b = autocov(s2, tau, acq.exposure_s, acq.period_s)
     # Var of a sample variance of a Gaussian series: (2 / N) sum_l R(l)^2.
     n = lengths.sum()
-    var_v = (2.0 / n) * (r0**2 + 2.0 * a1**2 / -np.expm1(-2.0 * acq.period_s / tau))
+    var_v = (2.0 / n) * ((r0 + noise) ** 2 + 2.0 * a1**2 / -np.expm1(-2.0 * acq.period_s / tau))
     slope = (np.log(expected(log_s2 + 1e-6)) - np.log(expected(log_s2))) / 1e-6
     v = var_v / var**2 / slope**2
     cov = np.stack([np.stack([v, v], -1), np.stack([v, v], -1)], -2)
     ones = np.ones(s2.size, dtype=bool)
-    return GroupFit(log_s2, np.log(tau), np.zeros_like(s2), cov, ones, ~ones)
+    return GroupFit(log_s2, np.log(tau), np.full_like(s2, noise), cov, ones, ~ones)
