@@ -1,4 +1,4 @@
-"""The ``camtrack`` command: demo (napari or headless), gain, tracking, file inspection.
+"""The ``camtrack`` command: demo (napari or headless), gain, tracking, forces, file inspection.
 
 ``camtrack demo`` opens napari with the sample data and every widget the plugin
 contributes docked. Without a display (or with ``--headless``) it runs the engine
@@ -119,6 +119,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="describe the stacks camtrack finds in a TIFF/HDF5 file")
     info.add_argument("path", type=Path)
+    from camtrack import _cli_force
+
+    _cli_force.add_parser(sub)
     return parser
 
 
@@ -353,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_gain(args)
     if args.command == "track":
         return _cmd_track(args)
+    if args.command == "force":
+        from camtrack import _cli_force
+
+        return _cli_force.run(args, _failure, _refuse_folder, _check_outputs)
     if args.command == "demo":
         from camtrack import _demo
 
