@@ -334,7 +334,8 @@ def _warn(per, i: int, used: int, converged: bool, acq: Acquisition, method: str
 def _assemble(per, lengths, acq: Acquisition, batch: bool, temperature_k) -> ForceResult:
     def ci(center, var):
         sd = np.sqrt(np.where(var >= 0, var, np.nan))
-        return np.stack([center * np.exp(-sd), center * np.exp(sd)], axis=-1)
+        with np.errstate(over="ignore"):  # an unresolved parameter: (0, inf) is honest
+            return np.stack([center * np.exp(-sd), center * np.exp(sd)], axis=-1)
 
     kappa = acq.kt / np.exp(per["log_s2"])
     tau = np.exp(per["log_tau"])
