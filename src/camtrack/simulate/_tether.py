@@ -44,6 +44,11 @@ class TetherTrace:
     force_pn, length_nm, kappa_pn_per_nm, gamma_pn_s_per_nm, corner_hz : float or ndarray
         Truth per plateau (floats for one plateau): force, pendulum length, stiffness
         kappa = F / L, drag, corner frequency kappa / (2 pi gamma).
+    x_sub_nm : ndarray, (..., n_frames, substeps) or None
+        With ``substeps``: the true positions (no noise, with drift) at the midpoints of
+        ``substeps`` equal slices of each exposure, to render motion-blurred images
+        (average the images of one frame's positions); ``x_nm`` is then their mean
+        plus noise.
     """
 
     x_nm: np.ndarray = field(repr=False)
@@ -59,6 +64,7 @@ class TetherTrace:
     kappa_pn_per_nm: float | np.ndarray
     gamma_pn_s_per_nm: float | np.ndarray
     corner_hz: float | np.ndarray
+    x_sub_nm: np.ndarray | None = field(default=None, repr=False)
 
 
 def _per_plateau(value, name: str, n: int) -> np.ndarray:
@@ -113,6 +119,38 @@ def _ou_segment(
     return c * x0 + e2
 
 
+def _ou_substeps(
+    gen: np.random.Generator,
+    shape: tuple[int, int],
+    s2: float,
+    tau: float,
+    w: float,
+    t: float,
+    sub: int,
+) -> np.ndarray:
+    """Exact OU positions at the midpoints of ``sub`` slices of each exposure,
+    (beads, frames, sub): an exact AR(1) step between consecutive points (h = W / sub
+    inside an exposure, T - W + h across the dead time)."""
+    h = w / sub
+    j = np.arange(sub)
+    a = np.exp(-h / tau)
+    # Within a frame, given the first point: x_j = a^j x_0 + e_j with
+    # Cov(e_i, e_j) = s2 (a^|i-j| - a^(i+j)); its Cholesky factor for j >= 1.
+    cov = s2 * (a ** np.abs(j[:, None] - j[None, :]) - a ** (j[:, None] + j[None, :]))
+    chol = np.zeros((sub, sub))
+    if sub > 1 and h > 0:
+        chol[1:, 1:] = np.linalg.cholesky(cov[1:, 1:] + 1e-15 * s2 * np.eye(sub - 1))
+    g = np.exp(-(t - (sub - 1) * h) / tau)
+    beads, frames = shape
+    out = np.empty((beads, frames, sub))
+    first = np.sqrt(s2) * gen.standard_normal(beads)
+    for k in range(frames):
+        if k:
+            first = g * out[:, k - 1, -1] + np.sqrt(s2 * (1 - g * g)) * gen.standard_normal(beads)
+        out[:, k] = first[:, None] * a**j + gen.standard_normal((beads, sub)) @ chol.T
+    return out
+
+
 def tether_trace(
     n_frames: int,
     fs_hz: float,
@@ -128,6 +166,7 @@ def tether_trace(
     noise_nm: float = 0.0,
     drift_nm_per_s: float = 0.0,
     n_beads: int | None = None,
+    substeps: int | None = None,
     rng: RNGLike = None,
 ) -> TetherTrace:
     """Simulate the sideways motion of tethered beads as a camera records it.
@@ -159,6 +198,11 @@ def tether_trace(
         Linear drift added to every trace, nm/s.
     n_beads : int or None
         Independent beads with the same parameters; None gives a 1-D trace.
+    substeps : int or None
+        Also return the positions at ``substeps`` points per exposure (``x_sub_nm``),
+        e.g. to render motion-blurred bead images; the frame value is then their mean
+        (a midpoint rule, within (W / substeps / tau)^2 / 12 of the exact average).
+        None: the exact exposure average, no sub-exposure positions (faster).
     rng : int, numpy Generator, SeedSequence or None
         Seed; the same seed gives the same traces.
 
@@ -211,12 +255,23 @@ def tether_trace(
     per = n_frames // n_plat
     sizes = [per] * (n_plat - 1) + [n_frames - per * (n_plat - 1)]
     gen = stream(root_seed(rng), MOTION)
-    parts = [
-        _ou_segment(gen, (beads, size), kt / k, ta, w, period)
-        for size, k, ta in zip(sizes, kappa, tau, strict=True)
-    ]
-    x = np.concatenate(parts, axis=1)
     t_s = np.arange(n_frames) * period
+    x_sub = None
+    if substeps is None:
+        parts = [
+            _ou_segment(gen, (beads, size), kt / k, ta, w, period)
+            for size, k, ta in zip(sizes, kappa, tau, strict=True)
+        ]
+        x = np.concatenate(parts, axis=1)
+    else:
+        sub = check_integer(substeps, "substeps", minimum=1)
+        parts = [
+            _ou_substeps(gen, (beads, size), kt / k, ta, w, period, sub)
+            for size, k, ta in zip(sizes, kappa, tau, strict=True)
+        ]
+        t_sub = t_s[:, None] + (np.arange(sub) + 0.5) * (w / sub)
+        x_sub = np.concatenate(parts, axis=1) + drift * t_sub
+        x = x_sub.mean(axis=2) - drift * t_s
     if noise > 0:
         x = x + noise * gen.standard_normal(x.shape)
     x = x + drift * t_s
@@ -239,4 +294,5 @@ def tether_trace(
         kappa_pn_per_nm=out(kappa),
         gamma_pn_s_per_nm=out(gamma),
         corner_hz=out(kappa / (2.0 * np.pi * gamma)),
+        x_sub_nm=None if x_sub is None else (x_sub[0] if n_beads is None else x_sub),
     )
