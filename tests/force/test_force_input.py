@@ -173,3 +173,13 @@ def test_geometry_helpers():
         extension_nm(z, 0.0, focal_shift=0.0)
     with pytest.raises(ValueError, match="`surface_nm`"):
         extension_nm(z, np.zeros(3))
+
+
+def test_a_bead_that_does_not_move_is_flagged_not_fitted():
+    sim = _sim(frames=3000, rng=6)
+    x = np.vstack([sim.x_nm, np.full(3000, 1234.5)])
+    for method in ("psd", "allan", "auto"):
+        res = calibrate_force(x, 60.0, length_nm=H_NM, method=method)
+        assert res.flagged.tolist() == [False, True]
+        assert np.isnan(res.force_pn[1]) and np.isfinite(res.force_pn[0])
+        assert any("does not move" in w for w in res.warnings[1])

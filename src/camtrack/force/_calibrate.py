@@ -253,6 +253,15 @@ def calibrate_force(
                     f"no NaN-free run of at least {MIN_SEGMENT} frames: nothing to fit"
                 )
             continue
+        still = _still(x[idx], seg.bounds)
+        for i in idx[still]:
+            per["flagged"][i] = True
+            per["warnings"][i].append(
+                "the trace does not move (zero variance): check the tracking and the axis"
+            )
+        idx = idx[~still]
+        if idx.size == 0:
+            continue
         xs = x[idx]
         m_used = "psd" if method == "auto" else method
         fit = _run(m_used, xs, seg.bounds, acq)
@@ -286,6 +295,14 @@ def calibrate_force(
                     f"sigma^2 / {var:.3g} nm^2"
                 )
     return _assemble(per, lengths, acq, batch, temperature_k)
+
+
+def _still(x: np.ndarray, bounds) -> np.ndarray:
+    """Beads whose position never changes within any segment (nothing to fit)."""
+    spread = np.zeros(x.shape[0])
+    for a, b in bounds:
+        spread = np.maximum(spread, np.ptp(x[:, a:b], axis=1))
+    return spread == 0
 
 
 def _merge(a: GroupFit, b: GroupFit, mask: np.ndarray) -> GroupFit:
