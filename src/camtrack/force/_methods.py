@@ -195,10 +195,11 @@ def fit_cluster(x: np.ndarray, bounds, acq: Acquisition, kind: str) -> tuple[Gro
         return blocked_mean_var(mm, s2, tau, noise, acq.exposure_s, acq.period_s, kind)
 
     theta = params.start(x, bounds)
-    for _ in range(2):
+    for full in (False, True):  # weights from the start, then from the first fit
         s2, tau, noise = params(theta)
         r0, a1, b = autocov(s2[:, 0], tau[:, 0], acq.exposure_s, acq.period_s)
-        cmat = cluster_cov(counts, m, kind, r0 + noise[:, 0], a1, b, tau[:, 0] / acq.period_s)
+        taus = tau[:, 0] / acq.period_s
+        cmat = cluster_cov(counts, m, kind, r0 + noise[:, 0], a1, b, taus, full=full)
         mu = model(theta)
         edof = 2.0 * mu**2 / np.diagonal(cmat, axis1=1, axis2=2)
         theta, cov, ok, info = fit_gamma(model, theta, value, np.maximum(edof, 1e-3) / 2.0)
