@@ -11,7 +11,8 @@ images, :func:`bead_rois` noisy ROIs, :func:`zsweep` a calibration z-sweep (both
 reference beads over time (:class:`FieldTruth`).
 
 Tethers (force calibration): :func:`tether_trace` gives exact, camera-blurred
-Ornstein-Uhlenbeck traces of tethered beads with their truth (:class:`TetherTrace`).
+Ornstein-Uhlenbeck traces of tethered beads with their truth (:class:`TetherTrace`);
+:func:`tether_rois` renders motion-blurred bead ROIs along them.
 
 A second, independent bead image model for tests and benchmarks: paraxial Gaussian
 beams with exact pixel integrals (:class:`GaussianBeamOptics`,
@@ -41,6 +42,7 @@ from camtrack.simulate._rois import BeadTruth, bead_rois, zsweep
 from camtrack.simulate._scmos import ScmosMaps, scmos_maps
 from camtrack.simulate._stacks import camera_stack, dark_stack, illumination_series
 from camtrack.simulate._tether import TetherTrace, tether_trace
+from camtrack.simulate._tether_images import tether_rois
 
 __all__ = [
     "BeadOptics",
@@ -63,6 +65,7 @@ __all__ = [
     "gaussian_beam_zsweep",
     "illumination_series",
     "scmos_maps",
+    "tether_rois",
     "tether_trace",
     "zsweep",
 ]
