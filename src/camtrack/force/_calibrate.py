@@ -16,7 +16,7 @@ from camtrack.force._methods import (
 )
 from camtrack.force._models import autocov
 from camtrack.force._physics import faxen_drag, kt_pn_nm
-from camtrack.force._result import ForceResult, build_result
+from camtrack.force._result import ForceResult, assemble
 from camtrack.force._spectra import MIN_SEGMENT, segments
 
 __all__ = ["METHODS", "calibrate_force"]
@@ -287,14 +287,14 @@ def calibrate_force(
         for j, i in enumerate(idx):
             _warn(per, i, used, bool(fit.converged[j]), acq, per["method"][i])
             if fit.noise_zeroed[j]:
-                var = np.exp(fit.log_s2[j])
+                var = float(np.nanvar(xs[j]))
                 per["warnings"][i].append(
                     "tracking noise is not separable from the motion here (its spectrum is "
                     "nearly white); taken as 0. Pass noise_nm (e.g. a stuck bead's scatter) "
-                    f"to include it: sigma nm of noise would lower the force by about "
-                    f"sigma^2 / {var:.3g} nm^2"
+                    "to include it: sigma nm of noise lowers this force by up to "
+                    f"sigma^2 / var(x) = sigma^2 / {var:.3g} nm^2"
                 )
-    return _assemble(per, lengths, acq, batch, temperature_k)
+    return assemble(per, lengths, acq, batch, temperature_k)
 
 
 def _still(x: np.ndarray, bounds) -> np.ndarray:
@@ -346,45 +346,3 @@ def _warn(per, i: int, used: int, converged: bool, acq: Acquisition, method: str
             "equipartition does not separate tracking noise: it lowers the force by "
             "noise^2 / variance"
         )
-
-
-def _assemble(per, lengths, acq: Acquisition, batch: bool, temperature_k) -> ForceResult:
-    def ci(center, var):
-        sd = np.sqrt(np.where(var >= 0, var, np.nan))
-        with np.errstate(over="ignore"):  # an unresolved parameter: (0, inf) is honest
-            return np.stack([center * np.exp(-sd), center * np.exp(sd)], axis=-1)
-
-    kappa = acq.kt / np.exp(per["log_s2"])
-    tau = np.exp(per["log_tau"])
-    gamma = kappa * tau
-    corner = 1.0 / (2.0 * np.pi * tau)
-    v_k = per["v_ss"]
-    v_g = per["v_ss"] + per["v_tt"] - 2.0 * per["v_st"]
-    if acq.gamma is not None:
-        v_g = np.zeros_like(v_g)
-    out = {
-        "force": kappa * lengths,
-        "force_ci": ci(kappa * lengths, v_k),
-        "kappa": kappa,
-        "kappa_ci": ci(kappa, v_k),
-        "gamma": gamma,
-        "gamma_ci": ci(gamma, v_g),
-        "corner": corner,
-        "corner_ci": ci(corner, per["v_tt"]),
-        "noise": per["noise"],
-        "method": per["method"],
-        "reason": per["reason"],
-        "warnings": [tuple(w) for w in per["warnings"]],
-        "flagged": per["flagged"],
-        "used": per["used"],
-        "nan": per["nan"],
-        "segments": per["segments"],
-        "length": lengths,
-    }
-    meta = {
-        "fs_hz": acq.fs_hz,
-        "exposure_s": acq.exposure_s,
-        "temperature_k": float(temperature_k),
-        "gamma_fixed": acq.gamma is not None,
-    }
-    return build_result(out, meta, batch)

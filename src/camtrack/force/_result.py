@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ForceResult"]
+__all__ = ["ForceResult", "assemble", "build_result"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,3 +124,47 @@ def build_result(per: dict[str, np.ndarray], meta: dict[str, Any], batch: bool) 
         _rows=tuple(rows),
         **meta,
     )
+
+
+def assemble(per, lengths, acq, batch: bool, temperature_k) -> ForceResult:
+    """The result from the per-bead fit arrays (log s2, log tau and their covariance)."""
+
+    def ci(center, var):
+        sd = np.sqrt(np.where(var >= 0, var, np.nan))
+        with np.errstate(over="ignore"):  # an unresolved parameter: (0, inf) is honest
+            return np.stack([center * np.exp(-sd), center * np.exp(sd)], axis=-1)
+
+    kappa = acq.kt / np.exp(per["log_s2"])
+    tau = np.exp(per["log_tau"])
+    gamma = kappa * tau
+    corner = 1.0 / (2.0 * np.pi * tau)
+    v_k = per["v_ss"]
+    v_g = per["v_ss"] + per["v_tt"] - 2.0 * per["v_st"]
+    if acq.gamma is not None:
+        v_g = np.zeros_like(v_g)
+    out = {
+        "force": kappa * lengths,
+        "force_ci": ci(kappa * lengths, v_k),
+        "kappa": kappa,
+        "kappa_ci": ci(kappa, v_k),
+        "gamma": gamma,
+        "gamma_ci": ci(gamma, v_g),
+        "corner": corner,
+        "corner_ci": ci(corner, per["v_tt"]),
+        "noise": per["noise"],
+        "method": per["method"],
+        "reason": per["reason"],
+        "warnings": [tuple(w) for w in per["warnings"]],
+        "flagged": per["flagged"],
+        "used": per["used"],
+        "nan": per["nan"],
+        "segments": per["segments"],
+        "length": lengths,
+    }
+    meta = {
+        "fs_hz": acq.fs_hz,
+        "exposure_s": acq.exposure_s,
+        "temperature_k": float(temperature_k),
+        "gamma_fixed": acq.gamma is not None,
+    }
+    return build_result(out, meta, batch)
