@@ -30,7 +30,24 @@ FOCAL_SHIFT = 1.33 / 1.515
 
 
 def kt_pn_nm(temperature_k: float) -> float:
-    """Thermal energy k_B T in pN nm (4.09 pN nm at 296.15 K)."""
+    """Thermal energy k_B T in pN nm.
+
+    Parameters
+    ----------
+    temperature_k : float
+        Absolute temperature, K (> 0).
+
+    Returns
+    -------
+    float
+        k_B T, pN nm (k_B = 1.380649e-23 J/K exactly; 1 J = 1e21 pN nm).
+
+    Examples
+    --------
+    >>> from camtrack.force import kt_pn_nm
+    >>> round(kt_pn_nm(296.15), 4)
+    4.0888
+    """
     return BOLTZMANN_PN_NM_PER_K * check_positive(temperature_k, "temperature_k")
 
 
