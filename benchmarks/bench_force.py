@@ -21,7 +21,10 @@ Tweezepy runs as a subprocess under its own Python (``peers/tweezepy_force.py``)
 (make it with ``python3.11 -m venv /tmp/tweezepy-venv && /tmp/tweezepy-venv/bin/pip
 install tweezepy==1.2.7 numba``); without one the peer columns say "skipped".
 
-Run (about 2 minutes on 2 cores)::
+End to end: bead images rendered along simulated trajectories (``tether_rois``), tracked
+by ``track_rois``, calibrated; 2-minute traces (24 s with --quick).
+
+Run (about 8 minutes on 2 cores; --quick about 1)::
 
     .venv/bin/python benchmarks/bench_force.py [--quick] [--traces 16]
 """
@@ -39,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from camtrack.force import calibrate_force, faxen_drag, kt_pn_nm
-from camtrack.simulate import tether_trace
+from camtrack.simulate import tether_rois, tether_trace
+from camtrack.tracking import track_rois
 
 HERE = Path(__file__).resolve().parent
 R_NM, H_NM, NOISE_NM, T_K = 500.0, 3000.0, 1.5, 296.15
@@ -181,6 +185,39 @@ def bench_speed(n_beads: int, frames: int, n_peer: int) -> dict:
     return out
 
 
+def bench_end_to_end(n: int, seconds: float) -> dict:
+    """Bead images along simulated trajectories (4 positions per exposure, 32 px ROIs,
+    100 nm/px, default bead and camera, 4000 e- background), tracked by camtrack
+    (precise), converted to nm, calibrated by PSD. Corner 5 Hz at fs 60 Hz, W = 1/fs."""
+    fs, nm_px, size = 60.0, 100.0, 32
+    kappa = 2 * np.pi * GAMMA * 5.0
+    force = kappa * H_NM
+    frames = int(seconds * fs)
+    sim = tether_trace(
+        frames, fs, force_pn=force, length_nm=H_NM, radius_nm=R_NM, height_nm=H_NM,
+        n_beads=n, substeps=4, rng=7,
+    )  # fmt: skip
+    tracked = np.empty_like(sim.x_nm)
+    t_render = t_track = 0.0
+    for b in range(n):
+        t0 = time.perf_counter()
+        rois = tether_rois(sim.x_sub_nm[b], nm_per_px=nm_px, size=size, rng=1000 + b)
+        t1 = time.perf_counter()
+        tracked[b] = (np.asarray(track_rois(rois).x) - (size - 1) / 2) * nm_px
+        t_track += time.perf_counter() - t1
+        t_render += t1 - t0
+    out = {"frames": frames, "traces": n, "force_pn": force, "render_s": t_render,
+           "track_s": t_track, "rows": {}}  # fmt: skip
+    for mode, kw in (("fitted", {}), ("fixed", {"radius_nm": R_NM, "height_nm": H_NM})):
+        img = calibrate_force(tracked, fs, length_nm=H_NM, **kw)
+        ref = calibrate_force(sim.x_nm, fs, length_nm=H_NM, **kw)
+        lo, hi = img.force_ci_pn.T
+        row = stats(img.force_pn, lo, hi, force, 0.0)
+        row["vs_simulated_trace_pct"] = float(np.mean(img.force_pn / ref.force_pn - 1) * 100)
+        out["rows"][f"images -> camtrack psd ({mode})"] = row
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2-minute traces, 30k-frame speed test")
@@ -204,6 +241,14 @@ def main() -> None:
                 f"  {label:34s} {r['bias_pct']:8.2f} {r['scatter_pct']:10.2f} "
                 f"{r['coverage']:6.2f} {r['s_per_trace']:9.4f}"
             )
+    e2e = report["end_to_end"] = bench_end_to_end(args.traces, seconds / 5)
+    print(
+        f"\nend to end: {args.traces} x {e2e['frames']} frames of bead images "
+        f"(render {e2e['render_s']:.0f} s, track {e2e['track_s']:.0f} s)"
+    )
+    for label, r in e2e["rows"].items():
+        print(f"  {label:34s} bias {r['bias_pct']:6.2f} %  scatter {r['scatter_pct']:5.2f} %  "
+              f"cover {r['coverage']:.2f}  vs simulated trace {r['vs_simulated_trace_pct']:+.3f} %")  # fmt: skip
     frames = 30000 if args.quick else 100000
     report["speed"] = bench_speed(100, frames, 4)
     sp = report["speed"]
