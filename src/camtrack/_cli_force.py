@@ -79,6 +79,8 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs) -> int:
                 print(f"  note: {row['warnings']}")
         if tt.reference.size:
             print(f"drift: median of reference beads {tt.reference.tolist()} subtracted")
+            for note in tt.warnings:
+                print(f"  note: {note}")
         print(f"wrote {out}")
     except (ValueError, TypeError, OSError, ImportError) as exc:
         print(failure("force", exc), file=sys.stderr)

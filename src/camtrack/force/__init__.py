@@ -6,7 +6,8 @@ of the power spectrum ("psd"), of the overlapping Allan or Hadamard variance, or
 blur-corrected equipartition. Every model is exact for a camera: aliasing, the boxcar
 blur of any exposure W <= 1 / fs and white tracking noise.
 
-Geometry and physics helpers: :func:`pendulum_length_nm`, :func:`extension_nm`
+Drift: :func:`correct_drift` combines several reference beads robustly (lost or
+jumping references left out per frame). Geometry and physics helpers: :func:`pendulum_length_nm`, :func:`extension_nm`
 (focal-shift factor :data:`FOCAL_SHIFT`), :func:`faxen_drag`, :func:`kt_pn_nm`.
 Models for plots and checks: :func:`psd_model`, :func:`allan_model`. Force-extension:
 :func:`force_extension` (force and extension per plateau, then ``.fit_wlc()``),
@@ -17,6 +18,7 @@ Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
 """
 
 from camtrack.force._calibrate import METHODS, calibrate_force
+from camtrack.force._drift import DriftResult, correct_drift
 from camtrack.force._models import allan_model, blur_factor, psd_model
 from camtrack.force._physics import (
     FOCAL_SHIFT,
@@ -32,12 +34,14 @@ from camtrack.force._wlc import WLCResult, fit_wlc, wlc_extension_nm, wlc_force_
 __all__ = [
     "FOCAL_SHIFT",
     "METHODS",
+    "DriftResult",
     "ForceExtension",
     "ForceResult",
     "WLCResult",
     "allan_model",
     "blur_factor",
     "calibrate_force",
+    "correct_drift",
     "extension_nm",
     "faxen_drag",
     "fit_wlc",

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from camtrack._validation import check_choice, check_existing_file, check_positive
+from camtrack.force._drift import correct_drift
 
 __all__ = ["TableTraces", "read_table", "traces_from_table"]
 
@@ -67,12 +68,15 @@ class TableTraces:
     frame : ndarray of int, (n_frames,)
     reference : ndarray of int
         The reference beads whose median displacement was subtracted.
+    warnings : tuple of str
+        From :func:`correct_drift` (references left out in some frames).
     """
 
     bead: np.ndarray
     x_nm: np.ndarray = field(repr=False)
     frame: np.ndarray = field(repr=False)
     reference: np.ndarray
+    warnings: tuple[str, ...] = ()
 
 
 def traces_from_table(
@@ -97,7 +101,8 @@ def traces_from_table(
     fs_hz : float or None
         With a ``t_s`` column, the frame rate it must agree with.
     drift : bool
-        Subtract the median displacement of the reference beads (``reference`` column).
+        Subtract the drift of the reference beads (``reference`` column), combined by
+        :func:`correct_drift` (median, lost or jumping references left out per frame).
 
     Returns
     -------
@@ -144,9 +149,8 @@ def traces_from_table(
     if "reference" in table:
         ref_rows = np.asarray(table["reference"]).astype(bool)
         is_ref = np.isin(beads, np.unique(bead[ref_rows]))
+    notes: tuple[str, ...] = ()
     if drift and is_ref.any():
-        ref = traces[is_ref] - np.nanmedian(traces[is_ref], axis=1, keepdims=True)
-        with np.errstate(all="ignore"):
-            common = np.nanmedian(ref, axis=0) if is_ref.sum() > 1 else ref[0]
-        traces = traces - common
-    return TableTraces(beads[~is_ref], traces[~is_ref], full, beads[is_ref])
+        res = correct_drift(traces, np.flatnonzero(is_ref))
+        traces, notes = res.corrected_nm, res.warnings
+    return TableTraces(beads[~is_ref], traces[~is_ref], full, beads[is_ref], notes)
