@@ -10,6 +10,7 @@ from camtrack.force import (
     fit_wlc,
     force_extension,
     kt_pn_nm,
+    plateau_labels,
     wlc_extension_nm,
     wlc_force_pn,
 )
@@ -92,3 +93,17 @@ def test_dsdna_plateaus_from_simulated_traces():
     assert res.persistence_err_nm / LP < 0.15
     assert res.contour_err_nm / L0 < 0.02
     assert res.n_points == 8
+
+
+def test_plateau_labels_from_the_magnet_position():
+    magnet = np.concatenate([np.full(100, 5.0), np.linspace(5.0, 4.0, 10), np.full(50, 4.0),
+                             np.full(5, 3.0), np.full(40, 5.0)])  # fmt: skip
+    labels = plateau_labels(magnet)
+    assert labels[:101].tolist() == [0] * 101  # the ramp starts at 5.0 and ends at 4.0
+    assert (labels[101:109] == -1).all()  # moving
+    assert (labels[109:160] == 1).all()
+    assert (labels[160:165] == -1).all()  # too short to be a plateau
+    assert (labels[165:] == 2).all()  # the same position revisited: a new plateau
+    assert plateau_labels(magnet, min_frames=5)[160] == 2
+    with pytest.raises(ValueError, match="`magnet_position`"):
+        plateau_labels([[1.0, 2.0]])

@@ -7,11 +7,12 @@ blur-corrected equipartition. Every model is exact for a camera: aliasing, the b
 blur of any exposure W <= 1 / fs and white tracking noise.
 
 Drift: :func:`correct_drift` combines several reference beads robustly (lost or
-jumping references left out per frame). Geometry and physics helpers: :func:`pendulum_length_nm`, :func:`extension_nm`
-(focal-shift factor :data:`FOCAL_SHIFT`), :func:`faxen_drag`, :func:`kt_pn_nm`.
-Models for plots and checks: :func:`psd_model`, :func:`allan_model`. Force-extension:
-:func:`force_extension` (force and extension per plateau, then ``.fit_wlc()``),
-:func:`wlc_force_pn`, :func:`wlc_extension_nm`, :func:`fit_wlc`.
+jumping references left out per frame). Geometry and physics: :func:`pendulum_length_nm`,
+:func:`extension_nm` (focal-shift factor :data:`FOCAL_SHIFT`), :func:`faxen_drag`,
+:func:`kt_pn_nm`. Models for plots and checks: :func:`psd_model`, :func:`allan_model`,
+:func:`blur_factor`. Force-extension: :func:`plateau_labels` (plateaus from the magnet
+position), :func:`force_extension` (force and extension per plateau, then
+``.fit_wlc()``), :func:`wlc_force_pn`, :func:`wlc_extension_nm`, :func:`fit_wlc`.
 
 Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
 (n_beads, n_frames); frame k averages the position over [k / fs, k / fs + W].
@@ -27,7 +28,7 @@ from camtrack.force._physics import (
     kt_pn_nm,
     pendulum_length_nm,
 )
-from camtrack.force._plateaus import ForceExtension, force_extension
+from camtrack.force._plateaus import ForceExtension, force_extension, plateau_labels
 from camtrack.force._result import ForceResult
 from camtrack.force._wlc import WLCResult, fit_wlc, wlc_extension_nm, wlc_force_pn
 
@@ -48,6 +49,7 @@ __all__ = [
     "force_extension",
     "kt_pn_nm",
     "pendulum_length_nm",
+    "plateau_labels",
     "psd_model",
     "wlc_extension_nm",
     "wlc_force_pn",

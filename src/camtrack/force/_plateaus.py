@@ -13,7 +13,7 @@ from camtrack.force._physics import pendulum_length_nm
 from camtrack.force._result import ForceResult
 from camtrack.force._wlc import WLCResult, fit_wlc
 
-__all__ = ["ForceExtension", "force_extension"]
+__all__ = ["ForceExtension", "force_extension", "plateau_labels"]
 
 # The extension's standard error comes from batch means: 10 batches are long compared
 # with the correlation time on any plateau long enough for a force, and leave 9 degrees
@@ -58,6 +58,52 @@ class ForceExtension:
             extensible=extensible,
             temperature_k=t,
         )
+
+
+def plateau_labels(
+    magnet_position: Any, *, tolerance: float | None = None, min_frames: int = 16
+) -> np.ndarray:
+    """Plateau label per frame from the magnet position (moving frames get -1).
+
+    Parameters
+    ----------
+    magnet_position : array_like, (n_frames,)
+        Magnet height (or any set point: current, force command) per frame.
+    tolerance : float or None
+        A step larger than this between consecutive frames starts a new run; None:
+        1e-6 of the total range (exact repeats of a set point).
+    min_frames : int
+        Runs shorter than this are the magnet moving: label -1.
+
+    Returns
+    -------
+    ndarray of int, (n_frames,)
+        0, 1, 2, ... in time order for each run at a constant position (a position
+        revisited later is a new plateau), -1 while moving. Time ranges marked by hand
+        can be given to :func:`force_extension` the same way (labels per frame).
+
+    Examples
+    --------
+    >>> from camtrack.force import plateau_labels
+    >>> plateau_labels([1.0] * 20 + [1.5, 2.0] + [2.0] * 20).tolist()[18:24]
+    [0, 0, -1, 1, 1, 1]
+    """
+    m = np.asarray(magnet_position, dtype=float)
+    if m.ndim != 1 or m.size == 0 or not np.all(np.isfinite(m)):
+        raise ValueError(
+            f"`magnet_position` must be a finite 1-D array (one value per frame); got shape "
+            f"{m.shape}."
+        )
+    tol = 1e-6 * float(np.ptp(m)) if tolerance is None else check_positive(tolerance, "tolerance")
+    starts = np.flatnonzero(np.concatenate([[True], np.abs(np.diff(m)) > tol]))
+    ends = np.append(starts[1:], m.size)
+    labels = np.full(m.size, -1)
+    k = 0
+    for a, b in zip(starts, ends, strict=True):
+        if b - a >= min_frames:
+            labels[a:b] = k
+            k += 1
+    return labels
 
 
 def _mean_and_error(z: np.ndarray) -> tuple[float, float]:
