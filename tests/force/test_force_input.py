@@ -183,3 +183,11 @@ def test_a_bead_that_does_not_move_is_flagged_not_fitted():
         assert res.flagged.tolist() == [False, True]
         assert np.isnan(res.force_pn[1]) and np.isfinite(res.force_pn[0])
         assert any("does not move" in w for w in res.warnings[1])
+
+
+def test_dask_input_gives_the_same_result():
+    da = pytest.importorskip("dask.array")
+    sim = _sim(frames=3000, n_beads=3, rng=7)
+    lazy = calibrate_force(da.from_array(sim.x_nm, chunks=(1, 700)), 60.0, length_nm=H_NM)
+    eager = calibrate_force(sim.x_nm, 60.0, length_nm=H_NM)
+    np.testing.assert_array_equal(lazy.force_pn, eager.force_pn)

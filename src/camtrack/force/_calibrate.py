@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from camtrack._backend import to_host
 from camtrack._validation import check_choice, check_positive
 from camtrack.force._methods import (
     Acquisition,
@@ -39,7 +40,9 @@ def _check_trace(x_nm: Any) -> np.ndarray:
             f"`x_nm` must be an array of positions in nm, (n_frames,) or (n_beads, n_frames); "
             f"got {type(x_nm).__name__}."
         )
-    x = np.asarray(x_nm)
+    # Traces are small next to images (beads x frames): fit on the host, whatever the
+    # backend (a cupy array is copied over, a dask array computed).
+    x = to_host(x_nm) if hasattr(x_nm, "shape") else np.asarray(x_nm)
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
         raise TypeError(f"`x_nm` must be numeric; got dtype {x.dtype}. Use x.astype(float).")
     if x.ndim not in (1, 2):
@@ -129,7 +132,8 @@ def calibrate_force(
     Parameters
     ----------
     x_nm : array_like, (n_frames,) or (n_beads, n_frames)
-        Position along one sideways axis per frame, nm (drift-corrected if possible).
+        Position along one sideways axis per frame, nm (drift-corrected if possible);
+        numpy, cupy or dask (fitted on the host in float64).
         NaN marks lost frames: the trace is split into NaN-free segments.
     fs_hz : float
         Frame rate, Hz.
