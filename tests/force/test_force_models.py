@@ -160,3 +160,20 @@ def test_simulator_matches_an_independent_fine_grid_simulation(w_frac, tau):
         assert abs(s_sim.mean() - s_ref.mean()) < 4 * se + 1e-3 * s2
     r0, _, _ = autocov(s2, tau, w_frac * T, T)
     assert x.var(axis=1).mean() == pytest.approx(r0, rel=0.05)
+
+
+def test_force_diagnostics_model_follows_the_data():
+    """The blocked periodogram scatters about its fitted model with gamma statistics:
+    the mean of data / model is 1 within 4 standard errors; same for a batch bead."""
+    from camtrack.force import calibrate_force, force_diagnostics
+
+    sim = tether_trace(20000, FS, force_pn=0.5, length_nm=2000.0, noise_nm=1.0, n_beads=2, rng=3)
+    res = calibrate_force(sim.x_nm, FS, length_nm=2000.0)
+    d = force_diagnostics(sim.x_nm, res, bead=1)
+    ratio = d.psd_nm2_per_hz / d.psd_model_nm2_per_hz
+    n_bins = 9999 // d.f_hz.size  # bins per block: the gamma shape
+    assert abs(ratio.mean() - 1) < 4 / np.sqrt(n_bins * d.f_hz.size)
+    assert d.force_pn == res.force_pn[1]
+    np.testing.assert_allclose(d.allan_nm2[:3], d.allan_model_nm2[:3], rtol=0.1)
+    with pytest.raises(ValueError, match="`bead`"):
+        force_diagnostics(sim.x_nm, res, bead=2)

@@ -10,15 +10,17 @@ Drift: :func:`correct_drift` combines several reference beads robustly (lost or
 jumping references left out per frame). Geometry and physics: :func:`pendulum_length_nm`,
 :func:`extension_nm` (focal-shift factor :data:`FOCAL_SHIFT`), :func:`faxen_drag`,
 :func:`kt_pn_nm`. Models for plots and checks: :func:`psd_model`, :func:`allan_model`,
-:func:`blur_factor`. Force-extension: :func:`plateau_labels` (plateaus from the magnet
-position), :func:`force_extension` (force and extension per plateau, then
-``.fit_wlc()``), :func:`wlc_force_pn`, :func:`wlc_extension_nm`, :func:`fit_wlc`.
+:func:`blur_factor`; :func:`force_diagnostics` gives one bead's measured PSD and Allan
+variance next to its fitted models. Force-extension: :func:`plateau_labels` (plateaus
+from the magnet position), :func:`force_extension` (force and extension per plateau,
+then ``.fit_wlc()``), :func:`wlc_force_pn`, :func:`wlc_extension_nm`, :func:`fit_wlc`.
 
 Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
 (n_beads, n_frames); frame k averages the position over [k / fs, k / fs + W].
 """
 
 from camtrack.force._calibrate import METHODS, calibrate_force
+from camtrack.force._diagnostics import ForceDiagnostics, force_diagnostics
 from camtrack.force._drift import DriftResult, correct_drift
 from camtrack.force._models import allan_model, blur_factor, psd_model
 from camtrack.force._physics import (
@@ -36,6 +38,7 @@ __all__ = [
     "FOCAL_SHIFT",
     "METHODS",
     "DriftResult",
+    "ForceDiagnostics",
     "ForceExtension",
     "ForceResult",
     "WLCResult",
@@ -46,6 +49,7 @@ __all__ = [
     "extension_nm",
     "faxen_drag",
     "fit_wlc",
+    "force_diagnostics",
     "force_extension",
     "kt_pn_nm",
     "pendulum_length_nm",
