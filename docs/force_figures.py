@@ -12,16 +12,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from camtrack.force import (  # noqa: E402
+from camtrack.force import (
     calibrate_force,
     faxen_drag,
     force_diagnostics,
     psd_model,
 )
-from camtrack.simulate import tether_trace  # noqa: E402
+from camtrack.simulate import tether_trace
 
 R_NM, H_NM = 500.0, 3000.0
 CASES = [("low: f_c 1 Hz, fs 60 Hz, W = 1/fs", 60.0, 1.0, 1.0),
