@@ -381,6 +381,23 @@ def test_killed_spill_is_reclaimed_at_the_next_start(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_old_style_spill_folders_are_reclaimed_once_untouched_for_a_day(tmp_path):
+    """older camtrack versions spilled to <tmp>/camtrack-spill-XXXXXXXX (mkdtemp, no owner
+    lock): a day-old one is removed at the next start, a recent one is left alone."""
+    from camtrack.io._spill import LEGACY_AGE_S, reclaim_spills
+
+    old, recent = tmp_path / "camtrack-blocks-a1b2c3d4", tmp_path / "camtrack-spill-e5f6g7h8"
+    other = tmp_path / "camtrack-spill-notours-at-all"
+    for d in (old, recent, other):
+        d.mkdir()
+        (d / "band.raw").write_bytes(b"x" * 64)
+    stale = time.time() - LEGACY_AGE_S - 60
+    for p in (old / "band.raw", old, other / "band.raw", other):
+        os.utime(p, (stale, stale))
+    assert reclaim_spills(str(tmp_path)) == [str(old)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, recent.name])
+
+
 # -- permissions and argument types ----------------------------------------------
 
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -98,19 +100,60 @@ def reclaim_spills(folder: str | None = None) -> list[str]:
     -------
     list of str
         The folders removed.
+
+    Notes
+    -----
+    Folders left by older camtrack versions (``<folder>/camtrack-spill-XXXXXXXX`` or
+    ``camtrack-blocks-XXXXXXXX``, no owner file) are removed too once nothing in them has changed for
+    :data:`LEGACY_AGE_S` (a day): they hold no lock to ask, and a run of such a version
+    still working writes its spill within minutes of starting.
     """
-    root = os.path.join(folder or spill_dir(), ROOT_NAME)
+    base = folder or spill_dir()
+    root = os.path.join(base, ROOT_NAME)
+    removed = _reclaim_legacy(base)
     try:
         runs = [e.path for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
     except OSError:
-        return []
-    removed = []
+        return removed
     for run in runs:
         if _owner_dead(run):
             shutil.rmtree(run, ignore_errors=True)
             removed.append(run)
     with contextlib.suppress(OSError):
         os.rmdir(root)  # only when empty
+    return removed
+
+
+# Untouched for this long, an old-style spill folder (no owner lock) is taken as stale.
+LEGACY_AGE_S = 24 * 3600.0
+_LEGACY = re.compile(r"camtrack-(spill|blocks)-[A-Za-z0-9_]{8}")
+
+
+def _newest_mtime(path: str) -> float:
+    newest = os.lstat(path).st_mtime
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+    return newest
+
+
+def _reclaim_legacy(base: str) -> list[str]:
+    """Remove old-style ``camtrack-{spill,blocks}-XXXXXXXX`` folders untouched for a day."""
+    removed = []
+    now = time.time()
+    try:
+        entries = [e for e in os.scandir(base) if _LEGACY.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]  # fmt: skip
+    except OSError:
+        return removed
+    for e in entries:
+        try:
+            stale = now - _newest_mtime(e.path) > LEGACY_AGE_S
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(e.path, ignore_errors=True)
+            removed.append(e.path)
     return removed
 
 
