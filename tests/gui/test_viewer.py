@@ -81,6 +81,26 @@ def test_corrupt_file_notifies_and_adds_nothing(viewer, tmp_path):
     assert any("broken.tif" in m for m in new), new
 
 
+def test_ome_tiff_with_short_sizet_warns_and_offers_every_page(viewer, tmp_path):
+    """An OME-TIFF whose SizeT (30) is below its page count (40): the series as the
+    metadata say, every page as a second, hidden layer, and a notification naming both."""
+    from napari.utils.notifications import notification_manager
+
+    frames = np.random.default_rng(1).integers(0, 4000, (40, 12, 14), dtype=np.uint16)
+    path = tmp_path / "run.ome.tif"
+    tifffile.imwrite(path, frames, ome=True, metadata={"axes": "TYX"})
+    path.write_bytes(path.read_bytes().replace(b'SizeT="40"', b'SizeT="30"'))
+    n_before = len(notification_manager.records)
+
+    layers = viewer.open(path, plugin=PLUGIN)
+
+    assert [(lay.data.shape, lay.visible) for lay in layers] == [((30, 12, 14), True), ((40, 12, 14), False)]  # fmt: skip
+    assert isinstance(layers[1].data, da.Array) and layers[1].name == "run [pages]"
+    np.testing.assert_array_equal(layers[1].data[35].compute(), frames[35])
+    new = [str(n.message) for n in notification_manager.records[n_before:]]
+    assert any("40 pages" in m and "run [pages]" in m for m in new), new
+
+
 def test_files_that_are_not_ours_are_refused(tmp_path):
     from camtrack.napari._reader import get_reader
 
