@@ -146,7 +146,7 @@ def test_table_and_dataframe(beads48, zlut48):
     res = track_rois(rois[:5], zlut=zlut48, keep_profiles=False)
     assert res.profiles is None
     table = res.to_table()
-    assert list(table) == ["x", "y", "z", "quality", "match"]
+    assert list(table) == ["x", "y", "z", "x_err", "y_err", "z_err", "quality", "match"]
     df = res.to_dataframe()
     assert len(df) == 5 and list(df.columns) == list(table)
     assert len(res) == 5

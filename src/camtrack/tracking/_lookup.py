@@ -79,8 +79,15 @@ def weighted_pearson(xp: Any, m: Any, ref: Any, w: Any) -> Any:
     return r
 
 
-def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any]:
-    """Vectorised z fit; returns (z, match) with match the weighted correlation at z."""
+def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any, Any]:
+    """Vectorised z fit; returns (z, match, z_err).
+
+    ``match`` is the weighted correlation at z; ``z_err`` the standard error of z from
+    the fit's own residuals: ``s2 / (a**2 (sum w L'**2 - projection))`` with ``s2 = sum
+    w r**2 / (B - 3)`` (B finite bins; 3 parameters a, b, z), the Gauss-Newton
+    curvature at the solution scaled by the observed misfit, so it needs no camera and
+    also counts the LUT's own noise and any mismatch between bead and LUT.
+    """
     zp = xp.asarray(zlut.z)
     lut = xp.asarray(zlut.profiles)
     # (P-1, 4, B): one segment's coefficients are contiguous, a row gather per ROI.
@@ -103,7 +110,7 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any]:
         z = zp[k0].astype(xp.float64)
         steps = xp.diff(zp)
         if p < 2:
-            return xp.where(finite.any(axis=1), z, xp.nan), r.max(axis=1)
+            return xp.where(finite.any(axis=1), z, xp.nan), r.max(axis=1), xp.full(z.shape, xp.nan)
         ones = xp.ones(m.shape[1])
 
         def spline(z: Any, deriv: bool) -> tuple[Any, Any, Any, Any]:
@@ -141,7 +148,7 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any]:
             lim = steps[seg]
             dz = xp.clip(xp.where(xp.isfinite(dz), dz, 0.0), -lim, lim)
             z = xp.clip(z + dz, zp[0], zp[-1])
-        _, val, _, ww = spline(z, False)
+        _, val, der, ww = spline(z, True)
         sw = ww @ ones
         mm = _dot(xp, ww, mz) / sw
         wv = ww * val
@@ -150,10 +157,26 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any]:
         vm = _dot(xp, ww * mz, mz) - sw * mm * mm
         vv = _dot(xp, wv, val) - sw * mv * mv
         match = cov / xp.sqrt(vm * vv)
+        # Standard error: the weighted residual variance of the affine fit at z over the
+        # variable-projection curvature (J = a L' less its part absorbed by a and b).
+        slope = cov / vv
+        chi2 = vm - slope * cov  # sum w (m - a L - b)**2 at the best a, b
+        nb = (ww > 0).sum(axis=1)
+        s2 = chi2 / xp.maximum(nb - 3, 1)
+        wd = ww * der
+        d = wd @ ones
+        dv = _dot(xp, wd, val)
+        sl = wv @ ones
+        sll = _dot(xp, wv, val)
+        det = sw * sll - sl * sl
+        proj = (sll * d * d - 2.0 * sl * d * dv + sw * dv * dv) / det
+        curv = slope * slope * (_dot(xp, wd, der) - proj)
+        z_err = xp.sqrt(xp.maximum(s2, 0.0) / curv)
         good = xp.isfinite(match) & (finite.sum(axis=1) >= 3)
         z = xp.where(good, z, xp.nan)
         match = xp.where(good, match, xp.nan)
-    return z, match
+        z_err = xp.where(good & (nb > 3) & (curv > 0), z_err, xp.nan)
+    return z, match, z_err
 
 
 def lookup_z(profiles: Any, zlut: ZLut, *, n_iter: int = 5) -> Any:

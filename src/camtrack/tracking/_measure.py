@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from camtrack.tracking._camera import CameraModel, apply_camera
 from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2
+from camtrack.tracking._errors import fast_errors, xy_errors
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 from camtrack.tracking._symmetry import (
@@ -186,20 +188,27 @@ def measure(
     n_iter: int = 2,
     profiles: bool = True,
     refine_xy: bool | str = False,
+    camera: CameraModel | None = None,
 ) -> dict[str, Any]:
-    """Centres (x, y), symmetry quality, relative profiles (p - bg) / bg and bg.
+    """Centres (x, y), their standard errors, symmetry quality, relative profiles and bg.
 
     NaN or constant ROIs give NaN everywhere for that ROI only. Without ``profiles``
     (x, y only) no profile is computed and ``"profiles"`` is None. ``refine_xy`` (fast
     mode): one 2-D symmetry step on a central crop after the projections, for every
     ROI (True), for the ROIs with a clipped centre ("clipped") or none (False).
+    ``camera`` (maps cut for these ROIs): per-pixel offset and gain corrected, hot
+    pixels replaced, and the errors use its variances (else estimated from residuals).
+    Clipping is detected on the raw ROIs.
     """
     s = rois.shape[-1]
     g, bg, bad, top = prepare(xp, rois)
+    corrected, variance = apply_camera(xp, rois, camera, g.dtype)
+    if corrected is not None:
+        g, bg, _, _ = prepare(xp, corrected)
     any_bad = bool(bad.any())
     with quiet():
         clipped = clipped_rows(xp, rois, top, saturation, saturation_tol, saturation_level, bad)  # fmt: skip
-        cx, cy, q = projection_centre(xp, g, n_iter=n_iter)
+        cx, cy, q, power = projection_centre(xp, g, n_iter=n_iter, noise=True)
         hole = None
         if clipped is not None:
             rows, sub = clipped
@@ -210,17 +219,23 @@ def measure(
                 if mode == "fast":
                     # The clipped plateau is not band-limited: leave it out of the projections.
                     sel = rows[h > 0]
-                    cx[sel], cy[sel], q[sel] = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel])  # fmt: skip
+                    cx[sel], cy[sel], q[sel], power[:, sel] = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip
+        refined = None
         if mode == "precise":
-            cx, cy, q, _ = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole)
+            cx, cy, q, last = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole, keep=True)
+            xe, ye = xy_errors(xp, g, bg, cx, cy, hole, variance, noise=last["noise"])
         elif refine_xy is True:
             # Projections lose precision as the ROI grows; one 2-D symmetry step on a
             # central crop recovers most of it (128 px dim: 0.017 -> 0.0075 px).
             cx, cy = refine_centre(xp, g, cx, cy, hole=hole)
+            refined = xp.ones(cx.shape, dtype=bool)
         elif refine_xy == "clipped" and hole is not None:
             # Projections with a hole lose most: refine the clipped ROIs only.
             sel = xp.nonzero(hole > 0)[0]
             cx[sel], cy[sel] = refine_centre(xp, g[sel], cx[sel], cy[sel], hole=hole[sel])
+            refined = hole > 0
+        if mode == "fast":
+            xe, ye = fast_errors(xp, g, bg, cx, cy, hole, variance, refined, noise=power)
         if not profiles:
             prof = None
         elif profile == "radial":
@@ -251,8 +266,10 @@ def measure(
             nan = math.nan
             cx = xp.where(bad, nan, cx)
             cy = xp.where(bad, nan, cy)
+            xe = xp.where(bad, nan, xe)
+            ye = xp.where(bad, nan, ye)
             q = xp.where(bad, nan, q)
             bg = xp.where(bad, nan, bg)
             if prof is not None:
                 prof = xp.where(bad[:, None], nan, prof)
-    return {"x": cx, "y": cy, "quality": q, "profiles": prof, "background": bg}
+    return {"x": cx, "y": cy, "x_err": xe, "y_err": ye, "quality": q, "profiles": prof, "background": bg}  # fmt: skip

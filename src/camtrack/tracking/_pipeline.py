@@ -10,6 +10,7 @@ import numpy as np
 from camtrack import _backend
 from camtrack._parallel import n_workers
 from camtrack._validation import check_choice, check_integer, check_positive
+from camtrack.tracking._camera import CameraModel, as_camera_model
 from camtrack.tracking._common import as_rois, computed
 from camtrack.tracking._lookup import zfit
 from camtrack.tracking._measure import (
@@ -68,7 +69,7 @@ def resolve_options(
     return o
 
 
-def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, Any], camera: CameraModel | None = None) -> dict[str, Any]:  # fmt: skip
     level = None if zlut is None else zlut.saturation_level
     out = measure(
         xp,
@@ -83,18 +84,23 @@ def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, A
         n_iter=o["n_iter"],
         profiles=zlut is not None or o["keep_profiles"],
         refine_xy=o["refine_xy"],
+        camera=camera,
     )
     m = out["x"].shape[0]
     if zlut is None:
         z = xp.full(m, np.nan)
         match = xp.full(m, np.nan)
+        z_err = xp.full(m, np.nan)
     else:
-        z, match = zfit(xp, out["profiles"], zlut, o["z_iter"])
+        z, match, z_err = zfit(xp, out["profiles"], zlut, o["z_iter"])
     res = {
         "x": out["x"].astype(xp.float64),
         "y": out["y"].astype(xp.float64),
+        "x_err": out["x_err"].astype(xp.float64),
+        "y_err": out["y_err"].astype(xp.float64),
         "quality": out["quality"].astype(xp.float64),
         "z": z,
+        "z_err": z_err,
         "match": match,
     }
     if o["keep_profiles"]:
@@ -102,7 +108,7 @@ def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     return res
 
 
-def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, Any], camera: CameraModel | None = None) -> dict[str, Any]:  # fmt: skip
     """Measure (and look up z) batch by batch; concatenated arrays on the ROIs' backend.
 
     numpy input: batches run on a thread pool of ``o["workers"]`` threads (default:
@@ -116,7 +122,8 @@ def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     def one(s: int) -> dict[str, Any]:
         # dask ROIs are computed batch by batch (the kernels gather pixels by fancy
         # indexing, which dask lacks), so memory stays bounded by the batch size.
-        return _one_batch(xp, computed(rois[s : s + step]), zlut, mode, o)
+        cam = None if camera is None else camera.rows(slice(s, s + step))
+        return _one_batch(xp, computed(rois[s : s + step]), zlut, mode, o, cam)
 
     if xp is not np or len(starts) <= 1:
         outs = [one(s) for s in starts]
@@ -129,14 +136,34 @@ def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, A
                     outs = list(pool.map(one, starts))
             else:
                 outs = [one(s) for s in starts]
-    keys = ("x", "y", "z", "quality", "match", "profiles")
+    keys = ("x", "y", "z", "x_err", "y_err", "z_err", "quality", "match", "profiles")
     res = {k: xp.concatenate([r[k] for r in outs]) for k in keys if outs and k in outs[0]}
     res.setdefault("profiles", None)
     return res
 
 
+def roi_camera(camera: Any, scalars: dict[str, Any], n: int, size: int) -> CameraModel | None:
+    """The camera for (N, S, S) ROIs: maps must be (S, S) (every ROI) or (N, S, S)."""
+    cam = as_camera_model(camera, **scalars)
+    if cam is not None and cam.shape is not None and cam.shape not in ((size, size), (n, size, size)):  # fmt: skip
+        raise ValueError(
+            f"`camera` maps have shape {cam.shape}; for {n} ROIs of {size}x{size} px they must "
+            f"be ({size}, {size}) or ({n}, {size}, {size}). For frames use track_beads, "
+            "which cuts the maps with the ROIs (or CameraModel.crop)."
+        )
+    return cam
+
+
 def track_rois(
-    rois: Any, *, zlut: ZLut | None = None, mode: str = "precise", **options: Any
+    rois: Any,
+    *,
+    zlut: ZLut | None = None,
+    mode: str = "precise",
+    camera: Any = None,
+    e_per_adu: Any = None,
+    offset_adu: Any = None,
+    read_noise_e: Any = None,
+    **options: Any,
 ) -> TrackResult:
     """Sub-pixel x, y (and z with a Z-LUT) of one bead per ROI.
 
@@ -147,6 +174,18 @@ def track_rois(
         numpy, cupy or dask (computed one batch at a time). Never modified.
     zlut : ZLut, optional
         Look-up table for z (built for S x S ROIs); without it z is NaN.
+    camera : optional
+        The camera's noise model: a :class:`CameraModel`, a dict of ``e_per_adu``,
+        ``offset_adu``, ``read_noise_e``, a :class:`camtrack.gain.PixelCalibration`
+        (per-pixel maps from ``calibrate_pixels``) or a :class:`camtrack.gain.GainResult`.
+        Maps are (S, S) (the same pixels in every ROI) or (N, S, S). With maps, each
+        pixel's offset and gain are corrected (to the median camera's ADU scale, so a
+        Z-LUT built without maps still matches) and hot pixels (read variance over 4x a
+        background pixel's) are replaced by their neighbours' mean. The camera's
+        variances give ``x_err``, ``y_err``; without a camera they are estimated from
+        each ROI's residuals about its radial template.
+    e_per_adu, offset_adu, read_noise_e : float, optional
+        The camera as scalars (or to override ``camera``'s).
     mode : {"precise", "fast"}
         "precise": exact point-symmetry centre (2-D Fourier-series auto-convolution
         maximised by Newton's method, iterated with a window that follows the bead),
@@ -177,7 +216,8 @@ def track_rois(
     Returns
     -------
     TrackResult
-        ``x``, ``y`` (ROI pixels), ``z``, ``profiles``, ``quality``, ``match``.
+        ``x``, ``y`` (ROI pixels), ``z``, their standard errors ``x_err``, ``y_err``,
+        ``z_err``, ``profiles``, ``quality``, ``match``.
 
     Notes
     -----
@@ -213,5 +253,7 @@ def track_rois(
     xp, _ = _backend.namespace(rois)
     size = int(rois.shape[-1])
     o = resolve_options(size, zlut, options, mode)
-    res = run_batches(xp, rois, zlut, mode, o)
+    scalars = {"e_per_adu": e_per_adu, "offset_adu": offset_adu, "read_noise_e": read_noise_e}
+    cam = roi_camera(camera, scalars, int(rois.shape[0]), size)
+    res = run_batches(xp, rois, zlut, mode, o, cam)
     return TrackResult(units="nm" if zlut is None else zlut.units, **res)

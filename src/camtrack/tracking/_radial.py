@@ -282,8 +282,10 @@ def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
     order, rings = _rings(np.hypot(vy - _CELL, vx - _CELL), mag)
     vy, vx = vy[order], vx[order]
     num = num[order].reshape(-1, _N_TERMS, b)
+    # Flushed like k0: at oversample 2 the narrower kernel leaves 5,391 subnormal weights
+    # in the 64 px blocks, and a product that meets them ran 10x slower.
     blocks = tuple(
-        np.ascontiguousarray(num[p0:p1, :, b0:b1].reshape(p1 - p0, -1)) for p0, p1, b0, b1 in rings
+        _flush_denormals(num[p0:p1, :, b0:b1].reshape(p1 - p0, -1)) for p0, p1, b0, b1 in rings
     )
     return RadialOperator(
         size=size,

@@ -28,6 +28,14 @@ class TrackResult:
         pixels for ``track_rois``, full-frame pixels for ``track_beads``).
     z : array, (N,) float64
         z in ``units`` from the Z-LUT; NaN without a LUT.
+    x_err, y_err, z_err : array, (N,) float64 or None
+        Standard errors of x, y (pixels) and z (``units``): the expected scatter of
+        each position about the truth from the noise of its own ROI. x, y: the
+        centre's first- and second-order noise propagation through the symmetry fit,
+        with the bead's radial template and the camera's pixel variances (or variances
+        estimated from the ROI's residuals); z: the z fit's curvature and residuals.
+        Checked on two image models: RMS error / RMS reported error within 0.8-1.25.
+        A bead's position +- 2 ``x_err`` covers the truth about 95 % of the time.
     profiles : array, (N, B) or None
         Relative radial profiles ``(p - bg) / bg`` (None when not kept).
     quality : array, (N,) float64
@@ -55,18 +63,23 @@ class TrackResult:
     frame: Any = field(default=None, repr=False)
     bead: Any = field(default=None, repr=False)
     units: str = "nm"
+    x_err: Any = field(default=None, repr=False)
+    y_err: Any = field(default=None, repr=False)
+    z_err: Any = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def to_table(self) -> dict[str, np.ndarray]:
-        """Columns as host numpy arrays: [frame, bead,] x, y, z, quality, match."""
+        """Columns as host numpy arrays: [frame, bead,] x, y, z, [x_err, y_err, z_err,] quality, match."""  # fmt: skip
         cols: dict[str, np.ndarray] = {}
         if self.frame is not None:
             cols["frame"] = _backend.to_host(self.frame)
             cols["bead"] = _backend.to_host(self.bead)
-        for name in ("x", "y", "z", "quality", "match"):
-            cols[name] = _backend.to_host(getattr(self, name))
+        for name in ("x", "y", "z", "x_err", "y_err", "z_err", "quality", "match"):
+            val = getattr(self, name)
+            if val is not None:
+                cols[name] = _backend.to_host(val)
         return cols
 
     def to_dict(self) -> dict[str, np.ndarray]:
@@ -83,7 +96,7 @@ class TrackResult:
         >>> from camtrack.tracking import track_rois
         >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
         >>> list(track_rois(rois).to_dataframe().columns)
-        ['x', 'y', 'z', 'quality', 'match']
+        ['x', 'y', 'z', 'x_err', 'y_err', 'z_err', 'quality', 'match']
         """
         table = self.to_table()
         try:
@@ -112,7 +125,8 @@ class TrackResult:
             Output file; the suffix picks the format. An HDF5 file holds one dataset
             per column under ``tracking/`` with its unit in the ``units`` attribute.
         nm_per_px : float, optional
-            Pixel size; when given, columns ``x_nm`` and ``y_nm`` are added.
+            Pixel size; when given, columns ``x_nm`` and ``y_nm`` (and ``x_err_nm``,
+            ``y_err_nm``) are added.
         first_frame : int
             Added to the ``frame`` column (a run over a frame range starting there).
         source : str, optional
@@ -143,7 +157,7 @@ class TrackResult:
         >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
         >>> out = track_rois(rois).save(pathlib.Path(tempfile.mkdtemp()) / "xy.csv")
         >>> out.read_text().splitlines()[0]
-        'x,y,z,quality,match'
+        'x,y,z,x_err,y_err,z_err,quality,match'
         """
         from camtrack import io
 
@@ -160,6 +174,9 @@ class TrackResult:
             nm_per_px = check_positive(nm_per_px, "nm_per_px")
             tab["x_nm"] = tab["x"] * float(nm_per_px)
             tab["y_nm"] = tab["y"] * float(nm_per_px)
+            for k in ("x", "y"):
+                if f"{k}_err" in tab:
+                    tab[f"{k}_err_nm"] = tab[f"{k}_err"] * float(nm_per_px)
         refs = sorted({int(b) for b in reference}) if reference is not None else None
         luts = [zlut] if isinstance(zlut, str) else (None if zlut is None else [str(v) for v in zlut])  # fmt: skip
         if (refs is not None or (luts and len(luts) > 1)) and "bead" not in tab:
@@ -174,7 +191,7 @@ class TrackResult:
                 per = np.asarray(luts, dtype=object)
                 tab["zlut"] = per[tab["bead"].astype(int)] if len(luts) > 1 else np.full(len(tab["x"]), luts[0], dtype=object)  # fmt: skip
             return io.write_csv(path, tab, overwrite=overwrite, protect=protect)
-        units = {"x": "px", "y": "px", "z": self.units, "x_nm": "nm", "y_nm": "nm"}
+        units = {"x": "px", "y": "px", "z": self.units, "x_nm": "nm", "y_nm": "nm", "x_err": "px", "y_err": "px", "z_err": self.units, "x_err_nm": "nm", "y_err_nm": "nm"}  # fmt: skip
         return io.write_hdf5(
             path,
             {f"tracking/{k}": v for k, v in tab.items()},

@@ -218,7 +218,8 @@ def projection_centre(
     cx: Any = None,
     cy: Any = None,
     hole: Any = None,
-) -> tuple[Any, Any, Any]:
+    noise: bool = False,
+) -> tuple[Any, ...]:
     """Fast centre from windowed x and y projections of background-free ROIs ``g``.
 
     The projection of a point-symmetric image along y, weighted by a window symmetric
@@ -229,6 +230,9 @@ def projection_centre(
     ``hole`` (N,): radius of a disc about the estimate left out of the projections
     (clipped centres, see :func:`hole_weights`). The window is then not separable, so
     each iteration weights the whole image: pass the clipped ROIs only.
+
+    ``noise``: also return (2, N) the windowed noise power ``sum_x w_x**2 var P(x)`` of
+    the x and y projections, ``sum p**2 (1 - sym)`` (the antisymmetric residual).
 
     x and y run stacked as one (2N, S) problem; projections are matrix products (a
     BLAS pass over g, several times cheaper than ``sum`` along an axis).
@@ -243,6 +247,7 @@ def projection_centre(
     c = xp.concatenate([cx, cy]).astype(g.dtype, copy=False)
     pos = xp.arange(size, dtype=g.dtype)
     q = xp.full(n, float("nan"), dtype=g.dtype)
+    power = None
     prev = None
     for it in range(n_iter):
         final = it == n_iter - 1
@@ -258,11 +263,15 @@ def projection_centre(
         t, a = _newton_1d(xp, fft.rfft(p, axis=-1) ** 2, 2.0 * c, size, 2 if it == 0 else 1, final)  # fmt: skip
         f = t / 2.0
         if final:
-            sym = a / xp.einsum("ij,ij->i", p, p)
+            pp = xp.einsum("ij,ij->i", p, p)
+            sym = a / pp
             q = 0.5 * (sym[:n] + sym[n:])
+            power = (pp * (1.0 - sym)).reshape(2, n)
         nxt = _secant(xp, c, f, prev)
         prev = (c, f)
         c = nxt
+    if noise:
+        return c[:n], c[n:], q, power
     return c[:n], c[n:], q
 
 
@@ -367,6 +376,10 @@ def symmetry_centre(
             energy = xp.einsum("ij,ij->i", flat, flat)
             q = a / (size * size) / energy
     last = {"spec": spec, "wx": wx, "wy": wy, "half": half, "hole": hole} if keep else None
+    if keep and quality:
+        # sum (h - h mirrored)**2 = 2 sum h**2 (1 - q) = 2 sum v**2 s2 (noise): the
+        # windowed noise power, read off the symmetry fit without a camera model.
+        last["noise"] = energy * (1.0 - q)
     return cx, cy, q, last
 
 

@@ -1,0 +1,241 @@
+"""Standard errors of the point-symmetry centre, from the bead's own radial profile.
+
+The exact symmetry centre maximises the auto-convolution A(t) of the windowed image
+h = g v (v: the window about the estimate, holes included) at t = 2c. With pixel noise
+e of variance s2 and the noise-free image T, A'(2c) = 0 linearised gives the centre's
+error to first and second order in the noise::
+
+    dx = [2 sum_n v_n e_n T_x(m_n) v(m_n) + sum_n h_e(n) h_e'(2c - n)] / (2 sum (v T_x)**2)
+
+(m_n the mirror of pixel n, T_x = dT/dx). The first term is the linear part, the
+second the product of the noise with its own mirrored derivative: its variance is
+``2 (pi**2 / 3) sum v**4 s2**2`` (the squared derivative kernel of a band-limited image
+sums to pi**2 / 3 per axis). Hence::
+
+    var(x) = [sum v**4 s2 T_x**2 + (pi**2 / 6) sum v**4 s2**2] / (sum v**2 T_x**2)**2
+
+The second term is what puts a large, dim ROI (many pixels of pure noise under the
+window) above the Cramer-Rao bound; the first alone is the bound for uniform variance
+and v = 1. The fast mode's projections obey the same formula in 1-D, with the
+projection's slope and variance.
+
+Cost: everything is evaluated on radial bins, not pixels. T is the bead's radial
+profile at 0.5 px bins (one kernel average, :mod:`._radial`), T_x = T'(r) cos(theta);
+the pixel sums over cos**2, v**2, v**4 of each bin (and the projections' bin weights)
+depend only on the ROI size and window and are precomputed for a bead at the ROI
+centre. The variance per bin comes from the camera model at the profile's level or,
+without a camera, from the fit itself: the antisymmetric residual of the symmetry fit
+(``sum h**2 (1 - quality)``, of the projections in the fast mode) is the windowed noise
+power ``sum v**2 s2``, exactly, for any image; it is shared out over the pixels in
+proportion to their level (shot noise: variance proportional to the mean ADU).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from camtrack.tracking._common import quiet
+from camtrack.tracking._radial import default_n_bins, radial_operator
+
+__all__ = ["fast_errors", "xy_errors"]
+
+_OVERSAMPLE = 2  # bins per px of the error profile: kernel sigma 0.25 px keeps sharp rings
+_NOISE2 = math.pi**2 / 6.0
+
+
+def _tukey_np(u: np.ndarray, half: float, taper: float = 0.35) -> np.ndarray:
+    a = half * (1.0 - taper)
+    s = np.clip((np.abs(u) - a) / (half - a), 0.0, 1.0)
+    return 0.5 + 0.5 * np.cos(np.pi * s)
+
+
+@functools.lru_cache(maxsize=16)
+def _geometry(size: int, half: float) -> dict[str, np.ndarray]:
+    """Per-bin pixel sums for a bead at the ROI centre under a separable Tukey window.
+
+    ``c2``, ``c4``: sums over the bin's pixel shares of v**2 cos**2, v**4 cos**2;
+    ``v2``, ``v4``: of v**2, v**4; ``outer2``, ``outer4``: sums of v**2, v**4 over the
+    pixels beyond the profile's reach; ``q1`` (S, B), ``q2`` (S, B), ``q2_out`` (S,):
+    the projection's slope and variance weights per column (sums over rows of v_y A cos
+    and v_y**2 A; of v_y**2 beyond the reach); ``wx`` (S,) the 1-D window.
+    """
+    nb = default_n_bins(size, _OVERSAMPLE)
+    op = radial_operator(size, nb, _OVERSAMPLE)
+    c = (size - 1) / 2.0
+    pos = np.arange(size, dtype=np.float64) - c
+    w1 = _tukey_np(pos, half)
+    yy, xx = np.meshgrid(pos, pos, indexing="ij")
+    r = np.hypot(yy, xx)
+    two = 2.0 * op.sigma**2
+    k = np.exp(-((r[..., None] - op.radii) ** 2) / two) + np.exp(-((r[..., None] + op.radii) ** 2) / two)  # fmt: skip
+    inside = r <= op.radii[-1]
+    tot = k.sum(axis=-1, keepdims=True)
+    share = np.where(inside[..., None], k / np.where(tot > 0, tot, 1.0), 0.0)  # (S, S, B)
+    cos2 = np.where(r > 0, xx * xx / np.where(r > 0, r * r, 1.0), 0.5)
+    cosx = np.where(r > 0, xx / np.where(r > 0, r, 1.0), 0.0)
+    v2 = np.outer(w1**2, w1**2)
+    v4 = v2 * v2
+    wy = w1[:, None, None]
+    return {
+        "c2": np.einsum("yxb,yx->b", share, v2 * cos2),
+        "c4": np.einsum("yxb,yx->b", share, v4 * cos2),
+        "v2": np.einsum("yxb,yx->b", share, v2),
+        "v4": np.einsum("yxb,yx->b", share, v4),
+        "outer2": np.array(float((v2 * ~inside).sum())),
+        "outer4": np.array(float((v4 * ~inside).sum())),
+        "q1": np.einsum("yxb,yx->xb", share * wy, cosx),
+        "q2": np.einsum("yxb->xb", share * wy**2),
+        "q2_out": ((w1**2)[:, None] * ~inside).sum(axis=0),
+        "wx": w1,
+    }
+
+
+def _profile(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any) -> tuple[Any, Any, Any]:
+    """(slope, level, level_out): radial slope dT/dr and mean level (input units) per
+    bin (N, B), and the level beyond the profile (N,)."""
+    s = g.shape[-1]
+    op = radial_operator(s, default_n_bins(s, _OVERSAMPLE), _OVERSAMPLE)
+    t = op.apply(xp, g, cx, cy, min_cover=0.0)
+    with quiet():
+        t = xp.where(xp.isfinite(t), t, 0.0)
+        slope = xp.gradient(t, 1.0 / _OVERSAMPLE, axis=1) if t.shape[1] > 2 else xp.zeros_like(t)
+        b = bg.astype(t.dtype)
+        level = t + b[:, None]
+        level_out = t[:, -1] + b
+    return slope, level, level_out
+
+
+def _variances(variance: Any, level: Any, level_out: Any, k: Any) -> tuple[Any, Any]:
+    """Per-bin and outer pixel variances: the camera's, or ``k`` times the level."""
+    if variance is not None:
+        return variance(level), variance(level_out)
+    return k[:, None] * level, k * level_out
+
+
+def _hole_mask(xp: ModuleType, hole: Any, radii: np.ndarray, dtype: Any) -> Any:
+    """(N, B) squared window weight of each bin radius for clipped centres' holes."""
+    from camtrack.tracking._symmetry import _SMOOTH_RAMP
+
+    r = xp.asarray(radii, dtype=dtype)[None, :]
+    u = xp.clip((r - (hole[:, None].astype(dtype) - 1.0)) / _SMOOTH_RAMP, 0.0, 1.0)
+    w = u * u * u * (u * (6.0 * u - 15.0) + 10.0)
+    return xp.where(hole[:, None] > 0, w * w, 1.0)
+
+
+def xy_errors(
+    xp: ModuleType,
+    g: Any,
+    bg: Any,
+    cx: Any,
+    cy: Any,
+    hole: Any = None,
+    variance: Callable[[Any], Any] | None = None,
+    *,
+    noise: Any = None,
+    half: float | None = None,
+) -> tuple[Any, Any]:
+    """(N,) standard errors of the 2-D symmetry centre's x and y (see the module notes).
+
+    ``g`` background-free ROIs, ``bg`` (N,) their backgrounds (input units), ``hole``
+    (N,) clipped centres' hole radii (0: none), ``variance(level)`` the camera's pixel
+    variance at mean ``level`` (input units). Without a camera, ``noise`` (N,) the
+    windowed noise power ``sum v**2 s2`` of the fit. ``half``: the window half-width
+    (default: the precise mode's for a centred bead). The window is round on average,
+    so x and y get the same error.
+    """
+    s = g.shape[-1]
+    geo = _geometry(s, float((s + 1) / 2.0 if half is None else half))
+    slope, level, level_out = _profile(xp, g, bg, cx, cy)
+    dt = slope.dtype
+
+    def arr(name: str) -> Any:
+        return xp.asarray(geo[name], dtype=dt)[None, :]
+
+    c2, c4, v2, v4 = arr("c2"), arr("c4"), arr("v2"), arr("v4")
+    if hole is not None and bool((hole > 0).any()):
+        hm = _hole_mask(xp, hole, radial_operator(s, slope.shape[1], _OVERSAMPLE).radii, dt)
+        c2, c4, v2, v4 = c2 * hm, c4 * hm * hm, v2 * hm, v4 * hm * hm
+    with quiet():
+        k = None
+        if variance is None:
+            k = noise.astype(dt) / ((v2 * level).sum(axis=1) + float(geo["outer2"]) * level_out)
+        var, var_out = _variances(variance, level, level_out, k)
+        j2 = slope * slope
+        den = (c2 * j2).sum(axis=1)
+        num = (c4 * var * j2).sum(axis=1)
+        num = num + _NOISE2 * ((v4 * var * var).sum(axis=1) + float(geo["outer4"]) * var_out * var_out)  # fmt: skip
+        err = (xp.sqrt(num) / den).astype(xp.float64)
+    return err, err.copy()
+
+
+def fast_errors(
+    xp: ModuleType,
+    g: Any,
+    bg: Any,
+    cx: Any,
+    cy: Any,
+    hole: Any = None,
+    variance: Callable[[Any], Any] | None = None,
+    refined: Any = None,
+    *,
+    noise: Any = None,
+) -> tuple[Any, Any]:
+    """(N,) standard errors of the fast mode's centre.
+
+    Projections: the 1-D form of the module's formula on ``P(x) = sum_y w_y g``, slope
+    ``sum_y w_y T'(r) cos`` and variance ``sum_y w_y**2 s2`` from the precomputed bin
+    weights; without a camera, ``noise`` (2, N) the projections' windowed noise powers
+    (see :func:`~camtrack.tracking._symmetry.projection_centre`). ROIs ``refined``
+    (N,) bool by the 2-D step on a central crop: the 2-D formula with the crop's window
+    (its noise power estimated from the projections' per-pixel variance).
+    """
+    from camtrack.tracking._symmetry import _REFINE_CROP
+
+    s = g.shape[-1]
+    geo = _geometry(s, (s + 1) / 2.0)
+    slope, level, level_out = _profile(xp, g, bg, cx, cy)
+    dt = slope.dtype
+    q1 = xp.asarray(geo["q1"], dtype=dt)  # (S, B)
+    q2 = xp.asarray(geo["q2"], dtype=dt)
+    q2o = xp.asarray(geo["q2_out"], dtype=dt)
+    a2 = xp.asarray(geo["wx"] ** 2, dtype=dt)[None, :]
+    with quiet():
+        k = None
+        if variance is None:
+            lp = level @ q2.T + level_out[:, None] * q2o[None, :]  # sum_y w_y**2 level
+            k = 0.5 * (noise[0] + noise[1]).astype(dt) / (a2 * lp).sum(axis=1)
+        var, var_out = _variances(variance, level, level_out, k)
+        dp = slope @ q1.T  # (N, S)
+        vp = var @ q2.T + var_out[:, None] * q2o[None, :]
+        den = (a2 * dp * dp).sum(axis=1)
+        num = (a2 * a2 * vp * dp * dp).sum(axis=1) + _NOISE2 * (a2 * a2 * vp * vp).sum(axis=1)
+        err = (xp.sqrt(num) / den).astype(xp.float64)
+    xe, ye = err, err.copy()
+    if refined is not None and bool(refined.any()):
+        rows = xp.nonzero(refined)[0]
+        b = max(8, int(s * _REFINE_CROP))
+        hr = None if hole is None else hole[rows]
+        if variance is None:
+            # The crop's noise power from the per-level variance k level under its window.
+            geo_c = _geometry(s, b / 2.0)
+            v2c = xp.asarray(geo_c["v2"], dtype=dt)[None, :]
+            pw = k[rows] * ((v2c * level[rows]).sum(axis=1) + float(geo_c["outer2"]) * level_out[rows])  # fmt: skip
+            rx, _ = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], hr, None, noise=pw, half=b / 2.0)  # fmt: skip
+        else:
+            rx, _ = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], hr, _rows(variance, rows), half=b / 2.0)  # fmt: skip
+        xe[rows] = rx
+        ye[rows] = rx
+    return xe, ye
+
+
+def _rows(variance: Any, rows: Any) -> Any:
+    """The variance function restricted to ``rows`` (maps per ROI follow the rows)."""
+    if variance is None:
+        return None
+    return lambda level: variance(level, rows)
