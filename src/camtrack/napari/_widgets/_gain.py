@@ -24,6 +24,7 @@ from magicgui.widgets import (
 )
 
 from camtrack.gain import METHODS, estimate_gain
+from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import upsert_image
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
@@ -34,6 +35,7 @@ class GainWidget(ThreadedRun, Container):
 
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
+        guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
         self.image = ComboBox(label="image", choices=self._stacks)
         self.dark = ComboBox(label="dark (optional)", choices=self._dark_choices)
         self.offset_known = CheckBox(label="known offset (no dark)", value=False)

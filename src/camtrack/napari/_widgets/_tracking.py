@@ -38,6 +38,7 @@ from magicgui.widgets import (
 )
 
 from camtrack import tracking
+from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import keep_on_top
 from camtrack.napari._plots import share_width
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
@@ -84,6 +85,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
 
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
+        guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
         self.image = ComboBox(label="image", choices=self._stacks)
         self.roi_size = SpinBox(label="roi_size (px)", value=48, min=8, max=1024, step=2)
         self.mode = ComboBox(label="mode", choices=["precise", "fast"], value="precise")
