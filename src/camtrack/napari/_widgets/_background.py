@@ -13,6 +13,7 @@ with a progress bar and can be cancelled.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from magicgui.widgets import (
 
 from camtrack import background as bg
 from camtrack._parallel import compute
+from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import upsert_image
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
@@ -55,11 +57,39 @@ FIELDS = {
 }  # fmt: skip
 
 
+def _read(x: Any) -> Any:
+    """Compute a dask slice in the preview worker without dask's global callbacks
+    (other arrays pass through).
+
+    dask's local schedulers take the global callbacks (``Callback.active``) when a
+    compute starts and swap in an empty set until it ends. napari registers its
+    opportunistic ``dask.cache.Cache`` there while it slices a dask layer in the GUI
+    thread, and that cache keeps one dict of task start times for every compute: a
+    preview compute that starts during a slice shares it, and whichever compute ends
+    first clears it under the other, which fails with ``KeyError(<task key>)``
+    (dask/dask#10396, open). benchmarks/bench_gui_freeze.py logged it as
+    ``ERROR: ('kernel-...', 0, 0, 0)`` in 2 of 3 runs; slicing a dask layer in one
+    thread while previewing in another for 15 s failed 16 of 795 previews and 17
+    slices, and none with empty callbacks. Explicit, empty callbacks leave the global
+    set alone; the preview needs no progress.
+    """
+    if not hasattr(x, "__dask_graph__"):
+        return x
+    import dask.base
+    import dask.local
+    import dask.threaded
+
+    if dask.base.get_scheduler(collections=[x]) in (dask.threaded.get, dask.local.get_sync):
+        return x.compute(callbacks=())
+    return x.compute()  # a distributed client: no local callbacks to share
+
+
 class BackgroundWidget(ThreadedRun, Container):
     """Background estimation with live preview (Plugins > camtrack > Background)."""
 
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
+        guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.method = ComboBox(label="method", choices=list(METHODS), value="spatial mean")
         self.radius = FloatSpinBox(label="radius (px)", value=7.0, min=0.5, max=200.0, step=0.5)
@@ -100,7 +130,9 @@ class BackgroundWidget(ThreadedRun, Container):
         self._preview_frame = -1
         self._preview_worker = None
         self._preview_pending = False
-        self._preview_cache: dict[tuple, np.ndarray] = {}
+        # key -> (weak reference to the stack, background): the id in the key may be
+        # reused by a new stack once the old one is gone, the reference tells.
+        self._preview_cache: dict[tuple, tuple[Any, np.ndarray]] = {}
         self.offset_plot = None
         self._show_fields()
         self.method.changed.connect(self._show_fields)
@@ -177,7 +209,7 @@ class BackgroundWidget(ThreadedRun, Container):
         defaults to the current layer, frame and parameters.
         """
         stack, t, method, params = request or self._preview_request()
-        frame = stack[t : t + 1]
+        frame = _read(stack[t : t + 1])
         if method == "spatial_mean":
             background = np.asarray(bg.spatial_mean(frame, **params).background)
         else:
@@ -189,17 +221,17 @@ class BackgroundWidget(ThreadedRun, Container):
             hi = min(stack.shape[0], lo + span)
             idx = np.unique(np.linspace(lo, hi - 1, min(PREVIEW_FRAMES, hi - lo)).round())
             key = (id(stack), method, tuple(sorted(params.items())), tuple(idx.tolist()))
-            background = self._preview_cache.get(key)
-            if background is None:
-                sub = stack[idx.astype(int)]
+            ref, background = self._preview_cache.get(key, (None, None))
+            if ref is None or ref() is not stack:
+                sub = _read(stack[idx.astype(int)])
                 if method == "frame_stats":
                     background = bg.frame_stats(sub, params["stat"], q=params["q"])
                 else:
                     background = bg.temporal_median(sub)
-                background = np.asarray(compute(background))
+                background = np.asarray(background)
                 if len(self._preview_cache) >= PREVIEW_CACHE:
                     self._preview_cache.pop(next(iter(self._preview_cache)))
-                self._preview_cache[key] = background
+                self._preview_cache[key] = (weakref.ref(stack), background)
         frame = np.asarray(frame)
         residual = np.asarray(bg.subtract(frame, background))
         return background.reshape(frame.shape[-2:]), residual[0], t
