@@ -1,6 +1,8 @@
 """Per-pixel quantiles over time for one spatial tile (numpy or cupy).
 
-A tile arrives as (T, rows, cols) and is reduced along T. The plain path uses the
+A tile arrives as (T, rows, cols) and is reduced along T. The plain path of an 8/16/32-
+bit integer numpy tile counts its order statistics (:mod:`._select`, about 10x faster
+than a partition and with no pixel-major copy of the tile); other plain tiles use the
 backend's median/percentile (partition based). The masked and sigma-clipped path sorts
 each pixel's time series once, with left-out samples replaced by +inf so they sort
 last; the kept samples are then a contiguous index range of the sorted row, so every
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack.background._select import COUNTABLE, select_ranks
 
 # MAD of a normal distribution in units of sigma.
 _MAD_PER_SIGMA = 0.6744897501960817
@@ -139,6 +142,50 @@ def _median_rows(rows: np.ndarray) -> np.ndarray:
     return res
 
 
+def _integer_quantiles(tile: np.ndarray, qs: list[float], out_dtype: Any) -> np.ndarray:
+    """Quantiles of an 8/16/32-bit integer tile from its order statistics, counted.
+
+    Equal to numpy: the median averages the middle pair (even T) in float32 for 8/16-bit
+    input, where the sum of two such values is exact (float64 for 32-bit), as
+    :func:`_median_rows`; percentiles interpolate as numpy's "linear" method, in
+    float64. One difference, on purpose: numpy forms the difference of the two samples
+    in the input dtype, which wraps for signed integers whose samples span more than
+    the dtype's positive range (int8 -100 and 100: numpy's 50th percentile is 128);
+    here it is exact, as numpy gives for the same values in float64.
+    """
+    t, ny, nx = tile.shape
+    if qs == [50.0]:
+        ranks = sorted({(t - 1) // 2, t // 2})
+        sel = select_ranks(tile, ranks)
+        calc = np.dtype(np.float32) if tile.dtype.itemsize <= 2 else np.dtype(np.float64)
+        if len(ranks) == 1:
+            res = sel[0].astype(calc)
+        else:
+            res = (sel[0].astype(calc) + sel[1].astype(calc)) / calc.type(2)
+        return res.astype(out_dtype, copy=False)[None]
+    # numpy's "linear" method: virtual index (T - 1) * q / 100, its floor and the next
+    # sample (both the last one from T - 1 on), weight = the fractional part.
+    pos = [(t - 1) * (q / 100.0) for q in qs]
+    lows = [min(int(np.floor(p)), t - 1) for p in pos]
+    highs = [min(i + 1, t - 1) for i in lows]
+    ranks = sorted(set(lows) | set(highs))
+    sel = select_ranks(tile, ranks)
+    where = {r: k for k, r in enumerate(ranks)}
+    res = np.empty((len(qs), ny, nx), dtype=out_dtype)
+    for k, (p, i0, i1) in enumerate(zip(pos, lows, highs, strict=True)):
+        v0 = sel[where[i0]].astype(np.float64)
+        if i0 == i1:
+            res[k] = v0
+            continue
+        v1 = sel[where[i1]].astype(np.float64)
+        g = p - np.floor(p)
+        diff = v1 - v0
+        # numpy's _lerp: the form anchored on the nearer sample keeps the result in
+        # [v0, v1] and makes it bit-equal to numpy's.
+        res[k] = v1 - diff * (1.0 - g) if g >= 0.5 else v0 + diff * g
+    return res
+
+
 def tile_quantiles(
     tile: Any,
     qs: Sequence[float],
@@ -175,6 +222,8 @@ def tile_quantiles(
         return xp.concatenate([res, missing])
     t, ny, nx = tile.shape
     qs = [float(q) for q in qs]
+    if valid is None and sigma_clip is None and xp is np and tile.dtype in COUNTABLE:
+        return _integer_quantiles(tile, qs, out_dtype)
     if valid is None and sigma_clip is None:
         if qs == [50.0] and xp is np:
             # Always a copy (also where the transpose is already contiguous, e.g. one
