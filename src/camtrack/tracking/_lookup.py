@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from camtrack import _backend
 from camtrack._validation import check_integer
 from camtrack.tracking._common import quiet
@@ -79,14 +81,19 @@ def weighted_pearson(xp: Any, m: Any, ref: Any, w: Any) -> Any:
     return r
 
 
-def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any, Any]:
+def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[Any, Any, Any]:
     """Vectorised z fit; returns (z, match, z_err).
 
-    ``match`` is the weighted correlation at z; ``z_err`` the standard error of z from
-    the fit's own residuals: ``s2 / (a**2 (sum w L'**2 - projection))`` with ``s2 = sum
-    w r**2 / (B - 3)`` (B finite bins; 3 parameters a, b, z), the Gauss-Newton
-    curvature at the solution scaled by the observed misfit, so it needs no camera and
-    also counts the LUT's own noise and any mismatch between bead and LUT.
+    ``match`` is the weighted correlation at z. ``z_err`` is the standard error of z,
+    the fit linearised at its solution: ``dz = u . dm / (u . J)`` with ``J = a L'(z)``
+    less its weighted projection on 1 and L (a and b are refitted at every z) and ``u =
+    w J``. With ``noise = (var, G)``, var (N, B) each bin's pixel variance on the
+    profile's scale and G (B, B) the bins' shared-pixel covariance
+    (:func:`~camtrack.tracking._errors.profile_correlation`), the sandwich ``var(z) =
+    sum u_b s_b G_bc s_c u_c (1 + 1/F) / (u . J)**2`` (s = sqrt(var); F frames per LUT
+    plane: the LUT's own noise). Without ``noise``: ``s2 / (u . J)`` with s2 the fit's
+    weighted residual variance (bins taken as independent, so about 1.3x too small for
+    kernel-averaged profiles).
     """
     zp = xp.asarray(zlut.z)
     lut = xp.asarray(zlut.profiles)
@@ -171,7 +178,18 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int) -> tuple[Any, Any, Any]:
         det = sw * sll - sl * sl
         proj = (sll * d * d - 2.0 * sl * d * dv + sw * dv * dv) / det
         curv = slope * slope * (_dot(xp, wd, der) - proj)
-        z_err = xp.sqrt(xp.maximum(s2, 0.0) / curv)
+        if noise is None:
+            z_err = xp.sqrt(xp.maximum(s2, 0.0) / curv)
+        else:
+            pvar, corr = noise
+            # u = w J with J the part of a L' that a and b cannot absorb.
+            alpha = (sll * d - sl * dv) / det
+            beta = (sw * dv - sl * d) / det
+            u = ww * slope[:, None] * (der - alpha[:, None] - beta[:, None] * val)
+            v = xp.where(ww > 0, u * xp.sqrt(xp.maximum(xp.asarray(pvar, dtype=u.dtype), 0.0)), 0.0)  # fmt: skip
+            g = xp.asarray(corr, dtype=v.dtype)
+            fpp = float(np.mean(zlut.frames_per_plane))
+            z_err = xp.sqrt(_dot(xp, v @ g, v) * (1.0 + 1.0 / fpp)) / curv
         good = xp.isfinite(match) & (finite.sum(axis=1) >= 3)
         z = xp.where(good, z, xp.nan)
         match = xp.where(good, match, xp.nan)

@@ -11,7 +11,7 @@ import numpy as np
 
 from camtrack.tracking._camera import CameraModel, apply_camera
 from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2
-from camtrack.tracking._errors import fast_errors, xy_errors
+from camtrack.tracking._errors import fast_errors, profile_variance, xy_errors
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 from camtrack.tracking._symmetry import (
@@ -223,7 +223,7 @@ def measure(
         refined = None
         if mode == "precise":
             cx, cy, q, last = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole, keep=True)
-            xe, ye = xy_errors(xp, g, bg, cx, cy, hole, variance, noise=last["noise"])
+            xe, ye, k = xy_errors(xp, g, bg, cx, cy, hole, variance, noise=last["noise"])
         elif refine_xy is True:
             # Projections lose precision as the ROI grows; one 2-D symmetry step on a
             # central crop recovers most of it (128 px dim: 0.017 -> 0.0075 px).
@@ -235,7 +235,7 @@ def measure(
             cx[sel], cy[sel] = refine_centre(xp, g[sel], cx[sel], cy[sel], hole=hole[sel])
             refined = hole > 0
         if mode == "fast":
-            xe, ye = fast_errors(xp, g, bg, cx, cy, hole, variance, refined, noise=power)
+            xe, ye, k = fast_errors(xp, g, bg, cx, cy, hole, variance, refined, noise=power)
         if not profiles:
             prof = None
         elif profile == "radial":
@@ -262,6 +262,9 @@ def measure(
             prof = power_profile(xp, g, cx, cy, n_bins, oversample)
         if prof is not None:
             prof = prof / bg[:, None]
+        # Each bin's pixel variance on the profile's scale, for z_err (radial only: the
+        # FFT profile's noise is not linear in the pixels').
+        pvar = profile_variance(xp, prof, bg, variance, k) if prof is not None and profile == "radial" else None  # fmt: skip
         if any_bad:
             nan = math.nan
             cx = xp.where(bad, nan, cx)
@@ -272,4 +275,4 @@ def measure(
             bg = xp.where(bad, nan, bg)
             if prof is not None:
                 prof = xp.where(bad[:, None], nan, prof)
-    return {"x": cx, "y": cy, "x_err": xe, "y_err": ye, "quality": q, "profiles": prof, "background": bg}  # fmt: skip
+    return {"x": cx, "y": cy, "x_err": xe, "y_err": ye, "quality": q, "profiles": prof, "background": bg, "profile_variance": pvar}  # fmt: skip

@@ -12,6 +12,7 @@ from camtrack._parallel import n_workers
 from camtrack._validation import check_choice, check_integer, check_positive
 from camtrack.tracking._camera import CameraModel, as_camera_model
 from camtrack.tracking._common import as_rois, computed
+from camtrack.tracking._errors import profile_correlation
 from camtrack.tracking._lookup import zfit
 from camtrack.tracking._measure import (
     MODES,
@@ -92,7 +93,11 @@ def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, A
         match = xp.full(m, np.nan)
         z_err = xp.full(m, np.nan)
     else:
-        z, match, z_err = zfit(xp, out["profiles"], zlut, o["z_iter"])
+        noise = None
+        if out["profile_variance"] is not None:
+            corr = profile_correlation(int(batch.shape[-1]), o["n_bins"], o["oversample"], mode)
+            noise = (out["profile_variance"], corr)
+        z, match, z_err = zfit(xp, out["profiles"], zlut, o["z_iter"], noise=noise)
     res = {
         "x": out["x"].astype(xp.float64),
         "y": out["y"].astype(xp.float64),
