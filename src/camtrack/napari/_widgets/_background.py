@@ -28,7 +28,7 @@ from magicgui.widgets import (
 )
 
 from camtrack import background as bg
-from camtrack._parallel import compute
+from camtrack._parallel import compute, compute_isolated
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import upsert_image
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
@@ -59,29 +59,12 @@ FIELDS = {
 
 def _read(x: Any) -> Any:
     """Compute a dask slice in the preview worker without dask's global callbacks
-    (other arrays pass through).
-
-    dask's local schedulers take the global callbacks (``Callback.active``) when a
-    compute starts and swap in an empty set until it ends. napari registers its
-    opportunistic ``dask.cache.Cache`` there while it slices a dask layer in the GUI
-    thread, and that cache keeps one dict of task start times for every compute: a
-    preview compute that starts during a slice shares it, and whichever compute ends
-    first clears it under the other, which fails with ``KeyError(<task key>)``
-    (dask/dask#10396, open). benchmarks/bench_gui_freeze.py logged it as
-    ``ERROR: ('kernel-...', 0, 0, 0)`` in 2 of 3 runs; slicing a dask layer in one
-    thread while previewing in another for 15 s failed 16 of 795 previews and 17
-    slices, and none with empty callbacks. Explicit, empty callbacks leave the global
-    set alone; the preview needs no progress.
+    (other arrays pass through): napari's dask cache, registered there while it
+    slices in the GUI thread, is not thread-safe (see
+    :func:`camtrack._parallel.compute_isolated`). benchmarks/bench_gui_freeze.py
+    logged the resulting ``ERROR: ('kernel-...', 0, 0, 0)`` in 2 of 3 runs before.
     """
-    if not hasattr(x, "__dask_graph__"):
-        return x
-    import dask.base
-    import dask.local
-    import dask.threaded
-
-    if dask.base.get_scheduler(collections=[x]) in (dask.threaded.get, dask.local.get_sync):
-        return x.compute(callbacks=())
-    return x.compute()  # a distributed client: no local callbacks to share
+    return compute_isolated(x) if hasattr(x, "__dask_graph__") else x
 
 
 class BackgroundWidget(ThreadedRun, Container):
