@@ -92,6 +92,23 @@ def test_select_ranks_crowded_bin_and_strided_tile():
     np.testing.assert_array_equal(_select.select_ranks(view, ranks), np.sort(view, axis=0)[ranks])
 
 
+def test_select_ranks_on_odd_memory_layouts():
+    # Reversed frames, Fortran order, a broadcast row, every other column: the kernel
+    # reads a flat span of the array, so each layout must be mapped (or copied) right.
+    base = _ints(np.int16, (9, 6, 10), "outliers", seed=7)
+    layouts = [
+        base[::-1],
+        np.asfortranarray(base),
+        np.broadcast_to(base[:, :1, :], base.shape),
+        np.broadcast_to(base[:, :, :1], base.shape),
+        base[:, :, ::2],
+        base[:, 1:4, 2:3],
+    ]
+    for a in layouts:
+        ref = np.sort(a, axis=0)[[0, 4, 8]]
+        np.testing.assert_array_equal(_select.select_ranks(a, [0, 4, 8]), ref)
+
+
 def test_select_ranks_rejects_bad_ranks():
     with pytest.raises(ValueError, match="strictly ascending"):
         _select.select_ranks(np.zeros((4, 2, 2), np.uint8), [2, 1])
