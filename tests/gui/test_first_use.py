@@ -38,6 +38,25 @@ def test_image_defaults_to_the_recording_not_the_sweep(beads_viewer):
     assert widget.calibration.value is viewer.layers[SWEEP]
 
 
+@pytest.mark.parametrize("widget_type", [TrackingWidget, BackgroundWidget, GainWidget])
+def test_widgets_open_on_an_empty_viewer_and_pick_up_a_stack(make_napari_viewer, widget_type, monkeypatch):  # fmt: skip
+    """Plugins > camtrack > ... before any data is opened: no traceback; every button
+    says what is missing; a stack added later becomes the image."""
+    viewer = make_napari_viewer()
+    errors = _errors(monkeypatch)
+    widget = widget_type(viewer)
+    viewer.window.add_dock_widget(widget)  # napari refreshes layer choices of docked widgets
+    for name in dir(widget):
+        if name.endswith("_button") and not name.startswith("_"):
+            button = getattr(widget, name)
+            if button.enabled and button.visible:
+                button.native.click()
+    assert not errors
+    viewer.add_image(np.zeros((4, 32, 32), np.uint16), name="stack")
+    widget.reset_choices()
+    assert widget.image.value is viewer.layers["stack"]
+
+
 def test_find_beads_on_an_empty_frame_is_a_message_and_recovers(beads_viewer, monkeypatch):
     viewer = beads_viewer
     errors = _errors(monkeypatch)

@@ -151,7 +151,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.z_plot = None
         self.lut_plot = None
         self._lut_dock = None
-        self.image.value = self._default_image()
+        default = self._default_image()
+        if default is not None:  # an empty viewer: nothing to pick yet
+            self.image.value = default
         self._on_image()
         self._on_z_source()
         self.image.changed.connect(self._on_image)
