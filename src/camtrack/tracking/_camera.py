@@ -197,6 +197,21 @@ def as_camera_model(camera: Any = None, **scalars: Any) -> CameraModel | None:
     return CameraModel(**base)
 
 
+def roi_camera(camera: Any, scalars: dict[str, Any], n: int, size: int) -> CameraModel | None:
+    """The camera for (N, S, S) ROIs: maps must be (S, S) or (1, S, S) (every ROI, e.g.
+    one :meth:`CameraModel.crop`) or (N, S, S)."""
+    cam = as_camera_model(camera, **scalars)
+    if cam is not None and cam.shape == (1, size, size) and n != 1:
+        cam = cam.rows(0)
+    if cam is not None and cam.shape is not None and cam.shape not in ((size, size), (n, size, size)):  # fmt: skip
+        raise ValueError(
+            f"`camera` maps have shape {cam.shape}; for {n} ROIs of {size}x{size} px they must "
+            f"be ({size}, {size}) or ({n}, {size}, {size}). For frames use track_beads, "
+            "which cuts the maps with the ROIs (or CameraModel.crop)."
+        )
+    return cam
+
+
 # A pixel whose read-noise variance exceeds this many times a background pixel's shot +
 # read variance is "hot": its value is replaced by the mean of its four neighbours. At
 # 0.1 % hot pixels of 60 e- (sCMOS random-telegraph pixels) and a dim background of

@@ -10,7 +10,7 @@ import numpy as np
 from camtrack import _backend
 from camtrack._parallel import n_workers
 from camtrack._validation import check_choice, check_integer, check_positive
-from camtrack.tracking._camera import CameraModel, as_camera_model
+from camtrack.tracking._camera import CameraModel, roi_camera
 from camtrack.tracking._common import as_rois, computed
 from camtrack.tracking._errors import profile_correlation
 from camtrack.tracking._lookup import zfit
@@ -145,18 +145,6 @@ def run_batches(xp: Any, rois: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     res = {k: xp.concatenate([r[k] for r in outs]) for k in keys if outs and k in outs[0]}
     res.setdefault("profiles", None)
     return res
-
-
-def roi_camera(camera: Any, scalars: dict[str, Any], n: int, size: int) -> CameraModel | None:
-    """The camera for (N, S, S) ROIs: maps must be (S, S) (every ROI) or (N, S, S)."""
-    cam = as_camera_model(camera, **scalars)
-    if cam is not None and cam.shape is not None and cam.shape not in ((size, size), (n, size, size)):  # fmt: skip
-        raise ValueError(
-            f"`camera` maps have shape {cam.shape}; for {n} ROIs of {size}x{size} px they must "
-            f"be ({size}, {size}) or ({n}, {size}, {size}). For frames use track_beads, "
-            "which cuts the maps with the ROIs (or CameraModel.crop)."
-        )
-    return cam
 
 
 def track_rois(

@@ -17,6 +17,7 @@ from camtrack._validation import (
     check_range,
     check_stack,
 )
+from camtrack.tracking._camera import CameraModel, as_camera_model
 from camtrack.tracking._common import quiet
 from camtrack.tracking._measure import MODES
 from camtrack.tracking._pipeline import resolve_options, run_batches
@@ -232,6 +233,10 @@ def track_beads(
     progress: Progress | None = None,
     frame_chunk: int = 64,
     scheduler: Any = None,
+    camera: Any = None,
+    e_per_adu: Any = None,
+    offset_adu: Any = None,
+    read_noise_e: Any = None,
     **options: Any,
 ) -> TrackResult:
     """Track beads through a stack: x, y per frame (and z with a Z-LUT).
@@ -266,6 +271,14 @@ def track_beads(
         chunks run in parallel as dask tasks on that scheduler: a dask.distributed
         address or ``Client`` (workers read their own frames: the camtrack readers are
         picklable), or ``"threads"`` / ``"processes"``. See Notes.
+    camera : optional
+        The camera's noise model, as for :func:`track_rois`: a :class:`CameraModel`, a
+        dict, a :class:`camtrack.gain.PixelCalibration` or a
+        :class:`camtrack.gain.GainResult`. Per-pixel maps are full frames (Y, X); each
+        ROI gets the maps cut at its own place (:meth:`CameraModel.crop`), so every
+        pixel's offset and gain are corrected and hot pixels replaced where they are.
+    e_per_adu, offset_adu, read_noise_e : float, optional
+        The camera as scalars (or to override ``camera``'s).
     **options
         Passed to :func:`track_rois` (``saturation``, ``n_iter``, ...).
 
@@ -273,7 +286,8 @@ def track_beads(
     -------
     TrackResult
         Rows frame-major (frame, bead); x, y in full-frame pixels; ``frame`` and
-        ``bead`` columns; profiles are not kept.
+        ``bead`` columns; ``x_err``, ``y_err``, ``z_err`` (with ``reference``, the
+        drift's own error added in quadrature); profiles are not kept.
 
     Notes
     -----
@@ -326,9 +340,10 @@ def track_beads(
             f"rows x cols); use a `roi_size` of at most {min(ny, nx)} (and beads at least "
             "half an ROI from the edge), or a stack of larger frames."
         )
+    cam = _frame_camera(camera, {"e_per_adu": e_per_adu, "offset_adu": offset_adu, "read_noise_e": read_noise_e}, (ny, nx))  # fmt: skip
     if _backend.is_dask(stack):
         stack = stack.rechunk({0: frame_chunk, 1: -1, 2: -1})
-    geometry = (roi_size, zlut, mode, o, (ny, nx))
+    geometry = (roi_size, zlut, mode, o, (ny, nx), cam)
     if scheduler is None:
         scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     if scheduler is None:
@@ -342,6 +357,12 @@ def track_beads(
                 v = out[k]
                 drift = np.nanmean(v[:, refs] - v[0, refs], axis=1) if np.isfinite(v[0, refs]).any() else np.zeros(t)  # fmt: skip
                 out[k] = v - drift[:, None]
+                # The drift is a mean of differences: its variance adds to every bead's.
+                e = out[f"{k}_err"]
+                n_ok = np.maximum(np.isfinite(v[:, refs]).sum(axis=1), 1)
+                drift_var = np.nansum(e[:, refs] ** 2 + e[0, refs] ** 2, axis=1) / n_ok**2
+                drift_var[0] = 0.0  # frame 0 is the drift's origin: none subtracted
+                out[f"{k}_err"] = np.sqrt(e**2 + drift_var[:, None])
     frame = np.repeat(np.arange(t), n_beads)
     bead = np.tile(np.arange(n_beads), t)
     return TrackResult(
@@ -354,7 +375,22 @@ def track_beads(
         frame=frame,
         bead=bead,
         units=_units(zlut),
+        x_err=out["x_err"].ravel(),
+        y_err=out["y_err"].ravel(),
+        z_err=out["z_err"].ravel(),
     )
+
+
+def _frame_camera(camera: Any, scalars: dict[str, Any], frame: tuple[int, int]) -> CameraModel | None:  # fmt: skip
+    """The camera for whole frames: maps must have the frames' shape (Y, X)."""
+    cam = as_camera_model(camera, **scalars)
+    if cam is not None and cam.shape is not None and tuple(cam.shape) != tuple(frame):
+        raise ValueError(
+            f"`camera` maps have shape {tuple(cam.shape)}; `stack` frames are {frame} "
+            "(rows, cols). Pass maps of the whole sensor area the stack was recorded on "
+            "(crop them to the stack's region first)."
+        )
+    return cam
 
 
 def _advance(last: np.ndarray, res: dict[str, np.ndarray]) -> None:
@@ -368,7 +404,7 @@ def _advance(last: np.ndarray, res: dict[str, np.ndarray]) -> None:
         last[has, i] = v[lastrow[has], np.flatnonzero(has)]
 
 
-_KEYS = ("x", "y", "z", "quality", "match")
+_KEYS = ("x", "y", "z", "x_err", "y_err", "z_err", "quality", "match")
 
 
 def _track_sequential(
@@ -461,16 +497,24 @@ def _resolve_luts(
 
 
 def _measure_rois(
-    xp: Any, rois: Any, bead: np.ndarray, zlut: Any, mode: str, o: dict[str, Any]
+    xp: Any,
+    rois: Any,
+    bead: np.ndarray,
+    zlut: Any,
+    mode: str,
+    o: dict[str, Any],
+    cam: CameraModel | None = None,
 ) -> dict[str, np.ndarray]:
-    """x, y, z, quality, match (host arrays) of ROIs; ``bead`` picks per-bead LUTs."""
+    """x, y, z, their errors, quality, match (host arrays) of ROIs; ``bead`` picks
+    per-bead LUTs; ``cam`` the camera with maps cut for these ROIs."""
     if not isinstance(zlut, list):
-        res = run_batches(xp, rois, zlut, mode, o)
+        res = run_batches(xp, rois, zlut, mode, o, cam)
         return {k: _backend.to_host(res[k]) for k in _KEYS}
     out = {k: np.full(bead.shape[0], np.nan) for k in _KEYS}
     for b in np.unique(bead):
         sel = np.flatnonzero(bead == b)
-        res = run_batches(xp, rois[xp.asarray(sel)], zlut[int(b)], mode, o)
+        sub = None if cam is None else cam.rows(sel)
+        res = run_batches(xp, rois[xp.asarray(sel)], zlut[int(b)], mode, o, sub)
         for k in _KEYS:
             out[k][sel] = _backend.to_host(res[k])
     return out
@@ -501,6 +545,7 @@ def _track_block(
     mode: str,
     o: dict[str, Any],
     frame_shape: tuple[int, int],
+    cam: CameraModel | None = None,
 ) -> dict[str, np.ndarray]:
     """Track one chunk of frames; (t, B) host arrays in full-frame pixels."""
     xp, _ = _backend.namespace(block)
@@ -527,7 +572,9 @@ def _track_block(
                 break
         fi, bi = np.nonzero(todo)
         rois = _select_frames(block, fi, x0c[fi, bi], y0c[fi, bi], size)
-        vals = _measure_rois(xp, rois, bi, zlut, mode, o)
+        # Maps cut where each ROI lies (scalars pass through untouched).
+        rcam = None if cam is None else cam.crop(y0c[fi, bi], x0c[fi, bi], size)
+        vals = _measure_rois(xp, rois, bi, zlut, mode, o, rcam)
         vals["x"] = vals["x"] + x0c[fi, bi]
         vals["y"] = vals["y"] + y0c[fi, bi]
         bad = ~inside[fi, bi]

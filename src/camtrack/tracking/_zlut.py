@@ -13,6 +13,7 @@ import scipy.interpolate
 
 from camtrack import _backend
 from camtrack._validation import check_choice, check_existing_file, check_integer
+from camtrack.tracking._camera import roi_camera
 from camtrack.tracking._common import as_rois, quiet
 from camtrack.tracking._measure import (
     MODES,
@@ -330,6 +331,10 @@ def build_zlut(
     saturation: Any = "auto",
     saturation_tol: float = 3.0,
     units: str = "nm",
+    camera: Any = None,
+    e_per_adu: Any = None,
+    offset_adu: Any = None,
+    read_noise_e: Any = None,
 ) -> ZLut:
     """Build a Z look-up table from a calibration z-sweep of one bead.
 
@@ -360,6 +365,14 @@ def build_zlut(
         Tolerance (input units) of the "auto" plateau detection.
     units : str
         Unit of ``z``, stored in the table.
+    camera : optional
+        The camera, as for :func:`track_rois`. Per-pixel maps are (S, S) (the sweep's
+        ROI stayed put on the sensor; cut them with :meth:`CameraModel.crop` at the
+        ROI's corner) or one per frame, (F, S, S) (``(P * F, S, S)`` for 4-D input).
+        Each frame's offset and gain are corrected and hot pixels replaced before its
+        profile is taken, so a hot pixel does not print a ring into every plane.
+    e_per_adu, offset_adu, read_noise_e : float, optional
+        The camera as scalars (or to override ``camera``'s).
 
     Returns
     -------
@@ -415,6 +428,7 @@ def build_zlut(
     if planes.size < 2:
         raise ValueError(f"`z` must hold at least 2 distinct planes; got {planes.size}.")
     size = int(rois.shape[-1])
+    cam = roi_camera(camera, {"e_per_adu": e_per_adu, "offset_adu": offset_adu, "read_noise_e": read_noise_e}, int(rois.shape[0]), size)  # fmt: skip
     n_bins = default_bins(size, oversample, profile, mode) if n_bins is None else check_integer(n_bins, "n_bins", minimum=2)  # fmt: skip
     xp, _ = _backend.namespace(rois)
     step = batch_size(size, mode)
@@ -422,8 +436,9 @@ def build_zlut(
     sums = np.zeros((planes.size, size, size))
     for s in range(0, rois.shape[0], step):
         batch = xp.asarray(rois[s : s + step])
+        bcam = None if cam is None else cam.rows(slice(s, s + step))
         out = measure(xp, batch, mode=mode, profile=profile, n_bins=n_bins, oversample=oversample,
-                      saturation=saturation, saturation_tol=saturation_tol)  # fmt: skip
+                      saturation=saturation, saturation_tol=saturation_tol, camera=bcam)  # fmt: skip
         profs.append(_backend.to_host(out["profiles"]))
         np.add.at(sums, inverse[s : s + step], _backend.to_host(batch).astype(np.float64))
     prof = np.concatenate(profs)
