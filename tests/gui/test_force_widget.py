@@ -95,7 +95,7 @@ def test_force_per_bead_against_truth(one_plateau):
     forces = np.array([r["force_pn"] for r in rows])
     # The mean of 4 beads: ~0.7 % standard error.
     assert forces.mean() == pytest.approx(sim.force_pn, rel=0.03)
-    assert "median force" in widget.status.value and "reference beads [4]" in widget.status.value
+    assert "median force" in widget.status.value and "reference [4] left out" in widget.status.value
 
 
 def test_features_table_and_plots(one_plateau):
@@ -108,7 +108,8 @@ def test_features_table_and_plots(one_plateau):
         sel = np.asarray(feats["bead"]) == b
         np.testing.assert_allclose(feats["force_pn"][sel], rows[b]["force_pn"])
     assert np.isnan(feats["force_pn"][np.asarray(feats["bead"]) == REF]).all()
-    assert widget.results.shape == (4, 9)
+    assert widget.results.shape == (4, 7)
+    assert widget.results.data[0][2].startswith(f"{rows[0]['force_pn']:.3g} [")
     assert len(widget.bead.choices) == 4
     psd = widget.plot.lines("psd")
     f, model = psd["fit (aliasing + blur + noise)"]

@@ -23,6 +23,14 @@ def _style(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
         spine.set_color("#888888")
 
 
+def _major_labels_only(ax: Any) -> None:
+    """Log axes label their decades only (minor labels overlap in a small panel)."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _note(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
             color="#ff9e80", fontsize=8, wrap=True)  # fmt: skip
@@ -76,8 +84,11 @@ class ForcePlot(QWidget):
             _note(self.allan_axes, diag)
             _style(self.allan_axes, "Allan variance", "τ (s)", "σ² (nm²)")
         else:
-            ax.loglog(diag.f_hz, diag.psd_nm2_per_hz, ".", ms=2.5, color=DATA, label="data")
-            ax.loglog(diag.f_hz, diag.psd_model_nm2_per_hz, "-", color=FIT, lw=1.4,
+            # Blocks of several NaN-free segments come segment after segment: sort by f.
+            order = np.argsort(diag.f_hz, kind="stable")
+            f_hz = diag.f_hz[order]
+            ax.loglog(f_hz, diag.psd_nm2_per_hz[order], ".", ms=2.5, color=DATA, label="data")
+            ax.loglog(f_hz, diag.psd_model_nm2_per_hz[order], "-", color=FIT, lw=1.4,
                       label="fit (aliasing + blur + noise)")  # fmt: skip
             ax.legend(fontsize=6, facecolor=BACKGROUND, labelcolor="white", loc="lower left")
             a = self.allan_axes
@@ -85,6 +96,8 @@ class ForcePlot(QWidget):
             a.loglog(diag.tau_s, diag.allan_nm2, "o", ms=3.5, color=DATA, label="data")
             a.loglog(diag.tau_s, diag.allan_model_nm2, "-", color=FIT, lw=1.4, label="model")
             a.legend(fontsize=6, facecolor=BACKGROUND, labelcolor="white")
+            _major_labels_only(ax)
+            _major_labels_only(a)
         ax = self.trace_axes
         _style(ax, f"{trace_label.split(' (')[0]}(t)" if trace_label else "", "t (s)",
                trace_label)  # fmt: skip
@@ -107,6 +120,7 @@ class ForcePlot(QWidget):
             ax.errorbar(fe["extension_nm"], f, yerr=yerr, xerr=fe["extension_err_nm"], fmt="o",
                         ms=4, color=MARK, ecolor=MARK, label="plateaus")  # fmt: skip
             ax.set_yscale("log")
+            _major_labels_only(ax)
             if isinstance(wlc, str) or wlc is None:
                 _note(ax, wlc or "no WLC fit")
             else:

@@ -44,8 +44,9 @@ from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
 TABLE_FILE = "table file"
-TABLE_COLUMNS = ("bead", "plateau", "force_pn", "force_lo_pn", "force_hi_pn", "corner_hz",
-                 "extension_nm", "method", "flagged")  # fmt: skip
+# The results table (docked left of the plot): short headers and the force with its
+# interval in one column, so it stays narrow (the export has every column).
+HEADERS = ("bead", "plateau", "F (pN) [68 %]", "f_c (Hz)", "ext. (nm)", "method", "flag")
 # Exposures within this fraction of the frame period are the whole period: the spin box
 # rounds 1/fs (1/60 s = 0.0166667 s shows as 0.016667, just above the period).
 _FULL_FRAME = 1e-3
@@ -112,9 +113,15 @@ class ForceWidget(ThreadedRun, Container):
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.bead = ComboBox(label="plot", choices=[])
-        self.results = Table(value={c: [] for c in TABLE_COLUMNS})
+        self.results = Table(value={c: [] for c in HEADERS})
         self.results.read_only = True
-        self.results.native.setMaximumHeight(220)
+        self.results.native.setMinimumSize(440, 120)  # every column, the header, 3 rows
+        # Cells are formatted text (3 significant digits); magicgui's delegate would
+        # print every number with 4 decimals.
+        from qtpy.QtWidgets import QStyledItemDelegate
+
+        self.results.native.setItemDelegate(QStyledItemDelegate(self.results.native))
+        self.results.native.verticalHeader().setVisible(False)  # the bead column says it
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_button = PushButton(text="Export forces", enabled=False)
         self.status = message_label("")
@@ -124,8 +131,8 @@ class ForceWidget(ThreadedRun, Container):
                 self.axis, self.direction, self.length_nm, self.radius_nm, self.drag,
                 self.height_nm, self.surface, self.surface_nm, self.focal_shift,
                 self.reference, self.plateaus, self.method, self.temperature_k,
-                self.run_button, self.cancel_button, self.status, self.bead, self.results,
-                self.overwrite, self.export_button,
+                self.run_button, self.cancel_button, self.status, self.bead, self.overwrite,
+                self.export_button,
             ],
         )  # fmt: skip
         self.start_button = self.run_button
@@ -249,7 +256,8 @@ class ForceWidget(ThreadedRun, Container):
     def _show(self, run: ForceRun, params: ForceParams, origin: tuple[str, Any]) -> None:
         self.result, self.params_used, self._origin = run, params, origin
         cols = run.columns()
-        self.results.value = {c: [_cell(v) for v in cols[c]] for c in TABLE_COLUMNS}
+        self.results.value = dict(zip(HEADERS, _table_columns(cols), strict=True))
+        self.results.native.resizeColumnsToContents()
         self.bead.choices = [
             (f"bead {r['bead']}" + (f", plateau {r['plateau']}" if len(params.plateaus) > 1
                                     else ""), (r["bead"], r["plateau"]))
@@ -261,12 +269,12 @@ class ForceWidget(ThreadedRun, Container):
         self.export_button.enabled = True
         forces = cols["force_pn"]
         n_flag = int(np.sum(cols["flagged"]))
+        plateaus = f", {len(params.plateaus)} plateaus" if len(params.plateaus) > 1 else ""
         self.status.value = (
-            f"{len(np.unique(cols['bead']))} beads: median force {np.nanmedian(forces):.4g} pN"
-            + (f" ({len(params.plateaus)} plateaus)" if len(params.plateaus) > 1 else "")
+            f"{len(np.unique(cols['bead']))} beads{plateaus}: median force "
+            f"{np.nanmedian(forces):.3g} pN"
             + (f"; {n_flag} flagged (see the warnings in the export)" if n_flag else "")
-            + (f"; reference beads {run.reference.tolist()} left out" if run.reference.size
-               else "")
+            + (f"; reference {run.reference.tolist()} left out" if run.reference.size else "")
             + "".join(f"; {note}" for note in run.notes)
         )  # fmt: skip
 
@@ -284,18 +292,26 @@ class ForceWidget(ThreadedRun, Container):
     def _failed(self) -> None:
         self.result = None
         self.export_button.enabled = False
-        self.results.value = {c: [] for c in TABLE_COLUMNS}
+        self.results.value = {c: [] for c in HEADERS}
         self.bead.choices = []
         if self.plot is not None:
             self.plot.clear("the last run failed: see the message in the panel")
 
     # -- plot ---------------------------------------------------------------------
     def _dock_plot(self) -> None:
+        """Dock the results table and the plot side by side under the canvas (the panel
+        is too narrow for the table's columns)."""
+        from qtpy.QtWidgets import QSplitter
+
         from camtrack.napari._force_plot import ForcePlot
 
         if self.plot is None:
             self.plot = ForcePlot()
-            self.viewer.window.add_dock_widget(self.plot, name="forces", area="bottom")
+            split = QSplitter()
+            split.addWidget(self.results.native)
+            split.addWidget(self.plot)
+            split.setStretchFactor(1, 3)
+            self.viewer.window.add_dock_widget(split, name="forces", area="bottom")
 
     def _on_row(self) -> None:
         rows = {i.row() for i in self.results.native.selectedIndexes()}
@@ -314,7 +330,8 @@ class ForceWidget(ThreadedRun, Container):
         except ValueError as exc:
             diag = str(exc)
         lo, hi = res.force_ci_pn
-        title = f"bead {b}: F = {res.force_pn:.3g} pN [{lo:.3g}, {hi:.3g}]"
+        where = f"bead {b}, plateau {k}" if len(p.plateaus) > 1 else f"bead {b}"
+        title = f"{where}: F = {res.force_pn:.3g} pN [{lo:.3g}, {hi:.3g}]"
         title += f", f_c {res.corner_hz:.3g} Hz"
         if b in run.extension:
             values, label = run.extension[b], "extension (nm)"
@@ -380,10 +397,17 @@ class ForceWidget(ThreadedRun, Container):
         self.status.value = f"exported forces: {out.name}"
 
 
-def _cell(value: Any) -> Any:
-    """A table cell: floats to 4 significant digits, the rest as is."""
-    if isinstance(value, float | np.floating):
-        return float(f"{value:.4g}") if np.isfinite(value) else "nan"
-    if isinstance(value, np.bool_ | bool):
-        return "yes" if value else ""
-    return value.item() if isinstance(value, np.generic) else value
+def _table_columns(cols: dict[str, np.ndarray]) -> list[list[Any]]:
+    """The results table's columns (see HEADERS) from the run's columns."""
+
+    def g(v: float) -> str:
+        return f"{v:.3g}" if np.isfinite(v) else "-"
+
+    force_ci = [f"{g(f)} [{g(lo)}, {g(hi)}]" for f, lo, hi in
+                zip(cols["force_pn"], cols["force_lo_pn"], cols["force_hi_pn"], strict=True)]  # fmt: skip
+    return [
+        [int(b) for b in cols["bead"]], [int(k) for k in cols["plateau"]], force_ci,
+        [g(v) for v in cols["corner_hz"]],
+        [f"{v:.0f}" if np.isfinite(v) else "-" for v in cols["extension_nm"]],
+        [str(m) for m in cols["method"]], ["yes" if f else "" for f in cols["flagged"]],
+    ]  # fmt: skip
