@@ -119,3 +119,29 @@ def test_map_shapes_are_checked():
     calib = stack[:4, :48, :48]
     with pytest.raises(ValueError, match=r"`camera` maps have shape \(128, 128\); for 4 ROIs"):
         build_zlut(calib, [0.0, 0.0, 100.0, 100.0], camera=maps.to_calibration())
+
+
+def test_saved_calibrations_as_camera(tmp_path):
+    # A PixelCalibration file and a GainResult JSON (with its maps file) are cameras too:
+    # the Bead tracking widget passes the file a user picked.
+    from camtrack.gain import estimate_gain
+    from camtrack.simulate import camera_stack, dark_stack
+
+    maps, stack, (x, y, _), _ = _field(4000.0)
+    cal = maps.to_calibration()
+    path = cal.save(tmp_path / "pixels.h5")
+    a = track_beads(stack[:10], [(x[0], y[0])], roi_size=S, camera=cal)
+    b = track_beads(stack[:10], [(x[0], y[0])], roi_size=S, camera=str(path))
+    np.testing.assert_allclose(a.x, b.x, atol=1e-6)
+    light, _ = camera_stack(40, (FRAME, FRAME), rng=1)
+    dark, _ = dark_stack(40, (FRAME, FRAME), rng=2)
+    result = estimate_gain(light, dark=dark)
+    json_path, _ = result.save(tmp_path / "gain.json")
+    model = as_camera_model(json_path)
+    assert model.e_per_adu == pytest.approx(result.e_per_adu)
+    assert np.shape(model.offset_adu) in ((), (FRAME, FRAME))
+    res = track_beads(stack[:10], [(x[0], y[0])], roi_size=S, camera=json_path)
+    assert np.all(np.isfinite(res.x_err))
+    with pytest.raises(ValueError, match="not a camera calibration file"):
+        (tmp_path / "x.txt").write_text("1")
+        as_camera_model(tmp_path / "x.txt")

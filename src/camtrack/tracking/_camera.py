@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,14 +155,47 @@ def _from_object(camera: Any) -> CameraModel | None:
     return None
 
 
+def _from_file(path: Any) -> CameraModel:
+    """A saved calibration: GainResult JSON (+ its maps file) or PixelCalibration file."""
+    from pathlib import Path
+
+    from camtrack._validation import check_existing_file
+
+    path = check_existing_file(Path(path), "camera")
+    if path.suffix.lower() == ".json":
+        from camtrack.gain import GainResult
+
+        info = GainResult.load(path)
+        maps = info.get("maps", {})
+        off = maps.get("offset_map_adu", info.get("offset_adu"))
+        rn = maps.get("read_noise_map_e", info.get("read_noise_e"))
+        if off is None or rn is None:
+            raise ValueError(
+                f"`camera` {str(path)!r} has no offset / read noise: estimate the gain with "
+                "a dark stack (estimate_gain(..., dark=...)) or pass them as scalars."
+            )
+        as_map = lambda v: np.asarray(v, dtype=np.float64) if np.ndim(v) else float(v)  # noqa: E731
+        return CameraModel(float(info["e_per_adu"]), as_map(off), as_map(rn), True)
+    if path.suffix.lower() in (".h5", ".hdf5", ".npz"):
+        from camtrack.gain import PixelCalibration
+
+        return _from_object(PixelCalibration.load(path))  # type: ignore[return-value]
+    raise ValueError(
+        f"`camera` {str(path)!r} is not a camera calibration file: pass the JSON of "
+        "GainResult.save or the .h5 / .npz of PixelCalibration.save."
+    )
+
+
 def as_camera_model(camera: Any = None, **scalars: Any) -> CameraModel | None:
     """A :class:`CameraModel` from ``camera`` or from scalars; None when nothing is given.
 
     Parameters
     ----------
-    camera : CameraModel, dict, PixelCalibration, GainResult or simulated camera, optional
+    camera : CameraModel, dict, PixelCalibration, GainResult, path or simulated camera, optional
         The camera: a dict takes the keys ``e_per_adu``, ``offset_adu``,
-        ``read_noise_e`` (and ``quantized``).
+        ``read_noise_e`` (and ``quantized``); a path names a saved calibration (the
+        JSON of ``GainResult.save`` with its maps file, or the ``.h5`` / ``.npz`` of
+        ``PixelCalibration.save``).
     **scalars
         ``e_per_adu``, ``offset_adu``, ``read_noise_e`` (override ``camera``'s).
 
@@ -183,7 +217,9 @@ def as_camera_model(camera: Any = None, **scalars: Any) -> CameraModel | None:
         base = {"offset_adu": 0.0, "read_noise_e": 0.0, "quantized": True, **camera}
         base.setdefault("e_per_adu", None)
     else:
-        model = _from_object(camera)
+        model = (
+            _from_file(camera) if isinstance(camera, str | os.PathLike) else _from_object(camera)
+        )
         if model is None:
             raise TypeError(
                 "`camera` must be a CameraModel, a dict of e_per_adu / offset_adu / "
