@@ -20,6 +20,7 @@ from camtrack.background._common import (
     work_dtype,
 )
 from camtrack.background._networks import BufferPool
+from camtrack.background._slidehist import rolling_median_counted, use_sliding
 from camtrack.background._sliding import sliding_median
 
 __all__ = ["rolling_median"]
@@ -53,13 +54,19 @@ def _rolling_cpu(
 
     Output frame ``j`` is the median of the window starting at frame ``starts[j]`` of
     the tile (default: centred, shifted at the ends, ``out`` shaped like the tile).
-    The tile is used as (T, pixels) in its own dtype (a view for whole-row tiles):
+    8/16-bit integer tiles run a sliding histogram per pixel (:mod:`._slidehist`,
+    numba; 2-3x the networks below on camera data). Otherwise the tile is used as (T, pixels) in its own dtype (a view for whole-row tiles):
     the shared comparator networks of :mod:`._sliding` need only min/max, exact in
     any dtype, so integers are not cast (float16 is widened: numpy has no fast
     float16 min/max).
     """
     t = tile.shape[0]
     half = window // 2
+    if use_sliding(tile):  # 8/16-bit integers: a sliding histogram per pixel (numba)
+        if starts is None:
+            starts = np.clip(np.arange(t) - half, 0, t - window)
+        rolling_median_counted(tile, window, starts, out)
+        return
     x = tile.reshape(t, -1)
     if x.dtype == np.float16:
         x = x.astype(np.float32)
@@ -222,10 +229,14 @@ def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = 
     ``window`` frames (the first ``window // 2 + 1`` frames share one background, as
     do the last). A NaN in a window makes that output NaN.
 
-    On the CPU, neighbouring windows share sorted order statistics through pruned
-    comparator networks run as numpy min/max passes over (windows x pixels) arrays
-    (see ``camtrack.background._sliding``): exact, in the input's own dtype, about
-    50 passes per output for ``window=51`` and growing as log(window). The work runs
+    On the CPU, 8/16-bit integer stacks keep a histogram of each pixel's window,
+    updated by one sample out and one in per frame, with the median as a pointer
+    that moves a few bins (``camtrack.background._slidehist``, compiled with numba;
+    its cost hardly depends on ``window``). Other dtypes (or no numba) share sorted
+    order statistics between neighbouring windows through pruned comparator
+    networks run as numpy min/max passes over (windows x pixels) arrays (see
+    ``camtrack.background._sliding``): exact, in the input's own dtype, about 50
+    passes per output for ``window=51`` and growing as log(window). The work runs
     on spatial tiles (all frames of a few rows, ~2 MB per array so the passes stay in
     cache) on one thread per core. dask input is rechunked to the full time axis and
     spatial tiles of at most 64 MB, each processed the same way; input in chunks of
