@@ -84,6 +84,9 @@ def test_camera_maps_and_hot_pixels():
     m = as_camera_model({"e_per_adu": 2.0, "read_noise_e": 1.5})
     assert m.offset_adu == 0.0 and as_camera_model() is None
     with pytest.raises(TypeError, match="camera"):
+        crlb(model, 15.5, 15.5, camera=3.5)
+    # A string is a saved calibration's path.
+    with pytest.raises(FileNotFoundError, match="`camera`: no such file 'sCMOS'"):
         crlb(model, 15.5, 15.5, camera="sCMOS")
     with pytest.raises(ValueError, match="e_per_adu"):
         CameraModel(0.0, 0.0, 0.0)
