@@ -95,7 +95,9 @@ def test_force_per_bead_against_truth(one_plateau):
     forces = np.array([r["force_pn"] for r in rows])
     # The mean of 4 beads: ~0.7 % standard error.
     assert forces.mean() == pytest.approx(sim.force_pn, rel=0.03)
-    assert "median force" in widget.status.value and "reference [4] left out" in widget.status.value
+    assert (
+        "median force" in widget.status.value and "reference [4] left out" in widget.status.value
+    )
 
 
 def test_features_table_and_plots(one_plateau):
@@ -250,3 +252,59 @@ def test_no_source_and_tooltips(make_napari_viewer, monkeypatch):
     table, _ = tracked_table(1.0, 2000.0, 100, n_beads=1)
     add_tracked(viewer, table)
     assert viewer.layers["tracked"] in widget.source.choices
+
+
+def test_cancel_keeps_the_previous_result(one_plateau, qtbot, monkeypatch):
+    import time
+
+    from camtrack import force
+
+    widget, viewer, _ = one_plateau
+    before = widget.result
+    slow = force.calibrate_force
+
+    def calibrate(*args, **kwargs):
+        time.sleep(0.5)  # a long batch: Cancel must land between beads
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(force, "calibrate_force", calibrate)
+    widget.length_nm.value = 3000.0  # would change every force
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: not widget.progress_bar.native.isHidden(), timeout=5000)
+    widget.cancel_button.native.click()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=20000)
+    assert "cancelled" in widget.status.value
+    assert widget.result is before and widget.export_button.enabled
+    np.testing.assert_allclose(
+        viewer.layers["tracked"].features["force_pn"][:1], before.rows[0]["force_pn"]
+    )
+
+
+def test_on_the_bead_tracking_widgets_layer(make_napari_viewer, qtbot):
+    """The glue: the Bead tracking widget's `tracked` layer is offered and picked, its
+    reference marks and the image's pixel size are taken over, the run writes features.
+    (40 frames of the sample are far too short for a trustworthy force: flagged.)"""
+    from camtrack.napari._widgets import TrackingWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-camtrack", "beads")
+    tracking = TrackingWidget(viewer)
+    tracking.image.value = viewer.layers["bead field"]
+    viewer.dims.set_current_step(0, 0)
+    tracking.find()
+    viewer.layers["beads"].selected_data = {0}
+    tracking.toggle_reference()
+    tracking.last_frame.value = 39
+    tracking.track_button.native.click()
+    qtbot.waitUntil(lambda: tracking.result is not None, timeout=120000)
+    qtbot.waitUntil(lambda: tracking.track_button.enabled, timeout=10000)
+    widget = ForceWidget(viewer)
+    assert widget.source.value is viewer.layers["tracked"]
+    assert widget.reference.value == "0"
+    assert widget.nm_per_px.value == pytest.approx(tracking.nm_per_px.value)
+    widget.fs_hz.value, widget.length_nm.value = FS, 3000.0
+    run(widget, qtbot)
+    assert widget.result is not None, widget.status.value
+    n_beads = len(viewer.layers["beads"].data)
+    assert [r["bead"] for r in widget.result.rows] == list(range(1, n_beads))
+    assert "force_pn" in viewer.layers["tracked"].features

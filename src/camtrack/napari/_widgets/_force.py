@@ -175,25 +175,29 @@ class ForceWidget(ThreadedRun, Container):
         self.table_file.visible = layer is None
         if layer is None:
             return
-        meta = layer.metadata
+        # The acquisition from the layer, else from an image's metadata (a reader or
+        # the simulator put fs_hz, exposure_s, nm_per_px there when the file has them).
         for key in ("fs_hz", "exposure_s", "nm_per_px"):
-            if meta.get(key):
-                getattr(self, key).value = float(meta[key])
-        if not self.nm_per_px.value:
-            self.nm_per_px.value = self._image_pixel_size() or 0.0
+            value = layer.metadata.get(key) or self._image_metadata(key)
+            if value:
+                getattr(self, key).value = float(value)
         if "beads" in self.viewer.layers:  # the Bead tracking widget's reference marks
             feats = self.viewer.layers["beads"].features
             if "reference" in feats and "bead" in feats:
                 refs = np.asarray(feats["bead"])[np.asarray(feats["reference"], dtype=bool)]
                 self.reference.value = ", ".join(str(int(b)) for b in refs)
 
-    def _image_pixel_size(self) -> float | None:
+    def _image_metadata(self, key: str) -> float | None:
+        from napari.layers import Image
+
         from camtrack.napari._widgets._tracking import _nm_per_px
 
         for layer in self.viewer.layers:
-            value = _nm_per_px(layer) if hasattr(layer, "metadata") else None
+            if not isinstance(layer, Image):
+                continue
+            value = _nm_per_px(layer) if key == "nm_per_px" else layer.metadata.get(key)
             if value:
-                return value
+                return float(value)
         return None
 
     def _on_drag(self, *_: Any) -> None:
