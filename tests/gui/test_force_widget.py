@@ -308,3 +308,20 @@ def test_on_the_bead_tracking_widgets_layer(make_napari_viewer, qtbot):
     n_beads = len(viewer.layers["beads"].data)
     assert [r["bead"] for r in widget.result.rows] == list(range(1, n_beads))
     assert "force_pn" in viewer.layers["tracked"].features
+
+
+def test_closed_plot_dock_comes_back_on_the_next_run(one_plateau, qtbot):
+    widget, viewer, _ = one_plateau
+    viewer.window.remove_dock_widget(widget._plot_dock)
+    assert widget._plot_dock.parent() is None
+    run(widget, qtbot)
+    assert widget.result is not None and widget._plot_dock.parent() is not None
+
+
+def test_selecting_a_point_plots_its_bead(one_plateau):
+    widget, viewer, _ = one_plateau
+    pts = viewer.layers["tracked"]
+    first_of_bead_3 = int(np.flatnonzero(np.asarray(pts.features["bead"]) == 3)[0])
+    pts.selected_data = {first_of_bead_3}
+    assert widget.bead.value == (3, 0)
+    assert widget.plot.psd_axes.get_title().startswith("bead 3:")

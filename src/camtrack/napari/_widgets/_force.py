@@ -143,6 +143,8 @@ class ForceWidget(ThreadedRun, Container):
         self.params_used: ForceParams | None = None
         self._origin: tuple[str, Any] | None = None
         self.plot = None
+        self._plot_dock = None
+        self._watched: set[int] = set()
         self.source.changed.connect(self._on_source)
         self.drag.changed.connect(self._on_drag)
         self.surface.changed.connect(self._on_drag)
@@ -175,6 +177,11 @@ class ForceWidget(ThreadedRun, Container):
         self.table_file.visible = layer is None
         if layer is None:
             return
+        if id(layer) not in self._watched:  # selecting a point plots its bead
+            self._watched.add(id(layer))
+            layer.selected_data.events.items_changed.connect(
+                lambda *_, ref=layer: self._on_points_selected(ref)
+            )
         # The acquisition from the layer, else from an image's metadata (a reader or
         # the simulator put fs_hz, exposure_s, nm_per_px there when the file has them).
         for key in ("fs_hz", "exposure_s", "nm_per_px"):
@@ -304,24 +311,39 @@ class ForceWidget(ThreadedRun, Container):
     # -- plot ---------------------------------------------------------------------
     def _dock_plot(self) -> None:
         """Dock the results table and the plot side by side under the canvas (the panel
-        is too narrow for the table's columns)."""
+        is too narrow for the table's columns); again after the user closed the dock
+        (napari then unparents, but keeps, the docked widget)."""
         from qtpy.QtWidgets import QSplitter
 
         from camtrack.napari._force_plot import ForcePlot
 
         if self.plot is None:
             self.plot = ForcePlot()
-            split = QSplitter()
-            split.addWidget(self.results.native)
-            split.addWidget(self.plot)
-            split.setStretchFactor(1, 3)
-            self.viewer.window.add_dock_widget(split, name="forces", area="bottom")
+            self._plot_dock = QSplitter()
+            self._plot_dock.addWidget(self.results.native)
+            self._plot_dock.addWidget(self.plot)
+            self._plot_dock.setStretchFactor(1, 3)
+        if self._plot_dock.parent() is None:
+            self.viewer.window.add_dock_widget(self._plot_dock, name="forces", area="bottom")
 
     def _on_row(self) -> None:
         rows = {i.row() for i in self.results.native.selectedIndexes()}
         choices = list(self.bead.choices)
         if len(rows) == 1 and min(rows) < len(choices):
             self.bead.value = choices[min(rows)]
+
+    def _on_points_selected(self, layer: Any) -> None:
+        """Plot the bead (and plateau) of the first selected point of the source layer."""
+        idx = sorted(layer.selected_data)
+        if self.result is None or not idx or self._origin != ("layer", layer.name):
+            return
+        b = int(np.asarray(layer.features["bead"])[idx[0]])
+        frame = round(float(layer.data[idx[0], 0]))
+        k = self.result.plateau_of(frame)
+        choices = list(self.bead.choices)
+        pick = (b, k) if (b, k) in choices else next((c for c in choices if c[0] == b), None)
+        if pick is not None:
+            self.bead.value = pick
 
     def _replot(self, *_: Any) -> None:
         if self.plot is None or self.result is None or self.bead.value is None:

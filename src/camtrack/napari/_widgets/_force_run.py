@@ -104,6 +104,11 @@ class ForceRun:
             out["extension_nm"] = ext
         return out
 
+    def plateau_of(self, frame: int) -> int:
+        """The plateau of a frame (-1 outside every plateau and the traces)."""
+        i = int(frame) - int(self.frame[0])
+        return int(self.labels[i]) if 0 <= i < self.labels.size else -1
+
     def columns(self) -> dict[str, np.ndarray]:
         """The rows as columns (for the export and the table)."""
         keys = list(self.rows[0]) if self.rows else []
