@@ -29,7 +29,7 @@ from magicgui.widgets import (
     Table,
 )
 
-from camtrack import force, io
+from camtrack import force
 from camtrack.force._table import read_table
 from camtrack.napari._widgets._force_run import (
     DRAG_MODES,
@@ -39,6 +39,7 @@ from camtrack.napari._widgets._force_run import (
     parse_beads,
     parse_ranges,
     run_forces,
+    write_forces,
 )
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
@@ -379,31 +380,12 @@ class ForceWidget(ThreadedRun, Container):
         atomically; never over the input table. ``overwrite`` defaults to the checkbox."""
         if self.result is None:
             raise ValueError("Nothing to export yet: press Run first.")
-        path = Path(path)
         replace = bool(self.overwrite.value) if overwrite is None else overwrite
         kind, origin = self._origin
-        protect = [origin] if kind == "file" else []
-        cols = self.result.columns()
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            return io.write_csv(path, cols, overwrite=replace, protect=protect)
-        if suffix not in (".h5", ".hdf5"):
-            raise ValueError(f"Export to .csv or .h5; got {path.name!r}.")
-        p = self.params_used
-        attrs = {
-            "source": str(origin), "fs_hz": p.fs_hz,
-            "exposure_s": p.exposure_s if p.exposure_s is not None else 1.0 / p.fs_hz,
-            "method": p.method, "temperature_k": p.temperature_k, "axis": p.axis,
-            "reference": self.result.reference.tolist(),
-            "plateaus": [list(r) for r in p.plateaus],
-            "wlc": {str(b): (w if isinstance(w, str) else {
-                k: getattr(w, k) for k in ("persistence_nm", "persistence_err_nm",
-                                           "contour_nm", "contour_err_nm", "chi2_reduced")})
-                    for b, w in self.result.wlc.items()},
-        }  # fmt: skip
-        data = {f"forces/{k}": (np.char.encode(v.astype(str), "utf-8") if v.dtype.kind in "OU" else v)
-                for k, v in cols.items()}  # fmt: skip
-        return io.write_hdf5(path, data, attrs, overwrite=replace, protect=protect)
+        return write_forces(
+            path, self.result, self.params_used, source=str(origin), overwrite=replace,
+            protect=[origin] if kind == "file" else [],
+        )  # fmt: skip
 
     def _ask_export(self, *_: Any) -> None:
         from qtpy.QtWidgets import QFileDialog

@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from camtrack import force
+from camtrack import force, io
 from camtrack.force._table import traces_from_table
 
-__all__ = ["ForceParams", "ForceRun", "parse_beads", "parse_ranges", "run_forces"]
+__all__ = [
+    "ForceParams",
+    "ForceRun",
+    "parse_beads",
+    "parse_ranges",
+    "run_forces",
+    "write_forces",
+]
 
+_WLC_FIELDS = ("persistence_nm", "persistence_err_nm", "contour_nm", "contour_err_nm",
+               "chi2_reduced")  # fmt: skip
 DRAG_MODES = ("fitted", "fixed: height_nm", "fixed: extension + radius")
 SURFACES = ("reference beads", "surface_nm")
 
@@ -303,3 +313,35 @@ def _row(bead: int, plateau: int, res: Any, geometry: dict[str, float]) -> dict[
     row.update(bead=bead, plateau=plateau, **geometry)
     front = ("bead", "plateau", "force_pn", "force_lo_pn", "force_hi_pn")
     return {k: row[k] for k in front} | {k: v for k, v in row.items() if k not in front}
+
+
+def write_forces(
+    path: str | Path, run: ForceRun, p: ForceParams, *, source: str, overwrite: bool,
+    protect: list[Any],
+) -> Path:  # fmt: skip
+    """Write the rows of ``run`` to ``.csv`` or ``.h5`` (``forces/<column>`` datasets, the
+    inputs and the WLC fits as attributes), atomically; ``protect``: never these files."""
+    path = Path(path)
+    cols = run.columns()
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return io.write_csv(path, cols, overwrite=overwrite, protect=protect)
+    if suffix not in (".h5", ".hdf5"):
+        raise ValueError(f"Export to .csv or .h5; got {path.name!r}.")
+    wlc = {
+        str(b): w if isinstance(w, str) else {k: getattr(w, k) for k in _WLC_FIELDS}
+        for b, w in run.wlc.items()
+    }
+    attrs = {
+        "source": source, "fs_hz": p.fs_hz,
+        "exposure_s": p.exposure_s if p.exposure_s is not None else 1.0 / p.fs_hz,
+        "method": p.method, "temperature_k": p.temperature_k, "axis": p.axis,
+        "reference": run.reference.tolist(), "plateaus": [list(r) for r in p.plateaus],
+        "wlc": wlc,
+    }  # fmt: skip
+    # h5py stores no numpy unicode: text columns (method, warnings) as UTF-8 bytes.
+    data = {
+        f"forces/{k}": np.char.encode(v.astype(str), "utf-8") if v.dtype.kind in "OU" else v
+        for k, v in cols.items()
+    }
+    return io.write_hdf5(path, data, attrs, overwrite=overwrite, protect=protect)
