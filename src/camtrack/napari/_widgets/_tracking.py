@@ -11,13 +11,17 @@
    layer of profiles vs z. The best bead's LUT or one per bead is used. LUTs save and
    load.
 3. *Track* runs :func:`camtrack.tracking.track_beads` over the frame range in a thread
-   worker (progress bar, Cancel). Results: Points ``tracked`` (t, y, x) with features
-   bead, z, quality, coloured by z, a Tracks layer ``tracks`` and a docked z(t) plot
+   worker (progress bar, Cancel), with the camera's noise model when one is picked (the
+   Camera gain widget's last result or a saved calibration file): per-pixel offset and
+   gain corrected, hot pixels replaced, errors from the camera's variances. Results:
+   Points ``tracked`` (t, y, x) with features bead, z, x_err, y_err, z_err, quality,
+   coloured by z, a Tracks layer ``tracks`` and a docked z(t) plot
    (or x, y) where the beads selected in the viewer are highlighted. A ``scheduler``
    address tracks the frame chunks in parallel on a dask.distributed cluster.
 4. *Live preview*: changing the ROI size or mode (or the frame) re-tracks the beads in
    the current frame only.
-5. *Export* writes the table (CSV or HDF5) atomically, never over the input file.
+5. *Export* writes the table (CSV or HDF5, with x_err, y_err, z_err) atomically, never
+   over the input file.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ from camtrack.napari._widgets._zlut_section import (
 )
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
+CAMERA_SOURCES = ["none", "Camera gain widget", "file"]
+ERRORS = ("x_err", "y_err", "z_err")
 
 # Fields that are not engine keywords (the others show the engine's documentation).
 TOOLTIPS = {
@@ -77,6 +83,12 @@ TOOLTIPS = {
     "last_frame": "Last frame to track (inclusive).",
     "preview": "Track the beads in the current frame only, on every frame or parameter change.",
     "trace": "Which coordinate the docked plot shows per bead over time.",
+    "camera": "The camera's noise model for tracking and the Z-LUT: none (errors from each "
+    "ROI's own residuals), the Camera gain widget's last result (run it with a dark stack "
+    "for offset and read noise), or a saved calibration file. Per-pixel maps must cover the "
+    "recording's frames; they are cut with each ROI.",
+    "camera_file": "A saved camera calibration: the JSON of the Camera gain widget's 'Save "
+    "calibration' (its .h5 maps next to it) or a PixelCalibration .h5 / .npz.",
 }
 
 
@@ -109,6 +121,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.load_lut_button = PushButton(text="Load Z-LUT")
         self.first_frame = SpinBox(label="first frame", value=0, min=0, max=0)
         self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
+        self.camera = ComboBox(label="camera", choices=CAMERA_SOURCES, value="none")
+        self.camera_file = FileEdit(label="camera file", mode="r", filter="*.json *.h5 *.npz")
         self.preview = CheckBox(label="live preview (current frame)", value=False)
         self.trace = ComboBox(label="trace", choices=["z", "x", "y"], value="z")
         self.scheduler = LineEdit(label="scheduler (optional)", value="")
@@ -128,7 +142,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 self.reference_button, self.calibration, self.z_source, self.z_start,
                 self.z_step, self.frames_per_plane, self.z_list, self.z_file, self.lut_beads,
                 self.lut_button, self.lut_use, self.save_lut_button, self.load_lut_button,
-                self.lut_label, self.first_frame, self.last_frame, self.scheduler,
+                self.lut_label, self.first_frame, self.last_frame, self.camera,
+                self.camera_file, self.scheduler,
                 self.preview, self.track_button, self.cancel_button, self.export_button, self.trace,
                 self.status,
             ],
@@ -156,6 +171,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             self.image.value = default
         self._on_image()
         self._on_z_source()
+        self._on_camera()
+        self.camera.changed.connect(self._on_camera)
         self.image.changed.connect(self._on_image)
         self.z_source.changed.connect(self._on_z_source)
         self.trace.changed.connect(self._replot)
@@ -393,17 +410,42 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.lut_button.enabled = True
 
     # -- 3. tracking --------------------------------------------------------------
+    # -- camera ------------------------------------------------------------------
+    def _on_camera(self, *_: Any) -> None:
+        self.camera_file.visible = self.camera.value == "file"
+
+    def camera_model(self) -> tracking.CameraModel | None:
+        """The picked camera as a CameraModel (None for 'none'); raises ValueError with
+        what to do when the source holds nothing usable."""
+        source = self.camera.value
+        if source == "none":
+            return None
+        if source == "file":
+            path = Path(str(self.camera_file.value or ""))
+            if not str(self.camera_file.value or "").strip() or not path.is_file():
+                raise ValueError("'camera' is 'file': pick a saved calibration in 'camera file'.")  # fmt: skip
+            return tracking.as_camera_model(path)
+        from camtrack.napari._widgets._gain import GainWidget
+
+        for widget in self.viewer.window.dock_widgets.values():
+            if isinstance(widget, GainWidget) and widget.result is not None:
+                return tracking.as_camera_model(widget.result)
+        raise ValueError(
+            "'camera' is 'Camera gain widget' but no Camera gain widget holds a result: run "
+            "it (with a dark stack, for offset and read noise) or pick a saved file."
+        )
+
     def _current_frame(self, n_frames: int) -> int:
         return int(np.clip(self.viewer.dims.current_step[0], 0, n_frames - 1))
 
     def compute(
         self, stack: Any, positions: np.ndarray, reference: list[int], progress: Any = None,
-        zlut: Any = None,
+        zlut: Any = None, camera: Any = None,
     ):  # fmt: skip
         return tracking.track_beads(
             stack, positions, roi_size=int(self.roi_size.value), zlut=zlut,
             reference=reference or None, mode=self.mode.value, progress=progress,
-            scheduler=self.scheduler.value.strip() or None,
+            scheduler=self.scheduler.value.strip() or None, camera=camera,
         )  # fmt: skip
 
     def track(self, *_: Any) -> None:
@@ -420,7 +462,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                     f"{self.roi_size.value}: rebuild it or set roi_size back."
                 )
             zlut = self.tracking_lut(len(positions))
-        except (ValueError, TypeError) as exc:
+            camera = self.camera_model()
+        except (ValueError, TypeError, OSError) as exc:
             self._error(exc)
             return
         self.lut_button.enabled = False
@@ -431,6 +474,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             reference,
             self._progress("bead tracking"),
             zlut,
+            camera,
             returned=lambda res, info=(reference, self.lut_used): self._show(
                 res, layer.name, first, info
             ),
@@ -446,7 +490,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         tab = result.to_table()
         t = tab["frame"].astype(np.float64) + first
         data = np.column_stack([t, tab["y"], tab["x"]])
-        features = {"bead": tab["bead"], "z": tab["z"], "quality": tab["quality"]}
+        features = {"bead": tab["bead"], "z": tab["z"], **{k: tab[k] for k in ERRORS if k in tab}, "quality": tab["quality"]}  # fmt: skip
         ok = np.isfinite(data).all(axis=1)
         has_z = bool(np.isfinite(tab["z"][ok]).any())
         kwargs = (
@@ -538,7 +582,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             return
         try:
             self.preview_frame()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OSError) as exc:
             self._error(exc)
 
     def preview_frame(self) -> tracking.TrackResult:
@@ -554,7 +598,15 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         frame = np.asarray(layer.data[t])
         rois, x0, y0 = tracking.crop_rois(frame, xy[inside, 0], xy[inside, 1], size)
         zlut = self.zlut if self.zlut is not None and self.zlut.roi_size == size else None
-        res = tracking.track_rois(rois, zlut=zlut, mode=self.mode.value)
+        camera = self.camera_model()
+        if camera is not None and camera.shape is not None:
+            if tuple(camera.shape) != frame.shape:
+                raise ValueError(
+                    f"The camera maps are {tuple(camera.shape)} px, the frames {frame.shape}: "
+                    "pick the calibration of the sensor area this recording used."
+                )
+            camera = camera.crop(y0, x0, size)  # the maps under each ROI
+        res = tracking.track_rois(rois, zlut=zlut, mode=self.mode.value, camera=camera)
         note = ""
         if self.zlut is not None and zlut is None:
             note = (
@@ -562,7 +614,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 "roi_size back or rebuild the Z-LUT)"
             )
         data = np.column_stack([np.asarray(res.y) + y0, np.asarray(res.x) + x0])
-        feats = {"z": np.asarray(res.z), "quality": np.asarray(res.quality)}
+        feats = {"z": np.asarray(res.z), **{k: np.asarray(getattr(res, k)) for k in ERRORS}, "quality": np.asarray(res.quality)}  # fmt: skip
         if PREVIEW in self.viewer.layers:
             self.viewer.layers[PREVIEW].data = data
             self.viewer.layers[PREVIEW].features = feats

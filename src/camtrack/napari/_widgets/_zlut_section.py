@@ -85,8 +85,9 @@ class ZLutSection:
         return tracking.sweep_z(n_frames, values, frames_per_plane=per)
 
     def calibration_sets(self) -> tuple[list[tuple[str, int | None, Any]], np.ndarray]:
-        """([(label, bead index or None, ROIs (F, S, S))], z (F,)): the whole frames when
-        they are ROI-sized, else crops around the beads chosen in 'LUT beads'."""
+        """([(label, bead index or None, ROIs (F, S, S), camera)], z (F,)): the whole
+        frames when they are ROI-sized, else crops around the beads chosen in 'LUT
+        beads'; the camera (None, scalars, or maps cut at the crop) goes with them."""
         layer = self.calibration.value
         if layer is None:
             raise ValueError("Pick a calibration z-sweep layer first.")
@@ -94,7 +95,7 @@ class ZLutSection:
         z = self.calibration_z(int(data.shape[0]))
         size = int(self.roi_size.value)
         if tuple(data.shape[1:]) == (size, size):
-            return [("sweep", None, np.asarray(data))], z
+            return [("sweep", None, np.asarray(data), self._lut_camera(0, 0, size, data.shape[1:]))], z  # fmt: skip
         if min(data.shape[1:]) < size:
             raise ValueError(
                 f"The calibration frames ({data.shape[1]} x {data.shape[2]} px) are smaller "
@@ -106,7 +107,8 @@ class ZLutSection:
         if not field:
             # A sweep of one bead, larger than the ROI: find that bead in the sweep itself
             # (in its middle plane) and crop around it.
-            return [("sweep", None, _crop_own_bead(data, size, layer.name))], z
+            rois, x0, y0 = _crop_own_bead(data, size, layer.name)
+            return [("sweep", None, rois, self._lut_camera(x0, y0, size, data.shape[1:]))], z
         xy = self.positions()
         choice = self.lut_beads.value
         if choice == "all beads":
@@ -120,15 +122,27 @@ class ZLutSection:
         frames = np.asarray(data)
         sets = []
         for b in beads:
-            rois, _, _ = tracking.crop_rois(frames, [xy[b, 0]], [xy[b, 1]], size)
-            sets.append((f"bead {b}", b, rois))
+            rois, x0, y0 = tracking.crop_rois(frames, [xy[b, 0]], [xy[b, 1]], size)
+            sets.append((f"bead {b}", b, rois, self._lut_camera(int(x0[0]), int(y0[0]), size, data.shape[1:])))  # fmt: skip
         return sets, z
+
+    def _lut_camera(self, x0: int, y0: int, size: int, frame: tuple[int, ...]) -> Any:
+        """The picked camera for a sweep's ROIs at corner (x0, y0): maps cut there."""
+        cam = self.camera_model()
+        if cam is None or cam.shape is None:
+            return cam
+        if tuple(cam.shape) != tuple(frame):
+            raise ValueError(
+                f"The camera maps are {tuple(cam.shape)} px, the calibration frames "
+                f"{tuple(frame)}: pick the calibration of the sensor area the sweep used."
+            )
+        return cam.crop([y0], [x0], size)
 
     def build_lut(self, *_: Any) -> None:
         """Build a LUT per calibration bead (in a worker) and check each on held-out frames."""
         try:
             sets, z = self.calibration_sets()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OSError) as exc:
             self._error(exc)
             return
         self.lut_button.enabled = False
@@ -243,19 +257,20 @@ LUT_BEADS = ["first bead", "selected beads", "all beads"]
 
 
 def _build_luts(
-    sets: list[tuple[str, int | None, Any]], z: np.ndarray, mode: str, progress: Any
+    sets: list[tuple[str, int | None, Any, Any]], z: np.ndarray, mode: str, progress: Any
 ) -> list[tuple[str, int | None, tracking.ZLut, tracking.ZLutCheck]]:
     """A LUT and its held-out self-check per calibration bead (runs in the worker)."""
     out = []
-    for label, bead, rois in progress(sets, total=len(sets)):
-        lut = tracking.build_zlut(rois, z, mode=mode)
+    for label, bead, rois, camera in progress(sets, total=len(sets)):
+        lut = tracking.build_zlut(rois, z, mode=mode, camera=camera)
         out.append((label, bead, lut, tracking.check_zlut(rois, z, mode=mode)))
     return out
 
 
-def _crop_own_bead(data: Any, size: int, name: str) -> np.ndarray:
+def _crop_own_bead(data: Any, size: int, name: str) -> tuple[np.ndarray, int, int]:
     """(F, size, size) crops of a single-bead sweep around its own bead, found in the
-    middle frame (a sweep's best-focused planes are near its middle)."""
+    middle frame (a sweep's best-focused planes are near its middle), and their corner
+    (x0, y0)."""
     frames = np.asarray(data)
     middle = frames[frames.shape[0] // 2]
     x, y = tracking.find_beads(middle, radius=max(2.0, size / 6.0))
@@ -268,8 +283,8 @@ def _crop_own_bead(data: Any, size: int, name: str) -> np.ndarray:
             f"{name!r} ({ny} x {nx} px): lower 'roi_size' or crop the sweep around its bead."
         )
     k = int(np.flatnonzero(inside)[0])  # the strongest candidate (find_beads: best first)
-    rois, _, _ = tracking.crop_rois(frames, [x[k]], [y[k]], size)
-    return rois
+    rois, x0, y0 = tracking.crop_rois(frames, [x[k]], [y[k]], size)
+    return rois, int(x0[0]), int(y0[0])
 
 
 def _best(luts: list[tuple[str, int | None, Any, Any]]) -> int:
