@@ -176,11 +176,17 @@ def test_force_extension_with_wlc_fit(make_napari_viewer, qtbot):
     np.testing.assert_allclose(feats["force_pn"][sel], widget.result.rows[-1]["force_pn"])
 
 
-def test_loaded_table_file(make_napari_viewer, qtbot, tmp_path):
+@pytest.mark.parametrize("suffix", [".csv", ".h5"])
+def test_loaded_table_file(make_napari_viewer, qtbot, tmp_path, suffix):
     viewer = make_napari_viewer()
     table, sim = tracked_table(2.0, 2500.0, 12000, n_beads=2, seed=5)
     table["reference"] = table["bead"] == 2
-    path = io.write_csv(tmp_path / "tracking.csv", table)
+    if suffix == ".csv":
+        path = io.write_csv(tmp_path / "tracking.csv", table)
+    else:  # the layout of TrackResult.save: one dataset per column under tracking/
+        path = io.write_hdf5(
+            tmp_path / "tracking.h5", {f"tracking/{k}": v for k, v in table.items()}
+        )
     widget = ForceWidget(viewer)
     assert widget.source.value is None and not widget.table_file.native.isHidden()
     widget.table_file.value = path
