@@ -23,17 +23,19 @@ from camtrack.tracking._blocks import (
 )
 from camtrack.tracking._camera import CameraModel, as_camera_model
 from camtrack.tracking._crlb import CRLB, crlb, lut_image
+from camtrack.tracking._find import FoundBeads, find_beads, locate_beads
 from camtrack.tracking._lookup import lookup_z, pearson
 from camtrack.tracking._pipeline import track_rois
 from camtrack.tracking._profiles import fft_profile, radial_profile
 from camtrack.tracking._result import TrackResult
-from camtrack.tracking._stack import crop_rois, find_beads, track_beads
+from camtrack.tracking._stack import crop_rois, track_beads
 from camtrack.tracking._zcheck import ZLutCheck, check_zlut, sweep_z
 from camtrack.tracking._zlut import ZLut, build_zlut, load_zlut
 
 __all__ = [
     "CRLB",
     "CameraModel",
+    "FoundBeads",
     "TrackResult",
     "ZLut",
     "ZLutCheck",
@@ -48,6 +50,7 @@ __all__ = [
     "fft_profile",
     "find_beads",
     "load_zlut",
+    "locate_beads",
     "lookup_z",
     "lut_image",
     "parabolic_vertex",
