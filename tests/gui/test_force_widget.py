@@ -119,6 +119,10 @@ def test_features_table_and_plots(one_plateau):
     assert set(widget.plot.lines("allan")) == {"data", "model"}
     (trace,) = widget.plot.lines("trace").values()
     assert np.nanmedian(trace[1]) == pytest.approx(2000.0, abs=10.0)
+    # The figure really draws: data points, fit lines, text in many colours.
+    widget.plot.canvas.draw()
+    rgba = np.asarray(widget.plot.canvas.buffer_rgba())[..., :3].reshape(-1, 3)
+    assert len(np.unique(rgba, axis=0)) > 100
     # Picking another bead redraws the plot with its title.
     widget.bead.value = widget.bead.choices[2]
     assert widget.plot.psd_axes.get_title().startswith("bead 2:")
