@@ -1,4 +1,4 @@
-"""The ``camtrack`` command: demo (napari or headless), gain, tracking, forces, file inspection.
+"""The ``camtrack`` command: demo, gain, bead finding, Z-LUTs, tracking, forces, file info.
 
 ``camtrack demo`` opens napari with the sample data and every widget the plugin
 contributes docked. Without a display (or with ``--headless``) it runs the engine
@@ -45,6 +45,10 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="open napari with the sample data (headless batch run without a display)",
+        epilog="example:\n  camtrack demo --headless --out demo-results\n\n"
+        "The headless run finds the sample's beads, builds a Z-LUT from its z-sweep, tracks "
+        "the beads and compares every table with the simulation's truth in summary.json.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--headless",
@@ -67,6 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gain = sub.add_parser(
         "gain",
         help="photon transfer of a stack: e-/ADU, offset, read noise; JSON + HDF5 maps",
+        epilog="example:\n  camtrack gain flat.tif --dark dark.tif -o gain.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     gain.add_argument("stack", type=Path, help="TIFF or HDF5 stack of a static, non-uniform scene")
     gain.add_argument("--dataset", default=None, help=_DATASET_HELP)
@@ -88,9 +94,18 @@ def _build_parser() -> argparse.ArgumentParser:
     gain.add_argument("--overwrite", action="store_true",
                       help="replace an existing result (the JSON and its .h5 together)")  # fmt: skip
 
+    from camtrack import _cli_find, _cli_zlut
+
+    _cli_find.add_parser(sub, _DATASET_HELP)
+    _cli_zlut.add_parser(sub, _DATASET_HELP)
+
     track = sub.add_parser(
         "track",
         help="track beads through a stack: x, y (and z with a Z-LUT) per frame to CSV/HDF5",
+        epilog="example:\n  camtrack find-beads beads.tif -o beads.csv\n"
+        "  camtrack zlut zsweep.tif --z-csv zsweep_z.csv -o lut.h5\n"
+        "  camtrack track beads.tif --lut lut.h5 --beads beads.csv -o tracks.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     track.add_argument("stack", type=Path, help="TIFF or HDF5 stack (T, Y, X) of the beads")
     track.add_argument("--dataset", default=None, help=_DATASET_HELP)
@@ -98,11 +113,13 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="Z-LUT file (.h5/.npz from the widget or ZLut.save); none: x, y only")  # fmt: skip
     track.add_argument("--beads", type=Path, default=None,
                        help="CSV of start positions with columns x, y (px) and optionally "
-                            "reference (1 = stuck bead); default: find beads in the first frame")  # fmt: skip
+                            "reference (1 = stuck bead), e.g. from `camtrack find-beads`; "
+                            "default: find beads in the first frame")  # fmt: skip
     track.add_argument("--roi-size", type=int, default=None,
                        help="ROI size in px (default: the LUT's, else 64)")  # fmt: skip
-    track.add_argument("--radius", type=float, default=16.0,
-                       help="bead radius for finding beads without --beads (px)")  # fmt: skip
+    track.add_argument("--radius", type=float, default=None,
+                       help="rough bead radius hint for finding beads without --beads, px "
+                            "(default: every size)")  # fmt: skip
     track.add_argument("--reference", type=int, nargs="*", default=None,
                        help="indices of reference (stuck) beads for drift correction")  # fmt: skip
     track.add_argument("--mode", default="precise", help="precise (default) or fast")
@@ -117,7 +134,12 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="output table file (.csv or .h5; a folder is refused)")  # fmt: skip
     track.add_argument("--overwrite", action="store_true", help="replace an existing table")
 
-    info = sub.add_parser("info", help="describe the stacks camtrack finds in a TIFF/HDF5 file")
+    info = sub.add_parser(
+        "info",
+        help="describe the stacks camtrack finds in a TIFF/HDF5 file",
+        epilog="example:\n  camtrack info recording.h5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     info.add_argument("path", type=Path)
     from camtrack import _cli_force
 
@@ -282,8 +304,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
         else:
             x, y = tracking.find_beads(
                 stack[args.first].compute() if hasattr(stack, "compute") else stack[args.first],
-                radius=args.radius,
-            )
+                radius=args.radius, roi_size=roi_size,
+            )  # fmt: skip
             positions, reference = list(zip(x.tolist(), y.tolist(), strict=True)), []
             if not positions:
                 raise ValueError("No beads found in the first frame; pass --beads CSV.")
@@ -356,6 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_gain(args)
     if args.command == "track":
         return _cmd_track(args)
+    if args.command in ("find-beads", "zlut"):
+        from camtrack import _cli_find, _cli_zlut
+
+        module = _cli_find if args.command == "find-beads" else _cli_zlut
+        return module.run(args, _failure, _refuse_folder, _check_outputs, _open_one)
     if args.command == "force":
         from camtrack import _cli_force
 
