@@ -29,6 +29,7 @@ from camtrack.tracking._pipeline import track_rois
 from camtrack.tracking._profiles import fft_profile, radial_profile
 from camtrack.tracking._result import TrackResult
 from camtrack.tracking._stack import crop_rois, track_beads
+from camtrack.tracking._stuck import StuckBeads, flag_stuck_beads
 from camtrack.tracking._zcheck import ZLutCheck, check_zlut, sweep_z
 from camtrack.tracking._zlut import ZLut, build_zlut, load_zlut
 
@@ -36,6 +37,7 @@ __all__ = [
     "CRLB",
     "CameraModel",
     "FoundBeads",
+    "StuckBeads",
     "TrackResult",
     "ZLut",
     "ZLutCheck",
@@ -49,6 +51,7 @@ __all__ = [
     "crop_rois",
     "fft_profile",
     "find_beads",
+    "flag_stuck_beads",
     "load_zlut",
     "locate_beads",
     "lookup_z",

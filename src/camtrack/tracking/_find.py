@@ -277,7 +277,8 @@ def find_beads(
     candidate's own scale, and candidates are kept by the rotational symmetry of the
     pattern around them, so the beads found barely depend on ``radius`` (a speed
     hint). See :func:`locate_beads` for the method, the pattern radii and the rejected
-    candidates.
+    candidates, and :func:`flag_stuck_beads` for the beads stuck to the surface (from
+    their motion over frames).
 
     Examples
     --------
