@@ -135,9 +135,9 @@ def flag_stuck_beads(
         np.asarray(res.x_err, dtype=np.float64).reshape(t, -1),
         np.asarray(res.y_err, dtype=np.float64).reshape(t, -1),
     ) / np.sqrt(2.0)
-    steps = np.concatenate([np.diff(x, axis=0), np.diff(y, axis=0)])
     with np.errstate(invalid="ignore"):
-        resid = steps - steps.mean(axis=0)
+        # each axis less its own mean step (a linear drift in x and in y)
+        resid = np.concatenate([_demeaned(np.diff(x, axis=0)), _demeaned(np.diff(y, axis=0))])
         step = np.sqrt(np.mean(resid**2, axis=0))
         # the same less the beads' common (median) step: the stage's random walk, which
         # only a field of stuck beads shares to within their noise
@@ -146,6 +146,10 @@ def flag_stuck_beads(
     noise = np.sqrt(2.0) * np.nanmedian(err, axis=0)
     stuck = _split(step, relative if step.size >= 3 else step, noise)
     return StuckBeads(stuck=stuck, step_px=step, noise_px=noise, n_frames=t)
+
+
+def _demeaned(steps: np.ndarray) -> np.ndarray:
+    return steps - steps.mean(axis=0)
 
 
 def _split(step: np.ndarray, relative: np.ndarray, noise: np.ndarray) -> np.ndarray:
