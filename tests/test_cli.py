@@ -38,6 +38,8 @@ def test_demo_without_display_runs_headless(tmp_path, monkeypatch, capsys):
     # find -> Z-LUT -> track on the bead sample, compared with the truth (#17 item 6)
     bt = summary["beads_tracking"]
     assert bt["find"]["matched"] == bt["find"]["n_true"] == 5 and bt["find"]["false"] == 0
+    assert bt["find"]["stuck_flagged"] == bt["find"]["stuck_truth"] == [0]
+    assert bt["track"]["drift_corrected"]
     # the LUT's held-out self-check: ~0.7 nm; the whole +-4.5 um sweep unambiguous
     assert bt["zlut"]["rms_nm"] < 5.0 and bt["zlut"]["unambiguous_range_nm"] == [-4500.0, 4500.0]
     # bright simulated beads over 300 frames: measured 0.003 px and 1.1 nm RMS at worst

@@ -58,6 +58,11 @@ def test_find_beads_command_against_truth(field, tmp_path, capsys):
     # every true bead once, each to a few tenths of a pixel (the finder's precision)
     assert sorted(d.argmin(axis=1).tolist()) == [0, 1, 2]
     assert d.min(axis=1).max() < 0.5
+    # the stuck bead (truth's reference bead) is flagged from its motion over the 6
+    # frames, the tethered ones are not
+    ref = [int(r["reference"]) for r in rows]
+    assert ref == truth.is_reference[d.argmin(axis=1)].astype(int).tolist()
+    assert "STUCK (reference)" in printed
     assert path.read_bytes() == before
     # the same with a radius hint anywhere in 8..32 px
     for radius in ("8", "32"):
@@ -87,6 +92,7 @@ def test_find_beads_command_reports_left_out_beads(field, tmp_path, capsys):
         (["--roi-size", "1"], ["--roi-size", "got 1"]),
         (["--threshold", "3"], ["`threshold`"]),
         (["--radius", "-2"], ["`radius`"]),
+        (["--stuck-frames", "2"], ["--stuck-frames", "got 2"]),
     ],
 )
 def test_find_beads_command_bad_options_name_the_parameter(field, tmp_path, capsys, extra, words):
@@ -212,15 +218,19 @@ def test_find_zlut_track_chain_against_truth(field, sweep, tmp_path, capsys):
     found = _rows(beads)
     start = np.array([[float(r["x"]), float(r["y"])] for r in found])
     ids = [int(np.argmin(np.hypot(truth.x[0] - x, truth.y[0] - y))) for x, y in start]
+    # find-beads flagged the stuck bead, so track subtracted its drift from every bead
+    assert [int(r["reference"]) for r in found] == truth.is_reference[ids].astype(int).tolist()
+    dx, dy = truth.drift_x - truth.drift_x[0], truth.drift_y - truth.drift_y[0]
+    dz = truth.drift_z_nm - truth.drift_z_nm[0]
     rows = _rows(out)
     assert len(rows) == 6 * len(found)
     for r in rows:
         f, b = int(r["frame"]), ids[int(r["bead"])]
         # As test_cli's track test: bright beads, x, y well under 0.05 px, z within
-        # 15 nm (neighbours' rings, 2-frame LUT planes).
-        assert abs(float(r["x"]) - truth.x[f, b]) < 0.05
-        assert abs(float(r["y"]) - truth.y[f, b]) < 0.05
-        assert abs(float(r["z"]) - truth.z_nm[f, b]) < 15.0
+        # 15 nm (neighbours' rings, 2-frame LUT planes), here drift-corrected.
+        assert abs(float(r["x"]) - (truth.x[f, b] - dx[f])) < 0.05
+        assert abs(float(r["y"]) - (truth.y[f, b] - dy[f])) < 0.05
+        assert abs(float(r["z"]) - (truth.z_nm[f, b] - dz[f])) < 15.0
 
 
 def test_track_command_finds_beads_itself_at_any_radius(field, tmp_path, capsys):

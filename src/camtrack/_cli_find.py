@@ -17,8 +17,9 @@ example:
   camtrack track beads.tif --lut lut.h5 --beads beads.csv -o tracks.csv
 
 The CSV has one row per bead (bead, x, y, radius_px, score, symmetry, reference) and
-is what `camtrack track --beads` reads; set reference to 1 for stuck beads to use
-them for drift correction.
+is what `camtrack track --beads` reads. reference is 1 for beads stuck to the surface,
+judged from their motion over --stuck-frames frames; track uses them for drift
+correction (edit the column to choose others).
 """
 
 
@@ -45,6 +46,9 @@ def add_parser(sub, dataset_help: str) -> None:
                         "the frame are left out (default 64, as `camtrack track`; 0: keep them)")  # fmt: skip
     p.add_argument("--min-distance", type=float, default=None,
                    help="beads closer than this, px, are left out as doublets")  # fmt: skip
+    p.add_argument("--stuck-frames", type=int, default=100,
+                   help="track this many frames from --frame to flag beads stuck to the "
+                        "surface by their motion (reference = 1); 0: flag none (default 100)")  # fmt: skip
     p.add_argument("--threshold", type=float, default=0.01,
                    help="keep beads of at least this fraction (0..1) of the strongest "
                         "bead's contrast (default 0.01)")  # fmt: skip
@@ -59,6 +63,28 @@ def frame_of(stack, t: int, label: str = "--frame") -> np.ndarray:
         raise ValueError(f"{label} {t} is outside the stack's {n} frames (0 to {n - 1}).")
     image = stack[t]
     return np.asarray(image.compute() if hasattr(image, "compute") else image)
+
+
+def _stuck(stack, found, args: argparse.Namespace) -> np.ndarray:
+    """Stuck-bead flags from the motion over ``--stuck-frames`` frames (all False if 0)."""
+    from camtrack import tracking
+
+    n = args.stuck_frames
+    if n < 0 or n in (1, 2):
+        raise ValueError(f"--stuck-frames must be 0 (flag none) or 3 or more; got {n}.")
+    left = int(stack.shape[0]) - args.frame
+    if n == 0 or len(found) == 0:
+        return np.zeros(len(found), dtype=bool)
+    if left < 3:
+        print(f"note: only {left} frame(s) from --frame {args.frame}; stuck beads not flagged")
+        return np.zeros(len(found), dtype=bool)
+    ny, nx = (int(v) for v in stack.shape[1:])
+    roi = args.roi_size or max(8, min(64, ny, nx))
+    flags = tracking.flag_stuck_beads(
+        stack, np.column_stack([found.x, found.y]), roi_size=roi,
+        n_frames=min(n, left), first=args.frame,
+    )  # fmt: skip
+    return flags.stuck
 
 
 def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_one) -> int:
@@ -81,14 +107,16 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
             image, radius=args.radius, roi_size=args.roi_size or None,
             min_distance=args.min_distance, threshold=args.threshold,
         )  # fmt: skip
+        stuck = _stuck(stack, found, args)
         table = found.to_table()
-        table["reference"] = np.zeros(len(found), dtype=int)
+        table["reference"] = stuck.astype(int)
         out = io.write_csv(args.out, table, overwrite=args.overwrite, protect=[args.stack])
         how = "every pattern size" if args.radius is None else f"radius hint {args.radius:g} px"
         print(f"found {len(found)} beads in frame {args.frame} of {args.stack} ({how})")
         for b in range(len(found)):
             print(f"  bead {b}: x {found.x[b]:.2f}, y {found.y[b]:.2f}, radius "
-                  f"{found.radius_px[b]:.1f} px, symmetry {found.symmetry[b]:.2f}")  # fmt: skip
+                  f"{found.radius_px[b]:.1f} px, symmetry {found.symmetry[b]:.2f}"
+                  + ("  STUCK (reference)" if stuck[b] else ""))  # fmt: skip
         for x, y, why in zip(found.rejected_x, found.rejected_y, found.rejected_reason, strict=True):  # fmt: skip
             print(f"  left out ({why}): x {x:.1f}, y {y:.1f}")
         if len(found) == 0:

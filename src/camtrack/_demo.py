@@ -100,12 +100,15 @@ def _find_lut_track(out: Path, field, sweep, truth_table: dict, sweep_z_nm) -> d
     roi_size = int(sweep.shape[-1])  # the LUT's ROI, so found ROIs fit the LUT
 
     found = tracking.locate_beads(np.asarray(field[0]), roi_size=roi_size)
+    positions = np.column_stack([found.x, found.y])
+    stuck = tracking.flag_stuck_beads(field, positions, roi_size=roi_size).stuck
     table = found.to_table()
-    table["reference"] = np.zeros(len(found), dtype=int)
+    table["reference"] = stuck.astype(int)
     io.write_csv(out / "beads_found.csv", table, overwrite=True)
     d = np.hypot(np.subtract.outer(found.x, tx[0]), np.subtract.outer(found.y, ty[0]))
     ids = d.argmin(axis=1) if len(found) else np.zeros(0, int)
     ok = d.min(axis=1) < 1.5 if len(found) else np.zeros(0, bool)
+    is_ref = np.asarray(truth["is_reference"]).reshape(-1, n_beads)[0]
     find = {
         "n_true": n_beads,
         "n_found": len(found),
@@ -113,6 +116,8 @@ def _find_lut_track(out: Path, field, sweep, truth_table: dict, sweep_z_nm) -> d
         "false": int((~ok).sum()),
         "max_centre_error_px": float(d.min(axis=1).max()) if len(found) else float("nan"),
         "left_out": list(found.rejected_reason),
+        "stuck_flagged": [int(i) for i in ids[stuck & ok]],
+        "stuck_truth": [int(i) for i in np.flatnonzero(is_ref)],
     }
 
     z = tracking.sweep_z(int(sweep.shape[0]), sweep_z_nm)
@@ -129,9 +134,15 @@ def _find_lut_track(out: Path, field, sweep, truth_table: dict, sweep_z_nm) -> d
         "held_out": check.held_out,
     }
 
-    # Track every found bead; the truth only decides which true bead each one is.
-    positions = np.column_stack([found.x, found.y])
-    res = tracking.track_beads(field, positions, roi_size=lut.roi_size, zlut=lut)
+    # Track every found bead, the flagged stuck beads as the drift reference (as
+    # `camtrack track --beads beads_found.csv` does); the truth only decides which
+    # true bead each one is, and its drift is the true reference bead's own motion.
+    reference = [int(i) for i in np.flatnonzero(stuck)] or None
+    res = tracking.track_beads(field, positions, roi_size=lut.roi_size, zlut=lut,
+                               reference=reference)  # fmt: skip
+    if reference is not None and is_ref.any():
+        r0 = int(np.flatnonzero(is_ref)[0])
+        tx, ty, tz = (v - (v[:, r0] - v[0, r0])[:, None] for v in (tx, ty, tz))
     res.save(out / "beads_tracked.csv", nm_per_px=100.0, source="beads.h5", overwrite=True)
     n_frames = int(field.shape[0])
     x, y, zt = (np.asarray(v, dtype=float).reshape(n_frames, -1) for v in (res.x, res.y, res.z))
@@ -149,6 +160,7 @@ def _find_lut_track(out: Path, field, sweep, truth_table: dict, sweep_z_nm) -> d
         })  # fmt: skip
     xy = [max(p["x_rms_px"], p["y_rms_px"]) for p in per_bead]
     track = {
+        "drift_corrected": reference is not None,
         "n_beads": len(per_bead),
         "n_frames": n_frames,
         "per_bead": per_bead,
@@ -241,7 +253,8 @@ def run_headless(out: Path) -> int:
     fb, zl, tr = bt["find"], bt["zlut"], bt["track"]
     print(
         f"  beads: found {fb['matched']} of {fb['n_true']} (false {fb['false']}, centres within "
-        f"{fb['max_centre_error_px']:.2f} px) -> beads_found.csv"
+        f"{fb['max_centre_error_px']:.2f} px), stuck {fb['stuck_flagged']} (truth "
+        f"{fb['stuck_truth']}) -> beads_found.csv"
     )
     print(f"  Z-LUT from the sweep: {zl['self_check']} -> zlut.h5")
     print(
