@@ -192,3 +192,45 @@ def test_float_input_with_nan_keeps_numpy_semantics(dtype, n_frames):
     pct = temporal_percentile(stack, [10, 90])
     ref = np.percentile(stack.astype(calc), [10, 90], axis=0).astype(pct.dtype)
     np.testing.assert_array_equal(pct, ref)
+
+
+def _masked_ref(stack, left_out, qs):
+    """The quantiles of the kept samples, numpy's "linear" method in float64; NaN where
+    nothing is kept (an independent loop over pixels)."""
+    out = np.empty((len(qs), *stack.shape[1:]))
+    for y in range(stack.shape[1]):
+        for x in range(stack.shape[2]):
+            kept = stack[~left_out[:, y, x], y, x].astype(np.float64)
+            out[:, y, x] = np.percentile(kept, qs) if kept.size else np.nan
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32])
+@pytest.mark.parametrize("n_frames", [1, 10, 31])
+def test_masked_quantiles_equal_numpy_and_the_sorted_path(dtype, n_frames, monkeypatch):
+    stack = _ints(dtype, (n_frames, 7, 9), "outliers", seed=n_frames)
+    left_out = np.random.default_rng(n_frames).random(stack.shape) < 0.4
+    left_out[:, 0, 1] = True  # a pixel with nothing kept: NaN, no warning
+    out_dtype = np.float64 if stack.dtype.itemsize >= 4 else np.float32
+    qs = [50.0, 0, 12.5, 100, 50, 99.9]
+    counted = temporal_percentile(stack, qs, mask=left_out)
+    med = temporal_median(stack, mask=left_out)
+    np.testing.assert_array_equal(counted, _masked_ref(stack, left_out, qs).astype(out_dtype))
+    np.testing.assert_array_equal(med, counted[0])
+    monkeypatch.setattr(_select, "HAVE_NUMBA", False)  # the sorting path
+    np.testing.assert_array_equal(temporal_percentile(stack, qs, mask=left_out), counted)
+
+
+def test_masked_dask_and_sigma_clip_unchanged():
+    stack = _ints(np.uint16, (25, 11, 13), "narrow", seed=9)
+    left_out = np.random.default_rng(1).random(stack.shape) < 0.3
+    ref = temporal_median(stack, mask=left_out)
+    lazy = temporal_median(
+        da.from_array(stack, chunks=(6, 5, 7)), mask=da.from_array(left_out, chunks=(4, 11, 13))
+    )
+    np.testing.assert_array_equal(lazy.compute(), ref)
+    # sigma clipping keeps its sorted path; with the mask it must still run and agree
+    # with numpy on a stack where nothing lies beyond 3 sigma of the median.
+    flat = np.full((9, 3, 3), 100, dtype=np.uint16)
+    flat[::2] = 101
+    np.testing.assert_array_equal(temporal_median(flat, mask=np.zeros(flat.shape, bool), sigma_clip=3), np.median(flat, axis=0).astype(np.float32))  # fmt: skip

@@ -1,9 +1,9 @@
 """Per-pixel quantiles over time for one spatial tile (numpy or cupy).
 
-A tile arrives as (T, rows, cols) and is reduced along T. The plain path of an 8/16/32-
-bit integer numpy tile counts its order statistics (:mod:`._select`, about 10x faster
-than a partition and with no pixel-major copy of the tile); other plain tiles use the
-backend's median/percentile (partition based). The masked and sigma-clipped path sorts
+A tile arrives as (T, rows, cols) and is reduced along T. An 8/16/32-bit integer numpy
+tile counts its order statistics (:mod:`._select`, about 10x faster than a partition
+and with no pixel-major copy of the tile), also with a mask (not with sigma clipping);
+other plain tiles use the backend's median/percentile (partition based). The masked and sigma-clipped path sorts
 each pixel's time series once, with left-out samples replaced by +inf so they sort
 last; the kept samples are then a contiguous index range of the sorted row, so every
 quantile is two gathers and a linear interpolation (numpy's default "linear" method),
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack.background._select import COUNTABLE, select_ranks
+from camtrack.background._select import COUNTABLE, select_masked, select_ranks, use_counting
 
 # MAD of a normal distribution in units of sigma.
 _MAD_PER_SIGMA = 0.6744897501960817
@@ -44,7 +44,18 @@ def _lerp_at(xp: Any, rows: Any, lo: Any, count: Any, q: float) -> Any:
     frac = pos - i0
     v0 = xp.take_along_axis(rows, i0[:, None], axis=1)[:, 0].astype(xp.float64)
     v1 = xp.take_along_axis(rows, i1[:, None], axis=1)[:, 0].astype(xp.float64)
-    empty = count <= 0
+    return _lerp_values(xp, v0, v1, frac, count <= 0)
+
+
+def _lerp_frac(xp: Any, count: Any, q: float, last: int) -> Any:
+    """The interpolation weight of :func:`_lerp_at` (``lo = 0``), from the counts alone."""
+    span = xp.maximum(count - 1, 0).astype(xp.float64)
+    pos = 0.0 + (q / 100.0) * span
+    return pos - xp.clip(xp.floor(pos).astype(xp.intp), 0, last)
+
+
+def _lerp_values(xp: Any, v0: Any, v1: Any, frac: Any, empty: Any) -> Any:
+    """numpy's linear interpolation between ``v0`` and ``v1`` (float64); NaN where empty."""
     v0 = xp.where(empty, 0.0, v0)
     v1 = xp.where(empty, 0.0, v1)
     with np.errstate(invalid="ignore"):  # inf samples: inf - inf only where frac is 0
@@ -224,6 +235,16 @@ def tile_quantiles(
     qs = [float(q) for q in qs]
     if valid is None and sigma_clip is None and xp is np and tile.dtype in COUNTABLE:
         return _integer_quantiles(tile, qs, out_dtype)
+    if valid is not None and sigma_clip is None and use_counting(tile):
+        # The kept samples' order statistics, counted: the same values and weights as
+        # the sorted path below (see _lerp_at), without sorting (#18).
+        v0, v1, count = select_masked(tile, valid, qs)
+        empty = count <= 0
+        res = np.empty((len(qs), ny, nx), dtype=out_dtype)
+        for k, q in enumerate(qs):
+            frac = _lerp_frac(np, count, q, t - 1)
+            res[k] = _lerp_values(np, v0[k], v1[k], frac, empty)
+        return res
     if valid is None and sigma_clip is None:
         if qs == [50.0] and xp is np:
             # Always a copy (also where the transpose is already contiguous, e.g. one

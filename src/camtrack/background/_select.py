@@ -21,8 +21,12 @@ about 10 with branch misses. The compiled kernel (numba) works per row of the ti
    shift`` so that it fits, then gathers the samples of each bin that holds a
    wanted rank and sorts only those (a handful, unless the samples crowd one bin).
 
+``select_masked`` does the same over each pixel's kept samples (a mask), with ranks
+that follow from each pixel's count of kept samples.
+
 Without numba the same ranks come from :func:`numpy.partition` on a pixel-major copy
-(``select_ranks_numpy``), slower but equal: the tests compare both paths.
+(``select_ranks_numpy``; the masked path sorts), slower but equal: the tests compare
+both paths.
 """
 
 from __future__ import annotations
@@ -118,7 +122,67 @@ def _select_pixel(series, base, top, ranks, out, y, x, hist, cand):  # pragma: n
         b += 1
 
 
+def _masked_kernel(  # pragma: no cover - compiled
+    data, t_len, n_rows, n_cols, st, sy, keep, kst, ksy, qf, v0, v1, count, buf, lo, hi, kept, hist, cand, ranks, order, vals
+):  # fmt: skip
+    n_q = qf.shape[0]
+    block = buf.shape[0]
+    for y in range(n_rows):
+        for x0 in range(0, n_cols, block):
+            width = min(block, n_cols - x0)
+            # the kept samples of each pixel of the block, pixel-major, and their range
+            for i in range(width):
+                kept[i] = 0
+            for t in range(t_len):
+                row = t * st + y * sy + x0
+                krow = t * kst + y * ksy + x0
+                for i in range(width):
+                    if keep[krow + i]:
+                        v = np.int64(data[row + i])
+                        n = kept[i]
+                        if n == 0 or v < lo[i]:
+                            lo[i] = v
+                        if n == 0 or v > hi[i]:
+                            hi[i] = v
+                        buf[i, n] = v
+                        kept[i] = n + 1
+            for i in range(width):
+                n = kept[i]
+                count[y, x0 + i] = n
+                if n == 0:
+                    continue
+                # numpy's "linear" positions over the n kept samples, formed as _lerp_at
+                span = np.float64(n - 1)
+                for k in range(n_q):
+                    pos = 0.0 + qf[k] * span
+                    i0 = min(max(np.int64(np.floor(pos)), 0), t_len - 1)
+                    i1 = min(max(min(i0 + 1, n - 1), 0), t_len - 1)
+                    ranks[2 * k] = i0
+                    ranks[2 * k + 1] = i1
+                    order[2 * k] = 2 * k
+                    order[2 * k + 1] = 2 * k + 1
+                # insertion sort of the 2 * n_q ranks (a handful), carrying their slots
+                for a in range(1, 2 * n_q):
+                    r = ranks[a]
+                    o = order[a]
+                    b = a - 1
+                    while b >= 0 and ranks[b] > r:
+                        ranks[b + 1] = ranks[b]
+                        order[b + 1] = order[b]
+                        b -= 1
+                    ranks[b + 1] = r
+                    order[b + 1] = o
+                _select_pixel(buf[i, :n], lo[i], hi[i], ranks, vals, 0, 0, hist, cand)
+                for m in range(2 * n_q):
+                    o = order[m]
+                    if o % 2 == 0:
+                        v0[o // 2, y, x0 + i] = vals[m, 0, 0]
+                    else:
+                        v1[o // 2, y, x0 + i] = vals[m, 0, 0]
+
+
 _compiled: Any = None
+_compiled_masked: Any = None
 _compile_lock = threading.Lock()
 
 
@@ -142,6 +206,19 @@ def _kernel() -> Any:
             _select_pixel = numba.njit(nogil=True, cache=True)(_select_pixel)
             _compiled = numba.njit(nogil=True, cache=True)(_select_kernel)
     return _compiled or None
+
+
+def _masked() -> Any:
+    """The compiled masked kernel (after :func:`_kernel`), or None without numba."""
+    global _compiled_masked
+    if _kernel() is None:
+        return None
+    with _compile_lock:
+        if _compiled_masked is None:
+            import numba
+
+            _compiled_masked = numba.njit(nogil=True, cache=True)(_masked_kernel)
+    return _compiled_masked
 
 
 def use_counting(tile: Any) -> bool:
@@ -220,3 +297,39 @@ def select_ranks_numpy(tile: np.ndarray, ranks: Any) -> np.ndarray:
     rows = np.ascontiguousarray(tile.reshape(t_len, -1).T)
     rows.partition(r, axis=1)
     return np.ascontiguousarray(rows[:, r].T).reshape(r.size, n_rows, n_cols)
+
+
+def select_masked(
+    tile: np.ndarray, keep: np.ndarray, qs: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two samples each linear percentile interpolates between, over kept samples.
+
+    ``tile`` (T, rows, cols) of a :data:`COUNTABLE` dtype, ``keep`` a bool array of the
+    same shape (True = use); ``qs`` percentiles in [0, 100]. Returns ``(v0, v1,
+    count)``: float64 (len(qs), rows, cols) samples of rank ``floor(pos)`` and the next
+    one (the last kept at most), ``pos = (q / 100) * (count - 1)``, and the int64
+    count of kept samples per pixel (where it is 0, v0 and v1 are undefined). Call
+    only where :func:`use_counting` is True.
+    """
+    t_len, n_rows, n_cols = tile.shape
+    qf = np.array([float(q) / 100.0 for q in qs], dtype=np.float64)
+    v0 = np.empty((qf.size, n_rows, n_cols), dtype=np.float64)
+    v1 = np.empty_like(v0)
+    count = np.zeros((n_rows, n_cols), dtype=np.int64)
+    if tile.size == 0:
+        return v0, v1, count
+    keep = np.asarray(keep, dtype=bool)
+    data, st, sy = flat_view(tile)
+    kflat, kst, ksy = flat_view(keep)
+    block = max(16, min(_BLOCK, n_cols, _BLOCK_BYTES // (t_len * tile.dtype.itemsize)))
+    buf = np.empty((block, t_len), dtype=tile.dtype)
+    lo = np.empty(block, dtype=np.int64)
+    hi = np.empty(block, dtype=np.int64)
+    kept = np.empty(block, dtype=np.int64)
+    hist = np.empty(_BINS, dtype=np.int32)
+    cand = np.empty(t_len, dtype=np.int64)
+    ranks = np.empty(2 * qf.size, dtype=np.int64)
+    order = np.empty(2 * qf.size, dtype=np.int64)
+    vals = np.empty((2 * qf.size, 1, 1), dtype=np.int64)
+    _masked()(data, t_len, n_rows, n_cols, st, sy, kflat, kst, ksy, qf, v0, v1, count, buf, lo, hi, kept, hist, cand, ranks, order, vals)  # fmt: skip
+    return v0, v1, count
