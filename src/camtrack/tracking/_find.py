@@ -22,34 +22,28 @@ import numpy as np
 
 from camtrack import _backend
 from camtrack._validation import check_integer, check_positive, check_range
+from camtrack.tracking._find_scales import (
+    MIN_Z,
+    RADIUS_PER_SCALE,
+    SCALE_STEP,
+    SURROUND,
+    best_scale,
+    candidates,
+    noise_sigma,
+    scales_for,
+    searched,
+    vertex,
+    z_at,
+    zmap,
+)
 
 __all__ = ["FoundBeads", "find_beads", "locate_beads"]
 
-# Ratio between neighbouring searched scales: a bead's significance varies slowly with
-# the scale near its best one (within 10 % over a factor 1.5), so no bead falls between
-# two scales, and 8-10 scales cover 1.5 px to a 256 px frame's quarter.
-_SCALE_STEP = 1.5
-_MIN_SCALE = 1.5
-# A bead's own scale is where its centre-surround contrast, s (blur_s - blur_{2.25 s})
-# of the energy (a significance: the noise of the difference falls as 1 / s), peaks. A
-# plain blur's significance keeps rising with s in a field of beads (each larger scale
-# gathers the neighbours' rings too); the surround cancels them. For a uniform disk of
-# radius R the peak lies at s = 0.64-0.85 R (R = 5..40 px), so R is about 1.33 s.
-_RADIUS_PER_SCALE = 1.33
-_SURROUND = 2  # surround scale index offset: 1.5**2 = 2.25 times the centre's
-# Significance of a candidate (excess contrast energy in noise standard deviations of
-# the blurred energy). Pure noise (chi-square energy, Gaussian-blurred, a skewed
-# distribution) peaks at 6.3 (median) and 8.9 (max) over every scale of 100 noise
-# frames of 256 x 256 px; a 2048^2 frame has 64 times the samples, so its maximum
-# lies about one unit higher. 12 keeps a margin; the symmetry test is a second guard.
-_MIN_Z = 12.0
 # Rotational symmetry (fraction of the pattern's energy that its radial profile
 # explains, noise removed). Simulated beads in fields of 6 beads per 256^2 frame score
 # 0.73-1.0 (5th percentile 0.85) with their neighbours' rings in the window; a ring
 # segment or a point between two beads scores 0.0-0.4.
 _MIN_SYMMETRY = 0.6
-# Peaks per scale refined (strongest first): bounds the work on textured frames.
-_MAX_PEAKS = 64
 # Final centring window half-width in units of the bead's own scale (see the loop in
 # locate_beads): on the bead sample, 3 / 2 / 1.5 / 1 scales gave worst centre errors of
 # 1.5 / 1.0 / 0.3 / 0.17 px next to neighbours' rings.
@@ -68,10 +62,6 @@ _MIN_WINDOW = 12.0
 # calibration-sweep frames whose centre scores 1.0). The two members of a doublet score
 # alike, so they stay two beads (and are rejected as a doublet).
 _GHOST = 0.1
-# Scales above this are computed on a block-averaged energy image (factor scale / 4):
-# a Gaussian of sigma 4+ px is resolved by 1-px samples, and blurring a 2048^2 frame
-# with sigma 100 directly would cost seconds per scale.
-_FULL_RES_SCALE = 6.0
 
 
 @dataclass(frozen=True)
@@ -201,7 +191,7 @@ def locate_beads(
     if min(ny, nx) < 8:
         return empty
     bg = float(np.median(img))
-    sigma = _noise(img)
+    sigma = noise_sigma(img)
     dev = img - bg
     if sigma <= 0.0:  # noise-free data: any contrast is significant
         peak = float(np.abs(dev).max())
@@ -211,9 +201,9 @@ def locate_beads(
     energy = (dev / sigma) ** 2 - 1.0
     # Every scale's map is needed to tell a bead's own scale; `radius` only limits the
     # scales whose peaks become candidates (the refinements are the costly part).
-    scales = _scales((ny, nx))
-    zmaps = [_zmap(energy, s) for s in scales]
-    cands = _candidates(zmaps, scales, _searched(scales, radius))
+    scales = scales_for((ny, nx))
+    zmaps = [zmap(energy, s) for s in scales]
+    cands = candidates(zmaps, scales, searched(scales, radius))
     # The frame's own centre of symmetry, searched over the whole frame: a bead whose
     # rings fill an ROI-sized image (a calibration sweep) has no scale of its own
     # below a quarter of the frame, but is the whole frame's symmetry centre.
@@ -223,11 +213,11 @@ def locate_beads(
         # The pattern's own scale at the candidate (a candidate on a ring sees the
         # whole pattern's blob there), the symmetry centre in a window of it, and the
         # scale again at that centre (the candidate may have been off the pattern's).
-        s = s0 if (cx, cy, s0) is whole else _best_scale(zmaps, scales, cx, cy)
+        s = s0 if (cx, cy, s0) is whole else best_scale(zmaps, scales, cx, cy)
         c = _refine(dev, cx, cy, s)
         if c is None:
             continue
-        s = _best_scale(zmaps, scales, c[0], c[1])
+        s = best_scale(zmaps, scales, c[0], c[1])
         # again in a window of the pattern's own core: the wide first window (it has
         # to reach the centre from a ring) holds neighbours' rings that pull the
         # centre by up to 1.5 px; one scale wide, 0.2 px (the bead sample)
@@ -295,74 +285,6 @@ def find_beads(
     return found.x, found.y
 
 
-def _noise(img: np.ndarray) -> float:
-    """Robust per-pixel noise sigma from neighbouring-pixel differences (rows and cols)."""
-    d = np.concatenate([np.diff(img, axis=1).ravel(), np.diff(img, axis=0).ravel()])
-    mad = float(np.median(np.abs(d - np.median(d))))
-    return 1.4826 * mad / math.sqrt(2.0)
-
-
-def _scales(shape: tuple[int, int]) -> np.ndarray:
-    """1.5 px times powers of 1.5 up to a quarter of the frame's smaller side."""
-    top = max(min(shape) / 4.0, _MIN_SCALE)
-    n = math.floor(math.log(top / _MIN_SCALE) / math.log(_SCALE_STEP) + 1e-9) + 1
-    return _MIN_SCALE * _SCALE_STEP ** np.arange(n)
-
-
-def _searched(scales: np.ndarray, radius: float | None) -> np.ndarray:
-    """Scales whose peaks become candidates: patterns of radius / 4 .. 4 radius."""
-    if radius is None:
-        return np.ones(len(scales), dtype=bool)
-    r = scales * _RADIUS_PER_SCALE
-    keep = (r >= radius / 4.0) & (r <= 4.0 * radius)
-    if not keep.any():  # a radius outside the frame's scales: the nearest one
-        keep[int(np.argmin(np.abs(np.log(r / radius))))] = True
-    return keep
-
-
-def _zmap(energy: np.ndarray, s: float) -> tuple[np.ndarray, int, np.ndarray]:
-    """Significance of the blurred excess energy at scale ``s``, its pixel factor, and
-    its centre-surround map (the same minus the blur at 2.25 s, in the same units).
-
-    White noise gives ``energy`` a variance of 2 per pixel (chi-square, 1 dof); its
-    Gaussian blur of sigma s has variance 2 / (4 pi s^2), hence z = blur * s sqrt(2 pi).
-    """
-    import scipy.ndimage
-
-    f = 1 if s <= _FULL_RES_SCALE else int(s // 4)
-    if f > 1:
-        ny, nx = (energy.shape[0] // f) * f, (energy.shape[1] // f) * f
-        e = energy[:ny, :nx].reshape(ny // f, f, nx // f, f).mean(axis=(1, 3))
-    else:
-        e = energy
-    norm = s * math.sqrt(2.0 * math.pi)
-    blur = scipy.ndimage.gaussian_filter(e, s / f, mode="constant")
-    k = _SCALE_STEP**_SURROUND
-    surround = scipy.ndimage.gaussian_filter(e, k * s / f, mode="constant")
-    return blur * norm, f, (blur - surround) * norm
-
-
-def _candidates(
-    zmaps: list, scales: np.ndarray, searched: np.ndarray
-) -> list[tuple[float, float, float]]:
-    """Local maxima of each searched scale's centre-surround map where the significance
-    is above the floor: (x, y, scale). Centre-surround, so a faint bead next to a
-    bright one's rings is a maximum of its own."""
-    import scipy.ndimage
-
-    out = []
-    for (z, f, d), s, use in zip(zmaps, scales, searched, strict=True):
-        if not use:
-            continue
-        size = 2 * max(1, round(s / f)) + 1
-        peak = (d == scipy.ndimage.maximum_filter(d, size=size)) & (z >= _MIN_Z) & (d > 0)
-        yy, xx = np.nonzero(peak)
-        order = np.argsort(-d[yy, xx], kind="stable")[:_MAX_PEAKS]
-        for i, j in zip(yy[order], xx[order], strict=True):
-            out.append(((j + 0.5) * f - 0.5, (i + 0.5) * f - 0.5, float(s)))
-    return out
-
-
 def _patch(dev: np.ndarray, cx: float, cy: float, h: int) -> tuple[np.ndarray, int, int] | None:
     """The (2h+1)^2 window around the pixel nearest (cx, cy), clipped to the frame."""
     ny, nx = dev.shape
@@ -396,8 +318,8 @@ def _refine(
         c = fftconvolve(q, q, mode="full")
         k = int(np.argmax(c))
         u, v = divmod(k, c.shape[1])
-        du = _vertex(c[max(u - 1, 0) : u + 2, v]) if 0 < u < c.shape[0] - 1 else 0.0
-        dv = _vertex(c[u, max(v - 1, 0) : v + 2]) if 0 < v < c.shape[1] - 1 else 0.0
+        du = vertex(c[max(u - 1, 0) : u + 2, v]) if 0 < u < c.shape[0] - 1 else 0.0
+        dv = vertex(c[u, max(v - 1, 0) : v + 2]) if 0 < v < c.shape[1] - 1 else 0.0
         nx_, ny_ = j0 + (v + dv) / 2.0, i0 + (u + du) / 2.0
         if math.hypot(nx_ - cx, ny_ - cy) > h:
             return None
@@ -406,12 +328,6 @@ def _refine(
     if not (0 <= cx <= nx - 1 and 0 <= cy <= ny - 1):
         return None
     return cx, cy
-
-
-def _vertex(v: np.ndarray) -> float:
-    """Sub-sample offset of a parabola's vertex through three samples (0 if flat)."""
-    den = v[0] - 2 * v[1] + v[2]
-    return float(np.clip(0.5 * (v[0] - v[2]) / den, -0.5, 0.5)) if den < 0 else 0.0
 
 
 def _symmetry(dev: np.ndarray, cx: float, cy: float, r: float, sigma: float) -> float:
@@ -461,19 +377,19 @@ def _select(
     if not beads:
         return FoundBeads(*(np.empty(0) for _ in range(5)))
     rows = []
-    reach = _SCALE_STEP**_SURROUND * max(_MIN_WINDOW / _WINDOW, 0.0)
+    reach = SCALE_STEP**SURROUND * max(_MIN_WINDOW / _WINDOW, 0.0)
     for cx, cy, s, sym in beads:
         # significance over the scales the symmetry test looked at (and their
         # surround): a bead whose energy sits in its rings, not its centre, counts
-        z = np.array([_zat(zm, cx, cy) for zm in zmaps])
-        near = scales <= max(_SCALE_STEP**_SURROUND * s, reach)
+        z = np.array([z_at(zm, cx, cy) for zm in zmaps])
+        near = scales <= max(SCALE_STEP**SURROUND * s, reach)
         rows.append((cx, cy, float(z[near].max() if near.any() else z[0]), s, sym))
     # Most symmetric first: an off-centre point of a pattern (symmetric enough, but
     # less so than the pattern's centre) is then recognised as part of that bead.
     rows.sort(key=lambda r: (-r[4], -r[2]))
     merged: list[list[float]] = []
     for cx, cy, z, s, sym in rows:
-        if z < _MIN_Z:
+        if z < MIN_Z:
             continue
         same = False
         for m in merged:
@@ -481,7 +397,7 @@ def _select(
             # the same bead, reached from several candidates (within a third of its
             # scale), or a ghost in its core (or smallest window), clearly less
             # symmetric; a neighbour beyond the core is a bead of its own
-            core = max(_RADIUS_PER_SCALE * m[3], _MIN_WINDOW)
+            core = max(RADIUS_PER_SCALE * m[3], _MIN_WINDOW)
             if d <= max(1.5, m[3] / 3) or (d < core and sym < m[4] - _GHOST):
                 same = True
                 break
@@ -489,7 +405,7 @@ def _select(
             merged.append([cx, cy, z, s, sym])
     merged.sort(key=lambda m: -m[2])
     arr = np.array(merged, dtype=np.float64).reshape(-1, 5)
-    radius = arr[:, 3] * _RADIUS_PER_SCALE
+    radius = arr[:, 3] * RADIUS_PER_SCALE
     reason = [""] * len(arr)
     ny, nx = shape
     for a in range(len(arr)):
@@ -530,28 +446,6 @@ def _select(
         rejected_y=arr[rej, 1],
         rejected_reason=tuple(reason[i] for i in np.flatnonzero(rej)),
     )
-
-
-def _zat(zmap: tuple[np.ndarray, int, np.ndarray], x: float, y: float) -> float:
-    z, f = zmap[0], zmap[1]
-    i = min(max(int((y + 0.5) // f), 0), z.shape[0] - 1)
-    j = min(max(int((x + 0.5) // f), 0), z.shape[1] - 1)
-    return float(z[i, j])
-
-
-def _best_scale(zmaps: list, scales: np.ndarray, x: float, y: float) -> float:
-    """The pattern's own scale at (x, y): the peak of its centre-surround significance
-    ``z_s - z_{2.25 s} / 1.5`` over the scales, refined on log scale by a parabola."""
-    z = np.array([_zat(zm, x, y) for zm in zmaps])
-    if len(z) <= _SURROUND:
-        return float(scales[int(np.argmax(z))])
-    # z = blur * s sqrt(2 pi): s (blur_s - blur_ks) = (z_s - z_ks / k) / sqrt(2 pi)
-    k = _SCALE_STEP**_SURROUND
-    d = z[:-_SURROUND] - z[_SURROUND:] / k
-    i = int(np.argmax(d))
-    if 0 < i < len(d) - 1:
-        return float(scales[i] * _SCALE_STEP ** _vertex(d[i - 1 : i + 2]))
-    return float(scales[i])
 
 
 def _contrast(dev: np.ndarray, x: float, y: float, r: float) -> float:
