@@ -279,6 +279,7 @@ def _read_beads(path: Path) -> tuple[list[tuple[float, float]], list[int]]:
 
 def _cmd_track(args: argparse.Namespace) -> int:
     from camtrack import tracking
+    from camtrack._cli_progress import terminal_progress
 
     try:
         inputs = [p for p in (args.stack, args.lut, args.beads) if p is not None]
@@ -315,6 +316,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
         res = tracking.track_beads(
             stack[args.first : last + 1], positions, roi_size=roi_size, zlut=zlut,
             reference=reference or None, mode=args.mode, scheduler=args.scheduler,
+            progress=terminal_progress("tracking"),
         )  # fmt: skip
         nm_per_px = args.nm_per_px or info.nm_per_px
         out = res.save(
