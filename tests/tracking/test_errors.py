@@ -5,7 +5,7 @@ within 0.8-1.25 (the issue's target) for bright and dim beads, 64 and 128 px ROI
 precise and fast mode, with the camera given or without it (errors from each ROI's own
 residuals). With 300 ROIs (150 at 128 px) the RMS of Gaussian errors scatters by about
 4 % (6 %), so a calibrated estimator passes with room; the measured ratios of every case
-are in the issue note (0.84-1.17 where asserted here).
+are in the issue note.
 """
 
 from __future__ import annotations
@@ -73,10 +73,6 @@ CASES = [
     for model in ("ours", "gauss")
     for size in (64, 128)
     for level in ("bright", "dim")
-    # Gaussian beams, 128 px, dim: the errors have heavy tails (a few 4-sigma misses of
-    # a nearly flat, defocused bead under a large window); the median-based ratio is
-    # 1.0 but the RMS ratio 1.1-1.3. Reported in the issue note, not asserted here.
-    if not (model == "gauss" and size == 128 and level == "dim")
 ]
 
 
@@ -89,9 +85,15 @@ def test_precise_errors_match_the_scatter(model, size, level, camera):
         assert 0.8 <= r[k] <= 1.25, (k, r)
 
 
+# Fast mode, Gaussian beams, 128 px, dim: the errors have heavy tails (a few 4-sigma
+# misses of a faint, defocused bead; median-based ratio 1.0, RMS ratio 1.05-1.4 over
+# seeds). Reported in the issue note, not asserted here.
+FAST_CASES = [c for c in CASES if c != ("gauss", 128, "dim")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("camera", [False, True], ids=["residuals", "camera"])
-@pytest.mark.parametrize(("model", "size", "level"), CASES)
+@pytest.mark.parametrize(("model", "size", "level"), FAST_CASES)
 def test_fast_errors_match_the_scatter(model, size, level, camera):
     # x, y at random sub-pixel positions. z at the calibration bead's sub-pixel phase:
     # the fast profile is a kernel average over raw pixels, whose z moves with the phase

@@ -55,7 +55,7 @@ def _tukey_np(u: np.ndarray, half: float, taper: float = 0.35) -> np.ndarray:
     return 0.5 + 0.5 * np.cos(np.pi * s)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _geometry(size: int, half: float) -> dict[str, np.ndarray]:
     """Per-bin pixel sums for a bead at the ROI centre under a separable Tukey window.
 
@@ -152,6 +152,39 @@ def _hole_mask(xp: ModuleType, hole: Any, radii: np.ndarray, dtype: Any) -> Any:
     return xp.where(hole[:, None] > 0, w * w, 1.0)
 
 
+def _centre_error(
+    xp: ModuleType,
+    prof: tuple[Any, Any, Any],
+    geo: dict[str, np.ndarray],
+    hole: Any,
+    variance: Callable[[Any], Any] | None,
+    k: Any = None,
+    noise: Any = None,
+) -> tuple[Any, Any]:
+    """(err (N,), k) of the 2-D centre under the window of ``geo`` (module notes)."""
+    slope, level, level_out = prof
+    dt = slope.dtype
+
+    def arr(name: str) -> Any:
+        return xp.asarray(geo[name], dtype=dt)[None, :]
+
+    c2, c4, v2, v4 = arr("c2"), arr("c4"), arr("v2"), arr("v4")
+    if hole is not None and bool((hole > 0).any()):
+        s = int(geo["wx"].shape[0])
+        hm = _hole_mask(xp, hole, radial_operator(s, slope.shape[1], _OVERSAMPLE).radii, dt)
+        c2, c4, v2, v4 = c2 * hm, c4 * hm * hm, v2 * hm, v4 * hm * hm
+    with quiet():
+        if variance is None and k is None:
+            k = noise.astype(dt) / ((v2 * level).sum(axis=1) + float(geo["outer2"]) * level_out)
+        var, var_out = _variances(variance, level, level_out, k)
+        j2 = _slope2(xp, slope, var, geo)
+        den = (c2 * j2).sum(axis=1)
+        num = (c4 * var * j2).sum(axis=1)
+        num = num + _NOISE2 * ((v4 * var * var).sum(axis=1) + float(geo["outer4"]) * var_out * var_out)  # fmt: skip
+        err = (xp.sqrt(num) / den).astype(xp.float64)
+    return err, (None if variance is not None else k)
+
+
 def xy_errors(
     xp: ModuleType,
     g: Any,
@@ -163,7 +196,8 @@ def xy_errors(
     *,
     noise: Any = None,
     half: float | None = None,
-) -> tuple[Any, Any, Any]:
+    halves: tuple[float, ...] = (),
+) -> tuple[Any, ...]:
     """(N,) standard errors of the 2-D symmetry centre's x and y (see the module notes).
 
     ``g`` background-free ROIs, ``bg`` (N,) their backgrounds (input units), ``hole``
@@ -173,30 +207,17 @@ def xy_errors(
     (default: the precise mode's for a centred bead). The window is round on average,
     so x and y get the same error. Also returns ``k`` (N,), the pixel variance per unit
     level estimated from ``noise`` (None with a camera), for :func:`profile_variance`.
+    With ``halves``, a fourth item: (len(halves), N) the errors the same bead would
+    have under windows of those half-widths (same template and noise; no hole).
     """
     s = g.shape[-1]
     geo = _geometry(s, float((s + 1) / 2.0 if half is None else half))
-    slope, level, level_out = _profile(xp, g, bg, cx, cy)
-    dt = slope.dtype
-
-    def arr(name: str) -> Any:
-        return xp.asarray(geo[name], dtype=dt)[None, :]
-
-    c2, c4, v2, v4 = arr("c2"), arr("c4"), arr("v2"), arr("v4")
-    if hole is not None and bool((hole > 0).any()):
-        hm = _hole_mask(xp, hole, radial_operator(s, slope.shape[1], _OVERSAMPLE).radii, dt)
-        c2, c4, v2, v4 = c2 * hm, c4 * hm * hm, v2 * hm, v4 * hm * hm
-    with quiet():
-        k = None
-        if variance is None:
-            k = noise.astype(dt) / ((v2 * level).sum(axis=1) + float(geo["outer2"]) * level_out)
-        var, var_out = _variances(variance, level, level_out, k)
-        j2 = _slope2(xp, slope, var, geo)
-        den = (c2 * j2).sum(axis=1)
-        num = (c4 * var * j2).sum(axis=1)
-        num = num + _NOISE2 * ((v4 * var * var).sum(axis=1) + float(geo["outer4"]) * var_out * var_out)  # fmt: skip
-        err = (xp.sqrt(num) / den).astype(xp.float64)
-    return err, err.copy(), k
+    prof = _profile(xp, g, bg, cx, cy)
+    err, k = _centre_error(xp, prof, geo, hole, variance, noise=noise)
+    if not halves:
+        return err, err.copy(), k
+    others = xp.stack([_centre_error(xp, prof, _geometry(s, float(h)), None, variance, k=k)[0] for h in halves])  # fmt: skip
+    return err, err.copy(), k, others
 
 
 def fast_errors(
