@@ -234,3 +234,39 @@ def test_masked_dask_and_sigma_clip_unchanged():
     flat = np.full((9, 3, 3), 100, dtype=np.uint16)
     flat[::2] = 101
     np.testing.assert_array_equal(temporal_median(flat, mask=np.zeros(flat.shape, bool), sigma_clip=3), np.median(flat, axis=0).astype(np.float32))  # fmt: skip
+
+
+def test_engine_without_numba_falls_back_and_agrees():
+    # A process where `import numba` fails (a broken install): the engine must still
+    # import, never import numba with itself, and give the same values by numpy.
+    import subprocess
+    import sys
+
+    code = """
+import sys
+sys.modules["numba"] = None  # import numba raises ImportError
+import numpy as np
+from camtrack import background as bg
+from camtrack.background import _select, _slidehist
+s = (np.arange(31 * 6 * 5) * 7919 % 4001).astype(np.uint16).reshape(31, 6, 5)
+m = bg.temporal_median(s)
+assert not _select.use_counting(s) and not _slidehist.use_sliding(s)
+assert np.array_equal(m, np.median(s, axis=0).astype(np.float32))
+r = bg.rolling_median(s, 5)
+ref = [np.median(s[min(max(t - 2, 0), 26) : min(max(t - 2, 0), 26) + 5], axis=0) for t in range(31)]
+assert np.array_equal(r, np.array(ref, dtype=np.float32))
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_import_does_not_load_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, camtrack.background; print('numba' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
