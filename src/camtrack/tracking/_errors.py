@@ -197,6 +197,7 @@ def xy_errors(
     noise: Any = None,
     half: float | None = None,
     halves: tuple[float, ...] = (),
+    k: Any = None,
 ) -> tuple[Any, ...]:
     """(N,) standard errors of the 2-D symmetry centre's x and y (see the module notes).
 
@@ -208,12 +209,13 @@ def xy_errors(
     so x and y get the same error. Also returns ``k`` (N,), the pixel variance per unit
     level estimated from ``noise`` (None with a camera), for :func:`profile_variance`.
     With ``halves``, a fourth item: (len(halves), N) the errors the same bead would
-    have under windows of those half-widths (same template and noise; no hole).
+    have under windows of those half-widths (same template and noise; no hole). ``k``
+    given (without a camera): that per-level variance instead of one from ``noise``.
     """
     s = g.shape[-1]
     geo = _geometry(s, float((s + 1) / 2.0 if half is None else half))
     prof = _profile(xp, g, bg, cx, cy)
-    err, k = _centre_error(xp, prof, geo, hole, variance, noise=noise)
+    err, k = _centre_error(xp, prof, geo, hole, variance, k=k, noise=noise)
     if not halves:
         return err, err.copy(), k
     others = xp.stack([_centre_error(xp, prof, _geometry(s, float(h)), None, variance, k=k)[0] for h in halves])  # fmt: skip
@@ -266,19 +268,24 @@ def fast_errors(
         err = (xp.sqrt(num) / den).astype(xp.float64)
     xe, ye = err, err.copy()
     if refined is not None and bool(refined.any()):
-        rows = xp.nonzero(refined)[0]
+        from camtrack.tracking._symmetry import _REFINE_RING, _SMOOTH_RAMP
+
         b = max(8, int(s * _REFINE_CROP))
-        hr = None if hole is None else hole[rows]
-        if variance is None:
-            # The crop's noise power from the per-level variance k level under its window.
-            geo_c = _geometry(s, b / 2.0)
-            v2c = xp.asarray(geo_c["v2"], dtype=dt)[None, :]
-            pw = k[rows] * ((v2c * level[rows]).sum(axis=1) + float(geo_c["outer2"]) * level_out[rows])  # fmt: skip
-            rx, _, _ = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], hr, None, noise=pw, half=b / 2.0)  # fmt: skip
-        else:
-            rx, _, _ = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], hr, _rows(variance, rows), half=b / 2.0)  # fmt: skip
-        xe[rows] = rx
-        ye[rows] = rx
+        holed = xp.zeros_like(refined) if hole is None else hole > 0
+        # The crop refine_centre used: b px, or for clipped centres wide enough for the
+        # hole, its edge and some rings (a window of b / 2 overstated their errors 3x).
+        for sel in (refined & ~holed, refined & holed):
+            rows = xp.nonzero(sel)[0]
+            if rows.size == 0:
+                continue
+            hr = None if hole is None else hole[rows]
+            crop = b
+            if hr is not None and bool((hr > 0).any()):
+                crop = min(s, max(b, 2 * math.ceil(float(hr.max()) + _SMOOTH_RAMP + _REFINE_RING)))
+            kr = None if k is None else k[rows]
+            rx = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], hr, _rows(variance, rows), k=kr, half=crop / 2.0)[0]  # fmt: skip
+            xe[rows] = rx
+            ye[rows] = rx
     return xe, ye, k
 
 
