@@ -117,6 +117,32 @@ def test_no_beads_in_pure_noise(radius):
         assert len(found.rejected_x) == 0
 
 
+@pytest.mark.parametrize("illumination", ["gradient", "vignette"])
+def test_uneven_illumination_makes_no_beads_and_hides_none(illumination):
+    from camtrack.simulate._illumination import pattern
+
+    # 20 to 3000 e- across the frame (the flat-field sample's range) without beads ...
+    camera = simulate.Camera(shape=(256, 256), rng=11, **SAMPLE_CAMERA)
+    stack, _ = simulate.camera_stack(
+        3, camera=camera, signal_e=(20.0, 3000.0), illumination=illumination, rng=7
+    )
+    for frame in np.asarray(stack):
+        assert len(find_beads(frame)[0]) == 0
+    # ... and four beads at any z on a 5x ramp or vignetting: all found, nothing else
+    found = false = 0
+    for seed in range(3):
+        gen = np.random.default_rng(seed)
+        x = np.array([60.0, 190.0, 70.0, 185.0]) + gen.uniform(-5, 5, 4)
+        y = np.array([60.0, 70.0, 190.0, 185.0]) + gen.uniform(-5, 5, 4)
+        z = gen.uniform(-3500.0, 3500.0, 4)
+        light = 0.2 + 0.8 * pattern(illumination, (256, 256))
+        rel = simulate.bead_image(x, y, z, size=256).prod(axis=0) * light
+        image = simulate.Camera(shape=(256, 256), rng=seed).expose(4000.0 * rel, rng=seed)
+        n, f = _match(*find_beads(image), x, y)
+        found, false = found + n, false + f
+    assert (found, false) == (12, 0)
+
+
 def test_centres_are_good_to_a_few_tenths_of_a_pixel(sample_frames):
     errors = []
     for image, tx, ty in sample_frames:
