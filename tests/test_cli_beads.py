@@ -106,6 +106,20 @@ def test_find_beads_command_bad_options_name_the_parameter(field, tmp_path, caps
     assert not out.exists()
 
 
+def test_find_beads_command_on_a_single_image(field, tmp_path, capsys):
+    path, truth = field
+    image = tmp_path / "one.tif"
+    tifffile.imwrite(image, tifffile.imread(path)[2])
+    out = tmp_path / "beads.csv"
+    assert cli.main(["find-beads", str(image), "--roi-size", "40", "-o", str(out)]) == 0
+    assert "stuck beads not flagged" in capsys.readouterr().out
+    rows = _rows(out)
+    x = np.array([float(r["x"]) for r in rows])
+    y = np.array([float(r["y"]) for r in rows])
+    d = np.hypot(np.subtract.outer(x, truth.x[2]), np.subtract.outer(y, truth.y[2]))
+    assert sorted(d.argmin(axis=1).tolist()) == [0, 1, 2] and d.min(axis=1).max() < 0.5
+
+
 def test_find_beads_command_refuses_other_suffixes(field, tmp_path, capsys):
     path, _ = field
     assert cli.main(["find-beads", str(path), "-o", str(tmp_path / "b.h5")]) == 2

@@ -65,6 +65,18 @@ def frame_of(stack, t: int, label: str = "--frame") -> np.ndarray:
     return np.asarray(image.compute() if hasattr(image, "compute") else image)
 
 
+def _open_image_or_stack(args: argparse.Namespace, open_one):
+    """The stack, or a file's single 2-D image as a one-frame stack (nothing to track
+    for stuck beads then)."""
+    from camtrack import io
+
+    if args.dataset is None:
+        items = io.read_layers(args.stack)
+        if len(items) == 1 and items[0][0].ndim == 2:
+            return items[0][0][None]
+    return open_one(args.stack, args.dataset, "stack")
+
+
 def _stuck(stack, found, args: argparse.Namespace) -> np.ndarray:
     """Stuck-bead flags from the motion over ``--stuck-frames`` frames (all False if 0)."""
     from camtrack import tracking
@@ -101,7 +113,7 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
                 f"2 px or more; got {args.roi_size}."
             )
         check_outputs([args.out], args.overwrite, [args.stack])
-        stack = open_one(args.stack, args.dataset, "stack")
+        stack = _open_image_or_stack(args, open_one)
         image = frame_of(stack, args.frame)
         found = tracking.locate_beads(
             image, radius=args.radius, roi_size=args.roi_size or None,
