@@ -209,11 +209,11 @@ def locate_beads(
     # below a quarter of the frame, but is the whole frame's symmetry centre.
     whole = ((nx - 1) / 2.0, (ny - 1) / 2.0, min(ny, nx) / 6.0)
     beads = []
-    for cx, cy, s0 in [*cands, whole]:
+    for k, (cx, cy, s0) in enumerate([*cands, whole]):
         # The pattern's own scale at the candidate (a candidate on a ring sees the
         # whole pattern's blob there), the symmetry centre in a window of it, and the
         # scale again at that centre (the candidate may have been off the pattern's).
-        s = s0 if (cx, cy, s0) is whole else best_scale(zmaps, scales, cx, cy)
+        s = s0 if k == len(cands) else best_scale(zmaps, scales, cx, cy)
         c = _refine(dev, cx, cy, s)
         if c is None:
             continue
