@@ -233,57 +233,77 @@ def fast_errors(
     refined: Any = None,
     *,
     noise: Any = None,
+    proj: tuple[Any, Any] | None = None,
 ) -> tuple[Any, Any, Any]:
     """(N,) standard errors of the fast mode's centre, and ``k`` as :func:`xy_errors`.
 
-    Projections: the 1-D form of the module's formula on ``P(x) = sum_y w_y g``, slope
-    ``sum_y w_y T'(r) cos`` and variance ``sum_y w_y**2 s2`` from the precomputed bin
-    weights; without a camera, ``noise`` (2, N) the projections' windowed noise powers
-    (see :func:`~camtrack.tracking._symmetry.projection_centre`). ROIs ``refined``
-    (N,) bool by the 2-D step on a central crop: the 2-D formula with the crop's window
-    (its noise power estimated from the projections' per-pixel variance).
+    Projections: the 1-D form of the module's formula, read off the projections the fit
+    used (``proj`` = (P, w), (2N, S): ``P`` the x and y projections ``sum_y w_y g``, ``w``
+    their windows, from :func:`~camtrack.tracking._symmetry.projection_centre`): slope
+    ``P'`` by central differences less its noise share, variance ``sum_y w_y**2 s2`` by
+    one more projection with the squared window. No radial template: the error costs
+    two BLAS passes over the ROIs (the template's radial profile had cut the fast
+    mode's speed by 40 %). Without a camera, ``noise`` (2, N) the projections' windowed
+    noise powers give ``k``. ROIs ``refined`` (N,) bool by the 2-D step on a central
+    crop: the 2-D formula (:func:`xy_errors`) on that crop.
     """
-    from camtrack.tracking._symmetry import _REFINE_CROP
-
-    s = g.shape[-1]
-    geo = _geometry(s, (s + 1) / 2.0)
-    slope, level, level_out = _profile(xp, g, bg, cx, cy)
-    dt = slope.dtype
-    q1 = xp.asarray(geo["q1"], dtype=dt)  # (S, B)
-    q2 = xp.asarray(geo["q2"], dtype=dt)
-    q2o = xp.asarray(geo["q2_out"], dtype=dt)
-    a2 = xp.asarray(geo["wx"] ** 2, dtype=dt)[None, :]
+    n, s, _ = g.shape
+    p, w = proj
+    dt = p.dtype
+    wx, wy = w[:n], w[n:]
     with quiet():
+        # sum_y w_y**2 (level), level = g + bg: the projections with squared windows.
+        b = bg.astype(dt)
+        lev_x = (wy * wy)[:, None, :] @ g
+        lev_y = g @ (wx * wx)[:, :, None]
+        lp = xp.concatenate([lev_x[:, 0, :], lev_y[:, :, 0]])
+        lp = lp + (xp.concatenate([b, b]) * xp.concatenate([(wy * wy).sum(axis=1), (wx * wx).sum(axis=1)]))[:, None]  # fmt: skip
+        a2 = w * w
         k = None
         if variance is None:
-            lp = level @ q2.T + level_out[:, None] * q2o[None, :]  # sum_y w_y**2 level
-            k = 0.5 * (noise[0] + noise[1]).astype(dt) / (a2 * lp).sum(axis=1)
-        var, var_out = _variances(variance, level, level_out, k)
-        dp = slope @ q1.T  # (N, S)
-        # Less the noise's own share of dp**2 (see _slope2), through the same weights.
-        dp2 = xp.maximum(dp * dp - (var * xp.asarray(geo["slope_var"], dtype=dt)[None, :]) @ (q1 * q1).T, 0.0)  # fmt: skip
-        vp = var @ q2.T + var_out[:, None] * q2o[None, :]
+            num_k = xp.concatenate([noise[0], noise[1]]).astype(dt)
+            kk = num_k / (a2 * lp).sum(axis=1)
+            k = 0.5 * (kk[:n] + kk[n:])
+            vp = xp.concatenate([k, k])[:, None] * lp
+        else:
+            # Per pixel from the camera, then projected (same squared windows).
+            var = variance(g + b[:, None, None])
+            vx = (wy * wy)[:, None, :] @ var
+            vy = var @ (wx * wx)[:, :, None]
+            vp = xp.concatenate([vx[:, 0, :], vy[:, :, 0]])
+        dp = xp.zeros_like(p)
+        dp[:, 1:-1] = 0.5 * (p[:, 2:] - p[:, :-2])
+        dvar = xp.zeros_like(p)
+        dvar[:, 1:-1] = 0.25 * (vp[:, 2:] + vp[:, :-2])
+        dp2 = xp.maximum(dp * dp - dvar, 0.0)
         den = (a2 * dp2).sum(axis=1)
         num = (a2 * a2 * vp * dp2).sum(axis=1) + _NOISE2 * (a2 * a2 * vp * vp).sum(axis=1)
         err = (xp.sqrt(num) / den).astype(xp.float64)
-    xe, ye = err, err.copy()
+    xe, ye = err[:n].copy(), err[n:].copy()
     if refined is not None and bool(refined.any()):
-        from camtrack.tracking._symmetry import _REFINE_RING, _SMOOTH_RAMP
+        from camtrack.tracking._common import boxes
+        from camtrack.tracking._symmetry import _REFINE_CROP, _REFINE_RING, _SMOOTH_RAMP
 
-        b = max(8, int(s * _REFINE_CROP))
+        c = max(8, int(s * _REFINE_CROP))
         holed = xp.zeros_like(refined) if hole is None else hole > 0
-        # The crop refine_centre used: b px, or for clipped centres wide enough for the
-        # hole, its edge and some rings (a window of b / 2 overstated their errors 3x).
+        # The crop refine_centre used: c px, or for clipped centres wide enough for the
+        # hole, its edge and some rings; the error is computed on that crop.
         for sel in (refined & ~holed, refined & holed):
             rows = xp.nonzero(sel)[0]
             if rows.size == 0:
                 continue
             hr = None if hole is None else hole[rows]
-            crop = b
+            crop = c
             if hr is not None and bool((hr > 0).any()):
-                crop = min(s, max(b, 2 * math.ceil(float(hr.max()) + _SMOOTH_RAMP + _REFINE_RING)))
+                crop = min(s, max(c, 2 * math.ceil(float(hr.max()) + _SMOOTH_RAMP + _REFINE_RING)))
+            # A box 16 px wider than the crop, so the template reaches the window's edge.
+            box = min(s, crop + 16)
+            y0 = xp.clip(xp.round(cy[rows]).astype(xp.int64) - box // 2, 0, s - box)
+            x0 = xp.clip(xp.round(cx[rows]).astype(xp.int64) - box // 2, 0, s - box)
+            gc = xp.ascontiguousarray(boxes(xp, g[rows], y0, x0, box))
+            ox, oy = x0.astype(cx.dtype), y0.astype(cy.dtype)
             kr = None if k is None else k[rows]
-            rx = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], hr, _rows(variance, rows), k=kr, half=crop / 2.0)[0]  # fmt: skip
+            rx = xy_errors(xp, gc, bg[rows], cx[rows] - ox, cy[rows] - oy, hr, _rows(variance, rows), k=kr, half=crop / 2.0)[0]  # fmt: skip
             xe[rows] = rx
             ye[rows] = rx
     return xe, ye, k

@@ -336,7 +336,7 @@ def measure(
     any_bad = bool(bad.any())
     with quiet():
         clipped = clipped_rows(xp, rois, top, saturation, saturation_tol, saturation_level, bad)  # fmt: skip
-        cx, cy, q, power = projection_centre(xp, g, n_iter=n_iter, noise=True)
+        cx, cy, q, power, proj = projection_centre(xp, g, n_iter=n_iter, noise=True)
         hole = None
         if clipped is not None:
             rows, sub = clipped
@@ -347,7 +347,9 @@ def measure(
                 if mode == "fast":
                     # The clipped plateau is not band-limited: leave it out of the projections.
                     sel = rows[h > 0]
-                    cx[sel], cy[sel], q[sel], power[:, sel] = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip
+                    cx[sel], cy[sel], q[sel], power[:, sel], hp = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip
+                    both = xp.concatenate([sel, sel + g.shape[0]])
+                    proj[0][both], proj[1][both] = hp
         refined = None
         if mode == "precise":
             cx, cy, q, last = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole, keep=True)
@@ -367,7 +369,9 @@ def measure(
             cx[sel], cy[sel] = refine_centre(xp, g[sel], cx[sel], cy[sel], hole=hole[sel])
             refined = hole > 0
         if mode == "fast":
-            xe, ye, k = fast_errors(xp, g, bg, cx, cy, hole, variance, refined, noise=power)
+            xe, ye, k = fast_errors(
+                xp, g, bg, cx, cy, hole, variance, refined, noise=power, proj=proj
+            )
             if hole is not None and refined is not None:
                 cx, cy, xe, ye = _unholed_fast(xp, g, bg, cx, cy, xe, hole, variance, k)
         if not profiles:

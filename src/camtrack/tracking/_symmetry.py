@@ -232,7 +232,9 @@ def projection_centre(
     each iteration weights the whole image: pass the clipped ROIs only.
 
     ``noise``: also return (2, N) the windowed noise power ``sum_x w_x**2 var P(x)`` of
-    the x and y projections, ``sum p**2 (1 - sym)`` (the antisymmetric residual).
+    the x and y projections, ``sum p**2 (1 - sym)`` (the antisymmetric residual), and
+    the final iteration's projections and windows ``(P, w)``, each (2N, S) (x rows
+    first: ``P = sum_y w_y g``), for the errors.
 
     x and y run stacked as one (2N, S) problem; projections are matrix products (a
     BLAS pass over g, several times cheaper than ``sum`` along an axis).
@@ -267,11 +269,12 @@ def projection_centre(
             sym = a / pp
             q = 0.5 * (sym[:n] + sym[n:])
             power = (pp * (1.0 - sym)).reshape(2, n)
+            proj = (xp.concatenate([cols, rows]), w)
         nxt = _secant(xp, c, f, prev)
         prev = (c, f)
         c = nxt
     if noise:
-        return c[:n], c[n:], q, power
+        return c[:n], c[n:], q, power, proj
     return c[:n], c[n:], q
 
 
