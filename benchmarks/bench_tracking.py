@@ -1,11 +1,19 @@
 """Tracking benchmark: camtrack vs MagTrack 1.0.0 on the same simulated beads.
 
-Cases: 64 and 128 px ROIs, bright (4000 e-/px background) and dim (400 e-), with and
+Two independent image models (``--models``): "ours" (``simulate.bead_rois``: a sphere's
+scattered field through a pupil by Hankel transforms) and "gauss" (the Gaussian-beam
+model, ``simulate.gaussian_beam_rois``: exact pixel integrals of Gaussian beams, weak
+rings, a camera of 2 e-/ADU, 100 ADU offset, 1.5 e- read noise). A tracker tuned on one
+is checked on the other. Cases: 64 and 128 px ROIs, bright (4000 e-/px background) and dim (400 e-), with and
 without a clipped centre (ADC clip at ``--clip-level`` x the background, the same for
 the calibration sweep and the ROIs). x, y uniform within +-2 px of the ROI centre, z
 uniform over +-4.5 um; a 101-plane LUT (-5 to +5 um, 100 nm steps, each plane the mean
 of 16 noisy frames) shared by both trackers (MagTrack builds its own table from the very
 same frames). uint16 input.
+
+Reported errors: RMS error / RMS reported error (``x_err``, ``y_err``, ``z_err``) per
+mode, target 0.8-1.25 (in fast mode z includes the sub-pixel-phase offset that z_err
+leaves out).
 
 Accuracy: RMS error and mean bias vs truth, next to the Cramer-Rao lower bound (CRLB):
 Fisher information of the simulator's expected image under Poisson + read noise,
@@ -46,13 +54,27 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 import numpy as np  # noqa: E402
 
 from camtrack import tracking as tr  # noqa: E402
-from camtrack.simulate import Camera, bead_image, bead_rois, zsweep  # noqa: E402
+from camtrack.simulate import (  # noqa: E402
+    Camera,
+    bead_image,
+    bead_rois,
+    gaussian_beam_image,
+    gaussian_beam_rois,
+    gaussian_beam_zsweep,
+    zsweep,
+)
 from camtrack.tracking import build_zlut, track_rois  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers._find import run_runner  # noqa: E402
 
 LEVELS = {"bright": 4000.0, "dim": 400.0}
+MODELS = ("ours", "gauss")
+GB_CAMERA = {
+    "e_per_adu": 2.0,
+    "offset_adu": 100.0,
+    "read_noise_e": 1.5,
+}  # gaussian_beam_rois' default
 STEP_NM = 100.0
 PLANES = np.arange(-5000.0, 5001.0, STEP_NM)
 MODES = ("precise", "fast")
@@ -142,6 +164,37 @@ def accuracy(x, y, z, truth_xyz, clean_xyz=None) -> dict:
     return out
 
 
+def simulate_gauss(size: int, level: str, clip: bool, n: int, n_crlb: int, clip_level: float, seed: int) -> dict:  # fmt: skip
+    """The same case on the Gaussian-beam model; its CRLB by ``tracking.crlb``."""
+    bg = LEVELS[level]
+    sat = {"saturation": "adc", "saturation_level": clip_level} if clip else {}
+    calib, ct = gaussian_beam_zsweep(PLANES, size=size, frames_per_plane=16, background_e=bg, rng=seed + 1, **sat)  # fmt: skip
+    rng = np.random.default_rng(seed + 2)
+    c = (size - 1) / 2
+    x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
+    z = rng.uniform(-4500, 4500, n)
+    rois, truth = gaussian_beam_rois(x, y, z, size=size, background_e=bg, rng=seed + 3, **sat)
+    k = min(n, n_crlb)
+    g, off = GB_CAMERA["e_per_adu"], GB_CAMERA["offset_adu"]
+
+    def model(xx, yy, zz):
+        return off + gaussian_beam_image(xx, yy, zz, size) * bg / g
+
+    sat_adu = truth.saturation_adu if clip else None
+    bound = tr.crlb(model, x[:k], y[:k], z[:k], camera=GB_CAMERA, saturation_adu=sat_adu)
+    clipped = np.mean((rois >= truth.saturation_adu).reshape(n, -1).any(axis=1)) if clip else 0.0
+    return {
+        "calib": calib,
+        "calib_z": ct.z_nm,
+        "rois": rois,
+        "clean": truth.expected_adu.astype(np.float32),
+        "xyz": (x, y, z),
+        "crlb": {"x_px": rms(bound.x), "y_px": rms(bound.y), "z_nm": rms(bound.z), "n_rois": k},
+        "clipped_fraction": float(clipped),
+        "saturation_adu": truth.saturation_adu if clip else None,
+    }
+
+
 def simulate(size: int, level: str, clip: bool, n: int, n_crlb: int, clip_level: float, seed: int) -> dict:  # fmt: skip
     bg = LEVELS[level]
     cam = Camera(shape=(size, size), rng=seed)
@@ -187,6 +240,8 @@ def run_camtrack(sim: dict, repeat: int, two_core: bool) -> tuple[dict, object]:
         cl = track_rois(sim["clean"], zlut=lut, mode=mode, workers=1)
         m = {"rois_per_s": n / sec, "seconds_all": all_s}
         m.update(accuracy(res.x, res.y, res.z, truth, (cl.x, cl.y, cl.z)))
+        # Reported standard errors against the observed scatter (want 0.8-1.25).
+        m["err_ratio"] = {k: rms(getattr(res, k) - t) / rms(getattr(res, f"{k}_err")) for k, t in zip("xyz", truth, strict=True)}  # fmt: skip
         out[mode] = m
     if two_core:
         pin(len(ALL_CPUS))
@@ -305,7 +360,7 @@ def fmt(v, spec: str) -> str:
 def print_case(r: dict) -> None:
     cb = r["crlb"]
     print(
-        f"\n== {r['size']}x{r['size']} {r['level']} ({r['background_e']:.0f} e-/px), "
+        f"\n== [{r.get('model', 'ours')}] {r['size']}x{r['size']} {r['level']} ({r['background_e']:.0f} e-/px), "
         f"{'clipped centre' if r['clip'] else 'no clip'}"
         + (f" ({100 * r['clipped_fraction']:.0f}% of ROIs clip)" if r["clip"] else "")
         + f", {r['n_rois']} ROIs; CRLB x {cb['x_px']:.5f} px, y {cb['y_px']:.5f} px, "
@@ -330,6 +385,9 @@ def print_case(r: dict) -> None:
             f"{fmt(m.get('nf_z_rms_nm'), '.2f'):>6}{fmt(m.get('z_step_phase_bias_nm'), '.2f'):>7}"
             f"{fmt(m['z_bias_nm'], '+.2f'):>7}{m['nan']:>4}"
         )
+    for m in MODES:
+        e = r["camtrack"][m]["err_ratio"]
+        print(f"  camtrack {m:<7} RMS error / RMS reported error: x {e['x']:.2f}, y {e['y']:.2f}, z {e['z']:.2f}")  # fmt: skip
     if "skipped" in mt:
         print(f"magtrack skipped: {mt['skipped']}")
         return
@@ -376,6 +434,25 @@ def targets(rows: list[dict]) -> list[dict]:
         vals = [f(r) for r in cases]
         return max(vals) if vals else float("nan")
 
+    # Issue #15, on every case of both image models.
+    for model in MODELS:
+        ms = [r for r in rows if r.get("model", "ours") == model]
+        for m, lim_xy in (("precise", 1.5), ("fast", 3.0)):
+            v = worst(ms, lambda r, m=m: max(r["camtrack"][m]["x_rms_px"] / r["crlb"]["x_px"], r["camtrack"][m]["y_rms_px"] / r["crlb"]["y_px"]))  # fmt: skip
+            add(f"[{model}] {m} x,y RMS / CRLB <= {lim_xy}", v, lim_xy, v <= lim_xy)
+        v = worst(ms, lambda r: r["camtrack"]["precise"]["z_rms_nm"] / r["crlb"]["z_nm"])
+        add(f"[{model}] precise z RMS / CRLB <= 2", v, 2.0, v <= 2)
+        # 2 nm where the bound allows it; the Gaussian-beam model's weak rings put the z
+        # bound itself above 2 nm (3.2 nm at 64 px bright), so there 2x the bound.
+        v = worst(ms, lambda r: r["camtrack"]["fast"]["z_rms_nm"] / max(2.0, 2.0 * r["crlb"]["z_nm"]))  # fmt: skip
+        add(f"[{model}] fast z RMS / max(2 nm, 2 CRLB) <= 1", v, 1.0, v <= 1)
+        for m in MODES:
+            keys = "xyz" if m == "precise" else "xy"
+            lo = min((r["camtrack"][m]["err_ratio"][k] for r in ms for k in keys), default=float("nan"))  # fmt: skip
+            hi = worst(ms, lambda r, m=m, keys=keys: max(r["camtrack"][m]["err_ratio"][k] for k in keys))  # fmt: skip
+            add(f"[{model}] {m} reported errors ({','.join(keys)}): RMS err / RMS reported >= 0.8", lo, 0.8, lo >= 0.8)  # fmt: skip
+            add(f"[{model}] {m} reported errors ({','.join(keys)}): RMS err / RMS reported <= 1.25", hi, 1.25, hi <= 1.25)  # fmt: skip
+    rows = [r for r in rows if r.get("model", "ours") == "ours"]  # the older targets: our model
     for clip in (False, True):
         cs = [r for r in rows if r["clip"] == clip]
         tag = "clipped" if clip else "no clip"
@@ -413,8 +490,60 @@ def targets(rows: list[dict]) -> list[dict]:
     return checks
 
 
+def scmos_cases(n: int, seed: int) -> list[dict]:
+    """sCMOS maps with 0.1 % hot pixels: x, y with the maps given, ignored, vs the bound.
+
+    Frames of 128 x 128 px from the Gaussian-beam model through ``scmos_maps`` (2 % gain
+    spread, 3 ADU offset spread, lognormal read noise, 0.1 % hot pixels at 60 e-), one
+    bead within +-0.4 px of a fixed spot (so its 64 px ROI keeps one corner and one
+    bound), z over +-2 um; ``track_beads`` cuts the full-frame maps with the ROI.
+    """
+    from camtrack.simulate import scmos_maps
+
+    out = []
+    frame, size, x0, y0 = 128, 64, 28, 32
+    for level in LEVELS:
+        bg = LEVELS[level]
+        maps = scmos_maps((frame, frame), rng=seed)
+        rng = np.random.default_rng(seed + 10)
+        x, y = 59.5 + rng.uniform(-0.4, 0.4, n), 63.5 + rng.uniform(-0.4, 0.4, n)
+        z = rng.uniform(-2000, 2000, n)
+        stack, _ = gaussian_beam_rois(x, y, z, size=frame, background_e=bg, maps=maps, rng=seed + 20)  # fmt: skip
+        cal = maps.to_calibration()
+        cam = tr.as_camera_model(cal).crop([y0], [x0], size)
+        g, off = cam.e_per_adu[0], cam.offset_adu[0]
+
+        def model(xx, yy, zz, g=g, off=off, bg=bg):
+            return off + gaussian_beam_image(xx, yy, zz, size) * bg / g
+
+        bound = tr.crlb(model, x - x0, y - y0, z, camera={"e_per_adu": g, "offset_adu": off, "read_noise_e": cam.read_noise_e[0]}).rms()  # fmt: skip
+        row = {"level": level, "background_e": bg, "n": n, "crlb_x_px": bound["x"], "crlb_y_px": bound["y"], "hot_in_roi": int(maps.hot[y0 : y0 + size, x0 : x0 + size].sum())}  # fmt: skip
+        for m in MODES:
+            given = tr.track_beads(stack, [(x[0], y[0])], roi_size=size, mode=m, camera=cal)
+            ignored = tr.track_beads(stack, [(x[0], y[0])], roi_size=size, mode=m)
+            gx = max(rms(given.x - x) / bound["x"], rms(given.y - y) / bound["y"])
+            ix = max(rms(ignored.x - x) / bound["x"], rms(ignored.y - y) / bound["y"])
+            row[m] = {"maps_xy_over_crlb": gx, "ignored_xy_over_crlb": ix, "gain": ix / gx, "err_ratio_x": rms(given.x - x) / rms(given.x_err)}  # fmt: skip
+        out.append(row)
+    return out
+
+
+def print_scmos(rows: list[dict]) -> None:
+    print("\n== sCMOS maps, 0.1 % hot pixels (Gaussian-beam frames, 64 px ROIs): worst of x, y / CRLB")  # fmt: skip
+    for r in rows:
+        for m in MODES:
+            q = r[m]
+            print(
+                f"  {r['level']:<6} {m:<7} maps given {q['maps_xy_over_crlb']:.2f}x, ignored "
+                f"{q['ignored_xy_over_crlb']:.2f}x (gain {q['gain']:.2f}x); CRLB x "
+                f"{r['crlb_x_px']:.4f} px; {r['hot_in_roi']} hot px in the ROI; RMS err / "
+                f"reported {q['err_ratio_x']:.2f}"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     ap.add_argument("--levels", nargs="+", choices=list(LEVELS), default=list(LEVELS))
     ap.add_argument("--clip", choices=["no", "yes", "both"], default="both")
@@ -428,55 +557,63 @@ def main() -> None:
     ap.add_argument("--no-2core", action="store_true")
     ap.add_argument("--quick", action="store_true", help="64 px, bright, 500 ROIs, 3 repeats")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scmos-only", action="store_true", help="only the sCMOS-map cases (own JSON)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "bench_tracking.json")  # fmt: skip
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.levels, args.n = [64], ["bright"], 500
+    if args.scmos_only:
+        rows = scmos_cases(400, args.seed)
+        print_scmos(rows)
+        path = args.out.with_name(args.out.stem + "_scmos.json")
+        path.write_text(json.dumps(_finite({"benchmark": "bench_tracking --scmos-only", "cases": rows}), indent=2, default=_json_default))  # fmt: skip
+        return
     clips = {"no": [False], "yes": [True], "both": [False, True]}[args.clip]
     t_start = time.perf_counter()
     rows, blocks = [], None
     with tempfile.TemporaryDirectory(prefix="bench_tracking_") as td:
         tmp = Path(td)
-        for size in args.sizes:
-            for level in args.levels:
-                for clip in clips:
-                    n = args.n if size <= 64 else args.n128
-                    sim = simulate(size, level, clip, n, args.n_crlb, args.clip_level, args.seed)
-                    ct, lut = run_camtrack(sim, args.repeat, not args.no_2core)
-                    want_blocks = not args.no_blocks and blocks is None and size == 64 and level == "bright" and not clip  # fmt: skip
-                    ours, xy0 = time_blocks(sim, lut, args.repeat) if want_blocks else (None, None)
-                    mt = {"skipped": "--no-magtrack"}
-                    if not args.no_magtrack:
-                        fn = {"xy0": xy0} if want_blocks else None
-                        mt = run_magtrack(sim, args.repeat, tmp, fn)
-                    r = {
-                        "size": size,
-                        "level": level,
-                        "background_e": LEVELS[level],
-                        "clip": clip,
-                        "clip_level": args.clip_level if clip else None,
-                        "clipped_fraction": sim["clipped_fraction"],
-                        "n_rois": n,
-                        "crlb": sim["crlb"],
-                        "camtrack": ct,
-                        "magtrack": {k: v for k, v in mt.items() if k != "outputs"},
+        cases = [(mo, s, lv, c) for mo in args.models for s in args.sizes for lv in args.levels for c in clips]  # fmt: skip
+        for model, size, level, clip in cases:
+            n = args.n if size <= 64 else args.n128
+            make = simulate if model == "ours" else simulate_gauss
+            sim = make(size, level, clip, n, args.n_crlb, args.clip_level, args.seed)
+            ct, lut = run_camtrack(sim, args.repeat, not args.no_2core)
+            want_blocks = not args.no_blocks and blocks is None and model == "ours" and size == 64 and level == "bright" and not clip  # fmt: skip
+            ours, xy0 = time_blocks(sim, lut, args.repeat) if want_blocks else (None, None)
+            mt = {"skipped": "--no-magtrack"}
+            if not args.no_magtrack:
+                fn = {"xy0": xy0} if want_blocks else None
+                mt = run_magtrack(sim, args.repeat, tmp, fn)
+            r = {
+                "model": model,
+                "size": size,
+                "level": level,
+                "background_e": LEVELS[level],
+                "clip": clip,
+                "clip_level": args.clip_level if clip else None,
+                "clipped_fraction": sim["clipped_fraction"],
+                "n_rois": n,
+                "crlb": sim["crlb"],
+                "camtrack": ct,
+                "magtrack": {k: v for k, v in mt.items() if k != "outputs"},
+            }
+            if want_blocks:
+                blocks = {"camtrack": ours, "magtrack": peer_blocks(mt, sim["xyz"])}
+            if "skipped" not in mt:
+                r["ratios"] = {
+                    m: {
+                        "speed": ct[m]["rois_per_s"] / mt["rois_per_s"],
+                        "speed_vs_with_convert": ct[m]["rois_per_s"]
+                        / mt["rois_per_s_with_convert"],
+                        "x_rms": ct[m]["x_rms_px"] / mt["x_rms_px"],
+                        "y_rms": ct[m]["y_rms_px"] / mt["y_rms_px"],
+                        "z_rms": ct[m]["z_rms_nm"] / mt["z_rms_nm"],
                     }
-                    if want_blocks:
-                        blocks = {"camtrack": ours, "magtrack": peer_blocks(mt, sim["xyz"])}
-                    if "skipped" not in mt:
-                        r["ratios"] = {
-                            m: {
-                                "speed": ct[m]["rois_per_s"] / mt["rois_per_s"],
-                                "speed_vs_with_convert": ct[m]["rois_per_s"]
-                                / mt["rois_per_s_with_convert"],
-                                "x_rms": ct[m]["x_rms_px"] / mt["x_rms_px"],
-                                "y_rms": ct[m]["y_rms_px"] / mt["y_rms_px"],
-                                "z_rms": ct[m]["z_rms_nm"] / mt["z_rms_nm"],
-                            }
-                            for m in MODES
-                        }
-                    print_case(r)
-                    rows.append(r)
+                    for m in MODES
+                }
+            print_case(r)
+            rows.append(r)
     pin(len(ALL_CPUS))
     if blocks:
         print_blocks(blocks)

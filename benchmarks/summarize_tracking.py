@@ -25,7 +25,7 @@ def main(paths: list[str]) -> None:
     head = "case                     mode      ROI/s 1c  ROI/s 2c  2c/1c  magtrack  speed ratio (runs)"  # fmt: skip
     print(head)
     for i, case in enumerate(runs[0]["cases"]):
-        label = f"{case['size']} px {case['level']}{' clip' if case['clip'] else ''}"
+        label = f"{case.get('model', 'ours')} {case['size']} px {case['level']}{' clip' if case['clip'] else ''}"
         mt = [r["cases"][i]["magtrack"].get("rois_per_s") for r in runs]
         for mode in ("precise", "fast"):
             ct = [r["cases"][i]["camtrack"][mode] for r in runs]
