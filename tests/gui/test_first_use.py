@@ -304,3 +304,29 @@ def test_bead_numbers_follow_edits_and_overlays_stay_on_top(beads_viewer):
     names = [layer.name for layer in viewer.layers]
     assert names.index("later") < names.index("beads")
     assert names.index("later") < names.index("bead ROIs")
+
+
+def test_a_worker_returning_after_the_widget_was_deleted_is_dropped(qtbot):
+    """A run or preview that ends after the viewer was closed returns into deleted Qt
+    widgets: its result is dropped instead of raising in the Qt event loop."""
+    from magicgui.widgets import CheckBox
+
+    from camtrack.napari._widgets._threaded import while_alive
+
+    box = CheckBox(value=True)
+    seen = []
+    slot = while_alive(lambda out: seen.append((out, box.value)))
+    slot(1)
+    box.native.deleteLater()
+    qtbot.waitUntil(lambda: _deleted(box.native))
+    assert slot(2) is None and seen == [(1, True)]
+    with pytest.raises(RuntimeError, match="other"):
+        while_alive(lambda: (_ for _ in ()).throw(RuntimeError("other")))()
+
+
+def _deleted(qwidget) -> bool:
+    try:
+        qwidget.objectName()
+    except RuntimeError:
+        return True
+    return False

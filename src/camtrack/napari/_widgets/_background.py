@@ -31,7 +31,7 @@ from camtrack import background as bg
 from camtrack._parallel import compute, compute_isolated
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import upsert_image
-from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
+from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label, while_alive
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
 PREVIEW_FRAMES = 31
@@ -237,8 +237,9 @@ class BackgroundWidget(ThreadedRun, Container):
         name = self.image.value.name
         self._preview_worker = create_worker(
             self.preview_background, request,
-            _connect={"returned": lambda out: self._show_preview(name, out),
-                      "errored": self._error, "finished": self._preview_done},
+            _connect={"returned": while_alive(lambda out: self._show_preview(name, out)),
+                      "errored": while_alive(self._error),
+                      "finished": while_alive(self._preview_done)},
         )  # fmt: skip
 
     def _preview_done(self) -> None:

@@ -11,6 +11,7 @@ panel, closed by default) and napari's there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -119,7 +120,11 @@ class ThreadedRun:
         self._worker = create_worker(
             func,
             *args,
-            _connect={"returned": returned, "errored": self._worker_error, "finished": self._done},
+            _connect={
+                "returned": while_alive(returned),
+                "errored": while_alive(self._worker_error),
+                "finished": while_alive(self._done),
+            },
         )
 
     def _on_cancel(self, *_: Any) -> None:
@@ -147,6 +152,27 @@ class ThreadedRun:
     def _failed(self) -> None:
         """Called when a run fails: clear or grey the results it would have replaced
         (the widgets override it), so nothing stale sits under the error."""
+
+
+def while_alive(slot: Callable[..., Any]) -> Callable[..., Any]:
+    """A worker's result slot that does nothing once its widget's Qt objects are gone.
+
+    A worker started before the viewer (or the dock) was closed still returns into
+    the GUI thread; its slot then touches deleted Qt widgets, and Qt raises
+    ``RuntimeError: wrapped C/C++ object ... has been deleted``. That run's result has
+    nowhere to go, so it is dropped; any other error propagates.
+    """
+
+    @functools.wraps(slot)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return slot(*args, **kwargs)
+        except RuntimeError as exc:
+            if "has been deleted" in str(exc):
+                return None
+            raise
+
+    return wrapped
 
 
 def deferred(func: Callable[[], Any], parent: Any) -> Callable[..., None]:
