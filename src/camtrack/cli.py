@@ -127,6 +127,12 @@ def _build_parser() -> argparse.ArgumentParser:
     track.add_argument("--last", type=int, default=None, help="last frame (default: the end)")
     track.add_argument("--nm-per-px", type=float, default=None,
                        help="pixel size (default: from the file when it says)")  # fmt: skip
+    track.add_argument("--fs-hz", type=float, default=None,
+                       help="frame rate in Hz, for the time column t_s (default: from the file "
+                            "when it says: OME TimeIncrement, ImageJ finterval, HDF5 fs_hz)")  # fmt: skip
+    track.add_argument("--exposure-s", type=float, default=None,
+                       help="exposure per frame in s, at most 1/fs (default: from the file "
+                            "when it says: OME ExposureTime, HDF5 exposure_s)")  # fmt: skip
     track.add_argument("--scheduler", default=None,
                        help="track frame chunks in parallel on this dask.distributed address, or "
                             "'threads'/'processes' (default: $DASK_SCHEDULER_ADDRESS, else in order here)")  # fmt: skip
@@ -313,10 +319,16 @@ def _cmd_track(args: argparse.Namespace) -> int:
             print(f"found {len(positions)} beads in frame {args.first}")
         if args.reference is not None:
             reference = args.reference
+        fs_hz = args.fs_hz if args.fs_hz is not None else info.fs_hz
+        exposure_s = args.exposure_s
+        if exposure_s is None and info.exposure_s is not None:
+            # The file's exposure only where it fits the frame rate used (--fs-hz may differ).
+            fits = fs_hz is None or not fs_hz > 0 or info.exposure_s * fs_hz <= 1 + 1e-9
+            exposure_s = info.exposure_s if fits else None
         res = tracking.track_beads(
             stack[args.first : last + 1], positions, roi_size=roi_size, zlut=zlut,
             reference=reference or None, mode=args.mode, scheduler=args.scheduler,
-            progress=terminal_progress("tracking"),
+            progress=terminal_progress("tracking"), fs_hz=fs_hz, exposure_s=exposure_s,
         )  # fmt: skip
         nm_per_px = args.nm_per_px or info.nm_per_px
         out = res.save(

@@ -13,6 +13,7 @@ import numpy as np
 
 from camtrack._validation import check_existing_file
 from camtrack.io._lazy import Chunks, as_dask, file_stamp, frame_chunks, normalize_key
+from camtrack.io._time_meta import hdf5_timing
 from camtrack.io._types import CorruptFileError, LayerInfo, display_stem, format_bytes
 
 __all__ = ["H5Dataset", "open_hdf5", "other_image_datasets"]
@@ -205,6 +206,7 @@ def _item(path: str, size: int, dset: Any, chunks: Chunks, multi: bool) -> tuple
                 ck[ax] = min(shape[ax], max(h, ck[ax] // h * h))
     axes = "YX" if nd == 2 else "Q" * (nd - 3) + "TYX"
     px, unit = _pixel_size(dset)
+    fs_hz, exposure_s = hdf5_timing(dset)
     info = LayerInfo(
         name=f"{display_stem(path)}:{dset.name}",
         path=path,
@@ -214,6 +216,8 @@ def _item(path: str, size: int, dset: Any, chunks: Chunks, multi: bool) -> tuple
         pixel_size=px,
         pixel_unit=unit,
         key=dset.name,
+        fs_hz=fs_hz,
+        exposure_s=exposure_s,
     )
     return as_dask(H5Dataset(path, dset.name, shape, dset.dtype), tuple(ck)), info
 

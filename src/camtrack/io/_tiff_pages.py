@@ -44,6 +44,7 @@ class TiffSeries:
     pixel: tuple
     page_offsets: np.ndarray | None = None
     key: str | None = None
+    timing: tuple = (None, None)  # (fs_hz, exposure_s) from the metadata
 
 
 def written_page_by_page(tif: Any) -> bool:

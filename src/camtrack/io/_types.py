@@ -106,6 +106,11 @@ class LayerInfo:
         ``'pages'`` for TIFF, the dataset path (``'/events/image'``, ``'/data[1]'``
         for one 3-D part of a 4-D dataset) for HDF5, ``''`` for a TIFF holding one
         stack.
+    fs_hz : float or None
+        Frame rate in Hz (OME ``TimeIncrement``, ImageJ ``finterval`` or ``fps``, HDF5
+        attributes such as ``fs_hz`` / ``frame_rate``), or None when the file does not say.
+    exposure_s : float or None
+        Exposure time per frame in s (OME ``ExposureTime``, HDF5 ``exposure_s``), or None.
 
     Notes
     -----
@@ -138,6 +143,8 @@ class LayerInfo:
     pixel_unit: str | None = None
     z_spacing: float | None = None
     key: str | None = None
+    fs_hz: float | None = None
+    exposure_s: float | None = None
 
     @property
     def layer_axes(self) -> str:
@@ -168,7 +175,8 @@ class LayerInfo:
         """Keyword arguments for ``napari.layers.Image`` (name, scale, metadata, ...).
 
         ``metadata`` holds the provenance (path, format, dataset or series/channel,
-        axes, pixel size and unit, nm_per_px). ``units`` is set only when the pixel
+        axes, pixel size and unit, nm_per_px, frame rate ``fs_hz`` and exposure
+        ``exposure_s`` (None when unknown)). ``units`` is set only when the pixel
         size is known; ``rgb`` only for a trailing samples (``S``) axis.
         """
         kwargs: dict[str, Any] = {

@@ -22,7 +22,7 @@ from camtrack.tracking._measure import (
     default_bins,
     measure,
 )
-from camtrack.tracking._result import TrackResult
+from camtrack.tracking._result import TrackResult, check_timing
 from camtrack.tracking._saturation import check_saturation
 from camtrack.tracking._zlut import ZLut
 
@@ -156,6 +156,8 @@ def track_rois(
     e_per_adu: Any = None,
     offset_adu: Any = None,
     read_noise_e: Any = None,
+    fs_hz: float | None = None,
+    exposure_s: float | None = None,
     **options: Any,
 ) -> TrackResult:
     """Sub-pixel x, y (and z with a Z-LUT) of one bead per ROI.
@@ -179,6 +181,8 @@ def track_rois(
         each ROI's residuals about its radial template.
     e_per_adu, offset_adu, read_noise_e : float, optional
         The camera as scalars (or to override ``camera``'s).
+    fs_hz, exposure_s : float, optional
+        Frame rate (Hz) and exposure per frame (s, at most 1 / fs_hz), kept in the result.
     mode : {"precise", "fast"}
         "precise": exact point-symmetry centre (2-D Fourier-series auto-convolution
         maximised by Newton's method, iterated with a window that follows the bead),
@@ -242,6 +246,7 @@ def track_rois(
     (True, True)
     """
     as_rois(rois)
+    fs_hz, exposure_s = check_timing(fs_hz, exposure_s)
     mode = check_choice(mode, "mode", MODES)
     xp, _ = _backend.namespace(rois)
     size = int(rois.shape[-1])
@@ -249,4 +254,6 @@ def track_rois(
     scalars = {"e_per_adu": e_per_adu, "offset_adu": offset_adu, "read_noise_e": read_noise_e}
     cam = roi_camera(camera, scalars, int(rois.shape[0]), size)
     res = run_batches(xp, rois, zlut, mode, o, cam)
-    return TrackResult(units="nm" if zlut is None else zlut.units, **res)
+    return TrackResult(
+        units="nm" if zlut is None else zlut.units, fs_hz=fs_hz, exposure_s=exposure_s, **res
+    )

@@ -17,6 +17,19 @@ from camtrack._validation import check_positive
 __all__ = ["TrackResult"]
 
 
+def check_timing(fs_hz: Any, exposure_s: Any) -> tuple[float | None, float | None]:
+    """Validate the frame rate and exposure: positive, finite, exposure <= 1 / fs_hz."""
+    fs = None if fs_hz is None else check_positive(fs_hz, "fs_hz")
+    w = None if exposure_s is None else check_positive(exposure_s, "exposure_s")
+    if fs is not None and w is not None and w * fs > 1 + 1e-9:
+        raise ValueError(
+            f"`exposure_s` ({w:g} s) must not exceed the frame period 1 / `fs_hz` "
+            f"({1 / fs:g} s at {fs:g} Hz); check both, or leave `exposure_s` out for an "
+            "exposure of the whole frame period."
+        )
+    return fs, w
+
+
 @dataclass(frozen=True, eq=False)
 class TrackResult:
     """Result of :func:`track_rois` and :func:`track_beads`.
@@ -47,6 +60,12 @@ class TrackResult:
         Frame and bead index per row (``track_beads``); None for ``track_rois``.
     units : str
         Unit of z.
+    fs_hz : float or None
+        Frame rate in Hz (from the file's metadata or the user); with it the table has
+        a time column ``t_s`` = frame / fs_hz.
+    exposure_s : float or None
+        Exposure time per frame in s (at most 1 / fs_hz); None: unknown (or the whole
+        frame period).
 
     Notes
     -----
@@ -66,16 +85,28 @@ class TrackResult:
     x_err: Any = field(default=None, repr=False)
     y_err: Any = field(default=None, repr=False)
     z_err: Any = field(default=None, repr=False)
+    fs_hz: float | None = None
+    exposure_s: float | None = None
+
+    def __post_init__(self) -> None:
+        fs, w = check_timing(self.fs_hz, self.exposure_s)
+        object.__setattr__(self, "fs_hz", fs)
+        object.__setattr__(self, "exposure_s", w)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def to_table(self) -> dict[str, np.ndarray]:
-        """Columns as host numpy arrays: [frame, bead,] x, y, z, [x_err, y_err, z_err,] quality, match."""  # fmt: skip
+        """Columns as host numpy arrays: [frame, bead, [t_s,]] x, y, z, [x_err, y_err, z_err,] quality, match.
+
+        ``t_s`` = frame / ``fs_hz`` (s; frame 0 at t = 0) when the frame rate is known.
+        """  # fmt: skip
         cols: dict[str, np.ndarray] = {}
         if self.frame is not None:
             cols["frame"] = _backend.to_host(self.frame)
             cols["bead"] = _backend.to_host(self.bead)
+            if self.fs_hz is not None:
+                cols["t_s"] = cols["frame"] / float(self.fs_hz)
         for name in ("x", "y", "z", "x_err", "y_err", "z_err", "quality", "match"):
             val = getattr(self, name)
             if val is not None:
@@ -123,12 +154,14 @@ class TrackResult:
         ----------
         path : str or path-like
             Output file; the suffix picks the format. An HDF5 file holds one dataset
-            per column under ``tracking/`` with its unit in the ``units`` attribute.
+            per column under ``tracking/`` with its unit in the ``units`` attribute,
+            and ``fs_hz`` / ``exposure_s`` attributes when they are known.
         nm_per_px : float, optional
             Pixel size; when given, columns ``x_nm`` and ``y_nm`` (and ``x_err_nm``,
             ``y_err_nm``) are added.
         first_frame : int
-            Added to the ``frame`` column (a run over a frame range starting there).
+            Added to the ``frame`` column (a run over a frame range starting there);
+            ``t_s`` (with ``fs_hz``) follows it: (frame + first_frame) / fs_hz.
         source : str, optional
             Where the data came from (stored in the HDF5 attributes).
         reference : iterable of int, optional
@@ -170,6 +203,8 @@ class TrackResult:
         tab = self.to_table()
         if "frame" in tab:
             tab["frame"] = tab["frame"] + int(first_frame)
+            if "t_s" in tab:
+                tab["t_s"] = tab["frame"] / float(self.fs_hz)
         if nm_per_px is not None:
             nm_per_px = check_positive(nm_per_px, "nm_per_px")
             tab["x_nm"] = tab["x"] * float(nm_per_px)
@@ -191,7 +226,8 @@ class TrackResult:
                 per = np.asarray(luts, dtype=object)
                 tab["zlut"] = per[tab["bead"].astype(int)] if len(luts) > 1 else np.full(len(tab["x"]), luts[0], dtype=object)  # fmt: skip
             return io.write_csv(path, tab, overwrite=overwrite, protect=protect)
-        units = {"x": "px", "y": "px", "z": self.units, "x_nm": "nm", "y_nm": "nm", "x_err": "px", "y_err": "px", "z_err": self.units, "x_err_nm": "nm", "y_err_nm": "nm"}  # fmt: skip
+        units = {"x": "px", "y": "px", "z": self.units, "x_nm": "nm", "y_nm": "nm", "x_err": "px", "y_err": "px", "z_err": self.units, "x_err_nm": "nm", "y_err_nm": "nm", "t_s": "s"}  # fmt: skip
+        timing = {k: v for k, v in (("fs_hz", self.fs_hz), ("exposure_s", self.exposure_s)) if v is not None}  # fmt: skip
         return io.write_hdf5(
             path,
             {f"tracking/{k}": v for k, v in tab.items()},
@@ -201,6 +237,7 @@ class TrackResult:
                 "nm_per_px": None if nm_per_px is None else float(nm_per_px),
                 "reference": [] if refs is None else refs,
                 "zlut": json.dumps(luts or []),  # JSON: h5py stores no unicode arrays
+                **timing,
             },
             overwrite=overwrite,
             protect=protect,

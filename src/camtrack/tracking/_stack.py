@@ -21,7 +21,7 @@ from camtrack.tracking._camera import CameraModel, as_camera_model
 from camtrack.tracking._common import quiet
 from camtrack.tracking._measure import MODES
 from camtrack.tracking._pipeline import resolve_options, run_batches
-from camtrack.tracking._result import TrackResult
+from camtrack.tracking._result import TrackResult, check_timing
 from camtrack.tracking._zlut import ZLut
 
 __all__ = ["crop_rois", "find_beads", "track_beads"]
@@ -237,6 +237,8 @@ def track_beads(
     e_per_adu: Any = None,
     offset_adu: Any = None,
     read_noise_e: Any = None,
+    fs_hz: float | None = None,
+    exposure_s: float | None = None,
     **options: Any,
 ) -> TrackResult:
     """Track beads through a stack: x, y per frame (and z with a Z-LUT).
@@ -279,6 +281,11 @@ def track_beads(
         pixel's offset and gain are corrected and hot pixels replaced where they are.
     e_per_adu, offset_adu, read_noise_e : float, optional
         The camera as scalars (or to override ``camera``'s).
+    fs_hz : float, optional
+        Frame rate in Hz (e.g. ``info.fs_hz`` of the reader's ``LayerInfo``); kept in the
+        result, whose table then has ``t_s`` = frame / fs_hz.
+    exposure_s : float, optional
+        Exposure time per frame in s, at most 1 / ``fs_hz`` (kept in the result).
     **options
         Passed to :func:`track_rois` (``saturation``, ``n_iter``, ...).
 
@@ -317,6 +324,7 @@ def track_beads(
     (16, ['frame', 'bead', 'x', 'y'])
     """
     check_stack(stack)
+    fs_hz, exposure_s = check_timing(fs_hz, exposure_s)
     mode = check_choice(mode, "mode", MODES)
     roi_size = check_integer(roi_size, "roi_size", minimum=8)
     frame_chunk = check_integer(frame_chunk, "frame_chunk", minimum=1)
@@ -378,6 +386,8 @@ def track_beads(
         x_err=out["x_err"].ravel(),
         y_err=out["y_err"].ravel(),
         z_err=out["z_err"].ravel(),
+        fs_hz=fs_hz,
+        exposure_s=exposure_s,
     )
 
 

@@ -31,6 +31,7 @@ from magicgui.widgets import (
 
 from camtrack import force
 from camtrack.force._table import read_table
+from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._widgets._force_run import (
     DRAG_MODES,
     SURFACES,
@@ -88,6 +89,7 @@ class ForceWidget(ThreadedRun, Container):
 
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
+        guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
         self.source = ComboBox(label="tracking", choices=self._sources)
         self.table_file = FileEdit(label="table file", mode="r", filter="*.csv *.h5 *.hdf5")
         self.fs_hz = FloatSpinBox(label="frame rate (Hz)", value=0.0, min=0.0, max=1e6)

@@ -54,6 +54,7 @@ from camtrack.napari._widgets._zlut_section import (
     ZLutSection,
     is_sweep,
 )
+from camtrack.tracking._result import check_timing
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
 CAMERA_SOURCES = ["none", "Camera gain widget", "file"]
@@ -64,6 +65,10 @@ TOOLTIPS = {
     "image": "The recording to track (T, Y, X). Calibration z-sweeps are not offered first.",
     "nm_per_px": "Pixel size in nm in the sample plane (from the file's metadata when known; "
     "0: unknown). Gives x, y displacement traces in nm and x_nm, y_nm columns in exports.",
+    "fs_hz": "Frame rate in Hz (from the file's metadata when known; 0: unknown). Gives the "
+    "time column t_s in exports and goes with the tracked layer to the Forces widget.",
+    "exposure_s": "Exposure time per frame in s, at most 1 / frame rate (from the file's "
+    "metadata when known; 0: unknown or the whole frame period).",
     "radius": "Find beads: typical bead-pattern radius in px (the rings that should fit in "
     "an ROI); candidates closer than this to the frame edge are dropped.",
     "calibration": "The calibration z-sweep: ROI-sized frames, a single bead in larger "
@@ -105,6 +110,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.nm_per_px = FloatSpinBox(
             label="pixel size (nm, 0: unknown)", value=0.0, min=0.0, max=1e5, step=1.0
         )
+        self.fs_hz = FloatSpinBox(label="frame rate (Hz, 0: unknown)", value=0.0, min=0.0, max=1e7)
+        self.exposure_s = FloatSpinBox(label="exposure (s, 0: unknown)", value=0.0, min=0.0,
+                                       max=1e4, step=1e-4)  # fmt: skip
+        self.exposure_s.native.setDecimals(6)
         self.find_button = PushButton(text="Find beads")
         self.reference_button = PushButton(text="Toggle reference (selected beads)")
         self.calibration = ComboBox(label="calibration z-sweep", choices=self._calib_choices)
@@ -138,8 +147,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.status = message_label("")
         super().__init__(
             widgets=[
-                self.image, self.nm_per_px, self.roi_size, self.mode, self.radius, self.find_button,
-                self.reference_button, self.calibration, self.z_source, self.z_start,
+                self.image, self.nm_per_px, self.fs_hz, self.exposure_s, self.roi_size,
+                self.mode, self.radius, self.find_button, self.reference_button, self.calibration, self.z_source, self.z_start,
                 self.z_step, self.frames_per_plane, self.z_list, self.z_file, self.lut_beads,
                 self.lut_button, self.lut_use, self.save_lut_button, self.load_lut_button,
                 self.lut_label, self.first_frame, self.last_frame, self.camera,
@@ -232,6 +241,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         known = _nm_per_px(layer)
         if known:  # from the file's metadata (or the simulator's truth)
             self.nm_per_px.value = known
+        for key in ("fs_hz", "exposure_s"):  # the reader's LayerInfo fields, when known
+            value = layer.metadata.get(key)
+            if isinstance(value, int | float) and np.isfinite(value) and value > 0:
+                getattr(self, key).value = float(value)
         if self.calibration.value is None:
             for other in self._stacks():
                 if other is not layer and is_sweep(other):
@@ -438,14 +451,18 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
     def _current_frame(self, n_frames: int) -> int:
         return int(np.clip(self.viewer.dims.current_step[0], 0, n_frames - 1))
 
+    def timing(self) -> dict[str, float | None]:
+        """``fs_hz`` and ``exposure_s`` from the fields (0: unknown, None)."""
+        return {k: float(getattr(self, k).value) or None for k in ("fs_hz", "exposure_s")}
+
     def compute(
         self, stack: Any, positions: np.ndarray, reference: list[int], progress: Any = None,
-        zlut: Any = None, camera: Any = None,
+        zlut: Any = None, camera: Any = None, timing: dict | None = None,
     ):  # fmt: skip
         return tracking.track_beads(
             stack, positions, roi_size=int(self.roi_size.value), zlut=zlut,
             reference=reference or None, mode=self.mode.value, progress=progress,
-            scheduler=self.scheduler.value.strip() or None, camera=camera,
+            scheduler=self.scheduler.value.strip() or None, camera=camera, **(timing or {}),
         )  # fmt: skip
 
     def track(self, *_: Any) -> None:
@@ -463,6 +480,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 )
             zlut = self.tracking_lut(len(positions))
             camera = self.camera_model()
+            timing = self.timing()
+            check_timing(**timing)  # before the run, so the message comes at once
         except (ValueError, TypeError, OSError) as exc:
             self._error(exc)
             return
@@ -475,6 +494,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             self._progress("bead tracking"),
             zlut,
             camera,
+            timing,
             returned=lambda res, info=(reference, self.lut_used): self._show(
                 res, layer.name, first, info
             ),
@@ -507,6 +527,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             pts = self.viewer.add_points(data[ok], name=TRACKED, size=6, features=feats,
                                          border_width=0, **kwargs, **self._geometry(3))  # fmt: skip
             pts.selected_data.events.items_changed.connect(self._on_select)
+        # The Forces widget reads the acquisition from here (None: unknown).
+        pts.metadata.update(fs_hz=result.fs_hz, exposure_s=result.exposure_s)
         tracks = np.column_stack([tab["bead"], t, tab["y"], tab["x"]])[ok]
         if TRACKS in self.viewer.layers:
             self.viewer.layers[TRACKS].data = tracks
