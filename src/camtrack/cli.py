@@ -1,4 +1,4 @@
-"""The ``camtrack`` command: demo, gain, bead finding, Z-LUTs, tracking, forces, file info.
+"""The ``camtrack`` command: demo, gain, backgrounds, bead finding, Z-LUTs, tracking, forces, file info.
 
 ``camtrack demo`` opens napari with the sample data and every widget the plugin
 contributes docked. Without a display (or with ``--headless``) it runs the engine
@@ -94,8 +94,9 @@ def _build_parser() -> argparse.ArgumentParser:
     gain.add_argument("--overwrite", action="store_true",
                       help="replace an existing result (the JSON and its .h5 together)")  # fmt: skip
 
-    from camtrack import _cli_find, _cli_zlut
+    from camtrack import _cli_background, _cli_find, _cli_zlut
 
+    _cli_background.add_parser(sub, _DATASET_HELP)
     _cli_find.add_parser(sub, _DATASET_HELP)
     _cli_zlut.add_parser(sub, _DATASET_HELP)
 
@@ -392,10 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_gain(args)
     if args.command == "track":
         return _cmd_track(args)
-    if args.command in ("find-beads", "zlut"):
-        from camtrack import _cli_find, _cli_zlut
+    if args.command in ("find-beads", "zlut", "background"):
+        from camtrack import _cli_background, _cli_find, _cli_zlut
 
-        module = _cli_find if args.command == "find-beads" else _cli_zlut
+        module = {"find-beads": _cli_find, "zlut": _cli_zlut,
+                  "background": _cli_background}[args.command]  # fmt: skip
         return module.run(args, _failure, _refuse_folder, _check_outputs, _open_one)
     if args.command == "force":
         from camtrack import _cli_force
