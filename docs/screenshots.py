@@ -66,7 +66,8 @@ def tracking(n_frames: int = 120) -> None:
     viewer.window._qt_window.resize(1600, 1000)
     _, background = viewer.window.add_plugin_dock_widget("napari-camtrack", "Background")
     background.preview.value = False  # its live preview follows the frame slider
-    _, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Bead tracking")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Bead tracking")
+    dock.raise_()  # its tab in front of the other camtrack docks
     widget.image.value = viewer.layers["bead field"]
     viewer.dims.set_current_step(0, 0)
     _settle()

@@ -262,6 +262,7 @@ def test_no_source_and_tooltips(make_napari_viewer, monkeypatch):
     table, _ = tracked_table(1.0, 2000.0, 100, n_beads=1)
     add_tracked(viewer, table)
     assert viewer.layers["tracked"] in widget.source.choices
+    assert widget.source.value is viewer.layers["tracked"]
 
 
 def test_cancel_keeps_the_previous_result(one_plateau, qtbot, monkeypatch):

@@ -13,6 +13,7 @@ reproduction on the new release to check).
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Any
 
@@ -43,7 +44,11 @@ def guard_gl_context_on_layer_removal(viewer: Any) -> None:
     """
     try:
         layers = viewer.layers
-        gl_widget = viewer.window._qt_viewer.canvas.native  # vispy's QOpenGLWidget
+        with warnings.catch_warnings():
+            # napari >= 0.8 warns on private access from plugin code; the canvas has
+            # no public handle, and the guard is removed once napari is fixed.
+            warnings.simplefilter("ignore", FutureWarning)
+            gl_widget = viewer.window._qt_viewer.canvas.native  # vispy's QOpenGLWidget
     except AttributeError:  # no Qt window (headless viewer)
         return
     if not hasattr(gl_widget, "makeCurrent"):

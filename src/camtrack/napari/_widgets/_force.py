@@ -174,6 +174,12 @@ class ForceWidget(ThreadedRun, Container):
 
     def _refresh_sources(self, *_: Any) -> None:
         self.source.reset_choices()
+        # A tracking layer that appears while no table file is chosen becomes the input
+        # (the widget was opened before tracking, as the demo docks it).
+        layers = [v for v in self.source.choices if v is not None]
+        no_file = Path(str(self.table_file.value or ".")) == Path(".")
+        if self.source.value is None and layers and no_file:
+            self.source.value = layers[-1]
 
     def _on_source(self, *_: Any) -> None:
         layer = self.source.value
