@@ -1,4 +1,5 @@
-"""The ``camtrack`` command: demo, gain, backgrounds, bead finding, Z-LUTs, tracking, forces, file info.
+"""The ``camtrack`` command: demo, gain, pixel calibration, backgrounds, bead finding,
+Z-LUTs, tracking, forces, file info.
 
 ``camtrack demo`` opens napari with the sample data and every widget the plugin
 contributes docked. Without a display (or with ``--headless``) it runs the engine
@@ -94,9 +95,10 @@ def _build_parser() -> argparse.ArgumentParser:
     gain.add_argument("--overwrite", action="store_true",
                       help="replace an existing result (the JSON and its .h5 together)")  # fmt: skip
 
-    from camtrack import _cli_background, _cli_find, _cli_zlut
+    from camtrack import _cli_background, _cli_calibrate, _cli_find, _cli_zlut
 
     _cli_background.add_parser(sub, _DATASET_HELP)
+    _cli_calibrate.add_parser(sub, _DATASET_HELP)
     _cli_find.add_parser(sub, _DATASET_HELP)
     _cli_zlut.add_parser(sub, _DATASET_HELP)
 
@@ -200,13 +202,17 @@ def _part_key(meta) -> str:
     return meta.key or (f"s{meta.series}" if meta.series is not None else meta.name)
 
 
-def _open_one(path: Path, dataset: str | None, what: str, *, with_info: bool = False):
-    """The one (frames, rows, cols) stack of a file, or the one `dataset` names (#14 item 10)."""
+def _open_one(
+    path: Path, dataset: str | None, what: str, *, with_info: bool = False,
+    option: str = "--dataset",
+):  # fmt: skip
+    """The one (frames, rows, cols) stack of a file, or the one `dataset` names (#14 item 10);
+    ``option`` is the command-line option that gave `dataset` (named in messages)."""
     from camtrack import io
     from camtrack.io._dispatch import describe_stacks, pick_stack
 
     if dataset is not None:
-        data, meta = pick_stack(path, dataset, label="--dataset")
+        data, meta = pick_stack(path, dataset, label=option)
     else:
         items = io.read_layers(path)
         stacks = [(a, m) for a, m in items if a.ndim == 3 and not m.axes.endswith("S")]
@@ -217,7 +223,7 @@ def _open_one(path: Path, dataset: str | None, what: str, *, with_info: bool = F
         else:
             raise ValueError(
                 f"{what} {str(path)!r} holds {len(items)} stacks ({describe_stacks(items)}); "
-                "choose one with --dataset KEY (a key, a name or an index, as `camtrack "
+                f"choose one with {option} KEY (a key, a name or an index, as `camtrack "
                 "info FILE` lists them)."
             )
     nd = data.ndim - (1 if meta.axes.endswith("S") else 0)
@@ -233,7 +239,7 @@ def _open_one(path: Path, dataset: str | None, what: str, *, with_info: bool = F
         raise ValueError(
             f"{what} {str(path)!r}: {meta.name!r} has shape {tuple(data.shape)} (axes "
             f"{meta.axes}); this command needs one (frames, rows, cols) stack. Pick a 3-D "
-            f"part with --dataset '{key}[0]' (up to '{key}[{n - 1}]')."
+            f"part with {option} '{key}[0]' (up to '{key}[{n - 1}]')."
         )
     return (data, meta) if with_info else data
 
@@ -393,11 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_gain(args)
     if args.command == "track":
         return _cmd_track(args)
-    if args.command in ("find-beads", "zlut", "background"):
-        from camtrack import _cli_background, _cli_find, _cli_zlut
+    if args.command in ("find-beads", "zlut", "background", "calibrate"):
+        from camtrack import _cli_background, _cli_calibrate, _cli_find, _cli_zlut
 
-        module = {"find-beads": _cli_find, "zlut": _cli_zlut,
-                  "background": _cli_background}[args.command]  # fmt: skip
+        module = {"find-beads": _cli_find, "zlut": _cli_zlut, "background": _cli_background,
+                  "calibrate": _cli_calibrate}[args.command]  # fmt: skip
         return module.run(args, _failure, _refuse_folder, _check_outputs, _open_one)
     if args.command == "force":
         from camtrack import _cli_force
