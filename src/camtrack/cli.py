@@ -72,7 +72,9 @@ def _build_parser() -> argparse.ArgumentParser:
     gain = sub.add_parser(
         "gain",
         help="photon transfer of a stack: e-/ADU, offset, read noise; JSON + HDF5 maps",
-        epilog="example:\n  camtrack gain flat.tif --dark dark.tif -o gain.json",
+        epilog="example:\n  camtrack gain flat.tif --dark dark.tif -o gain.json\n"
+        "  camtrack gain camera.h5 --dataset /flat --dark camera.h5 --dark-dataset /dark "
+        "-o gain.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     gain.add_argument("stack", type=Path, help="TIFF or HDF5 stack of a static, non-uniform scene")
@@ -80,6 +82,9 @@ def _build_parser() -> argparse.ArgumentParser:
     gain.add_argument(
         "--dark", type=Path, default=None, help="dark stack (TIFF/HDF5) of the same camera"
     )
+    gain.add_argument("--dark-dataset", default=None,
+                      help="which stack of the --dark file, keys as for --dataset (e.g. the "
+                           "dark and the flat stacks in one HDF5 file)")  # fmt: skip
     gain.add_argument(
         "--offset-adu", type=float, default=None, help="known offset (without --dark)"
     )
@@ -363,8 +368,16 @@ def _cmd_gain(args: argparse.Namespace) -> int:
 
             _refuse_folder(args.out, "gain.json")
             _check_outputs(result_paths(args.out), args.overwrite, inputs)
+        if args.dark_dataset is not None and args.dark is None:
+            raise ValueError(
+                f"--dark-dataset {args.dark_dataset!r} needs --dark FILE (the file holding "
+                "that dark stack); give --dark, or leave --dark-dataset out."
+            )
         stack = _open_one(args.stack, args.dataset, "stack")
-        dark = _open_one(args.dark, None, "--dark") if args.dark else args.offset_adu
+        dark = (
+            _open_one(args.dark, args.dark_dataset, "--dark", option="--dark-dataset")
+            if args.dark else args.offset_adu
+        )  # fmt: skip
         res = estimate_gain(
             stack,
             dark=dark,
