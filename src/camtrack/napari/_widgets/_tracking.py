@@ -304,10 +304,17 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         try:
             layer = self._layer()
             t = self._current_frame(layer.data.shape[0])
-            x, y = tracking.find_beads(np.asarray(layer.data[t]), radius=self.radius.value)
+            # locate_beads is find_beads with the left-out candidates and their reasons;
+            # roi_size drops beads whose ROIs would overlap or leave the frame.
+            found = tracking.locate_beads(
+                np.asarray(layer.data[t]), radius=self.radius.value,
+                roi_size=int(self.roi_size.value),
+            )  # fmt: skip
         except (ValueError, TypeError) as exc:
             self._error(exc)
             return
+        x, y = found.x, found.y
+        left_out = _left_out(found.rejected_reason, int(self.roi_size.value))
         data = np.column_stack([y, x]).reshape(-1, 2)
         features = {"reference": np.zeros(len(x), dtype=bool), "bead": np.arange(len(x))}
         if len(x) == 0:
@@ -315,7 +322,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 self.viewer.layers[BEADS].data = np.empty((0, 2))
                 self._draw_rois()
             self.status.value = (
-                f"no beads found in frame {t} of {layer.name!r} (find radius "
+                f"no beads kept in frame {t} of {layer.name!r}{left_out}"
+                if left_out
+                else f"no beads found in frame {t} of {layer.name!r} (find radius "
                 f"{self.radius.value:g} px): check the image and the radius, or add beads "
                 "by clicking in the `beads` layer"
             )
@@ -336,7 +345,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             pts.events.data.connect(self._draw_rois)
             pts.selected_data.events.items_changed.connect(self._on_select)
         self._draw_rois()
-        self.status.value = f"found {len(x)} beads in frame {t}"
+        self.status.value = f"found {len(x)} beads in frame {t}" + left_out
         self._warn_edges()
         self.update_preview()
 
@@ -697,3 +706,19 @@ def _nm_per_px(layer: Any) -> float | None:
         if isinstance(optics, dict):
             value = optics.get("nm_per_px")
     return float(value) if value else None
+
+
+def _left_out(reasons: Any, roi_size: int) -> str:
+    """``'; left out 3 (2 roi overlap, 1 edge) ...'`` for the status, or ``''``."""
+    if len(reasons) == 0:
+        return ""
+    counts: dict[str, int] = {}
+    for why in reasons:
+        counts[why] = counts.get(why, 0) + 1
+    parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    hint = (
+        f" at roi_size {roi_size} px: lower roi_size to keep them"
+        if {"roi overlap", "edge"} & set(counts)
+        else ""
+    )
+    return f"; left out {len(reasons)} ({parts}){hint}"
