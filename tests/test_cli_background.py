@@ -131,3 +131,25 @@ def test_lazy_result_streams_with_progress(moving, tmp_path, monkeypatch):
     assert steps and steps[-1] == 200  # camtrack._parallel.compute's full bar
     with h5py.File(out) as f:
         assert f["background"].chunks == (1, *SHAPE)
+
+
+def test_dataset_of_an_hdf5_file_and_help(moving, tmp_path, capsys):
+    """--dataset picks the stack of a file with several (the keys of `camtrack info`);
+    `camtrack info` reads the output."""
+    path, _, _ = moving
+    src = tmp_path / "two.h5"
+    with h5py.File(src, "w") as f:
+        f["movie"] = tifffile.imread(path)
+        f["other"] = np.zeros((5, 8, 8), np.uint16)
+    out = tmp_path / "bg.h5"
+    argv = ["background", str(src), "--method", "frame-stats", "--stat", "mean", "-o", str(out)]
+    assert cli.main(argv) == 2
+    assert "--dataset KEY" in capsys.readouterr().err and not out.exists()
+    assert cli.main([*argv, "--dataset", "/movie"]) == 0
+    got, attrs = _read(out)
+    assert attrs["dataset"] == "/movie" and got.shape == SHAPE
+    assert cli.main(["info", str(out)]) == 0
+    assert "background" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["background", "--help"])
+    assert "example:\n  camtrack background" in capsys.readouterr().out
