@@ -240,3 +240,22 @@ def test_cancel_stops_a_long_run_without_output(make_napari_viewer, qtbot):
     assert widget.status.value.startswith("cancelled")
     assert widget.result is None and "tracked" not in viewer.layers
     assert not widget.export_button.enabled
+
+
+def test_find_beads_leaves_out_overlapping_rois_and_says_why(make_napari_viewer):
+    """Find beads passes roi_size to the finder: ROIs that would overlap or leave the
+    frame are left out, and the status says how many and why."""
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-camtrack", "beads")
+    widget = TrackingWidget(viewer)
+    widget.image.value = viewer.layers[FIELD]
+    viewer.dims.set_current_step(0, 0)
+    widget.roi_size.value = 48
+    widget.find()
+    n_all = len(viewer.layers["beads"].data)
+    assert n_all == 5 and "left out" not in widget.status.value
+    widget.roi_size.value = 160
+    widget.find()
+    kept = len(viewer.layers["beads"].data)
+    assert kept < n_all and "left out" in widget.status.value, widget.status.value
+    assert "roi_size" in widget.status.value
