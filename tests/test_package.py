@@ -38,6 +38,33 @@ def test_engine_import_loads_no_gui():
     assert json.loads(proc.stdout) == []
 
 
+def test_engine_and_command_line_run_without_any_gui_package(tmp_path):
+    """`pip install napari-camtrack` without the gui extra: napari, magicgui, qtpy and
+    every Qt binding missing, the engine and the command line (the whole headless demo:
+    gain, background, find beads, Z-LUT, tracking against the truth) still run."""
+    code = (
+        "import importlib.abc, sys\n"
+        "GUI = ('napari', 'magicgui', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'vispy', 'superqt')\n"
+        "class Missing(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in GUI:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Missing())\n"
+        "from camtrack.cli import main\n"
+        f"sys.exit(main(['demo', '--headless', '--out', {str(tmp_path / 'out')!r}]))\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    gain = summary["flat_field"]
+    assert abs(gain["e_per_adu"] - gain["e_per_adu_truth"]) < 4 * gain["e_per_adu_stderr"]
+    found = summary["beads_tracking"]["find"]
+    assert found["matched"] == found["n_true"] and found["false"] == 0
+    per_bead = summary["beads_tracking"]["track"]["per_bead"]
+    assert max(b["x_rms_px"] for b in per_bead) < 0.02
+    assert max(b["z_rms_nm"] for b in per_bead) < 5.0
+
+
 def test_manifest_symlink_is_relative_and_points_to_root():
     link = ROOT / "src" / "camtrack" / "napari.yaml"
     assert link.is_symlink()
