@@ -13,8 +13,6 @@ from camtrack import _backend
 from camtrack._validation import (
     check_choice,
     check_integer,
-    check_positive,
-    check_range,
     check_stack,
 )
 from camtrack.tracking._camera import CameraModel, as_camera_model
@@ -24,7 +22,7 @@ from camtrack.tracking._pipeline import resolve_options, run_batches
 from camtrack.tracking._result import TrackResult, check_timing
 from camtrack.tracking._zlut import ZLut
 
-__all__ = ["crop_rois", "find_beads", "track_beads"]
+__all__ = ["crop_rois", "track_beads"]
 
 Progress = Callable[..., Iterable[Any]]
 
@@ -149,67 +147,6 @@ def _gather(frames: Any, x0: np.ndarray, y0: np.ndarray, size: int) -> Any:
     rows = (y0.reshape(-1)[:, None] + d[None, :])[:, :, None]
     cols = (x0.reshape(-1)[:, None] + d[None, :])[:, None, :]
     return frames[xp.asarray(ti), xp.asarray(rows), xp.asarray(cols)]
-
-
-def find_beads(
-    image: Any, *, radius: float, min_distance: float | None = None, threshold: float = 0.05
-) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate bead centres in a full frame.
-
-    Parameters
-    ----------
-    image : array, (Y, X)
-        One frame (any dtype; a stack's mean or first frame).
-    radius : float
-        Typical bead-pattern radius in px (the rings' extent that should be inside an
-        ROI). Candidates closer than ``radius`` to the frame edge are dropped.
-    min_distance : float, optional
-        Smallest distance between two candidates, px (default ``radius``).
-    threshold : float
-        Keep candidates whose score is at least this fraction (0..1) of the best one.
-
-    Returns
-    -------
-    x, y : ndarray, (M,) float64
-        Pixel positions (x = column, y = row, pixel centres at integer coordinates),
-        best first. Refine them with :func:`track_rois` / :func:`track_beads`.
-
-    Notes
-    -----
-    The score is the local contrast energy: ``(image - median)^2`` smoothed by a
-    Gaussian of sigma ``radius``; beads, bright or dark, ringed or not, stand out
-    against a flat background. Local maxima within ``min_distance`` are merged.
-
-    Examples
-    --------
-    >>> from camtrack.simulate import bead_field
-    >>> from camtrack.tracking import find_beads
-    >>> stack, truth = bead_field(2, shape=(160, 160), n_beads=2, rng=1)
-    >>> x, y = find_beads(stack[0], radius=20)
-    >>> len(x)
-    2
-    """
-    img = np.asarray(_backend.to_host(image), dtype=np.float64)
-    if img.ndim != 2:
-        raise ValueError(f"`image` must be 2-D (rows, cols); got shape {img.shape}. Pass stack[0].")  # fmt: skip
-    radius = check_positive(radius, "radius")
-    min_distance = radius if min_distance is None else check_positive(min_distance, "min_distance")
-    threshold = check_range(threshold, "threshold", 0.0, 1.0)
-    if not np.all(np.isfinite(img)):
-        raise ValueError("`image` must be finite; replace NaN pixels first.")
-    import scipy.ndimage
-
-    score = scipy.ndimage.gaussian_filter((img - np.median(img)) ** 2, radius)
-    size = 2 * math.ceil(min_distance) + 1
-    peak = (score == scipy.ndimage.maximum_filter(score, size=size)) & (score > 0)
-    r = math.ceil(radius)
-    peak[:r] = peak[-r:] = False
-    peak[:, :r] = peak[:, -r:] = False
-    yy, xx = np.nonzero(peak)
-    vals = score[yy, xx]
-    keep = vals >= threshold * (vals.max() if vals.size else 0.0)
-    order = np.argsort(-vals[keep], kind="stable")
-    return xx[keep][order].astype(np.float64), yy[keep][order].astype(np.float64)
 
 
 def _frame_chunks(stack: Any, chunk: int) -> Iterable[tuple[int, Any]]:
