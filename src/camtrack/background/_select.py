@@ -63,23 +63,27 @@ def _select_kernel(  # pragma: no cover - compiled
     for y in range(n_rows):
         for x0 in range(0, n_cols, block):
             width = min(block, n_cols - x0)
-            # 1. pixel-major copy of this block of the row + each pixel's range.
-            row0 = y * sy + x0
-            for i in range(width):
-                v = np.int64(data[row0 + i])
-                lo[i] = v
-                hi[i] = v
-            for t in range(t_len):
-                row = t * st + row0
-                for i in range(width):
-                    v = np.int64(data[row + i])
-                    buf[i, t] = v
-                    if v < lo[i]:
-                        lo[i] = v
-                    if v > hi[i]:
-                        hi[i] = v
+            _load_block(data, t_len, st, y * sy + x0, width, buf, lo, hi)
             for i in range(width):
                 _select_pixel(buf[i], lo[i], hi[i], ranks, out, y, x0 + i, hist, cand)
+
+
+def _load_block(data, t_len, st, row0, width, buf, lo, hi):  # pragma: no cover - compiled
+    """Pixel-major copy of ``width`` pixels from flat offset ``row0`` over all frames
+    (stride ``st``) into ``buf`` (pixel, frame), with each pixel's range in lo, hi."""
+    for i in range(width):
+        v = np.int64(data[row0 + i])
+        lo[i] = v
+        hi[i] = v
+    for t in range(t_len):
+        row = t * st + row0
+        for i in range(width):
+            v = np.int64(data[row + i])
+            buf[i, t] = v
+            if v < lo[i]:
+                lo[i] = v
+            if v > hi[i]:
+                hi[i] = v
 
 
 def _select_pixel(series, base, top, ranks, out, y, x, hist, cand):  # pragma: no cover
@@ -193,7 +197,7 @@ def _kernel() -> Any:
     and caches the machine code on disk (``cache=True``), so later processes only
     load it (about 0.1 s).
     """
-    global _compiled, _select_pixel
+    global _compiled, _select_pixel, _load_block
     with _compile_lock:
         if _compiled is None:
             try:
@@ -204,6 +208,7 @@ def _kernel() -> Any:
             # The kernel calls _select_pixel through this module's globals, which numba
             # reads when it compiles the kernel: the jitted version must be there first.
             _select_pixel = numba.njit(nogil=True, cache=True)(_select_pixel)
+            _load_block = numba.njit(nogil=True, cache=True)(_load_block)
             _compiled = numba.njit(nogil=True, cache=True)(_select_kernel)
     return _compiled or None
 

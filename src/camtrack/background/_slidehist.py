@@ -45,20 +45,7 @@ def _rolling_kernel(  # pragma: no cover - compiled
     for y in range(n_rows):
         for x0 in range(0, n_cols, block):
             width = min(block, n_cols - x0)
-            row0 = y * sy + x0
-            for i in range(width):
-                v = np.int64(data[row0 + i])
-                lo[i] = v
-                hi[i] = v
-            for t in range(t_len):
-                row = t * st + row0
-                for i in range(width):
-                    v = np.int64(data[row + i])
-                    buf[i, t] = v
-                    if v < lo[i]:
-                        lo[i] = v
-                    if v > hi[i]:
-                        hi[i] = v
+            _load_block(data, t_len, st, y * sy + x0, width, buf, lo, hi)
             for i in range(width):
                 _slide_pixel(buf[i], lo[i], hi[i], window, n_win, med[i], hist)
             for j in range(starts.shape[0]):
@@ -102,18 +89,20 @@ def _slide_pixel(series, base, top, window, n_win, med, hist):  # pragma: no cov
 
 _compiled: Any = None
 _compile_lock = threading.Lock()
+_load_block: Any = None  # _select's jitted block loader, bound in _kernel()
 
 
 def _kernel() -> Any:
     """The compiled kernel (see :func:`camtrack.background._select._kernel`), or None."""
-    global _compiled, _slide_pixel
+    global _compiled, _slide_pixel, _load_block
+    if _select._kernel() is None:  # compiles the shared block loader too
+        return None
     with _compile_lock:
         if _compiled is None:
-            try:
-                import numba
-            except Exception:
-                _compiled = False
-                return None
+            import numba
+
+            # Read from this module's globals when the kernel compiles: jitted first.
+            _load_block = _select._load_block
             _slide_pixel = numba.njit(nogil=True, cache=True)(_slide_pixel)
             _compiled = numba.njit(nogil=True, cache=True)(_rolling_kernel)
     return _compiled or None
