@@ -46,14 +46,17 @@ def _imagej_pixel_size(meta: dict, page: Any) -> PixelSize:
     return (1.0 / float(res_y), 1.0 / float(res_x)), unit, z
 
 
-def _ome_pixel_size(xml: str, series_index: int) -> PixelSize:
+def ome_pixels(xml: str, series_index: int) -> ET.Element | None:
+    """The ``Pixels`` element of the OME image ``series_index``, or None."""
     root = ET.fromstring(xml)
     images = [el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Image"]
     if series_index >= len(images):
-        return _UNKNOWN
-    pixels = next(
-        (el for el in images[series_index] if el.tag.rsplit("}", 1)[-1] == "Pixels"), None
-    )
+        return None
+    return next((el for el in images[series_index] if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+
+
+def _ome_pixel_size(xml: str, series_index: int) -> PixelSize:
+    pixels = ome_pixels(xml, series_index)
     if pixels is None or "PhysicalSizeX" not in pixels.attrib:
         return _UNKNOWN
 

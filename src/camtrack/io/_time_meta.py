@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from camtrack.io._tiff_meta import ome_pixels
+
 __all__ = ["Timing", "hdf5_timing", "tiff_timing", "to_seconds"]
 
 # (fs_hz, exposure_s); None where the file does not say.
@@ -83,13 +85,7 @@ def _imagej_timing(meta: dict) -> Timing:
 
 
 def _ome_timing(xml: str, series_index: int) -> Timing:
-    root = ET.fromstring(xml)
-    images = [el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Image"]
-    if series_index >= len(images):
-        return _UNKNOWN
-    pixels = next(
-        (el for el in images[series_index] if el.tag.rsplit("}", 1)[-1] == "Pixels"), None
-    )
+    pixels = ome_pixels(xml, series_index)
     if pixels is None:
         return _UNKNOWN
     a = pixels.attrib
