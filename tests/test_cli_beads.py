@@ -90,8 +90,8 @@ def test_find_beads_command_reports_left_out_beads(field, tmp_path, capsys):
     [
         (["--frame", "6"], ["--frame 6", "0 to 5"]),
         (["--roi-size", "1"], ["--roi-size", "got 1"]),
-        (["--threshold", "3"], ["`threshold`"]),
-        (["--radius", "-2"], ["`radius`"]),
+        (["--threshold", "3"], ["--threshold", "got 3"]),
+        (["--radius", "-2"], ["--radius", "-2"]),
         (["--stuck-frames", "2"], ["--stuck-frames", "got 2"]),
     ],
 )

@@ -60,5 +60,5 @@ def test_track_bad_fs_hz_is_a_clear_failure(recording, tmp_path, capsys):
     argv = ["track", str(path), "--beads", str(beads), "--roi-size", "48", "--fs-hz", "-5",
             "-o", str(out)]  # fmt: skip
     assert cli.main(argv) == 2
-    assert "fs_hz" in capsys.readouterr().err
+    assert "--fs-hz" in capsys.readouterr().err  # the option, not the engine keyword
     assert not out.exists()

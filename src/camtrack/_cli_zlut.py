@@ -50,6 +50,9 @@ def add_parser(sub, dataset_help: str) -> None:
                    help="the bead's centre in the frame, px (default: found in the middle frame)")  # fmt: skip
     p.add_argument("--mode", default="precise", help="precise (default) or fast")
     p.add_argument("--profile", default="radial", help="radial (default) or fft")
+    from camtrack.cli import _add_camera_options
+
+    _add_camera_options(p)
     p.add_argument("-o", "--out", type=Path, required=True, help="output LUT (.h5, .hdf5 or .npz)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing LUT")
 
@@ -99,8 +102,11 @@ def _z_values(args: argparse.Namespace, n_frames: int) -> np.ndarray:
     return tracking.sweep_z(n_frames, values, frames_per_plane=per)
 
 
-def _rois(stack, args: argparse.Namespace) -> tuple[np.ndarray, int, tuple[float, float] | None]:
-    """(F, S, S) ROIs of the sweep's bead, the ROI size, and the centre it was cut at."""
+def _rois(
+    stack, args: argparse.Namespace
+) -> tuple[np.ndarray, int, tuple[float, float] | None, tuple[int, int]]:
+    """(F, S, S) ROIs of the sweep's bead, the ROI size, the centre it was cut at and the
+    ROI's top-left pixel (x0, y0) in the frame."""
     from camtrack import tracking
     from camtrack._cli_find import frame_of
 
@@ -114,7 +120,7 @@ def _rois(stack, args: argparse.Namespace) -> tuple[np.ndarray, int, tuple[float
             f"got {size}."
         )
     if (ny, nx) == (size, size) and args.bead is None:
-        return np.asarray(stack), size, None
+        return np.asarray(stack), size, None, (0, 0)
     if args.bead is not None:
         x, y = args.bead
     else:
@@ -126,8 +132,27 @@ def _rois(stack, args: argparse.Namespace) -> tuple[np.ndarray, int, tuple[float
                 "frame; give its centre with --bead X Y or a smaller --roi-size."
             )
         x, y = float(found.x[0]), float(found.y[0])
-    rois, _, _ = tracking.crop_rois(stack, [x], [y], size)
-    return np.asarray(rois), size, (x, y)
+    rois, x0, y0 = tracking.crop_rois(stack, [x], [y], size)
+    return np.asarray(rois), size, (x, y), (int(x0[0]), int(y0[0]))
+
+
+def _camera(args: argparse.Namespace, corner: tuple[int, int], size: int, frame: tuple[int, int]):
+    """The camera model of the ROI: per-pixel maps of the whole frame cut to it."""
+    from camtrack import tracking
+
+    cam = tracking.as_camera_model(
+        args.camera, e_per_adu=args.e_per_adu, offset_adu=args.offset_adu,
+        read_noise_e=args.read_noise_e,
+    )  # fmt: skip
+    if cam is None or cam.shape is None:
+        return cam
+    if tuple(cam.shape) != frame:
+        raise ValueError(
+            f"--camera {str(args.camera)!r} has per-pixel maps of shape {tuple(cam.shape)}; "
+            f"the sweep's frames are {frame}. Calibrate the camera with the same frame size "
+            "(region of interest) as the sweep."
+        )
+    return cam.crop([corner[1]], [corner[0]], size)
 
 
 def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_one) -> int:
@@ -138,13 +163,14 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
         refuse_folder(args.out, "lut.h5")
         if args.out.suffix.lower() not in (".h5", ".hdf5", ".npz"):
             raise ValueError(f"-o {str(args.out)!r} must end in .h5, .hdf5 or .npz.")
-        inputs = [p for p in (args.sweep, args.z_csv) if p is not None]
+        inputs = [p for p in (args.sweep, args.z_csv, args.camera) if p is not None]
         check_outputs([args.out], args.overwrite, inputs)
         stack = open_one(args.sweep, args.dataset, "sweep")
         z = _z_values(args, int(stack.shape[0]))
-        rois, size, centre = _rois(stack, args)
-        lut = tracking.build_zlut(rois, z, mode=args.mode, profile=args.profile)
-        check = tracking.check_zlut(rois, z, mode=args.mode, profile=args.profile)
+        rois, size, centre, corner = _rois(stack, args)
+        camera = _camera(args, corner, size, tuple(int(v) for v in stack.shape[1:]))
+        lut = tracking.build_zlut(rois, z, mode=args.mode, profile=args.profile, camera=camera)
+        check = tracking.check_zlut(rois, z, mode=args.mode, profile=args.profile, camera=camera)
         out = lut.save(args.out, overwrite=args.overwrite, protect=inputs)
         where = "" if centre is None else f", cut at x {centre[0]:.2f}, y {centre[1]:.2f}"
         print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,7 +113,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="track beads through a stack: x, y (and z with a Z-LUT) per frame to CSV/HDF5",
         epilog="example:\n  camtrack find-beads beads.tif -o beads.csv\n"
         "  camtrack zlut zsweep.tif --z-csv zsweep_z.csv -o lut.h5\n"
-        "  camtrack track beads.tif --lut lut.h5 --beads beads.csv -o tracks.csv",
+        "  camtrack track beads.tif --lut lut.h5 --beads beads.csv -o tracks.csv\n"
+        "  camtrack track beads.tif --lut lut.h5 --camera gain.json -o tracks.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     track.add_argument("stack", type=Path, help="TIFF or HDF5 stack (T, Y, X) of the beads")
@@ -141,6 +143,7 @@ def _build_parser() -> argparse.ArgumentParser:
     track.add_argument("--exposure-s", type=float, default=None,
                        help="exposure per frame in s, at most 1/fs (default: from the file "
                             "when it says: OME ExposureTime, HDF5 exposure_s)")  # fmt: skip
+    _add_camera_options(track)
     track.add_argument("--scheduler", default=None,
                        help="track frame chunks in parallel on this dask.distributed address, or "
                             "'threads'/'processes' (default: $DASK_SCHEDULER_ADDRESS, else in order here)")  # fmt: skip
@@ -159,6 +162,32 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _cli_force.add_parser(sub)
     return parser
+
+
+def _add_camera_options(cmd: argparse.ArgumentParser) -> None:
+    """The camera noise model of the fit: a calibration file or scalars (#15 item 2)."""
+    group = cmd.add_argument_group(
+        "camera noise model (optional; weights each pixel by its variance and gives "
+        "x_err, y_err, z_err in that camera's noise)"
+    )
+    group.add_argument("--camera", type=Path, default=None,
+                       help="calibration file: the JSON of `camtrack gain -o` (with a dark "
+                            "stack, for offset and read noise) or the .h5 of `camtrack "
+                            "calibrate` (per-pixel sCMOS maps)")  # fmt: skip
+    group.add_argument("--e-per-adu", type=float, default=None,
+                       help="photoelectrons per ADU (overrides the file's)")  # fmt: skip
+    group.add_argument("--offset-adu", type=float, default=None,
+                       help="dark offset in ADU (overrides the file's; default 0)")  # fmt: skip
+    group.add_argument("--read-noise-e", type=float, default=None,
+                       help="read noise in e- RMS (overrides the file's; default 0)")  # fmt: skip
+
+
+def _camera_kwargs(args: argparse.Namespace) -> dict:
+    """The engine's camera keywords from the --camera options."""
+    return {
+        "camera": args.camera, "e_per_adu": args.e_per_adu,
+        "offset_adu": args.offset_adu, "read_noise_e": args.read_noise_e,
+    }  # fmt: skip
 
 
 def _cmd_info(path: Path) -> int:
@@ -266,12 +295,40 @@ def _refuse_folder(out: Path, example: str) -> None:
         )
 
 
+# The running subcommand's options by engine keyword (dest), e.g. {"fs_hz": "--fs-hz"}:
+# set by main() so that an engine message naming `fs_hz` reads --fs-hz on the terminal.
+_OPTION_OF: dict[str, str] = {}
+
+
+def _subcommand_options(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """dest -> the long option string, for the optional arguments of one subcommand."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sub = subs[0].choices.get(command) if subs else None
+    if sub is None:
+        return {}
+    return {
+        a.dest: max(a.option_strings, key=len)
+        for a in sub._actions
+        if a.option_strings and a.dest != "help"
+    }
+
+
+def _as_options(text: str) -> str:
+    """Engine keywords in backticks that are options of this command, as the options."""
+    return re.sub(
+        r"`([A-Za-z_][A-Za-z0-9_]*)`",
+        lambda m: _OPTION_OF.get(m.group(1), m.group(0)),
+        text,
+    )
+
+
 def _failure(command: str, exc: BaseException) -> str:
-    """The error line for the terminal, with command-line advice for existing outputs."""
+    """The error line for the terminal, with command-line advice for existing outputs;
+    an engine keyword the message names (`fs_hz`) is written as its option (--fs-hz)."""
     target = getattr(exc, "target", None)
     if isinstance(exc, FileExistsError) and target:
         return f"camtrack {command}: {target!r} already exists; add --overwrite to replace it."
-    return f"camtrack {command}: {exc}"
+    return f"camtrack {command}: {_as_options(str(exc))}"
 
 
 def _read_beads(path: Path) -> tuple[list[tuple[float, float]], list[int]]:
@@ -300,7 +357,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from camtrack._cli_progress import terminal_progress
 
     try:
-        inputs = [p for p in (args.stack, args.lut, args.beads) if p is not None]
+        inputs = [p for p in (args.stack, args.lut, args.beads, args.camera) if p is not None]
         _refuse_folder(args.out, "tracking.csv")
         if args.out.suffix.lower() not in (".csv", ".h5", ".hdf5"):
             raise ValueError(
@@ -341,6 +398,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
             stack[args.first : last + 1], positions, roi_size=roi_size, zlut=zlut,
             reference=reference or None, mode=args.mode, scheduler=args.scheduler,
             progress=terminal_progress("tracking"), fs_hz=fs_hz, exposure_s=exposure_s,
+            **_camera_kwargs(args),
         )  # fmt: skip
         nm_per_px = args.nm_per_px or info.nm_per_px
         out = res.save(
@@ -405,7 +463,10 @@ def _cmd_gain(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``camtrack`` command; returns the exit status."""
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _OPTION_OF.clear()
+    _OPTION_OF.update(_subcommand_options(parser, args.command))
     if args.command == "info":
         return _cmd_info(args.path)
     if args.command == "gain":

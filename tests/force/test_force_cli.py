@@ -70,7 +70,7 @@ def test_force_command_refuses_bad_input(tmp_path, capsys):
     out = tmp_path / "f.csv"
     rc = main(["force", str(table), "--fs-hz", "60", "--length-nm", "3000", "-o", str(out)])
     err = capsys.readouterr().err
-    assert rc == 2 and "t_s" in err and "fs_hz" in err
+    assert rc == 2 and "t_s" in err and "--fs-hz" in err
     assert not out.exists()
     table2, _ = _table(tmp_path, nm=False, name="px.csv")
     rc = main(["force", str(table2), "--fs-hz", "60", "--length-nm", "3000", "-o", str(out)])
