@@ -86,6 +86,18 @@ def test_layers_follow_frames_and_plot(tracked):
     assert len(series) == len(widget.positions())
     t, _ = next(iter(series.values()))
     assert t.size == N_FRAMES
+    # Each z trace is shaded +-2 z_err: the band of bead 0 spans z +- 2 z_err exactly.
+    tab0 = widget.result.to_table()
+    assert widget.z_plot.band_count() == len(series)
+    sel = tab0["bead"] == 0
+    top = widget.z_plot.axes.collections[0].get_paths()[0].vertices[:, 1]
+    ok = np.isfinite(tab0["z"][sel] + tab0["z_err"][sel])
+    want = tab0["z"][sel][ok] + 2 * tab0["z_err"][sel][ok]
+    assert np.nanmax(top) == pytest.approx(want.max(), rel=1e-6)
+    assert np.all(tab0["z_err"][sel][ok] > 0)
+    widget.error_band.value = False
+    assert widget.z_plot.band_count() == 0
+    widget.error_band.value = True
     # Selecting a bead in the viewer highlights its trace; the trace field picks x, y, z.
     viewer.layers["beads"].selected_data = {1}
     assert widget.z_plot.highlighted() == ["bead 1"]

@@ -46,9 +46,11 @@ class LinePlot(QWidget):
         ylabel: str,
         title: str = "",
         highlight: set[str] | None = None,
+        bands: dict[str, tuple[Any, Any]] | None = None,
     ) -> None:
         """Several labelled lines, e.g. one trace per bead; ``highlight`` labels are
-        drawn bold and the others faded."""
+        drawn bold and the others faded; ``bands[label] = (low, high)`` shades a band
+        around that line in its colour (e.g. +- 2 standard errors)."""
         ax = self.axes
         ax.clear()
         ax.set_facecolor("#262930")
@@ -59,7 +61,12 @@ class LinePlot(QWidget):
                 style = {"lw": 2.0, "zorder": 3}
             else:
                 style = {"lw": 0.8, "alpha": 0.3}
-            ax.plot(np.asarray(x), np.asarray(y), label=label, **style)
+            (line,) = ax.plot(np.asarray(x), np.asarray(y), label=label, **style)
+            if bands and label in bands:
+                low, high = bands[label]
+                alpha = 0.25 * style.get("alpha", 1.0)
+                ax.fill_between(np.asarray(x), np.asarray(low), np.asarray(high), lw=0,
+                                color=line.get_color(), alpha=alpha)  # fmt: skip
         if len(series) > 1:
             ax.legend(fontsize=7, facecolor="#262930", labelcolor="white", ncols=2)
         ax.set_xlabel(xlabel, color="white")
@@ -69,6 +76,10 @@ class LinePlot(QWidget):
         for spine in ax.spines.values():
             spine.set_color("#888888")
         self.canvas.draw_idle()
+
+    def band_count(self) -> int:
+        """How many error bands are drawn (for tests)."""
+        return len(self.axes.collections)
 
     def highlighted(self) -> list[str]:
         """Labels of the lines drawn bold (for tests)."""

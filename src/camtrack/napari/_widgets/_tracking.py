@@ -88,6 +88,8 @@ TOOLTIPS = {
     "last_frame": "Last frame to track (inclusive).",
     "preview": "Track the beads in the current frame only, on every frame or parameter change.",
     "trace": "Which coordinate the docked plot shows per bead over time.",
+    "error_band": "Shade each trace +-2 standard errors (x_err, y_err, z_err): about 95 % "
+    "of positions lie within it of the truth. Time in s when the frame rate is known.",
     "camera": "The camera's noise model for tracking and the Z-LUT: none (errors from each "
     "ROI's own residuals), the Camera gain widget's last result (run it with a dark stack "
     "for offset and read noise), or a saved calibration file. Per-pixel maps must cover the "
@@ -134,6 +136,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.camera_file = FileEdit(label="camera file", mode="r", filter="*.json *.h5 *.npz")
         self.preview = CheckBox(label="live preview (current frame)", value=False)
         self.trace = ComboBox(label="trace", choices=["z", "x", "y"], value="z")
+        self.error_band = CheckBox(label="shade +-2 standard errors", value=True)
         self.scheduler = LineEdit(label="scheduler (optional)", value="")
         self.scheduler.tooltip = (
             "Track frame chunks in parallel: a dask.distributed address (tcp://host:8786), "
@@ -154,7 +157,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 self.lut_label, self.first_frame, self.last_frame, self.camera,
                 self.camera_file, self.scheduler,
                 self.preview, self.track_button, self.cancel_button, self.export_button, self.trace,
-                self.status,
+                self.error_band, self.status,
             ],
         )  # fmt: skip
         self.start_button = self.track_button
@@ -185,6 +188,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.image.changed.connect(self._on_image)
         self.z_source.changed.connect(self._on_z_source)
         self.trace.changed.connect(self._replot)
+        self.error_band.changed.connect(self._replot)
         self.nm_per_px.changed.connect(self._replot)
         self.find_button.changed.connect(self.find)
         self.reference_button.changed.connect(self.toggle_reference)
@@ -578,19 +582,27 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             self.trace.value = what = "x"
         unit = self.result.units if what == "z" else "px"
         scale = float(self.nm_per_px.value) if what in ("x", "y") else 0.0
-        series = {}
+        fs_hz = getattr(self.result, "fs_hz", None)
+        time = t / fs_hz if fs_hz else t
+        err = tab.get(f"{what}_err") if self.error_band.value else None
+        series, bands = {}, {}
         for b in np.unique(tab["bead"]):
             sel = tab["bead"] == b
             values = tab[what][sel]
             if scale > 0:  # displacement from the bead's first tracked position, in nm
                 finite = values[np.isfinite(values)]
                 values = (values - (finite[0] if finite.size else 0.0)) * scale
-            series[f"bead {int(b)}"] = (t[sel], values)
+            label = f"bead {int(b)}"
+            series[label] = (time[sel], values)
+            if err is not None:  # +- 2 standard errors, in the plotted unit
+                half = 2.0 * err[sel] * (scale if scale > 0 else 1.0)
+                bands[label] = (values - half, values + half)
         picked = {f"bead {b}" for b in self.selected_beads} or None
-        label = f"{what} displacement (nm)" if scale > 0 else f"{what} ({unit})"
+        ylabel = f"{what} displacement (nm)" if scale > 0 else f"{what} ({unit})"
         self.z_plot.plot_series(
-            series, xlabel="frame", ylabel=label, title=f"{what}(t) per bead",
-            highlight=picked,
+            series, xlabel="time (s)" if fs_hz else "frame", ylabel=ylabel,
+            title=f"{what}(t) per bead" + (", +-2 s.e. shaded" if bands else ""),
+            highlight=picked, bands=bands or None,
         )  # fmt: skip
 
     def _on_select(self, *_: Any) -> None:
