@@ -10,45 +10,19 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+import textwrap
 from pathlib import Path
 from typing import Any
 
+from camtrack import _registry
+from camtrack.background import METHODS as _ALL
+
 __all__ = ["METHODS", "add_parser", "run"]
 
-# Command-line method name -> (engine function in camtrack.background, its options).
-# Option names are the engine keywords (``--kebab-case`` on the command line).
-METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "temporal-median": ("temporal_median", ("sigma_clip",)),
-    "rolling-median": ("rolling_median", ("window",)),
-    "sparse-median": ("sparse_median", ("kernel_size", "split", "frame_rate", "split_time",
-                                        "thresh_cleansing", "frac_cleansing",
-                                        "offset_correction")),
-    "spatial-mean": ("spatial_mean", ("radius", "truncate")),
-    "frame-stats": ("frame_stats", ("stat", "q")),
-}  # fmt: skip
-
-# (type, help) of every method option; None defaults mean "the engine's default".
-_OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
-    "sigma_clip": (float, "temporal-median: leave out samples further than this many robust "
-                          "sigmas from each pixel's median (e.g. 3; default: none)"),
-    "window": (int, "rolling-median: odd number of frames in each median (default 51)"),
-    "kernel_size": (int, "sparse-median: frames in each median image (default 200)"),
-    "split": (int, "sparse-median: frames between median images (default: --kernel-size)"),
-    "frame_rate": (float, "sparse-median: frames per second, with --split-time instead of "
-                          "--split"),
-    "split_time": (float, "sparse-median: seconds between median images (with --frame-rate; "
-                          "default 1)"),
-    "thresh_cleansing": (float, "sparse-median: deviation (ADU) marking an object in a median "
-                                "image (default 0: automatic, 5 robust sigmas)"),
-    "frac_cleansing": (float, "sparse-median: fraction of median images always kept, 0..1 "
-                              "(default 0.8; 1 disables cleansing)"),
-    "radius": (float, "spatial-mean: background radius, px (Gaussian sigma = radius / 2; "
-                      "default 7)"),
-    "truncate": (float, "spatial-mean: kernel support in sigmas (default 4)"),
-    "stat": (str, "frame-stats: min, max, mean, std or percentile (required)"),
-    "q": (float, "frame-stats: percentile(s) 0..100 for --stat percentile"),
-}  # fmt: skip
+# Command-line method name -> registry entry: the --method choices and every method
+# option (``--kebab-case`` of the engine keyword, with help and default from the
+# function) come from camtrack.background.METHODS.
+METHODS = _ALL.cli()
 
 _EXAMPLE = """\
 example:
@@ -64,8 +38,12 @@ and the method and its options as attributes. sparse-median writes its median im
 """
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def _methods_text() -> str:
+    lines = [
+        textwrap.fill(f"{m.name}: {m.summary}", 88, initial_indent="  ", subsequent_indent="    ")
+        for m in METHODS.values()
+    ]
+    return "methods:\n" + "\n".join(lines) + "\n"
 
 
 def add_parser(sub, dataset_help: str) -> None:
@@ -77,21 +55,15 @@ def add_parser(sub, dataset_help: str) -> None:
         description="Estimate the background of a (frames, rows, cols) stack with one of "
         "camtrack.background's methods. The stack is read lazily and the result written "
         "chunk by chunk, so stacks larger than memory work.",
-        epilog=_EXAMPLE,
+        epilog=_methods_text() + "\n" + _EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("stack", type=Path, help="TIFF or HDF5 stack (frames, rows, cols)")
     p.add_argument("--dataset", default=None, help=dataset_help)
     p.add_argument("--method", required=True, choices=list(METHODS), metavar="METHOD",
-                   help="one of: " + ", ".join(METHODS))  # fmt: skip
-    for name, (kind, text) in _OPTIONS.items():
-        if name == "q":
-            p.add_argument("--q", type=float, nargs="+", default=None, metavar="Q", help=text)
-        else:
-            p.add_argument(_flag(name), dest=name, type=kind, default=None, help=text)
-    p.add_argument("--no-offset-correction", dest="offset_correction", action="store_false",
-                   default=None,
-                   help="sparse-median: no per-frame offsets (illumination flicker)")  # fmt: skip
+                   help="one of: " + ", ".join(METHODS) + " (see methods below)")  # fmt: skip
+    options = p.add_argument_group("method options (each names the methods it applies to)")
+    _registry.add_cli_options(options, METHODS.values())
     p.add_argument("--first", type=int, default=0, help="first frame (default 0)")
     p.add_argument("--last", type=int, default=None, help="last frame (default: the end)")
     p.add_argument("-o", "--out", type=Path, required=True,
@@ -101,33 +73,13 @@ def add_parser(sub, dataset_help: str) -> None:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The chosen method's options that were given; others given are refused."""
-    _, allowed = METHODS[args.method]
-    given = {n: getattr(args, n) for n in (*_OPTIONS, "offset_correction")}
-    given = {n: v for n, v in given.items() if v is not None}
-    wrong = [n for n in given if n not in allowed]
-    if wrong:
-        owner = {n: m for m, (_, names) in METHODS.items() for n in names}
-        flags = ", ".join(
-            ("--no-offset-correction" if n == "offset_correction" else _flag(n)) + f" ({owner[n]})"
-            for n in wrong
-        )
-        raise ValueError(
-            f"{flags} do(es) not apply to --method {args.method}; its options are "
-            f"{', '.join(_flag(n) for n in allowed) or 'none'}."
-        )
-    if args.method == "frame-stats":
-        if "stat" not in given:
-            raise ValueError("--method frame-stats needs --stat (min, max, mean, std or "
-                             "percentile).")  # fmt: skip
-        if "q" in given:
-            given["q"] = given["q"][0] if len(given["q"]) == 1 else list(given["q"])
-    return given
+    return _registry.cli_options(args, METHODS[args.method], METHODS.values())
 
 
-def _as_flags(message: str, names: Any) -> str:
+def _as_flags(message: str, method: Any) -> str:
     """Engine messages name keywords (`window`); on the command line say --window."""
-    for name in names:
-        message = message.replace(f"`{name}`", _flag(name))
+    for param in method.cli_params():
+        message = message.replace(f"`{param.name}`", param.flag)
     return re.sub(r"`stack`", "the stack", message)
 
 
@@ -144,14 +96,14 @@ def _frames(stack: Any, first: int, last: int | None) -> Any:
 
 def _compute(args: argparse.Namespace, stack: Any, options: dict[str, Any], progress):
     """(datasets, attrs) of the method's result; big arrays stay lazy."""
-    from camtrack import background
+    from camtrack.background import SparseMedianResult, SpatialMeanResult
 
-    func = getattr(background, METHODS[args.method][0])
-    if args.method == "frame-stats":
-        stat = options.pop("stat")
-        return {"background": func(stack, stat, **options)}, {}
+    method = METHODS[args.method]
     if args.method == "sparse-median":
-        res = func(stack, progress=progress, **options)
+        # Its median images are computed here (dask input too): advance the bar.
+        options = {**options, "progress": progress}
+    res = method.func(stack, **options)
+    if isinstance(res, SparseMedianResult):
         data = {
             "background": res.images,
             "frame_index": res.frame_index,
@@ -161,13 +113,12 @@ def _compute(args: argparse.Namespace, stack: Any, options: dict[str, Any], prog
         if res.offsets is not None:
             data["offsets"] = res.offsets
         return data, {"n_missing": int(res.n_missing)}
-    if args.method == "spatial-mean":
-        res = func(stack, **options)
+    if isinstance(res, SpatialMeanResult):
         return {"background": res.background}, {
             "noise_correction": float(res.noise_correction),
             "sigma": list(res.sigma),
         }
-    return {"background": func(stack, **options)}, {}
+    return {"background": res}, {}
 
 
 def write_streaming(out: Path, datasets: dict[str, Any], attrs: dict[str, Any], *,
@@ -203,7 +154,6 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
     """Run ``camtrack background``; the helpers are the CLI's shared functions."""
     from camtrack._cli_progress import terminal_progress
 
-    names = (*_OPTIONS, "offset_correction")
     try:
         refuse_folder(args.out, "background.h5")
         if args.out.suffix.lower() not in (".h5", ".hdf5"):
@@ -215,7 +165,7 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
         try:
             datasets, attrs = _compute(args, stack, dict(options), progress)
         except (ValueError, TypeError) as exc:
-            raise type(exc)(_as_flags(str(exc), names)) from None
+            raise type(exc)(_as_flags(str(exc), METHODS[args.method])) from None
         attrs.update(
             method=args.method, options=options, source=str(args.stack),
             dataset=args.dataset, first_frame=args.first, unit="ADU",

@@ -11,8 +11,13 @@ Every function takes numpy, cupy or dask stacks, never modifies them, and return
 arrays of the same kind (lazy for dask). Long loops take ``progress``: any tqdm-like
 callable used as ``progress(iterable, total=n)`` (e.g. ``tqdm.tqdm`` or
 ``napari.utils.progress``). This package never imports napari or Qt.
+
+:data:`METHODS` is the registry of these methods (function, parameter specs, command
+line and widget names) from which the widget, ``camtrack background`` and the docs are
+built.
 """
 
+from camtrack.background._registry import METHODS
 from camtrack.background._rolling import rolling_median
 from camtrack.background._sparse import SparseMedianResult, sparse_median
 from camtrack.background._spatial import (
@@ -25,6 +30,7 @@ from camtrack.background._subtract import subtract
 from camtrack.background._temporal import temporal_median, temporal_percentile
 
 __all__ = [
+    "METHODS",
     "STATS",
     "FrameStatsPartial",
     "SparseMedianResult",

@@ -1,0 +1,516 @@
+"""Method registries: one entry per engine method, read by widgets, CLI and docs.
+
+A :class:`Method` is the engine function plus a :class:`Param` spec per exposed keyword
+(name = the keyword, its range, unit and where it appears). Defaults and help are not
+typed twice: :class:`Method` reads each default from the function's signature and each
+help text from its numpydoc Parameters section, so the widget, the command line and
+the doc tables say what the function says. A new method is one function plus one entry.
+
+The command line is built here too (:func:`add_cli_options`, :func:`cli_options`: plain
+argparse); the widget fields are built in ``camtrack.napari._widgets._fields``, so this
+module never imports napari, magicgui or Qt. ``python -m camtrack._registry`` rewrites
+the generated tables in ``docs/guide/*.md`` (``--check`` only compares).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "COMMON",
+    "REQUIRED",
+    "Method",
+    "Param",
+    "Registry",
+    "add_cli_options",
+    "cli_options",
+    "first_sentence",
+    "markdown_table",
+    "parameter_docs",
+    "sync_markdown",
+]
+
+# Engine keywords that are plumbing, not method parameters: no widget field, no command
+# option, no doc row. Every other keyword of a registered function is either a Param or
+# named in its Method's ``hidden`` (tests/test_registry.py checks this).
+COMMON = ("progress", "scheduler", "chunks", "device")
+
+
+class _Required:
+    """The default of a keyword without one (the user must pass it)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+_FROM_SIGNATURE: Any = object()
+
+
+# -- numpydoc -----------------------------------------------------------------------
+_HEADER = re.compile(r"^(\w[\w, ]*?)\s*(?::\s*(.*))?$")
+
+
+def parameter_docs(func: Callable[..., Any]) -> dict[str, str]:
+    """{name: "type. description"} from the Parameters section of ``func``'s numpydoc
+    docstring, with Sphinx roles and double backticks removed. Names documented
+    together ("x, y : float", or "mask, progress" without a type) each get the entry."""
+    lines = (inspect.getdoc(func) or "").splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Parameters") + 2
+    except StopIteration:
+        return {}
+    out: dict[str, str] = {}
+    names: list[str] = []
+    body: list[str] = []
+
+    def flush() -> None:
+        text = " ".join(part.strip() for part in body if part.strip())
+        text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
+        out.update(dict.fromkeys(names, text))
+
+    for i in range(start, len(lines)):
+        line, after = lines[i], lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if line and not line.startswith(" "):
+            head = _HEADER.match(line)
+            if head is None or (after and set(after) <= {"-"}):
+                break  # the next section ("Returns" over its dashes)
+            flush()
+            names = [n.strip() for n in head.group(1).split(",")]
+            body = [head.group(2).rstrip(".") + "."] if head.group(2) else []
+        else:
+            body.append(line)
+    flush()
+    return out
+
+
+def _description(doc: str) -> str:
+    """The description of a ``parameter_docs`` entry, without its "type." head."""
+    if not doc or doc[0].isupper():
+        return doc  # no type given: all description
+    depth = 0
+    for i, ch in enumerate(doc):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "." and depth == 0 and doc[i + 1 : i + 2] in (" ", ""):
+            return doc[i + 1 :].strip()
+    return ""
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``: up to a full stop and a space outside brackets
+    (so "1.4826 x" and "(ddof=0). std" read right), not after "e.g."."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "." and depth == 0 and text[i + 1 : i + 2] in (" ", ""):
+            word = text[: i + 1].rsplit(None, 1)[-1]
+            if word.lower() not in ("e.g.", "i.e.", "cf.", "approx."):
+                return text[: i + 1]
+    return text
+
+
+# -- spec ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Param:
+    """One keyword of an engine function as the widget, the CLI and the docs show it.
+
+    Attributes
+    ----------
+    name : str
+        The engine keyword (the widget field's name; the CLI flag is ``--name`` with
+        dashes).
+    kind : type
+        ``int``, ``float``, ``bool`` or ``str`` (the widget and argparse type).
+    choices : tuple of str
+        Allowed values of a ``str`` keyword.
+    min, max, step : float, optional
+        The widget's range and step; the doc tables show the range. The engine
+        validates values itself (the CLI passes them on unchecked).
+    unit : str
+        Unit of the value ("px", "frames", "ADU", "s", "Hz", "%", "sigma").
+    help : str
+        One line for CLI help and doc tables. Default: the first sentence of the
+        docstring's entry.
+    many : bool
+        Takes a sequence too (the CLI accepts several values).
+    gui_value : optional
+        The widget's start value where the engine default is None or required.
+    gui_none : optional
+        A widget value meaning None (e.g. 0 for "automatic"), for keywords whose
+        default is None.
+    when : (str, value), optional
+        Passed (and shown in the widget) only while another keyword has that value,
+        e.g. ``("stat", "percentile")``; None otherwise.
+    note : str
+        Short text in the widget label after the unit (e.g. "0: auto").
+    widget : str
+        "slider" for a slider instead of a spin box.
+    gui, cli : bool
+        Whether the widget / the command line exposes it.
+    default, doc
+        Filled in by :class:`Method` from the function: the signature's default
+        (``REQUIRED`` where it has none) and the full docstring entry.
+    """
+
+    name: str
+    kind: type = float
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    unit: str = ""
+    help: str = ""
+    many: bool = False
+    gui_value: Any = _FROM_SIGNATURE
+    gui_none: Any = None
+    when: tuple[str, Any] | None = None
+    note: str = ""
+    widget: str = ""
+    gui: bool = True
+    cli: bool = True
+    default: Any = field(default=_FROM_SIGNATURE)
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag: ``--kernel-size``; ``--no-x`` for a bool that is on
+        by default."""
+        dashed = self.name.replace("_", "-")
+        return f"--no-{dashed}" if self.kind is bool and self.default is True else f"--{dashed}"
+
+    @property
+    def label(self) -> str:
+        """The widget label: name, then unit and note in brackets."""
+        extra = ", ".join(s for s in (self.unit, self.note) if s)
+        return f"{self.name} ({extra})" if extra else self.name
+
+    @property
+    def start(self) -> Any:
+        """The widget's start value."""
+        if self.gui_value is not _FROM_SIGNATURE:
+            return self.gui_value
+        if self.default is None and self.gui_none is not None:
+            return self.gui_none
+        return self.default
+
+    @property
+    def range_text(self) -> str:
+        if self.choices:
+            return ", ".join(self.choices)
+        lo, hi = (_num(v) for v in (self.min, self.max))
+        if lo is not None and hi is not None:
+            return f"{lo} to {hi}"
+        return f">= {lo}" if lo is not None else (f"<= {hi}" if hi is not None else "")
+
+    @property
+    def default_text(self) -> str:
+        if self.required:
+            return "required"
+        if self.default is None:
+            shown = self.gui and self.gui_none is not None
+            return "none" + (f" ({_num(self.gui_none)} in the widget)" if shown else "")
+        return str(_num(self.default)) if not isinstance(self.default, str) else self.default
+
+
+def _num(value: Any) -> Any:
+    """1e6 -> 1000000, 4.0 -> 4 for display."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
+def _public_module(func: Callable[..., Any]) -> str:
+    parts = func.__module__.split(".")
+    cut = next((i for i, part in enumerate(parts) if part.startswith("_")), len(parts))
+    return ".".join(parts[:cut])
+
+
+@dataclass(frozen=True)
+class Method:
+    """An engine method: the function, its parameter specs and where it appears.
+
+    Attributes
+    ----------
+    name : str
+        The command-line name, e.g. ``"temporal-median"``.
+    func : callable
+        The public engine function.
+    summary : str
+        One line for doc tables and CLI help.
+    params : tuple of Param
+        The exposed keywords, in widget order; defaults and docs are filled in from
+        ``func``.
+    label : str
+        The widget's name of the method (default: ``name`` with spaces).
+    hidden : tuple of str
+        Keywords of ``func`` deliberately not exposed (e.g. ``mask``, an array), beside
+        :data:`COMMON`.
+    gui, cli : bool
+        Whether the widget / the command line offers the method.
+    """
+
+    name: str
+    func: Callable[..., Any]
+    summary: str
+    params: tuple[Param, ...] = ()
+    label: str = ""
+    hidden: tuple[str, ...] = ()
+    gui: bool = True
+    cli: bool = True
+
+    def __post_init__(self) -> None:
+        signature = inspect.signature(self.func).parameters
+        docs = parameter_docs(self.func)
+        filled = []
+        for p in self.params:
+            if p.name not in signature:
+                raise TypeError(
+                    f"registry entry {self.name!r}: {self.python}() has no keyword "
+                    f"{p.name!r}; its keywords are {', '.join(signature)}."
+                )
+            default = signature[p.name].default
+            default = REQUIRED if default is inspect.Parameter.empty else default
+            doc = docs.get(p.name, "")
+            filled.append(
+                replace(
+                    p, default=default, doc=doc, help=p.help or first_sentence(_description(doc))
+                )
+            )
+        object.__setattr__(self, "params", tuple(filled))
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("-", " "))
+
+    @property
+    def python(self) -> str:
+        """The public Python name, e.g. ``camtrack.background.temporal_median``."""
+        return f"{_public_module(self.func)}.{self.func.__name__}"
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+    def gui_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.gui)
+
+    def cli_params(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.cli)
+
+    def shown(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """Names of the widget fields to show, given the current field values."""
+        return tuple(
+            p.name
+            for p in self.gui_params()
+            if p.when is None or values.get(p.when[0]) == p.when[1]
+        )
+
+    def gui_kwargs(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Engine keywords from widget values: ``gui_none`` and unmet ``when`` -> None."""
+        shown = self.shown(values)
+        out = {}
+        for p in self.gui_params():
+            value = values[p.name]
+            if p.name not in shown or (p.gui_none is not None and value == p.gui_none):
+                value = None
+            out[p.name] = value
+        return out
+
+
+class Registry(Mapping[str, Method]):
+    """The methods of one engine, by command-line name, in order."""
+
+    def __init__(self, engine: str, methods: Iterable[Method]) -> None:
+        self.engine = engine
+        self._methods: dict[str, Method] = {}
+        docs: dict[str, Param] = {}
+        for m in methods:
+            # A docstring saying "As in temporal_median." (or nothing) for a keyword
+            # gets that method's text, which an earlier entry holds.
+            params = tuple(
+                replace(p, doc=docs[p.name].doc, help=docs[p.name].help)
+                if p.name in docs and (not p.doc or p.doc.startswith("As in "))
+                else p
+                for p in m.params
+            )
+            for p in params:
+                if p.doc and not p.doc.startswith("As in "):
+                    docs.setdefault(p.name, p)
+            object.__setattr__(m, "params", params)
+            self._methods[m.name] = m
+
+    def __getitem__(self, name: str) -> Method:
+        return self._methods[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._methods)
+
+    def __len__(self) -> int:
+        return len(self._methods)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.engine!r}, {list(self._methods)})"
+
+    def cli(self) -> dict[str, Method]:
+        return {n: m for n, m in self._methods.items() if m.cli}
+
+    def gui(self) -> dict[str, Method]:
+        """By widget label."""
+        return {m.label: m for m in self._methods.values() if m.gui}
+
+
+def _union(methods: Iterable[Method], which: str) -> dict[str, tuple[Param, list[str]]]:
+    """{keyword: (its first spec, names of the methods using it)} over ``methods``."""
+    out: dict[str, tuple[Param, list[str]]] = {}
+    for m in methods:
+        for p in m.cli_params() if which == "cli" else m.gui_params():
+            out.setdefault(p.name, (p, []))[1].append(m.name)
+    return out
+
+
+# -- command line ------------------------------------------------------------------
+def _cli_default(p: Param) -> str | None:
+    if p.required:
+        return "required"
+    if p.default is None or p.kind is bool:
+        return None  # None: the engine decides (its help says how)
+    return f"default {_num(p.default)}"
+
+
+def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
+    """Add one option per keyword of ``methods`` to an argparse parser or group
+    (``dest`` = the keyword, default None meaning "not given"; the help names the
+    methods that take it, the unit and the default)."""
+    methods = list(methods)
+    for name, (p, owners) in _union(methods, "cli").items():
+        per = {o: _cli_default(m.param(name)) for m in methods for o in owners if m.name == o}
+        texts = set(per.values())
+        tail = [p.unit] if p.unit else []
+        if len(texts) == 1 and None not in texts:
+            tail.append(texts.pop())
+        elif len(texts) > 1:
+            tail += [f"{t} for {o}" for o, t in per.items() if t is not None]
+        text = f"{', '.join(owners)}: " + ("switch off: " if p.default is True else "") + p.help
+        text = (text + (f" ({'; '.join(tail)})" if tail else "")).replace("%", "%%")
+        if p.kind is bool:
+            action = "store_false" if p.default is True else "store_true"
+            parser.add_argument(p.flag, dest=name, action=action, default=None, help=text)
+        else:
+            metavar = p.name.upper() if not p.choices else "{" + ",".join(p.choices) + "}"
+            parser.add_argument(
+                p.flag, dest=name, type=p.kind, default=None, help=text, metavar=metavar,
+                nargs="+" if p.many else None,
+            )  # fmt: skip
+
+
+def cli_options(args: argparse.Namespace, method: Method, methods: Iterable[Method]) -> dict:
+    """The keywords of ``method`` given on the command line (one value for a ``many``
+    option given once). Options of other methods and missing required ones are refused
+    with a ValueError naming the flags."""
+    union = _union(methods, "cli")
+    given = {n: getattr(args, n, None) for n in union}
+    given = {n: v for n, v in given.items() if v is not None}
+    allowed = {p.name: p for p in method.cli_params()}
+    wrong = [n for n in given if n not in allowed]
+    if wrong:
+        flags = ", ".join(f"{union[n][0].flag} ({', '.join(union[n][1])})" for n in wrong)
+        raise ValueError(
+            f"{flags} do(es) not apply to --method {method.name}; its options are "
+            f"{', '.join(p.flag for p in allowed.values()) or 'none'}."
+        )
+    for p in allowed.values():
+        if p.required and p.name not in given:
+            what = f" ({', '.join(p.choices)})" if p.choices else ""
+            raise ValueError(f"--method {method.name} needs {p.flag}{what}.")
+        if p.many and p.name in given and len(given[p.name]) == 1:
+            given[p.name] = given[p.name][0]
+        elif p.many and p.name in given:
+            given[p.name] = list(given[p.name])
+    return given
+
+
+# -- docs ------------------------------------------------------------------------------
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(methods: Iterable[Method]) -> str:
+    """Two Markdown tables: the methods (Python, widget and command-line names) and
+    their parameters (keyword, flag, default, range, unit, help)."""
+    methods = list(methods)
+    rows = ["| Python | Widget | Command line | Summary |", "|---|---|---|---|"]
+    for m in methods:
+        rows.append(
+            f"| `{m.python}` | {m.label if m.gui else '-'} "
+            f"| {f'`--method {m.name}`' if m.cli else '-'} | {_cell(m.summary)} |"
+        )
+    rows += [
+        "",
+        "| Parameter | Methods | Command line | Default | Range | Unit | Description |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    seen: dict[str, list[Method]] = {}
+    for m in methods:
+        for p in m.params:
+            seen.setdefault(p.name, []).append(m)
+    for name, users in seen.items():
+        p = users[0].param(name)
+        defaults = dict.fromkeys(_cell(m.param(name).default_text) for m in users)
+        flag = f"`{p.flag}`" if any(m.param(name).cli for m in users) else "-"
+        if not any(m.param(name).gui for m in users):
+            flag += " (command line only)"
+        rows.append(
+            f"| `{name}` | {', '.join(m.label for m in users)} | {flag} "
+            f"| {' / '.join(defaults)} | {_cell(p.range_text)} | {p.unit} | {_cell(p.help)} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+_MARK = "<!-- registry: {} (generated by `python -m camtrack._registry`; do not edit) -->"
+_END = "<!-- /registry -->"
+
+
+def sync_markdown(path: str | Path, registry: Registry, *, check: bool = False) -> bool:
+    """Replace the block between the registry markers of ``path`` by the generated
+    table; return True when it was up to date. ``check=True`` writes nothing."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start = _MARK.format(registry.engine)
+    if start not in text or _END not in text.split(start, 1)[1]:
+        raise ValueError(f"{path} has no `{start}` ... `{_END}` block.")
+    head, rest = text.split(start, 1)
+    tail = rest.split(_END, 1)[1]
+    new = f"{head}{start}\n\n{markdown_table(registry.values())}\n{_END}{tail}"
+    if new != text and not check:
+        path.write_text(new, encoding="utf-8")
+    return new == text
+
+
+def _registries() -> dict[str, Registry]:
+    """Every engine's registry, by the docs/guide page it fills."""
+    from camtrack.background import METHODS as background
+
+    return {"background.md": background}
+
+
+if __name__ == "__main__":  # python -m camtrack._registry [--check]
+    import sys
+
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guide"
+    check = "--check" in sys.argv[1:]
+    stale = [n for n, r in _registries().items() if not sync_markdown(guide / n, r, check=check)]
+    print(("stale: " if check else "updated: ") + (", ".join(stale) or "none"))
+    sys.exit(1 if check and stale else 0)
