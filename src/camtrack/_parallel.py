@@ -1,21 +1,42 @@
-"""Threads for the engine's GIL-releasing kernels: one pool runner for every module.
+"""Where the engine's work runs: threads for in-memory kernels, one scheduler choice for dask.
 
 numpy, bottleneck, scipy.ndimage and scipy.fft release the GIL in their heavy loops, so
 threads scale with cores without copying data to processes. BLAS is held at one thread
 while the pool runs (:func:`camtrack._backend.single_threaded_blas`): its own threads
 would oversubscribe the cores.
+
+dask graphs are computed through :func:`compute` (and :func:`scheduler_target`), the one
+place that picks the scheduler, in this order: an explicit ``scheduler=`` argument
+(``"threads"``, ``"sync"``, ``"processes"``, a ``dask.distributed`` address or
+``Client``), else an active ``distributed`` client (``distributed.default_client()``),
+else the ``DASK_SCHEDULER_ADDRESS`` environment variable, else dask's local default
+(threads).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from camtrack import _backend
 
-__all__ = ["Progress", "compute", "n_workers", "run_parallel", "track"]
+__all__ = [
+    "LOCAL_SCHEDULERS",
+    "Progress",
+    "Target",
+    "compute",
+    "is_distributed",
+    "n_workers",
+    "resolve",
+    "run_parallel",
+    "scheduler_target",
+    "track",
+]
 
 Progress = Callable[..., Iterable[Any]]
 
@@ -62,6 +83,188 @@ def run_parallel(
                 fut.cancel()
 
 
+# ----------------------------------------------------------------------------- scheduler
+
+_ENV = "DASK_SCHEDULER_ADDRESS"
+_LOCAL = ("threads", "threading", "processes", "multiprocessing", "sync", "synchronous")
+LOCAL_SCHEDULERS = frozenset((*_LOCAL, "single-threaded"))
+"""dask's names for the schedulers that run in this process (no cluster)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a dask compute runs: a local dask scheduler, or a ``distributed`` client.
+
+    Attributes
+    ----------
+    local : str or None
+        The local dask scheduler's name (``"threads"``, ``"sync"``, ``"processes"``);
+        None on a cluster.
+    client : distributed.Client or None
+        The client on a cluster; None locally.
+    """
+
+    local: str | None = "threads"
+    client: Any = None
+
+    @property
+    def distributed(self) -> bool:
+        """True on a ``dask.distributed`` cluster."""
+        return self.client is not None
+
+    @property
+    def scheduler(self) -> Any:
+        """What ``dask.compute(..., scheduler=)`` takes: the client or the local name."""
+        return self.client if self.client is not None else self.local
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(
+            "dask.distributed is needed to use a dask scheduler address; install it with "
+            "pip install 'napari-camtrack[cluster]'."
+        ) from None
+    return distributed
+
+
+def _in_worker() -> bool:
+    """True inside a task on a ``distributed`` worker: nested work stays in that task."""
+    dist = sys.modules.get("distributed")
+    if dist is None:
+        return False
+    try:
+        dist.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def _active_client() -> Any:
+    """The default ``distributed`` client of this process, or None (never imports it)."""
+    dist = sys.modules.get("distributed")
+    if dist is None or _in_worker():
+        return None
+    try:
+        return dist.default_client()
+    except ValueError:
+        return None
+
+
+def _local_default() -> str:
+    """dask's configured local scheduler (``dask.config.set(scheduler=...)``), else threads."""
+    import dask
+
+    name = dask.config.get("scheduler", None)
+    return name if isinstance(name, str) and name in LOCAL_SCHEDULERS else "threads"
+
+
+def _check_scheduler(scheduler: Any) -> None:
+    if scheduler is None or isinstance(scheduler, str):
+        return
+    dist = sys.modules.get("distributed")  # a Client exists only if distributed is loaded
+    if dist is not None and isinstance(scheduler, dist.Client):
+        return
+    raise TypeError(
+        "`scheduler` must be None, a local dask scheduler name ('threads', 'sync', "
+        "'processes'), a dask.distributed address such as 'tcp://10.0.0.5:8786' or a "
+        f"distributed.Client; got {type(scheduler).__name__}."
+    )
+
+
+def is_distributed(scheduler: Any = None) -> bool:
+    """True when ``scheduler`` (resolved as in :func:`scheduler_target`) is a cluster.
+
+    Opens no connection: for graphs whose layout depends on where they will run (one
+    in-process spill task locally, a shuffle that spreads over the workers on a cluster).
+    """
+    _check_scheduler(scheduler)
+    if isinstance(scheduler, str):
+        return scheduler not in LOCAL_SCHEDULERS
+    if scheduler is not None:
+        return True
+    if _in_worker():
+        return False
+    return _active_client() is not None or bool(os.environ.get(_ENV))
+
+
+@contextmanager
+def scheduler_target(scheduler: Any = None) -> Iterator[Target]:
+    """The one place that picks where a dask compute runs; yields a :class:`Target`.
+
+    Parameters
+    ----------
+    scheduler : None, str or distributed.Client
+        In order of precedence: an explicit local scheduler name (``"threads"``,
+        ``"sync"``, ``"processes"``), a ``dask.distributed`` address or ``Client``;
+        None: the active ``distributed`` client (``distributed.default_client()``),
+        else the address in ``DASK_SCHEDULER_ADDRESS``, else dask's local default
+        (threads, or the name set with ``dask.config.set(scheduler=...)``). Inside a
+        task on a ``distributed`` worker, None stays local: the task's own work.
+
+    Yields
+    ------
+    Target
+        A client opened here from an address is closed on exit.
+
+    Raises
+    ------
+    TypeError
+        ``scheduler`` is none of the above.
+    ImportError
+        An address is given but dask.distributed is not installed (the message names
+        the ``cluster`` extra).
+
+    Examples
+    --------
+    >>> with scheduler_target("sync") as target:
+    ...     target.distributed, target.scheduler
+    (False, 'sync')
+    """
+    _check_scheduler(scheduler)
+    if isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
+        yield Target(local=scheduler)
+        return
+    if scheduler is not None and not isinstance(scheduler, str):
+        yield Target(local=None, client=scheduler)
+        return
+    if scheduler is None:
+        client = _active_client()
+        if client is not None:
+            yield Target(local=None, client=client)
+            return
+        if _in_worker() or not os.environ.get(_ENV):
+            yield Target(local=_local_default())
+            return
+        scheduler = os.environ[_ENV]
+    client = _distributed().Client(scheduler, set_as_default=False)
+    try:
+        yield Target(local=None, client=client)
+    finally:
+        client.close()
+
+
+@contextmanager
+def resolve(scheduler: Any, *arrays: Any) -> Iterator[Any]:
+    """Resolve ``scheduler`` once for a public function's dask input; yields what to pass on.
+
+    With a dask array among ``arrays``: the :class:`Target`'s ``scheduler`` (a local
+    name or a client, kept open until the function returns, so its passes share one
+    connection). Without one (numpy, cupy): ``scheduler`` unchanged, nothing connected.
+    """
+    from camtrack._backend import is_dask
+
+    _check_scheduler(scheduler)
+    if not any(is_dask(a) for a in arrays):
+        yield scheduler
+        return
+    with scheduler_target(scheduler) as target:
+        yield target.scheduler
+
+
+# ----------------------------------------------------------------------------- compute
+
 # Progress updates a compute sends at most: one per task would flood a GUI thread with
 # signals on graphs of tens of thousands of tasks; 200 steps move a bar smoothly.
 _MAX_STEPS = 200
@@ -71,7 +274,7 @@ class _Stopped(Exception):
     """Raised by the scheduler callback once the consumer of the progress stopped."""
 
 
-def compute_isolated(x: Any, *callbacks: Any) -> Any:
+def compute_isolated(x: Any, *callbacks: Any, scheduler: Any = None, **kwargs: Any) -> Any:
     """Compute a dask collection with exactly ``callbacks``, never dask's global ones.
 
     dask's local schedulers take the global callbacks (``Callback.active``) when a
@@ -83,41 +286,62 @@ def compute_isolated(x: Any, *callbacks: Any) -> Any:
     key>)`` (dask/dask#10396, open). Slicing in one thread while computing in another
     for 15 s failed 16 of 795 previews and 32 of 199 progress computes; none with
     explicit callbacks. On a ``dask.distributed`` client there are no local callbacks
-    and the collection is computed as usual.
+    and the collection is computed as usual. ``scheduler`` and ``kwargs`` (such as
+    ``num_workers``) go to dask's ``compute`` (None: dask's default).
     """
     import dask.base
     import dask.local
+    import dask.multiprocessing
     import dask.threaded
 
-    if dask.base.get_scheduler(collections=[x]) in (dask.threaded.get, dask.local.get_sync):
-        return x.compute(callbacks=list(callbacks))
-    return x.compute()
+    local = (dask.threaded.get, dask.local.get_sync, dask.multiprocessing.get)
+    if dask.base.get_scheduler(scheduler=scheduler, collections=[x]) in local:
+        return x.compute(scheduler=scheduler, callbacks=list(callbacks), **kwargs)
+    return x.compute(scheduler=scheduler)
 
 
-def compute(x: Any, *, progress: Progress | None = None) -> Any:
-    """Compute a dask array (numpy / cupy arrays pass through) with progress.
+def compute(
+    x: Any,
+    *,
+    progress: Progress | None = None,
+    scheduler: Any = None,
+    ticks: Sequence[Any] = (),
+    **kwargs: Any,
+) -> Any:
+    """Compute a dask collection (numpy / cupy arrays pass through) with progress.
 
     Parameters
     ----------
-    x : array
-        A dask array, or any other array (returned as is).
+    x : array or dask collection
+        A dask array (or any dask collection, e.g. a list of delayed values), or any
+        other value (returned as is).
     progress : callable, optional
         tqdm-like ``progress(iterable, total=n)``; advanced as the graph's tasks finish
         (at most 200 steps). If it raises (a Cancel button), no further task starts,
         the running ones are abandoned and its exception propagates, so a stop takes
         effect within one task instead of at the end of the whole compute.
+    scheduler : None, str or distributed.Client
+        Where to compute, resolved by :func:`scheduler_target`: explicit argument >
+        active ``distributed`` client > ``DASK_SCHEDULER_ADDRESS`` > local threads.
+    ticks : sequence of dask collections, optional
+        On a cluster, progress advances once per finished item of ``ticks`` (part of
+        ``x``'s graph, e.g. its kernel tasks before a reduction tree) instead of per
+        output chunk of ``x``.
+    **kwargs
+        Passed to dask's local scheduler (e.g. ``num_workers``); ignored on a cluster.
 
     Returns
     -------
     array
-        The computed array (on the dask array's chunk backend).
+        The computed value (on the dask array's chunk backend).
 
     Notes
     -----
-    The compute never touches dask's global callbacks (see :func:`compute_isolated`).
-    Progress comes from dask's local-scheduler callbacks (threads, the default). On a
-    ``dask.distributed`` client (an address in ``DASK_SCHEDULER_ADDRESS``) the
-    callbacks do not fire: the bar then shows one step at the end.
+    Locally, the compute never touches dask's global callbacks (see
+    :func:`compute_isolated`) and progress comes from dask's local-scheduler callbacks,
+    per task. On a ``dask.distributed`` cluster there are no such callbacks: the
+    collection is persisted on the workers and progress advances per finished output
+    chunk (or per item of ``ticks``); a Cancel cancels its futures on the cluster.
 
     Examples
     --------
@@ -130,13 +354,62 @@ def compute(x: Any, *, progress: Progress | None = None) -> Any:
     >>> compute(da.ones((4, 4), chunks=2).sum(), progress=progress).item(), steps[-1] > 0
     (16.0, True)
     """
+    if not hasattr(x, "__dask_graph__") and not isinstance(x, list | tuple):
+        return x
+    if isinstance(x, list | tuple) and not any(hasattr(v, "__dask_graph__") for v in x):
+        return x
+    if scheduler is None and not (_active_client() is not None or os.environ.get(_ENV)):
+        # The default, unchanged: dask's own choice of local scheduler.
+        return _compute_local(x, progress, None, kwargs)
+    with scheduler_target(scheduler) as target:
+        if target.distributed:
+            return _compute_distributed(target.client, x, progress, ticks)
+        return _compute_local(x, progress, target.local, kwargs)
+
+
+def _compute_distributed(client: Any, x: Any, progress: Progress | None, ticks: Sequence[Any]) -> Any:  # fmt: skip
+    """Compute on a cluster; progress per finished tick (or output chunk) future."""
+    import dask
+    from distributed import as_completed, futures_of
+
+    single = not isinstance(x, list | tuple)
+    items = [x] if single else list(x)
+    if progress is None:
+        out = dask.compute(*items, scheduler=client)
+        return out[0] if single else list(out)
+    if ticks:
+        futures = client.compute([*ticks, *items])
+        watch, outs = futures[: len(ticks)], futures[len(ticks) :]
+    else:
+        items = client.persist(items)
+        watch = futures_of(items)
+        outs = None
+    try:
+        for fut in track(as_completed(watch), len(watch), progress):
+            if ticks:
+                fut.release()  # a kernel's result is needed by the reduction only
+        out = dask.compute(*items, scheduler=client) if outs is None else client.gather(outs)
+    except BaseException:
+        client.cancel([*watch, *(outs or futures_of(items))])
+        raise
+    return out[0] if single else list(out)
+
+
+def _compute_local(x: Any, progress: Progress | None, scheduler: Any, kwargs: dict) -> Any:
+    """Compute with dask's local scheduler, progress from its per-task callbacks."""
     import queue
     import threading
 
-    if not hasattr(x, "__dask_graph__"):
-        return x
+    if isinstance(x, list | tuple):
+        import dask
+
+        single = False
+        x = dask.delayed(list)(list(x))  # one collection: one graph, shared reads once
+    else:
+        single = True
     if progress is None:
-        return compute_isolated(x)
+        out = compute_isolated(x, scheduler=scheduler, **kwargs)
+        return out if single else list(out)
     from dask.callbacks import Callback
 
     events: queue.Queue = queue.Queue()
@@ -156,7 +429,7 @@ def compute(x: Any, *, progress: Progress | None = None) -> Any:
 
     def run() -> None:
         try:
-            box["out"] = compute_isolated(x, _Report()._callback)
+            box["out"] = compute_isolated(x, _Report()._callback, scheduler=scheduler, **kwargs)
         except BaseException as exc:  # handed to the consumer below
             box["error"] = exc
         finally:
@@ -189,4 +462,4 @@ def compute(x: Any, *, progress: Progress | None = None) -> Any:
     worker.join()
     if "error" in box:
         raise box["error"]
-    return box["out"]
+    return box["out"] if single else list(box["out"])

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import resolve
 from camtrack._validation import check_choice, check_integer, check_range, check_stack
 from camtrack.gain._fit import check_fit_range, fit_gain
 from camtrack.gain._kernels import finalize
@@ -39,6 +40,7 @@ def estimate_gain(
     saturation: float | None = None,
     mask: Any = None,
     progress: Progress | None = None,
+    scheduler: Any = None,
 ) -> GainResult:
     """Conversion factor (e-/ADU), offset and read noise by photon transfer.
 
@@ -77,7 +79,15 @@ def estimate_gain(
     mask : bool array (Y, X), optional
         True marks pixels to leave out (hot pixels, a region with objects).
     progress : callable, optional
-        tqdm-like ``progress(iterable, total=n)``, advanced per tile or block.
+        tqdm-like ``progress(iterable, total=n)``, advanced per tile or block (on a
+        ``dask.distributed`` cluster: per finished block task or output tile).
+    scheduler : None, str or distributed.Client
+        Where dask input is computed: a local dask scheduler (``"threads"``, ``"sync"``,
+        ``"processes"``), a ``dask.distributed`` address (``"tcp://10.0.0.5:8786"``) or
+        ``Client``. None: the active ``distributed`` client, else the address in
+        ``DASK_SCHEDULER_ADDRESS``, else local threads. Workers read their own blocks
+        (the camtrack readers reopen the file in every task), so a file must be at the
+        same path on every worker. numpy and cupy input run in this process.
 
     Returns
     -------
@@ -92,7 +102,8 @@ def estimate_gain(
 
     Notes
     -----
-    Axis order (frames, rows, cols); maps are (rows, cols), ADU and ADU**2.
+    Axis order (frames, rows, cols); maps are (rows, cols), ADU and ADU**2, on the
+    input's backend (cupy input: cupy maps; dask input: numpy maps).
 
     Methods (one pass over the stack each, in spatial tiles or blocks of frames, so a
     stack larger than memory runs in bounded memory):
@@ -157,6 +168,26 @@ def estimate_gain(
     """
     check_stack(stack)
     check_choice(method, "method", METHODS)
+    with resolve(scheduler, stack, dark) as where:
+        return _estimate(
+            stack, dark, method, nbins, fit_range, min_count, excess_noise_factor,
+            saturation, mask, progress, where,
+        )  # fmt: skip
+
+
+def _estimate(
+    stack: Any,
+    dark: Any,
+    method: str,
+    nbins: int,
+    fit_range: Any,
+    min_count: int,
+    excess_noise_factor: float,
+    saturation: float | None,
+    mask: Any,
+    progress: Progress | None,
+    scheduler: Any,
+) -> GainResult:
     nbins = check_integer(nbins, "nbins", minimum=3)
     min_count = check_integer(min_count, "min_count", minimum=0)
     fit_range = check_fit_range(fit_range)
@@ -171,17 +202,17 @@ def estimate_gain(
         saturation = float(saturation)
     mask = _check_mask(mask, (ny, nx))
     integer = np.issubdtype(stack.dtype, np.integer)
-    dark_info = _dark_info(dark, (ny, nx), progress)
+    dark_info = _dark_info(dark, (ny, nx), progress, scheduler)
     settings = {"nbins": nbins, "fit_range": fit_range, "min_count": min_count}
     warnings: list[str] = []
 
     if method == "median":
-        med, mad, vmax, vmin = reduce_median(stack, progress=progress)
+        med, mad, vmax, vmin = reduce_median(stack, progress=progress, scheduler=scheduler)
         mean, var = med, (MAD_TO_SIGMA * mad) ** 2
         bin_stat, corr = "classic", 1.0
         chosen = "median"
     else:
-        maps = finalize(reduce_moments(stack, progress=progress))
+        maps = finalize(reduce_moments(stack, progress=progress, scheduler=scheduler))
         vmax, vmin = maps["max"], maps["min"]
         chosen = method
     excluded = _excluded(vmax, vmin, stack.dtype, saturation, mask, warnings)
@@ -193,7 +224,9 @@ def estimate_gain(
         if chosen == "robust":
             _backend.release_memory()  # the moments pass's buffers, before the next passes
             shift = _level_shift(vmin, excluded)
-            mean, var, kept = reduce_robust(stack, ~excluded, shift=shift, progress=progress)
+            mean, var, kept = reduce_robust(
+                stack, ~excluded, shift=shift, progress=progress, scheduler=scheduler
+            )
             excluded = excluded | ~np.isfinite(var)
             _robust_warnings(kept, excluded, t, warnings)
         else:  # "meanvar": the plain variance; "diff": from consecutive differences
@@ -273,7 +306,9 @@ def _check_mask(mask: Any, shape: tuple[int, int]) -> Any:
     return _backend.to_host(mask).astype(bool)
 
 
-def _dark_info(dark: Any, shape: tuple[int, int], progress: Progress | None) -> dict:
+def _dark_info(
+    dark: Any, shape: tuple[int, int], progress: Progress | None, scheduler: Any = None
+) -> dict:
     """Offset / read-variance information from ``dark`` (a stack, a map or a scalar)."""
     if dark is None:
         return {}
@@ -301,7 +336,7 @@ def _dark_info(dark: Any, shape: tuple[int, int], progress: Progress | None) -> 
             f"`dark` has {dark.shape[0]} frame; a dark stack needs at least 2 frames "
             "(20 or more for a precise read noise), or pass an offset value or map."
         )
-    maps = finalize(reduce_moments(dark, progress=progress))
+    maps = finalize(reduce_moments(dark, progress=progress, scheduler=scheduler))
     offset_map = _backend.to_host(maps["mean"])
     var_map = _backend.to_host(maps["var"])
     quant = 1.0 / 12.0 if np.issubdtype(dark.dtype, np.integer) else 0.0

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import resolve
 from camtrack._validation import check_range, check_stack
 from camtrack.gain._kernels import finalize
 from camtrack.gain._tiles import Progress, reduce_moments
@@ -137,6 +138,7 @@ def calibrate_pixels(
     *,
     excess_noise_factor: float = 1.0,
     progress: Progress | None = None,
+    scheduler: Any = None,
 ) -> PixelCalibration:
     """Per-pixel offset, read noise and conversion factor of an sCMOS camera.
 
@@ -151,6 +153,10 @@ def calibrate_pixels(
         ``F**2`` (1 for sCMOS).
     progress : callable, optional
         tqdm-like callable, advanced per tile or block of every stack.
+    scheduler : None, str or distributed.Client
+        Where dask input is computed, as in :func:`estimate_gain`: a local dask
+        scheduler name, a ``dask.distributed`` address or ``Client``; None: the active
+        client, else ``DASK_SCHEDULER_ADDRESS``, else local threads.
 
     Returns
     -------
@@ -201,13 +207,20 @@ def calibrate_pixels(
             raise ValueError(
                 f"`stacks[{i}]` has {s.shape[0]} frame; each level needs >= 2 frames."
             )
-    dmaps = finalize(reduce_moments(dark, progress=progress))
+    with resolve(scheduler, dark, *stacks) as where:
+        return _calibrate(stacks, dark, shape, f2, progress, where)
+
+
+def _calibrate(
+    stacks: list, dark: Any, shape: tuple, f2: float, progress: Progress | None, scheduler: Any
+) -> PixelCalibration:
+    dmaps = finalize(reduce_moments(dark, progress=progress, scheduler=scheduler))
     offset = np.asarray(_backend.to_host(dmaps["mean"]), np.float64)
     dvar = np.asarray(_backend.to_host(dmaps["var"]), np.float64)
     smm = np.zeros(shape)
     smv = np.zeros(shape)
     for s in stacks:
-        maps = finalize(reduce_moments(s, progress=progress))
+        maps = finalize(reduce_moments(s, progress=progress, scheduler=scheduler))
         m = np.asarray(_backend.to_host(maps["mean"]), np.float64) - offset
         v = np.asarray(_backend.to_host(maps["var"]), np.float64) - dvar
         smm += m * m

@@ -9,7 +9,11 @@
   than memory, lazily read or generated chunk by chunk, streams through in bounded
   memory whatever its chunking.
 - dask, median (``median``): a median does not merge, so the stack is rechunked to
-  all frames by spatial tiles and reduced with ``map_blocks``.
+  all frames by spatial tiles and reduced with ``map_blocks`` (a frame-chunked stack:
+  through a band-major spill file locally, a disk-backed p2p rechunk on a cluster).
+
+dask graphs run where :func:`camtrack._parallel.scheduler_target` says (``scheduler=``,
+an active ``distributed`` client, ``DASK_SCHEDULER_ADDRESS``, else local threads).
 
 Progress follows the engine's protocol: any tqdm-like callable used as
 ``progress(iterable, total=n)``, advanced once per finished tile or block.
@@ -26,7 +30,14 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._parallel import Progress, n_workers, run_parallel
+from camtrack._parallel import (
+    Progress,
+    compute,
+    is_distributed,
+    n_workers,
+    run_parallel,
+    scheduler_target,
+)
 from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, median_mad, merge_sums, moment_sums
 
 __all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
@@ -41,15 +52,31 @@ def _bands(ny: int, rows: int) -> list[slice]:
     return [slice(y, min(ny, y + rows)) for y in range(0, ny, rows)]
 
 
-def _compute_dask(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progress | None):
-    """``dask.compute`` on the threaded scheduler, advancing ``progress`` per kernel task
-    (a dask callback counts the finished tasks whose key starts with ``prefix``)."""
+def _compute_dask(
+    graph_outputs: Any,
+    n_tasks: int,
+    prefix: str,
+    progress: Progress | None,
+    scheduler: Any = None,
+    ticks: Any = (),
+):
+    """Compute ``graph_outputs`` where ``scheduler`` resolves to, advancing ``progress``
+    per kernel task: locally a dask callback counts the finished tasks whose key starts
+    with ``prefix``; on a cluster it counts the finished ``ticks`` (or output chunks)."""
+    with scheduler_target(scheduler) as target:
+        if target.distributed:
+            return compute(graph_outputs, progress=progress, scheduler=target.client, ticks=ticks)  # fmt: skip
+        return _compute_local(graph_outputs, n_tasks, prefix, progress, target.local)
+
+
+def _compute_local(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progress | None, local: str):  # fmt: skip
     import dask
     from dask.callbacks import Callback
 
-    workers = n_workers()
+    # The thread count only where it means something (threads); "sync" takes none.
+    opts = {"num_workers": n_workers()} if local in ("threads", "threading") else {}
     if progress is None:
-        return dask.compute(graph_outputs, scheduler="threads", num_workers=workers)[0]
+        return dask.compute(graph_outputs, scheduler=local, **opts)[0]
     result: dict[str, Any] = {}
 
     def run(tick: Callable[[], None]) -> None:
@@ -60,9 +87,7 @@ def _compute_dask(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progr
                     tick()
 
         with _Count():
-            result["value"] = dask.compute(
-                graph_outputs, scheduler="threads", num_workers=workers
-            )[0]
+            result["value"] = dask.compute(graph_outputs, scheduler=local, **opts)[0]
 
     _with_ticks(run, n_tasks, progress)
     return result["value"]
@@ -71,13 +96,14 @@ def _compute_dask(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progr
 # ----------------------------------------------------------------------------- moments
 
 
-def reduce_moments(stack: Any, *, progress: Progress | None = None) -> dict:
+def reduce_moments(stack: Any, *, progress: Progress | None = None, scheduler: Any = None) -> dict:
     """Merged :func:`moment_sums` of a whole (T, Y, X) stack, maps on the input backend.
 
-    dask input comes back as numpy (or cupy) maps: they are what the fit needs.
+    dask input comes back as numpy (or cupy) maps: they are what the fit needs; its
+    graph runs on ``scheduler`` (see :func:`camtrack._parallel.scheduler_target`).
     """
     if _backend.is_dask(stack):
-        return _moments_dask(stack, progress)
+        return _moments_dask(stack, progress, scheduler)
     xp, _ = _backend.namespace(stack)
     t, ny, _nx = (int(s) for s in stack.shape)
     gpu = xp is not np
@@ -103,7 +129,7 @@ def _stack_bands(parts: list[dict], xp: Any) -> dict:
     return out
 
 
-def _moments_dask(stack: Any, progress: Progress | None) -> dict:
+def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) -> dict:
     import dask
     from dask.base import tokenize
 
@@ -122,7 +148,7 @@ def _moments_dask(stack: Any, progress: Progress | None) -> dict:
     kernel = dask.delayed(_block_sums, pure=True)
     merge = dask.delayed(merge_sums, pure=True)
     xp, _ = _backend.namespace(stack)
-    outs = []
+    outs, kernels = [], []
     for ys in bands:
         leaves = []
         for a, b in itertools.pairwise(edges):
@@ -130,6 +156,7 @@ def _moments_dask(stack: Any, progress: Progress | None) -> dict:
             leaves.append(
                 kernel(piece, b - a, dask_key_name=f"camtrack-gain-block-{token}-{ys.start}-{a}")
             )
+        kernels.extend(leaves)
         while len(leaves) > 1:  # pairwise tree, order preserved (a before b)
             nxt = [merge(leaves[i], leaves[i + 1]) for i in range(0, len(leaves) - 1, 2)]
             if len(leaves) % 2:
@@ -137,7 +164,7 @@ def _moments_dask(stack: Any, progress: Progress | None) -> dict:
             leaves = nxt
         outs.append(leaves[0])
     n_tasks = len(bands) * (len(edges) - 1)
-    parts = _compute_dask(outs, n_tasks, "camtrack-gain-block", progress)
+    parts = _compute_dask(outs, n_tasks, "camtrack-gain-block", progress, scheduler, kernels)
     return _stack_bands(list(parts), xp)
 
 
@@ -170,11 +197,13 @@ def _tiles(
     return [(slice(y, y + 1), xs) for y in range(ny) for xs in _bands(nx, cols)]
 
 
-def reduce_median(stack: Any, *, progress: Progress | None = None) -> tuple[Any, Any, Any, Any]:
+def reduce_median(
+    stack: Any, *, progress: Progress | None = None, scheduler: Any = None
+) -> tuple[Any, Any, Any, Any]:
     """Temporal median, MAD, max and min maps (float64) of a (T, Y, X) stack."""
     t, ny, nx = (int(s) for s in stack.shape)
     if _backend.is_dask(stack):
-        return _median_dask(stack, progress)
+        return _median_dask(stack, progress, scheduler)
     xp, _ = _backend.namespace(stack)
     gpu = xp is not np
     workers = 1 if gpu else n_workers()
@@ -201,7 +230,9 @@ def _median_tile(block: Any) -> Any:
     return xp.stack([med, mad, block.max(axis=0).astype(f64), block.min(axis=0).astype(f64)])
 
 
-def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, Any]:
+def _median_dask(
+    stack: Any, progress: Progress | None, scheduler: Any = None
+) -> tuple[Any, Any, Any, Any]:
     import dask.array as da
     from dask.base import tokenize
 
@@ -210,10 +241,14 @@ def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, 
     t, ny, nx = (int(s) for s in stack.shape)
     frame_chunked = len(stack.chunks[0]) > 1
     on_host = isinstance(getattr(stack, "_meta", None), np.ndarray)
-    if frame_chunked and on_host and spill_fits(stack.nbytes):
+    cluster = is_distributed(scheduler)
+    if frame_chunked and on_host and not cluster and spill_fits(stack.nbytes):
         return _median_spill(stack, progress)
     ys, xs = _tiles(t, ny, nx, 1, _work_itemsize(stack.dtype))[0]
-    data = stack.rechunk((t, ys.stop - ys.start, xs.stop - xs.start))
+    # On a cluster, frames -> all-frames tiles is a p2p shuffle through the workers'
+    # disks: every frame chunk is read once and no worker holds the whole stack.
+    method = "p2p" if cluster and frame_chunked else None
+    data = stack.rechunk((t, ys.stop - ys.start, xs.stop - xs.start), method=method)
     xp, _ = _backend.namespace(stack)
     name = f"camtrack-gain-median-{tokenize(data)}"
     out = da.map_blocks(
@@ -225,7 +260,7 @@ def _median_dask(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, 
         name=name,
     )
     n_tasks = len(data.chunks[1]) * len(data.chunks[2])
-    maps = _compute_dask(out, n_tasks, name, progress)
+    maps = _compute_dask(out, n_tasks, name, progress, scheduler)
     return maps[0], maps[1], maps[2], maps[3]
 
 
@@ -267,17 +302,24 @@ def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any,
 
 
 def reduce_robust(
-    stack: Any, usable: np.ndarray, *, shift: float = 0.0, progress: Progress | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    stack: Any,
+    usable: np.ndarray,
+    *,
+    shift: float = 0.0,
+    progress: Progress | None = None,
+    scheduler: Any = None,
+) -> tuple[Any, Any, Any]:
     """Mean, variance and kept-difference count maps of the ``"robust"`` kernel.
 
     Two streaming passes over the stack, in row bands (numpy, cupy: threads) or in
     pieces of frames by rows (dask: a stack larger than memory streams through): the
     block sums, then, after the detection on those (1/32 as many values as the stack
     has pixels; kept in temporary files when a lazy stack makes them large), the
-    per-pixel sums over the kept differences. Returns host float64 maps and the int64 count map.
-    ``shift``: ADU subtracted before the level sums and added back to the mean (pass
-    the stack's minimum; see :func:`~camtrack.gain._robust.kept_sums`).
+    per-pixel sums over the kept differences. Returns float64 mean and variance maps
+    and the int64 count map, on the input's backend (numpy for dask). ``shift``: ADU
+    subtracted before the level sums and added back to the mean (pass the stack's
+    minimum; see :func:`~camtrack.gain._robust.kept_sums`). dask pieces are read and
+    reduced on ``scheduler``; the detection between the passes runs here.
     """
     from camtrack.gain import _robust as rb
     from camtrack.gain._blockstore import MEMORY_BYTES, BlockStore
@@ -285,7 +327,7 @@ def reduce_robust(
 
     t, ny, nx = (int(s) for s in stack.shape)
     xp, ndi = _backend.namespace(stack)
-    usable = np.asarray(usable, dtype=bool)
+    usable = np.asarray(_backend.to_host(usable), dtype=bool)
     nby, nbx = rb.n_blocks(ny), rb.n_blocks(nx)
     pad = np.zeros((nby * rb.BLOCK, nbx * rb.BLOCK), np.float32)
     pad[:ny, :nx] = usable
@@ -308,28 +350,34 @@ def reduce_robust(
     def run(tick: Callable[[], None]) -> None:
         with BlockStore(xp, arrays, nby, nbx, bands, on_disk=on_disk) as store:
 
-            def sums_pass(piece: Any, ts: slice, ys: slice) -> None:
-                e, m = rb.block_energy(xp, xp.asarray(piece), use[ys], shift)
-                store.write("energy", ts.start, ys.start // rb.BLOCK, e)
-                store.write("level", ts.start, ys.start // rb.BLOCK, m)
+            def sums_done(i: int, result: tuple[Any, Any]) -> None:
+                ts, ys = pieces[i]
+                store.write("energy", ts.start, ys.start // rb.BLOCK, result[0])
+                store.write("level", ts.start, ys.start // rb.BLOCK, result[1])
                 tick()
 
-            _robust_pass(stack, pieces, sums_pass)
+            def sums_args(i: int) -> tuple[Any, float]:
+                return use[pieces[i][1]], shift
+
+            _robust_pass(stack, pieces, _energy_kernel, sums_args, sums_done, scheduler)
             _backend.release_memory()
             rb.detect(xp, ndi, store, n_pix, workers=workers)
             _backend.release_memory()
             totals = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
             lock = threading.Lock()
 
-            def kept_pass(piece: Any, ts: slice, ys: slice) -> None:
-                keep = store.read("keep", ys.start // rb.BLOCK, rb.n_blocks(ys.stop), ts)
-                part = rb.kept_sums(xp, xp.asarray(piece), keep, shift)
+            def kept_args(i: int) -> tuple[Any, float]:
+                ts, ys = pieces[i]
+                return store.read("keep", ys.start // rb.BLOCK, rb.n_blocks(ys.stop), ts), shift
+
+            def kept_done(i: int, part: dict) -> None:
+                ys = pieces[i][1]
                 with lock:
                     for key, value in part.items():
-                        totals[key][ys] += value
+                        totals[key][ys] += xp.asarray(value)
                 tick()
 
-            _robust_pass(stack, pieces, kept_pass)
+            _robust_pass(stack, pieces, _kept_kernel, kept_args, kept_done, scheduler)
             n_b = xp.zeros((nby, nbx), xp.int64)
             adj_b = xp.zeros((nby, nbx), xp.int64)
             for b0, b1 in bands:
@@ -344,30 +392,72 @@ def reduce_robust(
     mean, var = rb.finish(out, n, adj)
     mean = mean + shift
     count = xp.where(use, n, 0)
-    return (
-        np.asarray(_backend.to_host(mean), dtype=np.float64),
-        np.asarray(_backend.to_host(var), dtype=np.float64),
-        np.asarray(_backend.to_host(count), dtype=np.int64),
-    )
+    return mean.astype(xp.float64), var.astype(xp.float64), count.astype(xp.int64)
 
 
-def _robust_pass(stack: Any, pieces: list, func: Callable[[Any, slice, slice], None]) -> None:
-    """``func(frames, ts, ys)`` for every piece: frames ``ts.start .. ts.stop`` (the
-    differences ``ts`` and the frame after the last) of rows ``ys``; threads for numpy,
-    the threaded dask scheduler (one piece read per task) for dask."""
-    if _backend.is_dask(stack):
-        import dask
+def _energy_kernel(piece: Any, use: Any, shift: float) -> tuple[Any, Any]:
+    xp, _ = _backend.namespace(piece)
+    from camtrack.gain._robust import block_energy
 
-        tasks = [
-            dask.delayed(func)(stack[ts.start : ts.stop + 1, ys], ts, ys) for ts, ys in pieces
-        ]
-        with _backend.single_threaded_blas():
-            dask.compute(tasks, scheduler="threads", num_workers=n_workers())
+    return block_energy(xp, xp.asarray(piece), xp.asarray(use), shift)
+
+
+def _kept_kernel(piece: Any, keep: Any, shift: float) -> dict:
+    xp, _ = _backend.namespace(piece)
+    from camtrack.gain._robust import kept_sums
+
+    return kept_sums(xp, xp.asarray(piece), xp.asarray(keep), shift)
+
+
+def _robust_pass(
+    stack: Any,
+    pieces: list,
+    kernel: Callable[..., Any],
+    args: Callable[[int], tuple],
+    done: Callable[[int, Any], None],
+    scheduler: Any = None,
+) -> None:
+    """``done(i, kernel(frames, *args(i)))`` for every piece ``i``: frames ``ts.start ..
+    ts.stop`` (the differences ``ts`` and the frame after the last) of rows ``ys``.
+
+    numpy / cupy: threads. dask, locally: one task per piece on the local scheduler
+    (``kernel`` and ``done`` in the task). dask on a cluster: ``kernel`` runs on the
+    workers (one piece read per task), ``done`` here as the results arrive, since the
+    block store it fills lives in this process.
+    """
+
+    def whole(i: int, piece: Any) -> None:
+        done(i, kernel(piece, *args(i)))
+
+    def frames(i: int) -> Any:
+        ts, ys = pieces[i]
+        return stack[ts.start : ts.stop + 1, ys]
+
+    if not _backend.is_dask(stack):
+        workers = 1 if _backend.is_cupy(stack) else n_workers()
+        run_parallel(lambda i: whole(i, frames(i)), list(range(len(pieces))), workers=workers)
         return
-    workers = 1 if _backend.is_cupy(stack) else n_workers()
-    run_parallel(
-        lambda p: func(stack[p[0].start : p[0].stop + 1, p[1]], *p), pieces, workers=workers
-    )
+    import dask
+
+    with scheduler_target(scheduler) as target:
+        if target.distributed:
+            from distributed import as_completed
+
+            task = dask.delayed(kernel, pure=True)
+            futures = target.client.compute([task(frames(i), *args(i)) for i in range(len(pieces))])  # fmt: skip
+            index = {f.key: i for i, f in enumerate(futures)}
+            try:
+                for fut, value in as_completed(futures, with_results=True):
+                    done(index[fut.key], value)
+                    fut.release()
+            except BaseException:
+                target.client.cancel(futures)
+                raise
+            return
+        tasks = [dask.delayed(whole)(i, frames(i)) for i in range(len(pieces))]
+        opts = {"num_workers": n_workers()} if target.local in ("threads", "threading") else {}
+        with _backend.single_threaded_blas():
+            dask.compute(tasks, scheduler=target.local, **opts)
 
 
 def _upsample_blocks(xp: Any, b: Any, ny: int, nx: int, block: int) -> Any:
