@@ -9,6 +9,10 @@ lazy result layers
 ``<name> background`` and ``<name> - background``; methods that need a pass over the
 whole stack (temporal median, sparse median, frame statistics) run in a thread worker
 with a progress bar and can be cancelled.
+
+The methods and their parameter fields come from the registry
+``camtrack.background.METHODS``: each field is named like the engine keyword, with
+its range, unit and docstring from the spec (``_fields.py``).
 """
 
 from __future__ import annotations
@@ -17,20 +21,13 @@ import weakref
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSlider,
-    FloatSpinBox,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 
 from camtrack import background as bg
 from camtrack._parallel import compute, compute_isolated
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import upsert_image
+from camtrack.napari._widgets._fields import fields_for
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label, while_alive
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
@@ -39,22 +36,8 @@ PREVIEW_FRAMES = 31
 PREVIEW_CACHE = 8
 PREVIEW_BG, PREVIEW_RES = "preview background: {}", "preview residual: {}"
 
-METHODS = {
-    "spatial mean": "spatial_mean",
-    "temporal median": "temporal_median",
-    "rolling median": "rolling_median",
-    "sparse median": "sparse_median",
-    "frame statistic": "frame_stats",
-}
-# Which parameter fields each method shows (names equal the engine's keywords).
-FIELDS = {
-    "spatial_mean": ("radius",),
-    "temporal_median": (),
-    "rolling_median": ("window",),
-    "sparse_median": ("kernel_size", "split", "thresh_cleansing", "frac_cleansing",
-                      "offset_correction"),
-    "frame_stats": ("stat", "q"),
-}  # fmt: skip
+# Widget name -> registry entry (function, parameter specs).
+METHODS = bg.METHODS.gui()
 
 
 def _read(x: Any) -> Any:
@@ -75,34 +58,25 @@ class BackgroundWidget(ThreadedRun, Container):
         guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.method = ComboBox(label="method", choices=list(METHODS), value="spatial mean")
-        self.radius = FloatSpinBox(label="radius (px)", value=7.0, min=0.5, max=200.0, step=0.5)
-        self.window = SpinBox(label="window (frames)", value=51, min=3, max=100_001, step=2)
-        self.kernel_size = SpinBox(label="kernel_size", value=200, min=3, max=1_000_000)
-        self.split = SpinBox(label="split (0: = kernel)", value=0, min=0, max=1_000_000)
-        self.thresh_cleansing = FloatSpinBox(
-            label="thresh_cleansing (0: auto)", value=0.0, min=0.0, max=1e6
-        )
-        self.frac_cleansing = FloatSlider(label="frac_cleansing", value=0.8, min=0.0, max=1.0)
-        self.offset_correction = CheckBox(label="offset_correction", value=True)
-        self.stat = ComboBox(label="stat", choices=list(bg.STATS), value="mean")
-        self.q = FloatSpinBox(label="q (percentile)", value=50.0, min=0.0, max=100.0)
+        # One field per engine keyword (self.radius, self.window, ...), from the registry.
+        self.fields = fields_for(METHODS.values())
+        for name, field in self.fields.items():
+            setattr(self, name, field)
         self.preview = CheckBox(label="live preview (current frame)", value=True)
         self.apply_button = PushButton(text="Apply")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = message_label("")
         super().__init__(
             widgets=[
-                self.image, self.method, self.radius, self.window, self.kernel_size,
-                self.split, self.thresh_cleansing, self.frac_cleansing,
-                self.offset_correction, self.stat, self.q, self.preview,
+                self.image, self.method, *self.fields.values(), self.preview,
                 self.apply_button, self.cancel_button, self.status,
             ],
         )  # fmt: skip
         self.start_button = self.apply_button
         self._init_threaded()
-        set_tooltips(
+        set_tooltips(  # the parameter fields have theirs from the registry
             value_fields(self),
-            (bg.spatial_mean, bg.rolling_median, bg.sparse_median, bg.frame_stats),
+            (),
             {
                 "image": "The stack (T, Y, X) to estimate the background of.",
                 "method": "Background method (see the user guide for when to use which).",
@@ -118,10 +92,9 @@ class BackgroundWidget(ThreadedRun, Container):
         self._preview_cache: dict[tuple, tuple[Any, np.ndarray]] = {}
         self.offset_plot = None
         self._show_fields()
-        self.method.changed.connect(self._show_fields)
-        for w in (self.image, self.method, self.radius, self.window, self.kernel_size,
-                  self.split, self.thresh_cleansing, self.frac_cleansing,
-                  self.offset_correction, self.stat, self.q, self.preview):  # fmt: skip
+        for w in (self.method, *self.fields.values()):
+            w.changed.connect(self._show_fields)  # e.g. q only with stat "percentile"
+        for w in (self.image, self.method, *self.fields.values(), self.preview):
             w.changed.connect(self.update_preview)
         self.viewer.dims.events.current_step.connect(deferred(self.update_preview, self.native))
         self.apply_button.changed.connect(self.apply)
@@ -139,28 +112,20 @@ class BackgroundWidget(ThreadedRun, Container):
 
     @property
     def engine_method(self) -> str:
-        return METHODS[self.method.value]
+        """The engine function's name of the chosen method (e.g. "temporal_median")."""
+        return METHODS[self.method.value].func.__name__
+
+    def _values(self) -> dict[str, Any]:
+        return {name: field.value for name, field in self.fields.items()}
 
     def params(self) -> dict[str, Any]:
         """The current method's keyword arguments for the engine."""
-        values = {
-            "radius": self.radius.value,
-            "window": self.window.value,
-            "kernel_size": self.kernel_size.value,
-            "split": self.split.value or None,
-            "thresh_cleansing": self.thresh_cleansing.value,
-            "frac_cleansing": self.frac_cleansing.value,
-            "offset_correction": self.offset_correction.value,
-            "stat": self.stat.value,
-            "q": self.q.value if self.stat.value == "percentile" else None,
-        }
-        return {k: values[k] for k in FIELDS[self.engine_method]}
+        return METHODS[self.method.value].gui_kwargs(self._values())
 
     def _show_fields(self, *_: Any) -> None:
-        shown = FIELDS[self.engine_method]
-        for name in ("radius", "window", "kernel_size", "split", "thresh_cleansing",
-                     "frac_cleansing", "offset_correction", "stat", "q"):  # fmt: skip
-            getattr(self, name).visible = name in shown
+        shown = METHODS[self.method.value].shown(self._values())
+        for name, field in self.fields.items():
+            field.visible = name in shown
 
     def _stack(self) -> tuple[Any, Any]:
         layer = self.image.value
@@ -207,9 +172,9 @@ class BackgroundWidget(ThreadedRun, Container):
             ref, background = self._preview_cache.get(key, (None, None))
             if ref is None or ref() is not stack:
                 sub = _read(stack[idx.astype(int)])
-                if method == "frame_stats":
-                    background = bg.frame_stats(sub, params["stat"], q=params["q"])
-                else:
+                if method in ("frame_stats", "temporal_median", "temporal_percentile"):
+                    background = getattr(bg, method)(sub, **params)
+                else:  # rolling and sparse medians: the median of the frames around t
                     background = bg.temporal_median(sub)
                 background = np.asarray(background)
                 if len(self._preview_cache) >= PREVIEW_CACHE:
@@ -279,14 +244,11 @@ class BackgroundWidget(ThreadedRun, Container):
             extras["images"] = result.images
             if result.offsets is not None:
                 extras["offsets"] = np.asarray(result.offsets)  # (T,) floats: small
-        elif method == "temporal_median":
+        else:  # temporal median, temporal percentile, frame statistic: one image
             # Lazy for dask input: computed here, task by task, so the bar moves and
             # Cancel stops it within one task (one spatial tile).
-            background = compute(bg.temporal_median(stack, progress=progress), progress=progress)
-            background, offsets = np.asarray(background), None
-        else:
-            stat = bg.frame_stats(stack, params["stat"], q=params["q"], progress=progress)
-            background, offsets = np.asarray(compute(stat, progress=progress)), None
+            image = getattr(bg, method)(stack, progress=progress, **params)
+            background, offsets = np.asarray(compute(image, progress=progress)), None
         return background, bg.subtract(stack, background, offsets=offsets), extras
 
     def apply(self, *_: Any) -> None:

@@ -1,0 +1,48 @@
+"""Widget fields built from an engine registry (:mod:`camtrack._registry`).
+
+One field per keyword: named like the keyword, labelled with its unit, ranged by the
+spec and with the keyword's docstring entry as tooltip, so a registered method needs
+no widget code of its own for its parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from magicgui.widgets import CheckBox, ComboBox, FloatSlider, FloatSpinBox, SpinBox
+
+from camtrack._registry import Method, Param
+
+# magicgui's spin boxes default to 0..999; an open end of a spec gets this instead.
+_OPEN = 1e9
+
+
+def field_for(param: Param) -> Any:
+    """The magicgui widget of one parameter spec."""
+    common = {"label": param.label, "tooltip": param.doc or param.help}
+    value = param.start
+    if param.kind is bool:
+        return CheckBox(value=bool(value), **common)
+    if param.choices:
+        return ComboBox(choices=list(param.choices), value=value, **common)
+    lo = -_OPEN if param.min is None else param.min
+    hi = _OPEN if param.max is None else param.max
+    if param.kind is int:
+        return SpinBox(value=int(value), min=int(lo), max=int(hi), step=int(param.step or 1),
+                       **common)  # fmt: skip
+    if param.widget == "slider":
+        return FloatSlider(value=float(value), min=lo, max=hi, **common)
+    step = {} if param.step is None else {"step": param.step}
+    return FloatSpinBox(value=float(value), min=lo, max=hi, **step, **common)
+
+
+def fields_for(methods: Iterable[Method]) -> dict[str, Any]:
+    """{keyword: widget} over the widget parameters of ``methods``: one field per
+    keyword (methods sharing a keyword share its field), in registry order."""
+    out: dict[str, Any] = {}
+    for method in methods:
+        for param in method.gui_params():
+            if param.name not in out:
+                out[param.name] = field_for(param)
+    return out
