@@ -62,3 +62,11 @@ def test_track_bad_fs_hz_is_a_clear_failure(recording, tmp_path, capsys):
     assert cli.main(argv) == 2
     assert "--fs-hz" in capsys.readouterr().err  # the option, not the engine keyword
     assert not out.exists()
+
+
+def test_info_prints_the_files_timing(recording, capsys):
+    path, _ = recording
+    assert cli.main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    # TimeIncrement 4 ms -> 250 Hz; ExposureTime 1 ms: what `track` takes by default.
+    assert "frame rate 250 Hz" in out and "exposure 0.001 s" in out

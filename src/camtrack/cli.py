@@ -210,6 +210,17 @@ def _cmd_info(path: Path) -> int:
             f"{kwargs['name']}: shape {tuple(data.shape)}, dtype {data.dtype}, "
             f"chunks {tuple(c[0] for c in data.chunks)}, scale {kwargs.get('scale')}"
         )
+        known = [
+            f"{label} {value:g} {unit}"
+            for label, value, unit in (
+                ("pixel", meta.nm_per_px, "nm"),
+                ("frame rate", meta.fs_hz, "Hz"),
+                ("exposure", meta.exposure_s, "s"),
+            )
+            if value
+        ]
+        if known:  # what track / force take by default (--nm-per-px, --fs-hz, --exposure-s)
+            line += "; " + ", ".join(known)
         if len(items) > 1:
             line += f"; pick with --dataset {shlex.quote(meta.key or meta.name)}"
         n_parts = _n_parts(data, meta)

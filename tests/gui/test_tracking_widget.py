@@ -86,6 +86,12 @@ def test_layers_follow_frames_and_plot(tracked):
     assert len(series) == len(widget.positions())
     t, _ = next(iter(series.values()))
     assert t.size == N_FRAMES
+    # The sample says its frame rate (100 Hz): the traces run in seconds.
+    from camtrack.napari._sample_data import SAMPLE_FS_HZ
+
+    assert widget.fs_hz.value == SAMPLE_FS_HZ and widget.result.fs_hz == SAMPLE_FS_HZ
+    np.testing.assert_allclose(t, np.arange(N_FRAMES) / SAMPLE_FS_HZ)
+    assert widget.z_plot.axes.get_xlabel() == "time (s)"
     # Each z trace is shaded +-2 z_err: the band of bead 0 spans z +- 2 z_err exactly.
     tab0 = widget.result.to_table()
     assert widget.z_plot.band_count() == len(series)

@@ -28,6 +28,9 @@ _CAMERA = dict(
 )
 
 
+SAMPLE_FS_HZ = 100.0  # the bead sample's frame rate
+
+
 def flat_field() -> list[LayerData]:
     """Camera flat field (known gain): 200 frames of 256x256 uint16, lazy."""
     camera = simulate.Camera(shape=(256, 256), rng=11, **_CAMERA)
@@ -62,6 +65,10 @@ def beads() -> list[LayerData]:
         "contrast_limits": _contrast_limits(field),
         "metadata": {
             "sample": "beads",
+            # A label, as a recording's file would give it: the simulated motion is in
+            # frames (correlation time 5 frames), so at 100 Hz tau is 50 ms. Exposure is
+            # left unknown: the simulator renders each frame at one instant.
+            "fs_hz": SAMPLE_FS_HZ,
             "truth": field_truth.to_dict(),
             "truth_table": field_truth.to_table(),
         },
