@@ -35,3 +35,16 @@ def keep_on_top(viewer: Any, names: tuple[str, ...]) -> None:
             layers.move(layers.index(added), min(ours))
 
     viewer.layers.events.inserted.connect(raise_overlays)
+
+
+def robust_limits(data: Any) -> tuple[float, float]:
+    """Contrast limits from the 1st-99th percentiles of the finite values of a map, so
+    a few hot or NaN pixels do not wash it out."""
+    import numpy as np
+
+    data = np.asarray(data)
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return (0.0, 1.0)
+    lo, hi = (float(v) for v in np.percentile(finite, [1, 99]))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)

@@ -4,7 +4,9 @@ Run measures the per-pixel maps once (a thread worker with a progress bar, cance
 the fit range slider and the bin count then refit the stored maps
 (:meth:`camtrack.gain.GainResult.refit`, milliseconds), so the plot and the numbers
 follow the slider live. Result layers ``mean``, ``variance``, ``gain map`` and
-``offset`` (when known) are updated in place on re-runs.
+``offset`` (when known) are updated in place on re-runs. The *Per-pixel calibration*
+section (:mod:`._pixelcal_section`) makes or loads sCMOS maps, which *Convert to
+photoelectrons* applies when ``convert with`` is "per-pixel maps".
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ from magicgui.widgets import (
 
 from camtrack.gain import METHODS, estimate_gain
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
-from camtrack.napari._layers import upsert_image
+from camtrack.napari._layers import robust_limits, upsert_image
+from camtrack.napari._widgets._pixelcal_section import PixelCalibrationSection, electrons
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
+
+SCALAR, PER_PIXEL = "scalar fit", "per-pixel maps"
+CONVERT_WITH = [SCALAR, PER_PIXEL]
 
 
 class GainWidget(ThreadedRun, Container):
@@ -51,16 +57,19 @@ class GainWidget(ThreadedRun, Container):
         self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.convert_with = ComboBox(label="convert with", choices=CONVERT_WITH, value=SCALAR)
         self.convert_button = PushButton(text="Convert to photoelectrons", enabled=False)
         self.save_button = PushButton(text="Save calibration", enabled=False)
         self.status = message_label("")
         self.result_label = message_label("")
+        self.pixels = PixelCalibrationSection(napari_viewer, on_change=self._sync_convert)
         super().__init__(
             widgets=[
                 self.image, self.dark, self.offset_known, self.offset_adu, self.method,
                 self.nbins, self.fit_range, self.min_count, self.excess_noise_factor,
-                self.first_frame, self.last_frame, self.run_button, self.cancel_button, self.convert_button,
-                self.save_button, self.status, self.result_label,
+                self.first_frame, self.last_frame, self.run_button, self.cancel_button,
+                self.convert_with, self.convert_button, self.save_button, self.status,
+                self.result_label, self.pixels,
             ],
         )  # fmt: skip
         self.result = None
@@ -79,6 +88,9 @@ class GainWidget(ThreadedRun, Container):
                 "offset_adu": "The camera's offset in ADU (from its data sheet).",
                 "first_frame": "First frame used.",
                 "last_frame": "Last frame used (inclusive).",
+                "convert_with": "What 'Convert to photoelectrons' applies: the scalar fit "
+                "(the last Run's e-/ADU and offset, to its stack) or the per-pixel maps "
+                "(Per-pixel calibration below, to the stack picked in 'image').",
             },
         )
         self.offset_adu.visible = False
@@ -91,6 +103,7 @@ class GainWidget(ThreadedRun, Container):
         self.convert_button.changed.connect(self.convert)
         self.save_button.changed.connect(self._ask_save)
         self._on_image()
+        _hide_label(self.pixels)
 
     # -- inputs -------------------------------------------------------------------
     def _stacks(self, _widget: Any = None) -> list[Any]:
@@ -172,7 +185,7 @@ class GainWidget(ThreadedRun, Container):
         for name, data in maps.items():
             data = np.asarray(data, dtype=np.float32)
             upsert_image(self.viewer, name, data, colormap="viridis",
-                         contrast_limits=_limits(data))  # fmt: skip
+                         contrast_limits=robust_limits(data))  # fmt: skip
         self.convert_button.enabled = self.save_button.enabled = True
         self._update_plot()
         self.status.value = f"done: {source[0]}, {result.n_frames} frames"
@@ -188,7 +201,8 @@ class GainWidget(ThreadedRun, Container):
         self.result = None
         self._source = None
         self.result_label.value = ""
-        self.convert_button.enabled = self.save_button.enabled = False
+        self.save_button.enabled = False
+        self._sync_convert()
         if self.plot is not None:
             self.plot.clear("no result: the last run failed (see the status line)")
 
@@ -223,12 +237,37 @@ class GainWidget(ThreadedRun, Container):
         self.result_label.value = gain_text(result).replace("\n", "; ")
 
     # -- outputs ------------------------------------------------------------------
+    def _sync_convert(self, calibration: Any = None) -> None:
+        """Convert is offered while a scalar result or per-pixel maps exist; new maps
+        become the conversion in use (they are the better one for an sCMOS camera)."""
+        if calibration is not None:
+            self.convert_with.value = PER_PIXEL
+        elif self.pixels.calibration is None and self.result is not None:
+            self.convert_with.value = SCALAR
+        self.convert_button.enabled = self.result is not None or self.pixels.calibration is not None  # fmt: skip
+
+    def camera(self) -> Any:
+        """The calibration picked in ``convert with``: the per-pixel maps
+        (:class:`camtrack.gain.PixelCalibration`) or the scalar result
+        (:class:`camtrack.gain.GainResult`); None when it has not been made."""
+        return self.pixels.calibration if self.convert_with.value == PER_PIXEL else self.result
+
     def convert(self, *_: Any) -> None:
-        """Add the lazy layer ``<image> (e-)`` = (stack - offset) x e-/ADU."""
+        """Add the lazy layer ``<image> (e-)``: (stack - offset) x e-/ADU, with the
+        scalar fit or pixel by pixel with the per-pixel maps."""
         import dask.array as da
 
+        if self.convert_with.value == PER_PIXEL:
+            self._convert_per_pixel()
+            return
         result = self.result
         if result is None:
+            self._error(
+                ValueError(
+                    "No scalar fit to convert with: press Run first, or pick 'per-pixel "
+                    "maps' in 'convert with'."
+                )
+            )
             return
         if result.offset_map is None:
             self._error(
@@ -245,6 +284,23 @@ class GainWidget(ThreadedRun, Container):
         offset = np.asarray(result.offset_map, dtype=np.float32)
         electrons = (data.astype(np.float32) - offset) * np.float32(result.e_per_adu)
         upsert_image(self.viewer, f"{layer.name} (e-)", electrons, colormap="gray")
+
+    def _convert_per_pixel(self) -> None:
+        cal, layer = self.pixels.calibration, self.image.value
+        try:
+            if cal is None:
+                raise ValueError(
+                    "No per-pixel maps yet: calibrate the pixels or load maps in 'Per-pixel "
+                    "calibration', or pick 'scalar fit' in 'convert with'."
+                )
+            if layer is None:
+                raise ValueError("No image layer selected: pick the stack to convert in 'image'.")
+            data = electrons(layer.data, cal)
+        except (ValueError, TypeError) as exc:
+            self._error(exc)
+            return
+        upsert_image(self.viewer, f"{layer.name} (e-)", data, colormap="gray")
+        self.status.value = f"converted {layer.name} with the per-pixel maps"
 
     def save_calibration(self, path: str | Path, *, overwrite: bool = True) -> tuple[Path, Path]:
         """JSON of the scalars with units at ``path``; the maps as HDF5 next to it."""
@@ -275,10 +331,9 @@ class GainWidget(ThreadedRun, Container):
         self.status.value = f"saved {json_path.name} and {h5_path.name}"
 
 
-def _limits(data: np.ndarray) -> tuple[float, float]:
-    """Contrast limits from the 1st-99th percentiles of the finite values."""
-    finite = data[np.isfinite(data)]
-    if finite.size == 0:
-        return (0.0, 1.0)
-    lo, hi = (float(v) for v in np.percentile(finite, [1, 99]))
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+def _hide_label(widget: Any) -> None:
+    """The section spans the panel: its row's (empty) label column would only indent it."""
+    labeled = getattr(widget, "_labeled_widget_ref", None)
+    labeled = labeled() if labeled is not None else None
+    if labeled is not None:
+        labeled._label_widget.visible = False
