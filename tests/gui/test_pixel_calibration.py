@@ -244,3 +244,29 @@ def test_collapsed_by_default_and_within_the_panel(make_napari_viewer):
     from camtrack.napari._widgets._tooltips import value_fields
 
     assert all(w.tooltip for w in value_fields(section).values())
+
+
+def test_cancel_stops_the_run_and_changes_nothing(viewer_widget, qtbot, monkeypatch):
+    import time
+
+    from camtrack.napari._widgets import _pixelcal_section
+
+    viewer, _, section = viewer_widget
+
+    def slow(stacks, dark, *, excess_noise_factor, progress):
+        # The engine's loop, slowed down: Cancel is honoured between its steps.
+        for _ in progress(range(1000), total=1000):
+            time.sleep(0.01)
+        raise AssertionError("not cancelled")
+
+    monkeypatch.setattr(_pixelcal_section, "calibrate_pixels", slow)
+    n = len(viewer.layers)
+    section.calibrate_button.native.click()
+    qtbot.waitUntil(lambda: section.cancel_button.enabled, timeout=5000)
+    t0 = time.perf_counter()
+    section.cancel_button.native.click()
+    qtbot.waitUntil(lambda: section.calibrate_button.enabled, timeout=10000)
+    assert time.perf_counter() - t0 < 1.0
+    assert "cancelled" in section.status.value
+    assert section.calibration is None and len(viewer.layers) == n
+    assert not section.progress_bar.visible
