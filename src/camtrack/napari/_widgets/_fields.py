@@ -37,12 +37,31 @@ def field_for(param: Param) -> Any:
     return FloatSpinBox(value=float(value), min=lo, max=hi, **step, **common)
 
 
+def field_order(methods: Iterable[Method]) -> list[str]:
+    """The widget keywords of ``methods`` in an order that keeps each method's own
+    order where methods share keywords (("stat", "q") and ("q", "sigma_clip") give
+    stat, q, sigma_clip); otherwise first come, first placed."""
+    seen: dict[str, None] = {}
+    after: dict[str, set[str]] = {}  # name -> names that must come before it
+    for method in methods:
+        names = [p.name for p in method.gui_params()]
+        for i, name in enumerate(names):
+            seen.setdefault(name)
+            after.setdefault(name, set()).update(names[:i])
+    order: list[str] = []
+    while len(order) < len(seen):
+        free = [n for n in seen if n not in order and after[n] <= set(order)]
+        # A cycle (two methods with opposite orders): place the earliest one anyway.
+        order.append(free[0] if free else next(n for n in seen if n not in order))
+    return order
+
+
 def fields_for(methods: Iterable[Method]) -> dict[str, Any]:
     """{keyword: widget} over the widget parameters of ``methods``: one field per
-    keyword (methods sharing a keyword share its field), in registry order."""
-    out: dict[str, Any] = {}
+    keyword (methods sharing a keyword share its field), in :func:`field_order`."""
+    methods = list(methods)
+    specs: dict[str, Param] = {}
     for method in methods:
         for param in method.gui_params():
-            if param.name not in out:
-                out[param.name] = field_for(param)
-    return out
+            specs.setdefault(param.name, param)
+    return {name: field_for(specs[name]) for name in field_order(methods)}
