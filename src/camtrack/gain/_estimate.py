@@ -168,6 +168,8 @@ def estimate_gain(
     """
     check_stack(stack)
     check_choice(method, "method", METHODS)
+    if dark is not None and not np.isscalar(dark):
+        _backend.namespace(stack, dark)  # TypeError for numpy mixed with cupy
     with resolve(scheduler, stack, dark) as where:
         return _estimate(
             stack, dark, method, nbins, fit_range, min_count, excess_noise_factor,
@@ -202,7 +204,7 @@ def _estimate(
         saturation = float(saturation)
     mask = _check_mask(mask, (ny, nx))
     integer = np.issubdtype(stack.dtype, np.integer)
-    dark_info = _dark_info(dark, (ny, nx), progress, scheduler)
+    dark_info = _dark_info(dark, (ny, nx), progress, scheduler)  # maps on the stack's backend
     settings = {"nbins": nbins, "fit_range": fit_range, "min_count": min_count}
     warnings: list[str] = []
 
@@ -227,8 +229,8 @@ def _estimate(
             mean, var, kept = reduce_robust(
                 stack, ~excluded, shift=shift, progress=progress, scheduler=scheduler
             )
-            excluded = excluded | ~np.isfinite(var)
-            _robust_warnings(kept, excluded, t, warnings)
+            excluded = excluded | ~np.isfinite(_backend.to_host(var))  # host mask, host test
+            _robust_warnings(_backend.to_host(kept), excluded, t, warnings)
         else:  # "meanvar": the plain variance; "diff": from consecutive differences
             mean, var = maps["mean"], maps["var" if chosen == "meanvar" else "var_diff"]
 
@@ -316,6 +318,7 @@ def _dark_info(
         value = float(dark)
         if not np.isfinite(value):
             raise ValueError(f"`dark` as an offset must be a finite ADU value; got {dark!r}.")
+        # A host map: derive() moves every map to the backend of the mean map.
         return {"offset_map": np.full(shape, value), "offset_adu": value}
     ndim = len(getattr(dark, "shape", ()))
     if ndim == 2:
@@ -323,8 +326,10 @@ def _dark_info(
             raise ValueError(
                 f"`dark` as an offset map must have the frame shape {shape}; got {tuple(dark.shape)}."
             )
-        offset_map = np.asarray(_backend.to_host(dark), dtype=np.float64)
-        return {"offset_map": offset_map, "offset_adu": float(np.median(offset_map))}
+        xp, _ = _backend.namespace(dark)
+        offset_map = dark.compute() if _backend.is_dask(dark) else dark
+        offset_map = xp.asarray(offset_map, dtype=xp.float64)
+        return {"offset_map": offset_map, "offset_adu": float(xp.median(offset_map))}
     check_stack(dark, "dark")
     if tuple(dark.shape[1:]) != shape:
         raise ValueError(
@@ -337,14 +342,14 @@ def _dark_info(
             "(20 or more for a precise read noise), or pass an offset value or map."
         )
     maps = finalize(reduce_moments(dark, progress=progress, scheduler=scheduler))
-    offset_map = _backend.to_host(maps["mean"])
-    var_map = _backend.to_host(maps["var"])
+    offset_map, var_map = maps["mean"], maps["var"]  # on the dark stack's backend
+    xp, _ = _backend.namespace(offset_map)
     quant = 1.0 / 12.0 if np.issubdtype(dark.dtype, np.integer) else 0.0
     return {
         "offset_map": offset_map,
-        "offset_adu": float(np.median(offset_map)),
+        "offset_adu": float(xp.median(offset_map)),
         "var_map": var_map,
-        "read_var_adu2": float(np.median(var_map)) - quant,
+        "read_var_adu2": float(xp.median(var_map)) - quant,
         "quantization": quant,
     }
 

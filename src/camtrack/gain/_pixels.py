@@ -35,17 +35,20 @@ class PixelCalibration:
 
     Attributes
     ----------
-    offset_map_adu : ndarray (Y, X)
+    offset_map_adu : array (Y, X)
         Dark offset per pixel, ADU.
-    dark_var_map_adu2 : ndarray (Y, X)
+    dark_var_map_adu2 : array (Y, X)
         Temporal variance of the dark frames per pixel, ADU**2 (read noise plus ADC
         rounding).
-    adu_per_e_map : ndarray (Y, X)
+    adu_per_e_map : array (Y, X)
         Per-pixel photon-transfer slope over ``excess_noise_factor``, ADU per e-.
-    e_per_adu_map : ndarray (Y, X)
+    e_per_adu_map : array (Y, X)
         ``1 / adu_per_e_map``; NaN where the slope is not positive.
-    read_noise_map_e : ndarray (Y, X)
+    read_noise_map_e : array (Y, X)
         Read noise per pixel, e- rms (rounding noise removed for integer data).
+
+    The maps are float64 on the input's backend: cupy for cupy stacks, numpy for
+    numpy and dask stacks.
     n_levels : int
         Light levels used.
     excess_noise_factor : float
@@ -68,7 +71,7 @@ class PixelCalibration:
     @property
     def e_per_adu(self) -> float:
         """Median conversion factor, e-/ADU."""
-        return float(np.nanmedian(self.e_per_adu_map))
+        return float(np.nanmedian(_backend.to_host(self.e_per_adu_map)))
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False, protect: Any = ()) -> Path:
         """Write to ``.h5``/``.hdf5`` (datasets with a ``unit`` attribute) or ``.npz``.
@@ -95,7 +98,7 @@ class PixelCalibration:
                     np.savez(
                         fh,
                         meta=np.array(json.dumps(meta)),
-                        **{k: getattr(self, k) for k in _MAPS},
+                        **{k: _backend.to_host(getattr(self, k)) for k in _MAPS},
                     )
             else:
                 import h5py
@@ -104,7 +107,8 @@ class PixelCalibration:
                     for key, value in meta.items():
                         f.attrs[key] = json.dumps(value) if isinstance(value, dict) else value
                     for key, unit in _MAPS.items():
-                        f.create_dataset(key, data=getattr(self, key)).attrs["unit"] = unit
+                        data = _backend.to_host(getattr(self, key))
+                        f.create_dataset(key, data=data).attrs["unit"] = unit
         return path
 
     @classmethod
@@ -207,6 +211,7 @@ def calibrate_pixels(
             raise ValueError(
                 f"`stacks[{i}]` has {s.shape[0]} frame; each level needs >= 2 frames."
             )
+    _backend.namespace(dark, *stacks)  # TypeError for numpy mixed with cupy
     with resolve(scheduler, dark, *stacks) as where:
         return _calibrate(stacks, dark, shape, f2, progress, where)
 
@@ -215,23 +220,24 @@ def _calibrate(
     stacks: list, dark: Any, shape: tuple, f2: float, progress: Progress | None, scheduler: Any
 ) -> PixelCalibration:
     dmaps = finalize(reduce_moments(dark, progress=progress, scheduler=scheduler))
-    offset = np.asarray(_backend.to_host(dmaps["mean"]), np.float64)
-    dvar = np.asarray(_backend.to_host(dmaps["var"]), np.float64)
-    smm = np.zeros(shape)
-    smv = np.zeros(shape)
+    xp, _ = _backend.namespace(dmaps["mean"])  # the maps' backend: cupy for cupy input
+    offset = dmaps["mean"].astype(xp.float64)
+    dvar = dmaps["var"].astype(xp.float64)
+    smm = xp.zeros(shape)
+    smv = xp.zeros(shape)
     for s in stacks:
         maps = finalize(reduce_moments(s, progress=progress, scheduler=scheduler))
-        m = np.asarray(_backend.to_host(maps["mean"]), np.float64) - offset
-        v = np.asarray(_backend.to_host(maps["var"]), np.float64) - dvar
+        m = maps["mean"].astype(xp.float64) - offset
+        v = maps["var"].astype(xp.float64) - dvar
         smm += m * m
         smv += m * v
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = smv / smm
         adu_per_e = slope / f2
-        e_per_adu = np.where(adu_per_e > 0, 1.0 / adu_per_e, np.nan)
+        e_per_adu = xp.where(adu_per_e > 0, 1.0 / adu_per_e, xp.nan)
         quant = 1.0 / 12.0 if np.issubdtype(dark.dtype, np.integer) else 0.0
-        read = np.sqrt(np.clip(dvar - quant, 0.0, None)) * e_per_adu
-    if not np.isfinite(e_per_adu).any():
+        read = xp.sqrt(xp.clip(dvar - quant, 0.0, None)) * e_per_adu
+    if not bool(xp.isfinite(e_per_adu).any()):
         raise ValueError(
             "No pixel's variance rises with its mean across the levels: check that the "
             "stacks are lit at clearly different intensities and that `dark` is dark."

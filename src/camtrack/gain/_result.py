@@ -211,8 +211,18 @@ def derive(
     dark: dict,
     info: dict,
 ) -> GainResult:
-    """Turn a fit (and the dark information) into a GainResult; checks the fit is usable."""
+    """Turn a fit (and the dark information) into a GainResult; checks the fit is usable.
+
+    Every map of the result is on the backend of ``mean`` (cupy input: the device):
+    host maps (the excluded mask, a scalar dark's offset map) are copied there
+    explicitly, never mixed with device arrays.
+    """
     xp = _xp(mean)
+
+    def on_backend(a: Any) -> Any:
+        return None if a is None else xp.asarray(a)
+
+    excluded = on_backend(excluded)
     f2 = float(excess_noise_factor)
     slope, se = fit.slope, fit.slope_stderr
     lo, hi = fit.fit_range_adu
@@ -237,11 +247,11 @@ def derive(
     offset_map = read_map = None
     q = dark.get("quantization", 0.0)
     if dark.get("offset_map") is not None:
-        offset_map = dark["offset_map"]
+        offset_map = on_backend(dark["offset_map"])
         offset_adu = float(dark["offset_adu"])
     if dark.get("var_map") is not None:
         # Dark stack: per-pixel read variance measured directly.
-        rv_map = dark["var_map"]
+        rv_map = on_backend(dark["var_map"])
         read_noise_e = float(np.sqrt(max(dark["read_var_adu2"], 0.0)) * e_per_adu)
         read_map = xp.sqrt(xp.clip(rv_map - q, 0.0, None)) * e_per_adu
         num = mean - offset_map
