@@ -103,6 +103,11 @@ def test_calibrate_recovers_the_maps_as_layers(viewer_widget, camera_data, qtbot
     assert "read noise median" in section.result_label.value
     assert widget.convert_with.value == "per-pixel maps" and widget.convert_button.enabled
     assert widget.camera() is cal
+    # What the Bead tracking widget's camera takes: the maps, per pixel.
+    from camtrack.tracking import as_camera_model
+
+    model = as_camera_model(widget.camera())
+    assert model.has_maps and model.shape == cal.shape
     # Re-running updates the same four layers.
     n = len(viewer.layers)
     _calibrate(section, qtbot)
