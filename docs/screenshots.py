@@ -79,7 +79,7 @@ def gain_pixels() -> None:
     dock, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Camera gain")
     section = widget.pixels
     section.expand.value = True
-    section.flats.value = [layer for layer in viewer.layers if layer.name.startswith("flat")]
+    section.stacks.value = [layer for layer in viewer.layers if layer.name.startswith("flat")]
     # Synchronously (the section's button runs the same in a thread worker).
     levels, dark, names = section.levels()
     section._show(_calibrate(levels, dark, names, 1.0, None), "done: 4 light levels")

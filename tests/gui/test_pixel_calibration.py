@@ -62,7 +62,7 @@ def viewer_widget(make_napari_viewer, camera_data):
     viewer.window.add_dock_widget(widget, name="Camera gain")
     section = widget.pixels
     section.expand.value = True
-    section.flats.value = [layer for layer in viewer.layers if layer.name.startswith("flat")]
+    section.stacks.value = [layer for layer in viewer.layers if layer.name.startswith("flat")]
     return viewer, widget, section
 
 
@@ -122,7 +122,7 @@ def test_one_stack_holding_a_series_of_levels(make_napari_viewer, camera_data, q
     viewer.add_image(series, name="series")
     widget = GainWidget(viewer)
     section = widget.pixels
-    section.flats.value = [viewer.layers["series"]]
+    section.stacks.value = [viewer.layers["series"]]
     section.frames_per_level.value = 100
     _calibrate(section, qtbot)
     assert section.calibration.n_levels == 4
@@ -203,18 +203,18 @@ def test_errors_are_notifications(make_napari_viewer, camera_data, qtbot, tmp_pa
     viewer.add_image(dark, name="dark")
     viewer.add_image(flats[0][0], name="flat")
     widget.reset_choices()  # napari does it for a docked widget
-    section.flats.value = [viewer.layers["flat"]]
+    section.stacks.value = [viewer.layers["flat"]]
     n = len(errors)
     _calibrate(section, qtbot)
     qtbot.waitUntil(lambda: len(errors) > n, timeout=10000)
     assert "at least 2" in errors[-1] and "'flat stacks'" in errors[-1]
     assert section.status.value.startswith("error") and section.calibration is None
     # The dark stack picked as a flat too.
-    section.flats.value = [viewer.layers["flat"], viewer.layers["dark"]]
+    section.stacks.value = [viewer.layers["flat"], viewer.layers["dark"]]
     section.calibrate_button.native.click()
     assert "both the dark stack and a flat stack" in errors[-1]
     # A series not divisible into levels.
-    section.flats.value = [viewer.layers["flat"]]
+    section.stacks.value = [viewer.layers["flat"]]
     section.frames_per_level.value = 150
     section.calibrate_button.native.click()
     assert "not a multiple" in errors[-1]
@@ -243,7 +243,7 @@ def test_collapsed_by_default_and_within_the_panel(make_napari_viewer):
     assert not section.expand.value and section.calibrate_button.native.isHidden()
     section.expand.value = True
     assert not section.calibrate_button.native.isHidden()
-    assert not section.flats.native.isHidden()
+    assert not section.stacks.native.isHidden()
     assert widget.native.maximumWidth() <= PANEL_MAX_WIDTH
     assert section.native.maximumWidth() <= PANEL_MAX_WIDTH
     from camtrack.napari._widgets._tooltips import value_fields

@@ -48,7 +48,7 @@ _TIPS = {
     "expand": "Show the per-pixel (sCMOS) calibration: a dark stack and flat stacks at "
     "several light levels give offset, variance, gain and read-noise maps per pixel.",
     "dark": "A dark stack (no light) of the same camera region and settings as the flats.",
-    "flats": "Stacks of a static, evenly lit scene, one light level each (select 2 or more; "
+    "stacks": "Stacks of a static, evenly lit scene, one light level each (select 2 or more; "
     "5 or more spanning the camera's range are better). Ctrl-click selects several.",
     "frames_per_level": "0: every selected flat stack is one light level. N: each flat stack "
     "holds a series of levels of N consecutive frames (an illumination series).",
@@ -67,7 +67,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
         self._on_change = on_change
         self.expand = CheckBox(text="Per-pixel calibration (sCMOS)", value=False)
         self.dark = ComboBox(label="dark stack", choices=self._dark_choices)
-        self.flats = Select(label="flat stacks", choices=self._stacks)
+        self.stacks = Select(label="flat stacks", choices=self._stacks)
         self.frames_per_level = SpinBox(label="frames per level", value=0, min=0, max=10**7)
         self.excess_noise_factor = FloatSpinBox(
             label="excess noise F² (EMCCD: 2)", value=1.0, min=1.0, max=2.0, step=0.1
@@ -80,7 +80,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
         self.result_label = message_label("")
         super().__init__(
             widgets=[
-                self.expand, self.dark, self.flats, self.frames_per_level,
+                self.expand, self.dark, self.stacks, self.frames_per_level,
                 self.excess_noise_factor, self.calibrate_button, self.cancel_button,
                 self.save_button, self.load_button, self.status, self.result_label,
             ],
@@ -90,8 +90,8 @@ class PixelCalibrationSection(ThreadedRun, Container):
         self._inputs: tuple[str, ...] = ()  # files of the layers used: never overwritten
         self.start_button = self.calibrate_button
         self._init_threaded()
-        row = self.flats.native.fontMetrics().lineSpacing() + 4
-        self.flats.native.setMaximumHeight(LIST_ROWS * row + 8)
+        row = self.stacks.native.fontMetrics().lineSpacing() + 4
+        self.stacks.native.setMaximumHeight(LIST_ROWS * row + 8)
         set_tooltips(value_fields(self), (calibrate_pixels,), _TIPS)
         self.expand.changed.connect(self._on_expand)
         self.calibrate_button.changed.connect(self.run)
@@ -123,7 +123,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
         """The light-level stacks, the dark stack and a name for each level; raises
         ValueError saying what to pick when the fields do not make a calibration."""
         dark = self.dark.value
-        flats = list(self.flats.value or ())
+        flats = list(self.stacks.value or ())
         if dark is None:
             raise ValueError(
                 "No dark stack: open a dark stack (no light, same camera settings) and "
@@ -159,7 +159,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
 
     def _paths(self) -> tuple[str, ...]:
         """Files behind the dark and flat layers (a save must never replace them)."""
-        layers = [self.dark.value, *(self.flats.value or ())]
+        layers = [self.dark.value, *(self.stacks.value or ())]
         paths = (getattr(getattr(layer, "source", None), "path", None) for layer in layers)
         return tuple(str(p) for p in paths if p)
 
