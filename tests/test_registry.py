@@ -23,8 +23,6 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "guide"
 REGISTRIES = _registry.registries()
 ENTRIES = [(r.engine, m) for r in REGISTRIES.values() for m in r.values()]
 IDS = [f"{engine}:{m.name}" for engine, m in ENTRIES]
-# The data argument every method takes first (not a parameter a user sets).
-DATA = ("stack", "image", "rois")
 # Options of `camtrack background` that are not method keywords.
 BACKGROUND_GENERAL = ("help", "stack", "dataset", "method", "first", "last", "out", "overwrite")
 
@@ -56,7 +54,7 @@ def test_every_param_is_a_documented_keyword_with_its_default(engine, method):
 
 @pytest.mark.parametrize(("engine", "method"), ENTRIES, ids=IDS)
 def test_every_keyword_is_registered_common_or_hidden(engine, method):
-    keywords = [n for n in inspect.signature(method.func).parameters if n not in DATA]
+    keywords = [n for n in inspect.signature(method.func).parameters if n not in method.inputs]
     unlisted = set(keywords) - set(method.keywords) - set(COMMON) - set(method.hidden)
     assert not unlisted, f"{method.python}: register or hide {sorted(unlisted)}"
     assert not set(method.hidden) & set(method.keywords)
@@ -101,7 +99,8 @@ def test_background_cli_options_are_the_registry():
     assert set(options) == set(registered)
     for name, action in options.items():
         p = registered[name]
-        assert action.option_strings == [p.flag]
+        negative = [p.flag.replace("--", "--no-")] if p.kind is bool else []
+        assert action.option_strings == [p.flag, *negative]
         assert action.default is None  # None: not given, so the engine's default holds
         owners = [m.name for m in METHODS.values() if name in m.keywords and m.param(name).cli]
         assert action.help.startswith(", ".join(owners) + ":"), action.help
@@ -109,7 +108,7 @@ def test_background_cli_options_are_the_registry():
             assert action.type is p.kind and (action.nargs == "+") == p.many
 
 
-@pytest.mark.parametrize("method", list(_registry.registries()["background.md"].cli()))
+@pytest.mark.parametrize("method", list(REGISTRIES["background"].cli()))
 def test_background_cli_passes_each_option_to_its_method(method, tmp_path):
     """Given every option of a method, the CLI hands the engine exactly its keywords
     (values that bind to the function's signature); another method's option is refused."""
@@ -134,11 +133,11 @@ def test_background_cli_passes_each_option_to_its_method(method, tmp_path):
         _registry.cli_options(args, m, METHODS.cli().values())
 
 
-@pytest.mark.parametrize(("page", "registry"), list(REGISTRIES.items()))
-def test_doc_tables_are_generated_from_the_registry(page, registry):
+@pytest.mark.parametrize("registry", list(REGISTRIES.values()), ids=list(REGISTRIES))
+def test_doc_tables_are_generated_from_the_registry(registry):
     """Run `python docs/registry_tables.py` after changing a registry or a docstring."""
-    assert _registry.sync_markdown(DOCS / page, registry, check=True), (
-        f"docs/guide/{page} is stale: run `python docs/registry_tables.py`"
+    assert _registry.sync_markdown(DOCS / registry.page, registry, check=True), (
+        f"docs/guide/{registry.page} is stale: run `python docs/registry_tables.py`"
     )
     table = _registry.markdown_table(registry.values())
     for method in registry.values():
@@ -173,6 +172,7 @@ def test_docstring_parsing_and_first_sentence():
     assert method.param("a").help == "Deviation (e.g. ADU) above which 1.4826 x MAD counts."
     assert method.param("a").default == 1.0 and method.param("c").default == 2
     assert method.label == "f x" and method.param("c").flag == "--c"
+    assert method.inputs == ("stack",)
     with pytest.raises(TypeError, match="no keyword 'd'"):
         Method("f", f, "x", (Param("d"),))
     # A method documenting a keyword "As in ..." gets the text of an earlier entry.

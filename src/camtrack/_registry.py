@@ -187,10 +187,13 @@ class Param:
 
     @property
     def flag(self) -> str:
-        """The command-line flag: ``--kernel-size``; ``--no-x`` for a bool that is on
-        by default."""
-        dashed = self.name.replace("_", "-")
-        return f"--no-{dashed}" if self.kind is bool and self.default is True else f"--{dashed}"
+        """The command-line flag: ``--kernel-size`` (a bool also takes ``--no-...``)."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def flag_text(self) -> str:
+        """The flag as help and docs show it: ``--[no-]offset-correction`` for a bool."""
+        return self.flag.replace("--", "--[no-]") if self.kind is bool else self.flag
 
     @property
     def label(self) -> str:
@@ -259,6 +262,9 @@ class Method:
     hidden : tuple of str
         Keywords of ``func`` deliberately not exposed (e.g. ``mask``, an array), beside
         :data:`COMMON`.
+    inputs : tuple of str
+        The data arguments (default: the first parameter, e.g. ``stack``); ``("rois",
+        "x", "y")`` for a refinement that starts from given centres.
     gui, cli : bool
         Whether the widget / the command line offers the method.
     """
@@ -269,6 +275,7 @@ class Method:
     params: tuple[Param, ...] = ()
     label: str = ""
     hidden: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     gui: bool = True
     cli: bool = True
 
@@ -285,14 +292,14 @@ class Method:
             default = signature[p.name].default
             default = REQUIRED if default is inspect.Parameter.empty else default
             doc = docs.get(p.name, "")
-            filled.append(
-                replace(
-                    p, default=default, doc=doc, help=p.help or first_sentence(_description(doc))
-                )
-            )
+            help_ = p.help or first_sentence(_description(doc))
+            gui, cli = p.gui and self.gui, p.cli and self.cli
+            filled.append(replace(p, default=default, doc=doc, help=help_, gui=gui, cli=cli))
         object.__setattr__(self, "params", tuple(filled))
         if not self.label:
             object.__setattr__(self, "label", self.name.replace("-", " "))
+        if not self.inputs:
+            object.__setattr__(self, "inputs", (next(iter(signature)),))
 
     @property
     def python(self) -> str:
@@ -335,8 +342,9 @@ class Method:
 class Registry(Mapping[str, Method]):
     """The methods of one engine, by command-line name, in order."""
 
-    def __init__(self, engine: str, methods: Iterable[Method]) -> None:
+    def __init__(self, engine: str, methods: Iterable[Method], *, page: str = "") -> None:
         self.engine = engine
+        self.page = page  # the docs/guide page holding its tables
         self._methods: dict[str, Method] = {}
         docs: dict[str, Param] = {}
         for m in methods:
@@ -387,7 +395,9 @@ def _union(methods: Iterable[Method], which: str) -> dict[str, tuple[Param, list
 def _cli_default(p: Param) -> str | None:
     if p.required:
         return "required"
-    if p.default is None or p.kind is bool:
+    if p.kind is bool:
+        return "default on" if p.default else "default off"
+    if p.default is None:
         return None  # None: the engine decides (its help says how)
     return f"default {_num(p.default)}"
 
@@ -405,11 +415,11 @@ def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
             tail.append(texts.pop())
         elif len(texts) > 1:
             tail += [f"{t} for {o}" for o, t in per.items() if t is not None]
-        text = f"{', '.join(owners)}: " + ("switch off: " if p.default is True else "") + p.help
+        text = f"{', '.join(owners)}: {p.help}"
         text = (text + (f" ({'; '.join(tail)})" if tail else "")).replace("%", "%%")
         if p.kind is bool:
-            action = "store_false" if p.default is True else "store_true"
-            parser.add_argument(p.flag, dest=name, action=action, default=None, help=text)
+            parser.add_argument(p.flag, dest=name, action=argparse.BooleanOptionalAction,
+                                default=None, help=text)  # fmt: skip
         else:
             metavar = p.name.upper() if not p.choices else "{" + ",".join(p.choices) + "}"
             parser.add_argument(
@@ -471,8 +481,9 @@ def markdown_table(methods: Iterable[Method]) -> str:
     for name, users in seen.items():
         p = users[0].param(name)
         defaults = dict.fromkeys(_cell(m.param(name).default_text) for m in users)
-        flag = f"`{p.flag}`" if any(m.param(name).cli for m in users) else "-"
-        if not any(m.param(name).gui for m in users):
+        on_cli = any(m.param(name).cli for m in users)
+        flag = f"`{p.flag_text}`" if on_cli else "-"
+        if on_cli and any(m.gui for m in users) and not any(m.param(name).gui for m in users):
             flag += " (command line only)"
         rows.append(
             f"| `{name}` | {', '.join(m.label for m in users)} | {flag} "
@@ -502,15 +513,18 @@ def sync_markdown(path: str | Path, registry: Registry, *, check: bool = False) 
 
 
 def registries() -> dict[str, Registry]:
-    """Every engine's registry, by the ``docs/guide`` page holding its tables."""
+    """Every engine's registry, by engine name."""
     from camtrack.background import METHODS as background
+    from camtrack.tracking._registry import CENTRES, PROFILES
 
-    return {"background.md": background}
+    return {r.engine: r for r in (background, CENTRES, PROFILES)}
 
 
 def sync_guides(guide: str | Path, *, check: bool = False) -> list[str]:
-    """Rewrite (``check=True``: only compare) the generated tables of every guide page
-    in the folder ``guide``; return the pages that were stale."""
+    """Rewrite (``check=True``: only compare) the generated tables of the guide pages
+    in the folder ``guide``; return the stale ones (as "page: engine")."""
     return [
-        n for n, r in registries().items() if not sync_markdown(Path(guide) / n, r, check=check)
+        f"{r.page}: {r.engine}"
+        for r in registries().values()
+        if not sync_markdown(Path(guide) / r.page, r, check=check)
     ]

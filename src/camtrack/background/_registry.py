@@ -78,4 +78,5 @@ METHODS = Registry(
             label="frame statistic",
         ),
     ],
+    page="background.md",
 )  # fmt: skip
