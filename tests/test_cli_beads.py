@@ -238,6 +238,9 @@ def test_find_zlut_track_chain_against_truth(field, sweep, tmp_path, capsys):
     dz = truth.drift_z_nm - truth.drift_z_nm[0]
     rows = _rows(out)
     assert len(rows) == 6 * len(found)
+    # The table keeps which beads were the reference, for `camtrack force` after it.
+    ref_rows = {int(r["bead"]) for r in rows if r["reference"] == "True"}
+    assert ref_rows == {i for i, r in enumerate(found) if int(r["reference"])}
     for r in rows:
         f, b = int(r["frame"]), ids[int(r["bead"])]
         # As test_cli's track test: bright beads, x, y well under 0.05 px, z within

@@ -143,7 +143,8 @@ def _find_lut_track(out: Path, field, sweep, truth_table: dict, sweep_z_nm) -> d
     if reference is not None and is_ref.any():
         r0 = int(np.flatnonzero(is_ref)[0])
         tx, ty, tz = (v - (v[:, r0] - v[0, r0])[:, None] for v in (tx, ty, tz))
-    res.save(out / "beads_tracked.csv", nm_per_px=100.0, source="beads.h5", overwrite=True)
+    res.save(out / "beads_tracked.csv", nm_per_px=100.0, source="beads.h5", overwrite=True,
+             reference=reference)  # fmt: skip
     n_frames = int(field.shape[0])
     x, y, zt = (np.asarray(v, dtype=float).reshape(n_frames, -1) for v in (res.x, res.y, res.z))
     per_bead = []
@@ -168,6 +169,39 @@ def _find_lut_track(out: Path, field, sweep, truth_table: dict, sweep_z_nm) -> d
         "z_rms_nm_max": max((p["z_rms_nm"] for p in per_bead), default=float("nan")),
     }
     return {"find": find, "zlut": zlut, "track": track}
+
+
+def _forces(out: Path, tracked: Path, truth: dict, fs_hz: float) -> dict:
+    """Stiffness of the tethered beads from their tracked x (the force engine, PSD fit)
+    against the simulated motion: kappa = kT / sd**2, corner 1 / (2 pi tau)."""
+    import numpy as np
+
+    from camtrack import force, io
+    from camtrack.force._table import read_table, traces_from_table
+
+    table = read_table(tracked)
+    tt = traces_from_table(table, axis="x", nm_per_px=100.0, fs_hz=fs_hz)
+    kt = force.kt_pn_nm(296.15)
+    # The simulator renders each frame at one instant: exposure 0 (no blur to undo).
+    res = force.calibrate_force(tt.x_nm, fs_hz, length_nm=1000.0, exposure_s=0.0)
+    kappa_truth = kt / truth["xy_std_nm"] ** 2
+    corner_truth = fs_hz / (2 * np.pi * truth["tau_frames"])
+    kappa = np.atleast_1d(res.kappa_pn_per_nm)
+    ci = np.atleast_2d(np.asarray(res.kappa_ci_pn_per_nm))
+    rows = {
+        "bead": tt.bead, "kappa_pn_per_nm": kappa, "kappa_lo_pn_per_nm": ci[:, 0],
+        "kappa_hi_pn_per_nm": ci[:, 1], "corner_hz": np.atleast_1d(res.corner_hz),
+    }  # fmt: skip
+    io.write_csv(out / "beads_forces.csv", rows, overwrite=True)
+    return {
+        "method": "psd",
+        "n_beads": int(kappa.size),
+        "kappa_truth_pn_per_nm": kappa_truth,
+        "corner_truth_hz": corner_truth,
+        "kappa_ratio": [float(v) for v in kappa / kappa_truth],
+        "corner_ratio": [float(v) for v in np.atleast_1d(res.corner_hz) / corner_truth],
+        "truth_in_ci": [bool(lo <= kappa_truth <= hi) for lo, hi in ci],
+    }
 
 
 def run_headless(out: Path) -> int:
@@ -236,6 +270,12 @@ def run_headless(out: Path) -> int:
         np.asarray(sweep_meta["metadata"]["z_nm"], dtype=float),
     )  # fmt: skip
 
+    # 5. Forces: each tethered bead's stiffness from its tracked sideways motion.
+    summary["beads_forces"] = _forces(
+        out, out / "beads_tracked.csv", field_meta["metadata"]["truth"],
+        float(field_meta["metadata"]["fs_hz"]),
+    )  # fmt: skip
+
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     io.write_json(out / "summary.json", summary, overwrite=True)
     print(f"camtrack demo (headless): results in {out}")
@@ -260,6 +300,12 @@ def run_headless(out: Path) -> int:
     print(
         f"  tracked {tr['n_beads']} beads x {tr['n_frames']} frames: x, y RMS error up to "
         f"{tr['xy_rms_px_max']:.4f} px, z up to {tr['z_rms_nm_max']:.2f} nm -> beads_tracked.csv"
+    )
+    fc = summary["beads_forces"]
+    print(
+        f"  forces (PSD fit, {fc['n_beads']} tethered beads): stiffness / truth "
+        + ", ".join(f"{r:.2f}" for r in fc["kappa_ratio"])
+        + f"; truth inside the 68 % interval for {sum(fc['truth_in_ci'])} -> beads_forces.csv"
     )
     print(f"  done in {summary['seconds']} s")
     return 0

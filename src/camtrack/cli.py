@@ -414,7 +414,7 @@ def _cmd_track(args: argparse.Namespace) -> int:
         nm_per_px = args.nm_per_px or info.nm_per_px
         out = res.save(
             args.out, nm_per_px=nm_per_px, first_frame=args.first, source=str(args.stack),
-            overwrite=args.overwrite, protect=inputs,
+            overwrite=args.overwrite, protect=inputs, reference=reference or None,
         )  # fmt: skip
         n_nan = int(np.isnan(np.asarray(res.x)).sum())
         print(

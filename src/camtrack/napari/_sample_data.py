@@ -29,6 +29,8 @@ _CAMERA = dict(
 
 
 SAMPLE_FS_HZ = 100.0  # the bead sample's frame rate
+SAMPLE_XY_STD_NM = 30.0  # its tethered beads' sideways fluctuation (sd, nm)
+SAMPLE_TAU_FRAMES = 5.0  # and their correlation time, frames
 
 
 def flat_field() -> list[LayerData]:
@@ -51,8 +53,9 @@ def beads() -> list[LayerData]:
     """Beads with a calibration z-sweep (known xyz): a drifting field and a z-sweep."""
     camera = simulate.Camera(shape=(256, 256), rng=13, **_CAMERA)
     field, field_truth = simulate.bead_field(
-        300, (256, 256), n_beads=5, n_reference=1, camera=camera, chunks=4, rng=3
-    )
+        300, (256, 256), n_beads=5, n_reference=1, camera=camera, chunks=4, rng=3,
+        xy_std_nm=SAMPLE_XY_STD_NM, tau_frames=SAMPLE_TAU_FRAMES,
+    )  # fmt: skip
     z_planes = np.arange(-4500.0, 4500.0 + 1.0, 100.0)
     sweep, sweep_truth = simulate.zsweep(
         z_planes, size=48, frames_per_plane=4, camera=dict(_CAMERA), rng=4
@@ -69,7 +72,13 @@ def beads() -> list[LayerData]:
             # frames (correlation time 5 frames), so at 100 Hz tau is 50 ms. Exposure is
             # left unknown: the simulator renders each frame at one instant.
             "fs_hz": SAMPLE_FS_HZ,
-            "truth": field_truth.to_dict(),
+            "truth": {
+                **field_truth.to_dict(),
+                # the tethered beads' sideways motion: stationary OU, this sd and time
+                # constant (frames), the truth of a force calibration
+                "xy_std_nm": SAMPLE_XY_STD_NM,
+                "tau_frames": SAMPLE_TAU_FRAMES,
+            },
             "truth_table": field_truth.to_table(),
         },
     }
