@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import is_distributed
 from camtrack._validation import check_integer, check_stack
 from camtrack.background._common import (
     Progress,
@@ -201,7 +202,9 @@ def _rolling_time_blocks(stack: Any, window: int, dtype: Any) -> Any:
     return da.concatenate(parts, axis=0)
 
 
-def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = None) -> Any:
+def rolling_median(
+    stack: Any, window: int = 51, *, progress: Progress | None = None, scheduler: Any = None
+) -> Any:
     """Per-frame background: the median of the ``window`` frames centred on each frame.
 
     Parameters
@@ -214,6 +217,12 @@ def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = 
     progress : callable, optional
         tqdm-like ``progress(iterable, total=n)``, advanced per spatial tile (numpy
         and cupy input; dask input stays lazy and does not call it).
+    scheduler : None, str or distributed.Client
+        Where dask input will be computed (a local dask scheduler name, a
+        ``dask.distributed`` address or ``Client``; None: the active client, else
+        ``DASK_SCHEDULER_ADDRESS``, else local threads). Checked here; the lazy graph
+        is one task per chunk on every scheduler, so it runs on a cluster as it is:
+        compute the result there.
 
     Returns
     -------
@@ -254,6 +263,7 @@ def rolling_median(stack: Any, window: int = 51, *, progress: Progress | None = 
     array([1., 1., 2., 3., 4., 5., 5.], dtype=float32)
     """
     check_stack(stack)
+    is_distributed(scheduler)  # checks it: the graph is the same on every scheduler
     window = _check_window(window, int(stack.shape[0]))
     dtype = work_dtype(stack.dtype)
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import check_integer, check_positive, check_range, check_stack
 from camtrack.background._common import (
     TILE_BYTES,
@@ -260,6 +261,7 @@ def sparse_median(
     offset_correction: bool = True,
     offset_region: Any = None,
     progress: Progress | None = None,
+    scheduler: Any = None,
 ) -> SparseMedianResult:
     """Sparse median background: a median image every ``split`` frames, cleansed.
 
@@ -293,6 +295,12 @@ def sparse_median(
     progress : callable, optional
         tqdm-like ``progress(iterable, total=n)``, advanced per median image (dask
         input too: its images are computed here).
+    scheduler : None, str or distributed.Client
+        Where the median images of dask input are computed: a local dask scheduler
+        name, a ``dask.distributed`` address or ``Client``; None: the active client,
+        else ``DASK_SCHEDULER_ADDRESS``, else local threads. On a cluster each image's
+        frames are rechunked to all-frames tiles by a p2p shuffle over the workers
+        (see :func:`temporal_median`); the offsets stay lazy.
 
     Returns
     -------
@@ -345,16 +353,19 @@ def sparse_median(
     frac = check_range(frac_cleansing, "frac_cleansing", 0.0, 1.0)
     region = _offset_mask(offset_region, (ny, nx)) if offset_correction else None
     dtype = work_dtype(stack.dtype)
+    is_distributed(scheduler)  # checks it before any work
     lazy = is_dask(stack)
 
     windows = _kernel_windows(n_frames, kernel, split)
     if lazy:
         # One kernel window at a time (each uses every core inside): several windows
         # in flight would hold several kernels of frames at once.
-        planes = [
-            _reduce(stack[w], [50.0], None, None, None, skip_nan=True).compute()
-            for w in track(windows, len(windows), progress)
-        ]
+        with resolve(scheduler, stack) as where:
+            cluster = is_distributed(where)
+            planes = []
+            for w in track(windows, len(windows), progress):
+                lazy_plane = _reduce(stack[w], [50.0], None, None, None, skip_nan=True, cluster=cluster)  # fmt: skip
+                planes.append(compute(lazy_plane, scheduler=where))
         xp, _ = _backend.namespace(planes[0])
         series = xp.stack([p[0] for p in planes])
         n_missing = sum(int(p[1].sum(dtype=xp.int64)) for p in planes)

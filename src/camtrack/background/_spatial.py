@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from camtrack import _backend
+from camtrack._parallel import is_distributed
 from camtrack._validation import check_positive, check_stack
 from camtrack.background._common import (
     Progress,
@@ -300,6 +301,7 @@ def spatial_mean(
     *,
     truncate: float = 4.0,
     progress: Progress | None = None,
+    scheduler: Any = None,
 ) -> SpatialMeanResult:
     """Per-frame spatial background: a 2-D Gaussian mean of each frame.
 
@@ -315,6 +317,12 @@ def spatial_mean(
     progress : callable, optional
         tqdm-like ``progress(iterable, total=n)``, advanced per block of frames
         (numpy and cupy input; dask input stays lazy and does not call it).
+    scheduler : None, str or distributed.Client
+        Where dask input will be computed (a local dask scheduler name, a
+        ``dask.distributed`` address or ``Client``; None: the active client, else
+        ``DASK_SCHEDULER_ADDRESS``, else local threads). Checked here; the lazy graph
+        is one task per chunk on every scheduler, so it runs on a cluster as it is:
+        compute the result there.
 
     Returns
     -------
@@ -348,6 +356,7 @@ def spatial_mean(
     ((3, 32, 32), 'float32', (2.0, 2.0))
     """
     check_stack(stack)
+    is_distributed(scheduler)  # checks it: the graph is the same on every scheduler
     ry, rx = _radius_pair(radius)
     truncate = check_positive(truncate, "truncate")
     sigma = (ry / 2.0, rx / 2.0)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import check_choice, check_integer, check_stack
 from camtrack.background._common import (
     TILE_BYTES,
@@ -119,12 +120,8 @@ def _frames_per_block(stack: Any) -> int:
     return max(1, TILE_BYTES // (ny * nx * 8))
 
 
-def _compute(x: Any) -> Any:
-    return x.compute() if is_dask(x) else x
-
-
 def iter_frame_stats(
-    stack: Any, stat: str, n_chunks: int = 10, *, q: Any = None
+    stack: Any, stat: str, n_chunks: int = 10, *, q: Any = None, scheduler: Any = None
 ) -> Iterator[FrameStatsPartial]:
     """Yield the statistic over time after each of ``n_chunks`` frame chunks.
 
@@ -142,6 +139,10 @@ def iter_frame_stats(
         Number of partial results (>= 1).
     q : float or sequence of float, optional
         Percentile(s) in [0, 100]; required for ``stat="percentile"`` only.
+    scheduler : None, str or distributed.Client
+        Where the chunks of dask input are computed: a local dask scheduler name, a
+        ``dask.distributed`` address or ``Client``; None: the active client, else
+        ``DASK_SCHEDULER_ADDRESS``, else local threads (one connection for all items).
 
     Yields
     ------
@@ -168,13 +169,36 @@ def iter_frame_stats(
     """
     stat, qs, scalar = _check(stack, stat, q)
     n_chunks = check_integer(n_chunks, "n_chunks", minimum=1)
-    return _iterate(stack, stat, qs, scalar, frame_blocks(int(stack.shape[0]), n_chunks))
+    is_distributed(scheduler)  # checks it now, not at the first item
+    return _iterate_on(stack, stat, qs, scalar, frame_blocks(int(stack.shape[0]), n_chunks), scheduler)  # fmt: skip
+
+
+def _iterate_on(
+    stack: Any,
+    stat: str,
+    qs: list[float] | None,
+    scalar: bool,
+    chunks: list[slice],
+    scheduler: Any,
+) -> Iterator[FrameStatsPartial]:
+    with resolve(scheduler, stack) as where:
+        yield from _iterate(stack, stat, qs, scalar, chunks, where)
 
 
 def _iterate(
-    stack: Any, stat: str, qs: list[float] | None, scalar: bool, chunks: list[slice]
+    stack: Any,
+    stat: str,
+    qs: list[float] | None,
+    scalar: bool,
+    chunks: list[slice],
+    scheduler: Any = None,
 ) -> Iterator[FrameStatsPartial]:
     n_frames = int(stack.shape[0])
+    cluster = is_dask(stack) and is_distributed(scheduler)
+
+    def _compute(x: Any) -> Any:
+        return compute(x, scheduler=scheduler) if is_dask(x) else x
+
     dtype = work_dtype(stack.dtype)
     if stat == "percentile":
         assert qs is not None
@@ -182,10 +206,11 @@ def _iterate(
         for i, ch in enumerate(chunks):
             done = ch.stop
             if i == len(chunks) - 1:
-                image = _compute(_reduce(stack, qs, None, None, None))
+                image = _compute(_reduce(stack, qs, None, None, None, cluster=cluster))
                 yield FrameStatsPartial(image[0] if scalar else image, done, n_frames, True)
                 return
-            part = _compute(_reduce(stack[ch], qs, None, None, None)).astype(np.float64)
+            part = _compute(_reduce(stack[ch], qs, None, None, None, cluster=cluster))
+            part = part.astype(np.float64)
             w = (ch.stop - ch.start) / done
             acc = part if acc is None else acc + (part - acc) * w
             image = acc.astype(dtype)
@@ -255,7 +280,9 @@ def _lazy_moments(stack: Any, stat: str, dtype: Any) -> Any:
     return da.sqrt(var).astype(dtype)
 
 
-def _lazy_stat(stack: Any, stat: str, qs: list[float] | None, scalar: bool) -> Any:
+def _lazy_stat(
+    stack: Any, stat: str, qs: list[float] | None, scalar: bool, cluster: bool = False
+) -> Any:
     dtype = work_dtype(stack.dtype)
     if stat == "min":
         return stack.min(axis=0)
@@ -264,11 +291,18 @@ def _lazy_stat(stack: Any, stat: str, qs: list[float] | None, scalar: bool) -> A
     if stat in ("mean", "std"):
         return _lazy_moments(stack, stat, dtype)
     assert qs is not None
-    res = _reduce(stack, qs, None, None, None)
+    res = _reduce(stack, qs, None, None, None, cluster=cluster)
     return res[0] if scalar else res
 
 
-def frame_stats(stack: Any, stat: str, *, q: Any = None, progress: Progress | None = None) -> Any:
+def frame_stats(
+    stack: Any,
+    stat: str,
+    *,
+    q: Any = None,
+    progress: Progress | None = None,
+    scheduler: Any = None,
+) -> Any:
     """A statistic over time of every pixel: min, max, mean, std or percentile.
 
     Parameters
@@ -283,6 +317,10 @@ def frame_stats(stack: Any, stat: str, *, q: Any = None, progress: Progress | No
         tqdm-like ``progress(iterable, total=n)``: advanced per block of frames
         (per spatial tile for percentiles). dask input returns a lazy result and does
         not call it; use :func:`iter_frame_stats` to compute dask input with progress.
+    scheduler : None, str or distributed.Client
+        Where dask input will be computed, which decides the layout of a percentile's
+        graph (as in :func:`temporal_median`: a p2p rechunk of a frame-chunked stack on
+        a cluster); the result stays lazy: compute it there.
 
     Returns
     -------
@@ -305,8 +343,9 @@ def frame_stats(stack: Any, stat: str, *, q: Any = None, progress: Progress | No
            [1.5, 1.5]], dtype=float32)
     """
     stat, qs, scalar = _check(stack, stat, q)
+    cluster = is_distributed(scheduler)
     if is_dask(stack):
-        return _lazy_stat(stack, stat, qs, scalar)
+        return _lazy_stat(stack, stat, qs, scalar, cluster)
     if stat == "percentile":
         assert qs is not None
         res = _reduce(stack, qs, None, None, progress)

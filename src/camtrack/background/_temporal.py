@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._parallel import track
+from camtrack._parallel import is_distributed, track
 from camtrack._validation import check_positive, check_range, check_stack
 from camtrack.background._common import (
     Progress,
@@ -220,27 +220,34 @@ def _reduce(
     progress: Progress | None,
     *,
     skip_nan: bool = False,
+    cluster: bool = False,
 ) -> Any:
     """(T, Y, X) -> (len(qs), Y, X) quantiles over time, tiled, on the input's backend.
 
     ``skip_nan``: non-finite samples are missing data, left out, and a last plane
     counts them per pixel: (len(qs) + 1, Y, X) (see :func:`tile_quantiles`).
+    ``cluster``: the graph will run on ``dask.distributed``: a frame-chunked stack is
+    rechunked by a p2p shuffle (every frame chunk read once, pieces exchanged through
+    the workers' disks, so no worker holds the whole stack) into the same full-time
+    tiles, one task each, instead of the in-process spill or band chain.
     """
     dtype = work_dtype(stack.dtype)
     itemsize = dtype.itemsize
     planes = len(qs) + int(skip_nan)
 
-    if is_dask(stack) and _needs_bands(stack, itemsize):
+    if is_dask(stack) and _needs_bands(stack, itemsize) and not cluster:
         return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype, skip_nan, progress)
     if is_dask(stack):
         import dask.array as da
 
         chunks = dask_tile_chunks(stack.shape, itemsize)
-        data = stack.rechunk(chunks)
+        method = "p2p" if cluster and len(stack.chunks[0]) > 1 else None
+        data = stack.rechunk(chunks, method=method)
         args = [data]
         if pixel_mask is not None:
             left_out = da.asarray(pixel_mask)
-            args.append((~left_out).rechunk(data.chunks))
+            frames_split = len(left_out.chunks[0]) > 1
+            args.append((~left_out).rechunk(data.chunks, method=method if frames_split else None))
 
         def kernel(block: Any, *rest: Any) -> Any:
             return tile_quantiles(
@@ -288,6 +295,7 @@ def temporal_median(
     mask: Any = None,
     sigma_clip: float | None = None,
     progress: Progress | None = None,
+    scheduler: Any = None,
 ) -> Any:
     """Median over time of every pixel: one background image.
 
@@ -312,6 +320,15 @@ def temporal_median(
         per frame group written and per band reduced, so an exception it raises
         (a Cancel button) stops that task; compute other dask graphs with
         :func:`camtrack._parallel.compute` for task-level progress.
+    scheduler : None, str or distributed.Client
+        Where dask input will be computed, which decides the graph's layout: a local
+        dask scheduler name (``"threads"``, ``"sync"``, ``"processes"``), a
+        ``dask.distributed`` address or ``Client``; None: the active ``distributed``
+        client, else ``DASK_SCHEDULER_ADDRESS``, else local threads. A frame-chunked
+        stack is reduced through an in-process spill file locally and through a p2p
+        rechunk (full time axis by spatial tiles, shuffled over the workers' disks) on
+        a cluster. The result stays lazy: compute it there (with the client active, or
+        ``camtrack._parallel.compute(result, scheduler=...)``).
 
     Returns
     -------
@@ -337,8 +354,9 @@ def temporal_median(
     array([[ 8.,  9.],
            [10., 11.]], dtype=float32)
     """
+    cluster = is_distributed(scheduler)
     stack, pixel_mask, sigma_clip = _prepare(stack, mask, sigma_clip)
-    return _reduce(stack, [50.0], pixel_mask, sigma_clip, progress)[0]
+    return _reduce(stack, [50.0], pixel_mask, sigma_clip, progress, cluster=cluster)[0]
 
 
 def temporal_percentile(
@@ -348,6 +366,7 @@ def temporal_percentile(
     mask: Any = None,
     sigma_clip: float | None = None,
     progress: Progress | None = None,
+    scheduler: Any = None,
 ) -> Any:
     """Percentile(s) over time of every pixel.
 
@@ -358,7 +377,7 @@ def temporal_percentile(
     q : float or sequence of float
         Percentile(s) in [0, 100], interpolated linearly between samples (numpy's
         default method).
-    mask, sigma_clip, progress
+    mask, sigma_clip, progress, scheduler
         As in :func:`temporal_median`.
 
     Returns
@@ -380,6 +399,7 @@ def temporal_percentile(
     array([0., 1., 4.], dtype=float32)
     """
     qs, scalar = _check_q(q)
+    cluster = is_distributed(scheduler)
     stack, pixel_mask, sigma_clip = _prepare(stack, mask, sigma_clip)
-    res = _reduce(stack, qs, pixel_mask, sigma_clip, progress)
+    res = _reduce(stack, qs, pixel_mask, sigma_clip, progress, cluster=cluster)
     return res[0] if scalar else res
