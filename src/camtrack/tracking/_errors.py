@@ -221,17 +221,19 @@ def xy_errors(
     if not halves:
         return err, err.copy(), k
     others = xp.stack([_centre_error(xp, prof, _geometry(s, float(h)), None, variance, k=k)[0] for h in halves])  # fmt: skip
-    return err, err.copy(), k, others, _template_error(xp, prof, geo, variance, k)
+    return err, err.copy(), k, others, _template_error(xp, prof, geo, variance, k, hole)
 
 
-def _template_error(xp: ModuleType, prof: tuple[Any, Any, Any], geo: dict[str, np.ndarray], variance: Any, k: Any) -> tuple[Any, Any]:  # fmt: skip
+def _template_error(xp: ModuleType, prof: tuple[Any, Any, Any], geo: dict[str, np.ndarray], variance: Any, k: Any, hole: Any = None) -> tuple[Any, Any]:  # fmt: skip
     """(N,) predicted x (= y) error of the maximum-likelihood template fit, (N,) its reach.
 
     The Fisher information of a shift along x of a radial template within
     ``_MAX_REACH`` px of the centre: ``sum_b n_b T'_b**2 / (2 var_b)`` (``n_b`` pixels
     per bin, ``<cos**2> = 1/2``), with the unbiased squared slope of :func:`_slope2`
     (module _template). The reach: the radius (px) inside which 99 % of that
-    information lies, plus 2 px, at most ``_MAX_REACH``.
+    information lies, plus 2 px, at most ``_MAX_REACH``. A clipped centre's pixels
+    (``hole`` (N,) radius, farthest clipped pixel + 1 px; 0: none) carry no
+    information: bins inside its farthest clipped pixel count nothing.
     """
     slope, level, level_out = prof
     with quiet():
@@ -239,6 +241,9 @@ def _template_error(xp: ModuleType, prof: tuple[Any, Any, Any], geo: dict[str, n
         j2 = _slope2(xp, slope, var, geo)
         cnt = xp.asarray(geo["count"], dtype=slope.dtype)[None, :]
         info = 0.5 * cnt * j2 / var
+        if hole is not None:
+            radii = xp.arange(slope.shape[1], dtype=slope.dtype)[None, :] / _OVERSAMPLE
+            info = xp.where(radii < hole[:, None].astype(slope.dtype) - 1.0, 0.0, info)
         info = xp.where(xp.isfinite(info), info, 0.0)
         cap = min(info.shape[1], int(_MAX_REACH * _OVERSAMPLE) + 1)
         cum = xp.cumsum(info[:, :cap], axis=1)
@@ -248,12 +253,12 @@ def _template_error(xp: ModuleType, prof: tuple[Any, Any, Any], geo: dict[str, n
         return (1.0 / xp.sqrt(fisher)).astype(xp.float64), reach
 
 
-_REACH = 0.99  # share of the template fit's information inside its box
+_REACH = 0.95  # share of the template fit's information inside its box
 # px: the template fit's largest box half-width. Its cost grows with the box's area;
 # Gaussian-beam model, 400 e-/px, x rms / CRLB at 64 px (128 px): 14 px 1.22x (1.30x),
 # 16 px 1.15x (1.23x), 20 px 1.10x (1.15x), 27 px 1.05x (1.09x); at 16 px the precise
 # mode keeps its speed (the step replaces a narrow-window refit), at 20 px 90 %.
-_MAX_REACH = 16.0
+_MAX_REACH = 64.0
 
 
 def fast_errors(

@@ -200,25 +200,27 @@ def _narrow_windows(
     halves: tuple[float, ...],
     n_iter: int,
     variance: Any,
-) -> tuple[Any, Any, Any, Any, Any]:
+    clip_mask: Any = None,
+    k: Any = None,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
     """Refit with a narrower window, or take the template step, where it lowers the error.
 
-    Clipped centres (with a hole) keep the full window and the symmetry centre. ROIs
-    where the template step (:func:`_template_refine`) predicts a clear gain over every
-    window take it instead of a refit. Returns (cx, cy, q, x_err, y_err) with the
-    refitted rows replaced.
+    Clipped centres (with a hole) keep the full window. ROIs where the template step
+    (:func:`_template_refine`) predicts a clear gain over every window take it instead
+    of a refit; on clipped centres it leaves the clipped pixels (``clip_mask`` (N, S, S)
+    bool) out. Returns (cx, cy, q, x_err, y_err) with the refitted rows replaced and
+    (N,) bool the rows that took the template step.
     """
     best = xp.argmin(others, axis=0)
     low = others[best, xp.arange(best.shape[0])]
     pick = low < _WINDOW_GAIN * err
+    if hole is not None:
+        pick = pick & ~(hole > 0)
     with quiet():
         ml = xp.sqrt(ml_err * ml_err + _TEMPLATE_BIAS**2)
         tpl = xp.isfinite(ml) & (ml < _TEMPLATE_GAIN * xp.where(pick, low, err))
     if not _TEMPLATE_STEP:
         tpl = xp.zeros_like(tpl)
-    if hole is not None:
-        pick = pick & ~(hole > 0)
-        tpl = tpl & ~(hole > 0)
     err = err.copy()
     rows = xp.nonzero(pick & xp.isfinite(low) & ~tpl)[0]
     if rows.size:
@@ -227,8 +229,8 @@ def _narrow_windows(
         cx, cy, q = cx.copy(), cy.copy(), q.copy()
         cx[rows], cy[rows], q[rows] = rx, ry, rq
         err[rows] = low[rows]
-    cx, cy, xe, ye = _template_refine(xp, g, bg, cx, cy, err, err.copy(), xp.nonzero(tpl)[0], reach, variance)  # fmt: skip
-    return cx, cy, q, xe, ye
+    cx, cy, xe, ye, taken = _template_refine(xp, g, bg, cx, cy, err, err.copy(), xp.nonzero(tpl)[0], reach, variance, clip_mask, k)  # fmt: skip
+    return cx, cy, q, xe, ye, taken
 
 
 # ROIs whose light sits in a compact core over a large noisy background (the
@@ -245,24 +247,30 @@ _TEMPLATE_BIAS = 0.002  # px
 
 
 def _template_refine(
-    xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, xe: Any, ye: Any, rows: Any, reach: Any, variance: Any
-) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, xe: Any, ye: Any, rows: Any, reach: Any, variance: Any, clip_mask: Any = None, k: Any = None
+) -> tuple[Any, Any, Any, Any, Any]:  # fmt: skip
     """The template step (:func:`template_step`) on ``rows``, in place of their centres.
 
     Each on a box about the centre that holds 99 % of its information (``reach`` (N,),
-    px, from :func:`~camtrack.tracking._errors.xy_errors`).
+    px, from :func:`~camtrack.tracking._errors.xy_errors`); clipped pixels
+    (``clip_mask``) get no weight. Also returns (N,) bool: the rows whose step was
+    taken (a failed step, NaN, keeps the centre).
     """
+    taken = xp.zeros(cx.shape, dtype=bool)
     if rows.size == 0:
-        return cx, cy, xe, ye
+        return cx, cy, xe, ye, taken
     var_rows = None if variance is None else (lambda level, sub: variance(level, rows[sub]))
     radius = xp.minimum(reach[rows], g.shape[-1] / 2.0).astype(g.dtype)
-    nx, ny, ex, ey = template_step(xp, g[rows], bg[rows], cx[rows], cy[rows], radius, var_rows)
+    mask = None if clip_mask is None else clip_mask[rows]
+    kr = None if k is None else k[rows]
+    nx, ny, ex, ey = template_step(xp, g[rows], bg[rows], cx[rows], cy[rows], radius, var_rows, mask, kr)  # fmt: skip
     good = xp.isfinite(nx) & xp.isfinite(ny) & xp.isfinite(ex) & xp.isfinite(ey)
     take = rows[good]
     if take.size:
         cx, cy, xe, ye = cx.copy(), cy.copy(), xe.copy(), ye.copy()
         cx[take], cy[take], xe[take], ye[take] = nx[good], ny[good], ex[good], ey[good]
-    return cx, cy, xe, ye
+        taken[take] = True
+    return cx, cy, xe, ye, taken
 
 
 # A clipped centre is fitted with a hole (the plateau and a smooth 5 px edge left out):
@@ -385,13 +393,16 @@ def measure(
     with quiet():
         clipped = clipped_rows(xp, rois, top, saturation, saturation_tol, saturation_level, bad)  # fmt: skip
         cx, cy, q, power, proj = projection_centre(xp, g, n_iter=n_iter, noise=True)
-        hole = None
+        hole = clip_mask = None
         if clipped is not None:
             rows, sub = clipped
             sub, h = compact(xp, sub, cx[rows], cy[rows])
             if bool((h > 0).any()):
                 hole = xp.zeros_like(cx)
                 hole[rows] = h
+                if mode == "precise":
+                    clip_mask = xp.zeros(g.shape, dtype=bool)
+                    clip_mask[rows] = sub
                 if mode == "fast":
                     # The clipped plateau is not band-limited: leave it out of the projections.
                     sel = rows[h > 0]
@@ -403,8 +414,11 @@ def measure(
             cx, cy, q, last = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole, keep=True)
             halves = tuple(f * (s + 1) / 2.0 for f in _WINDOW_FRACTIONS)
             xe, ye, k, others, (ml_err, reach) = xy_errors(xp, g, bg, cx, cy, hole, variance, noise=last["noise"], halves=halves)  # fmt: skip
-            cx, cy, q, xe, ye = _narrow_windows(xp, g, bg, cx, cy, q, xe, hole, others, ml_err, reach, halves, n_iter, variance)  # fmt: skip
+            cx, cy, q, xe, ye, _ = _narrow_windows(xp, g, bg, cx, cy, q, xe, hole, others, ml_err, reach, halves, n_iter, variance, clip_mask, k)  # fmt: skip
             if hole is not None:
+                # Also after a template step: the clipped plateau's edge is itself
+                # point-symmetric information that the step (clipped pixels left out)
+                # does not use (Gaussian-beam model, 64 px dim: 1.03x -> 1.15x without).
                 cx, cy, q, xe, ye = _unholed(xp, g, bg, cx, cy, q, xe, hole, variance, k, n_iter)
         elif refine_xy is True:
             # Projections lose precision as the ROI grows; one 2-D symmetry step on a

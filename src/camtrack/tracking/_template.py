@@ -21,9 +21,12 @@ light's extent, not the ROI's.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from camtrack.tracking._common import boxes, quiet
 
@@ -43,6 +46,8 @@ def template_step(
     cy: Any,
     radius: Any,
     variance: Callable[..., Any] | None = None,
+    mask: Any = None,
+    k: Any = None,
 ) -> tuple[Any, Any, Any, Any]:
     """One weighted Gauss-Newton step of (cx, cy) on each ROI's own radial template.
 
@@ -50,22 +55,41 @@ def template_step(
     ``radius`` (N,) px: the fit covers a box of side about twice the largest radius
     about each centre. ``variance(level, rows)``: the camera's pixel variance (input
     units); without it the variance is ``k`` times the level, ``k`` estimated per ROI
-    from the fit's residuals. Returns (cx, cy, x_err, y_err) (N,). Pixel centres at
-    integer coordinates.
+    from the fit's residuals. ``mask`` (N, S, S) bool: pixels left out of the fit
+    (clipped ones, which carry no information); they still enter the template, whose
+    mean over a ring is what such a ring looks like. ``k`` (N,), without a camera: a
+    prior estimate of the variance per unit level (the symmetry fit's), which saves
+    a pass (the slope's shrink uses it; the errors use the fit's own residuals).
+    Returns (cx, cy, x_err, y_err)
+    (N,). Pixel centres at integer coordinates.
     """
     n, s, _ = g.shape
-    b = int(min(s, 2 * math.ceil(float(radius.max())) + 2))
-    step = max(1, _CHUNK_PX // (b * b))
-    if n <= step:
+    side = xp.minimum(2 * xp.ceil(radius).astype(xp.int64) + 2, s)  # box side per ROI
+    if xp is np and _kernels() is not None:
+        # Compiled: one call, each ROI its own box.
         var = None if variance is None else (lambda level: variance(level, xp.arange(n)))
-        return _step(xp, g, bg, cx, cy, b, var)
-    parts = []
-    for i in range(0, n, step):
-        sl = slice(i, min(n, i + step))
-        rows = xp.arange(sl.start, sl.stop)
+        return _step(xp, g, bg, cx, cy, side, var, mask, k)
+    # Vectorised: ROIs sorted by box size, in chunks of similar boxes (one ROI with a
+    # large box no longer makes every box large), each chunk about _CHUNK_PX pixels.
+    order = xp.argsort(side, kind="stable")
+    out = [xp.full(n, math.nan, dtype=cx.dtype), xp.full(n, math.nan, dtype=cy.dtype), xp.full(n, math.nan), xp.full(n, math.nan)]  # fmt: skip
+    i = 0
+    while i < n:
+        step = max(1, _CHUNK_PX // int(side[order[i]]) ** 2)
+        rows = order[i : i + step]
+        b = int(side[rows[-1]])
         var = None if variance is None else (lambda level, rows=rows: variance(level, rows))
-        parts.append(_step(xp, g[sl], bg[sl], cx[sl], cy[sl], b, var))
-    return tuple(xp.concatenate([p[j] for p in parts]) for j in range(4))
+        part = _step(xp, g[rows], bg[rows], cx[rows], cy[rows], b, var, None if mask is None else mask[rows], None if k is None else k[rows])  # fmt: skip
+        for o, p in zip(out, part, strict=True):
+            o[rows] = p
+        i += step
+    return tuple(out)
+
+
+def _residual_k(xp: ModuleType, r2: Any, lev: Any, used: Any, ok: Any) -> Any:
+    """Residual variance per unit level; each occupied bin absorbed one dof."""
+    dof = xp.maximum(used - ok.sum(axis=1), 1.0)
+    return r2 / xp.maximum(lev, 1e-30) * (used / dof)
 
 
 def _step(
@@ -74,88 +98,65 @@ def _step(
     bg: Any,
     cx: Any,
     cy: Any,
-    b: int,
+    b: Any,
     variance: Callable[[Any], Any] | None,
+    mask: Any = None,
+    k: Any = None,
 ) -> tuple[Any, Any, Any, Any]:
-    """:func:`template_step` on a ``b`` px box (one chunk of ROIs)."""
-    n, s, _ = g.shape
-    dt = g.dtype
+    """:func:`template_step` on ``b`` px boxes (one chunk of ROIs; compiled: (N,) sides).
+
+    Two passes over the box pixels: the template's bins, then the Fisher matrix, the
+    gradient and the residuals (a third first, for the slope's shrink, without a
+    camera and without ``k``). Compiled (numba) on numpy input, else vectorised
+    (cupy, or numba missing); the two agree to rounding. The per-bin weights
+    ``w T'**2``, ``w T'`` are interpolated to the pixels like the template.
+    """
+    s = g.shape[-1]
     finite = xp.isfinite(cx) & xp.isfinite(cy)
     cx = xp.where(finite, cx, s / 2.0)
     cy = xp.where(finite, cy, s / 2.0)
     y0 = xp.clip(xp.round(cy).astype(xp.int64) - b // 2, 0, s - b)
     x0 = xp.clip(xp.round(cx).astype(xp.int64) - b // 2, 0, s - b)
-    box = xp.ascontiguousarray(boxes(xp, g, y0, x0, b)).reshape(n, -1)
-    pos = xp.arange(b, dtype=dt)
-    dx = pos[None, :] - (cx - x0).astype(dt)[:, None]  # (n, b) per column
-    dy = pos[None, :] - (cy - y0).astype(dt)[:, None]  # (n, b) per row
-    nb = math.ceil(b * 0.75 / _BIN) + 3
+    ox = (cx - x0).astype(xp.float64)
+    oy = (cy - y0).astype(xp.float64)
+    nb = math.ceil(int(xp.max(b)) * 0.75 / _BIN) + 3
+    kern = _kernels() if xp is np and not isinstance(b, int) else None
     with quiet():
-        r = xp.sqrt((dy * dy)[:, :, None] + (dx * dx)[:, None, :]).reshape(n, -1)
-        u = r * (1.0 / _BIN)
-        # A centre off the box (an edge bead) reaches past the bins: clamp to the last.
-        u = xp.minimum(u, nb - 1.5)
-        i0 = u.astype(xp.intp)  # floor: u >= 0
-        f = u - i0
-        # The whole box is fitted (its corners hold the far, flat pixels: no weight).
-        i0 = (i0 + (xp.arange(n, dtype=xp.intp) * nb)[:, None]).ravel()
-        i1 = i0 + 1
-        ff = f.ravel()
-        a0 = 1.0 - ff
-        size = n * nb
-        cnt = (xp.bincount(i0, a0, size) + xp.bincount(i1, ff, size)).reshape(n, nb)
-        gv = box.ravel()
-        tot = (xp.bincount(i0, gv * a0, size) + xp.bincount(i1, gv * ff, size)).reshape(n, nb)
+        if kern is not None:
+            gc = np.ascontiguousarray(g)
+            mk = np.zeros((1, 1, 1), dtype=np.bool_) if mask is None else np.ascontiguousarray(mask)  # fmt: skip
+            px = _CompiledPixels(kern, gc, y0, x0, ox, oy, b, nb, mk, mask is not None)
+        else:
+            px = _VectorPixels(xp, g, y0, x0, ox, oy, b, nb, mask)
+        cnt, tot = px.bins()
         ok = cnt > 0
         t = xp.where(ok, tot / xp.where(ok, cnt, 1.0), 0.0)
         level_b = t + bg.astype(t.dtype)[:, None]
+        if variance is None:
+            # Variance k * level: the fit runs with k = 1 (the step does not depend on
+            # k) and is rescaled by the k of its own residuals, summed in the same
+            # pass; the slope's shrink needs k first: the symmetry fit's (``k``), or
+            # one more pass over the residuals.
+            if k is None:
+                r2, lev, used = px.residuals(t, level_b)
+                k = _residual_k(xp, r2, lev, used, ok)
+            shrink_var = level_b * k.astype(level_b.dtype)[:, None]
+            fit_var = level_b
+        else:
+            shrink_var = fit_var = variance(level_b)
         d = xp.zeros_like(t)
         d[:, 1:-1] = (t[:, 2:] - t[:, :-2]) * (0.5 / _BIN)
-
-        def at(v: Any) -> Any:
-            """Bin values ``v`` (n, nb) linearly interpolated at each pixel's radius."""
-            v = v.astype(dt)
-            step = xp.zeros_like(v)
-            step[:, :-1] = v[:, 1:] - v[:, :-1]
-            return (xp.take(v.ravel(), i0) + xp.take(step.ravel(), i0) * ff).reshape(n, -1)
-
-        if variance is None:
-            # Residual variance per unit level; each occupied bin absorbed one dof.
-            tp = at(t)
-            res = box - tp
-            level = xp.maximum(tp + bg.astype(dt)[:, None], 1e-6)
-            dof = xp.maximum(b * b - ok.sum(axis=1), 1.0)
-            k = (res * res).sum(axis=1) / level.sum(axis=1) * (b * b / dof)
-            var_b = level_b * k[:, None]
-        else:
-            var_b = variance(level_b)
         # Wiener shrink of the slope by its noise: far from the bead T' is noise.
-        vt = var_b / xp.where(ok, cnt, 1e-3)
+        vt = shrink_var / xp.where(ok, cnt, 1e-3)
         vd = xp.zeros_like(t)
         vd[:, 1:-1] = (vt[:, 2:] + vt[:, :-2]) * (0.25 / (_BIN * _BIN))
         d = d * xp.clip(1.0 - vd / xp.maximum(d * d, 1e-30), 0.0, 1.0)
-        if variance is not None:
-            tp = at(t)
-            res = box - tp
-            level = xp.maximum(tp + bg.astype(dt)[:, None], 1e-6)
-            w = 1.0 / variance(level)
-        else:
-            w = 1.0 / (level * k.astype(dt)[:, None])
-        dp = at(d)
-        # J = -T'(r) (p - c) / r: with q = w T' / r, F = sum q T'/r (dx, dy)(dx, dy)^T and
-        # the gradient -sum q res (dx, dy); dx varies along columns only, dy along rows.
-        q = w * dp / xp.where(r > 0, r, 1.0)
-        p2 = (q * dp / xp.where(r > 0, r, 1.0)).reshape(n, b, b)
-        qr = (q * res).reshape(n, b, b)
-        f64 = xp.float64
-        px = p2.sum(axis=1).astype(f64)  # (n, b) over rows: a function of the column
-        py = p2.sum(axis=2).astype(f64)
-        dx64, dy64 = dx.astype(f64), dy.astype(f64)
-        fxx = (px * dx64 * dx64).sum(axis=1)
-        fyy = (py * dy64 * dy64).sum(axis=1)
-        fxy = xp.einsum("na,nab,nb->n", dy64, p2.astype(f64), dx64)
-        bx = -(qr.sum(axis=1).astype(f64) * dx64).sum(axis=1)
-        by = -(qr.sum(axis=2).astype(f64) * dy64).sum(axis=1)
+        # Per bin w d**2 and w d (w = 1 / var), interpolated to the pixels like t.
+        w = 1.0 / xp.maximum(fit_var, 1e-30)
+        fxx, fyy, fxy, bx, by, r2, lev, used = px.sums(t, w * d * d, w * d, level_b)
+        if variance is None:
+            scale = 1.0 / _residual_k(xp, r2, lev, used, ok)
+            fxx, fyy, fxy, bx, by = (v * scale for v in (fxx, fyy, fxy, bx, by))
         det = fxx * fyy - fxy * fxy
         good = (det > 0) & finite
         det = xp.where(good, det, 1.0)
@@ -169,3 +170,229 @@ def _step(
         ex = xp.where(good, ex, nan)
         ey = xp.where(good, ey, nan)
     return nx.astype(cx.dtype), ny.astype(cy.dtype), ex, ey
+
+
+class _VectorPixels:
+    """The three pixel passes of :func:`_step` as array operations (any backend)."""
+
+    def __init__(self, xp: ModuleType, g: Any, y0: Any, x0: Any, ox: Any, oy: Any, b: int, nb: int, mask: Any) -> None:  # fmt: skip
+        n = g.shape[0]
+        dt = g.dtype
+        self.xp, self.n, self.nb = xp, n, nb
+        self.box = xp.ascontiguousarray(boxes(xp, g, y0, x0, b)).reshape(n, -1)
+        # 1 for fitted pixels, 0 for left-out (clipped) ones; None: all fitted.
+        self.keep = None if mask is None else (~boxes(xp, mask, y0, x0, b)).reshape(n, -1).astype(dt)  # fmt: skip
+        pos = xp.arange(b, dtype=dt)
+        self.dx = pos[None, :] - ox.astype(dt)[:, None]  # (n, b) per column
+        self.dy = pos[None, :] - oy.astype(dt)[:, None]  # (n, b) per row
+        r = xp.sqrt((self.dy * self.dy)[:, :, None] + (self.dx * self.dx)[:, None, :]).reshape(n, -1)  # fmt: skip
+        self.r = r
+        # A centre off the box (an edge bead) reaches past the bins: clamp to the last.
+        u = xp.minimum(r * (1.0 / _BIN), nb - 1.5)
+        i0 = u.astype(xp.intp)  # floor: u >= 0
+        self.f = u - i0
+        self.i0 = (i0 + (xp.arange(n, dtype=xp.intp) * nb)[:, None]).ravel()
+        self.b = b
+        self.dt = dt
+
+    def at(self, v: Any) -> Any:
+        """Bin values ``v`` (n, nb) linearly interpolated at each pixel's radius."""
+        xp = self.xp
+        v = v.astype(self.dt)
+        step = xp.zeros_like(v)
+        step[:, :-1] = v[:, 1:] - v[:, :-1]
+        return (xp.take(v.ravel(), self.i0) + xp.take(step.ravel(), self.i0) * self.f.ravel()).reshape(self.n, -1)  # fmt: skip
+
+    def bins(self) -> tuple[Any, Any]:
+        xp, size = self.xp, self.n * self.nb
+        ff = self.f.ravel()
+        a0 = 1.0 - ff
+        i1 = self.i0 + 1
+        gv = self.box.ravel()
+        cnt = xp.bincount(self.i0, a0, size) + xp.bincount(i1, ff, size)
+        tot = xp.bincount(self.i0, gv * a0, size) + xp.bincount(i1, gv * ff, size)
+        return cnt.reshape(self.n, self.nb), tot.reshape(self.n, self.nb)
+
+    def residuals(self, t: Any, level_b: Any) -> tuple[Any, Any, Any]:
+        """Sums over the fitted pixels of res**2 and the level, and their count."""
+        res = self.box - self.at(t)
+        level = xp_max(self.xp, self.at(level_b))
+        if self.keep is None:
+            return (res * res).sum(axis=1), level.sum(axis=1), float(self.b * self.b)
+        kp = self.keep
+        return (kp * res * res).sum(axis=1), (kp * level).sum(axis=1), kp.sum(axis=1)
+
+    def sums(self, t: Any, wd2: Any, wd: Any, level_b: Any) -> tuple[Any, ...]:
+        """Fisher matrix, gradient (w from ``wd2`` = w T'**2, ``wd`` = w T') and the
+        residual sums of :meth:`residuals`."""
+        xp, n, b = self.xp, self.n, self.b
+        res = self.box - self.at(t)
+        ir = 1.0 / xp.where(self.r > 0, self.r, xp.inf)
+        p2 = self.at(wd2) * ir * ir
+        q = self.at(wd) * ir
+        if self.keep is not None:
+            p2 = p2 * self.keep
+            q = q * self.keep
+        # J = -T'(r) (p - c) / r: F = sum w (T'/r)**2 (dx, dy)(dx, dy)^T and the
+        # gradient -sum w (T'/r) res (dx, dy); dx varies along columns only, dy along rows.
+        p2 = p2.reshape(n, b, b)
+        qr = (q * res).reshape(n, b, b)
+        f64 = xp.float64
+        px = p2.sum(axis=1).astype(f64)  # (n, b) over rows: a function of the column
+        py = p2.sum(axis=2).astype(f64)
+        dx64, dy64 = self.dx.astype(f64), self.dy.astype(f64)
+        fxx = (px * dx64 * dx64).sum(axis=1)
+        fyy = (py * dy64 * dy64).sum(axis=1)
+        fxy = xp.einsum("na,nab,nb->n", dy64, p2.astype(f64), dx64)
+        bx = -(qr.sum(axis=1).astype(f64) * dx64).sum(axis=1)
+        by = -(qr.sum(axis=2).astype(f64) * dy64).sum(axis=1)
+        return (fxx, fyy, fxy, bx, by, *self.residuals(t, level_b))
+
+
+def xp_max(xp: ModuleType, level: Any) -> Any:
+    """Levels clamped to a small positive value (a variance per unit level needs > 0)."""
+    return xp.maximum(level, 1e-6)
+
+
+class _CompiledPixels:
+    """The three pixel passes of :func:`_step` as compiled loops (numpy input)."""
+
+    def __init__(self, kern: tuple[Any, ...], g: Any, y0: Any, x0: Any, ox: Any, oy: Any, b: Any, nb: int, mask: Any, use_mask: bool) -> None:  # fmt: skip
+        self.kern = kern
+        self.args = (
+            g,
+            y0.astype(np.int64),
+            x0.astype(np.int64),
+            ox,
+            oy,
+            np.asarray(b, dtype=np.int64),
+            nb,
+            mask,
+            use_mask,
+        )
+
+    def bins(self) -> tuple[Any, Any]:
+        return self.kern[0](*self.args)
+
+    def residuals(self, t: Any, level_b: Any) -> tuple[Any, Any, Any]:
+        return self.kern[1](*self.args, t.astype(np.float64), level_b.astype(np.float64))
+
+    def sums(self, t: Any, wd2: Any, wd: Any, level_b: Any) -> tuple[Any, ...]:
+        f64 = np.float64
+        out = self.kern[2](*self.args, t.astype(f64), wd2.astype(f64), wd.astype(f64), level_b.astype(f64))  # fmt: skip
+        return tuple(out[:, i] for i in range(8))
+
+
+def _pixel(i: int, yy: int, xx: int, ox: Any, oy: Any, nb: int) -> tuple[float, float, float, int, float]:  # fmt: skip
+    """(dx, dy, r, bin, fraction) of box pixel (yy, xx) of ROI ``i`` (compiled helper)."""
+    dx = xx - ox[i]
+    dy = yy - oy[i]
+    r = math.sqrt(dx * dx + dy * dy)
+    u = min(r * (1.0 / _BIN), nb - 1.5)
+    j = int(u)
+    return dx, dy, r, j, u - j
+
+
+def _bins_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask):  # type: ignore[no-untyped-def]
+    """Per-bin pixel weight and weighted sum of the template (linear binning)."""
+    n = g.shape[0]
+    cnt = np.zeros((n, nb))
+    tot = np.zeros((n, nb))
+    for i in range(n):
+        for yy in range(b[i]):
+            row = y0[i] + yy
+            for xx in range(b[i]):
+                _, _, _, j, f = _pixel(i, yy, xx, ox, oy, nb)
+                v = g[i, row, x0[i] + xx]
+                cnt[i, j] += 1.0 - f
+                cnt[i, j + 1] += f
+                tot[i, j] += v * (1.0 - f)
+                tot[i, j + 1] += v * f
+    return cnt, tot
+
+
+def _residual_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, level_b):  # type: ignore[no-untyped-def]
+    """Sums over the fitted pixels of the squared residual and the level; their count."""
+    n = g.shape[0]
+    r2 = np.zeros(n)
+    lev = np.zeros(n)
+    used = np.zeros(n)
+    for i in range(n):
+        for yy in range(b[i]):
+            row = y0[i] + yy
+            for xx in range(b[i]):
+                col = x0[i] + xx
+                if use_mask and mask[i, row, col]:
+                    continue
+                _, _, _, j, f = _pixel(i, yy, xx, ox, oy, nb)
+                res = g[i, row, col] - (t[i, j] + (t[i, j + 1] - t[i, j]) * f)
+                r2[i] += res * res
+                lev[i] += max(level_b[i, j] + (level_b[i, j + 1] - level_b[i, j]) * f, 1e-6)
+                used[i] += 1.0
+    return r2, lev, used
+
+
+def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd, level_b):  # type: ignore[no-untyped-def]
+    """Per ROI (fxx, fyy, fxy, bx, by, res**2, level, count): Fisher matrix and
+    gradient of the fit, and the residual sums of :func:`_residual_kernel`."""
+    n = g.shape[0]
+    out = np.zeros((n, 8))
+    for i in range(n):
+        fxx = fyy = fxy = bx = by = r2 = lev = used = 0.0
+        for yy in range(b[i]):
+            row = y0[i] + yy
+            for xx in range(b[i]):
+                col = x0[i] + xx
+                if use_mask and mask[i, row, col]:
+                    continue
+                dx, dy, r, j, f = _pixel(i, yy, xx, ox, oy, nb)
+                res = g[i, row, col] - (t[i, j] + (t[i, j + 1] - t[i, j]) * f)
+                r2 += res * res
+                lev += max(level_b[i, j] + (level_b[i, j + 1] - level_b[i, j]) * f, 1e-6)
+                used += 1.0
+                if r <= 0.0:
+                    continue
+                ir = 1.0 / r
+                p2 = (wd2[i, j] + (wd2[i, j + 1] - wd2[i, j]) * f) * ir * ir
+                q = (wd[i, j] + (wd[i, j + 1] - wd[i, j]) * f) * ir * res
+                fxx += p2 * dx * dx
+                fyy += p2 * dy * dy
+                fxy += p2 * dx * dy
+                bx -= q * dx
+                by -= q * dy
+        out[i, 0] = fxx
+        out[i, 1] = fyy
+        out[i, 2] = fxy
+        out[i, 3] = bx
+        out[i, 4] = by
+        out[i, 5] = r2
+        out[i, 6] = lev
+        out[i, 7] = used
+    return out
+
+
+_compiled: Any = None
+_lock = threading.Lock()
+
+
+def _kernels() -> tuple[Any, ...] | None:
+    """The compiled passes (bins, residuals, sums), or None without a working numba.
+
+    numba is imported and the kernels compiled on first use (cached on disk), so
+    ``import camtrack`` does not pay for it.
+    """
+    global _compiled, _pixel
+    if _compiled is None:
+        with _lock:
+            if _compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken: the vectorised passes
+                    _compiled = False
+                    return None
+                jit = numba.njit(nogil=True, cache=True)
+                # The kernels call _pixel through this module's globals, which numba
+                # reads when it compiles them: the jitted helper must be there first.
+                _pixel = jit(_pixel)
+                _compiled = (jit(_bins_kernel), jit(_residual_kernel), jit(_sums_kernel))
+    return _compiled or None
