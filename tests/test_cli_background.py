@@ -83,6 +83,29 @@ def test_rolling_sparse_and_frame_stats_run(moving, tmp_path):
     assert p.shape == (2, *SHAPE) and np.all(p[0] <= p[1])
 
 
+def test_temporal_percentile_is_the_median_at_50(moving, tmp_path, capsys):
+    """--method temporal-percentile (from the registry): q 50 is the temporal median
+    (numpy's linear interpolation gives the mean of the middle pair, as the median);
+    several --q give one image each; without --q it is refused, naming --q."""
+    path, _, _ = moving
+    median, p50, p1090 = (tmp_path / n for n in ("m.h5", "p50.h5", "p.h5"))
+    argv = ["background", str(path), "--method"]
+    assert cli.main([*argv, "temporal-median", "-o", str(median)]) == 0
+    assert cli.main(["background", str(path), "--method", "temporal-percentile", "--q", "50",
+                     "-o", str(p50)]) == 0  # fmt: skip
+    np.testing.assert_allclose(_read(p50)[0], _read(median)[0], rtol=1e-6)
+    assert cli.main(["background", str(path), "--method", "temporal-percentile", "--q", "10",
+                     "90", "--sigma-clip", "3", "-o", str(p1090)]) == 0  # fmt: skip
+    both, attrs = _read(p1090)
+    assert both.shape == (2, *SHAPE) and np.all(both[0] <= both[1])
+    assert attrs["method"] == "temporal-percentile"
+    capsys.readouterr()
+    missing = tmp_path / "missing.h5"
+    assert cli.main(["background", str(path), "--method", "temporal-percentile",
+                     "-o", str(missing)]) == 2  # fmt: skip
+    assert "needs --q" in capsys.readouterr().err and not missing.exists()
+
+
 def test_refuses_existing_output_and_bad_options(moving, tmp_path, capsys):
     path, _, _ = moving
     out = tmp_path / "bg.h5"

@@ -43,7 +43,8 @@ def _stack(seed: int) -> da.Array:
 @pytest.mark.parametrize(
     ("method", "params"),
     [("spatial_mean", {"radius": 3.0}), ("temporal_median", {}),
-     ("frame_stats", {"stat": "mean", "q": None})],
+     ("frame_stats", {"stat": "mean", "q": None}),
+     ("temporal_percentile", {"q": 10.0, "sigma_clip": 3.0})],
 )  # fmt: skip
 def test_preview_leaves_global_dask_callbacks_alone(widget, method, params):
     stack = _stack(0)
