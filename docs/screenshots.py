@@ -85,6 +85,8 @@ def gain_pixels() -> None:
     section._show(_calibrate(levels, dark, names, 1.0, None), "done: 4 light levels")
     for other in viewer.layers:
         other.visible = other.name == "gain (e-/ADU)"
+    _settle()  # the dock's final width first: the view fits the canvas it leaves
+    viewer.reset_view()
     _settle()
     dock.raise_()
     _settle()
@@ -189,11 +191,11 @@ def forces() -> None:
     widget.reference.value = "3"
     widget.plateaus.value = ", ".join(f"{k * per}-{(k + 1) * per - 1}" for k in range(4))
     # Synchronously (the Run button does the same in a thread worker).
-    from camtrack.napari._widgets._force_run import run_forces
+    from camtrack.force import forces_from_table
 
     table, origin = widget.table()
     params = widget.params()
-    widget._show(run_forces(table, params, [3]), params, origin)
+    widget._show(forces_from_table(table, params, reference=[3]), params, origin)
     widget.bead.value = widget.bead.choices[2]
     error = [r["force_pn"] / force_pn[r["plateau"]] - 1 for r in widget.result.rows]
     print(f"forces scenario: {widget.status.value}; force errors {np.round(error, 3)}")
