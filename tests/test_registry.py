@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from camtrack import _registry, cli
+from camtrack import _numpydoc, _registry, _registry_cli, cli
 from camtrack._registry import COMMON, REQUIRED, Method, Param, Registry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "guide"
@@ -30,7 +30,7 @@ BACKGROUND_GENERAL = ("help", "stack", "dataset", "method", "first", "last", "ou
 @pytest.mark.parametrize(("engine", "method"), ENTRIES, ids=IDS)
 def test_every_param_is_a_documented_keyword_with_its_default(engine, method):
     signature = inspect.signature(method.func).parameters
-    docs = _registry.parameter_docs(method.func)
+    docs = _numpydoc.parameter_docs(method.func)
     for p in method.params:
         assert p.name in signature, (method.name, p.name)
         default = signature[p.name].default
@@ -123,14 +123,14 @@ def test_background_cli_passes_each_option_to_its_method(method, tmp_path):
             value = p.choices[-1] if p.choices else p.start if p.start is not None else 1
             argv += [p.flag, str(value)]
     args = cli._build_parser().parse_args(argv)
-    options = _registry.cli_options(args, m, METHODS.cli().values())
+    options = _registry_cli.cli_options(args, m, METHODS.cli().values())
     assert set(options) == {p.name for p in m.cli_params()}
     inspect.signature(m.func).bind(None, **options)
     other = next(p for o in METHODS.values() for p in o.cli_params() if p.name not in m.keywords)
     extra = [other.flag] if other.kind is bool else [other.flag, str(other.start or 1)]
     args = cli._build_parser().parse_args(argv + extra)
     with pytest.raises(ValueError, match=other.flag):
-        _registry.cli_options(args, m, METHODS.cli().values())
+        _registry_cli.cli_options(args, m, METHODS.cli().values())
 
 
 @pytest.mark.parametrize("registry", list(REGISTRIES.values()), ids=list(REGISTRIES))
@@ -165,7 +165,7 @@ def test_docstring_parsing_and_first_sentence():
         float
         """
 
-    docs = _registry.parameter_docs(f)
+    docs = _numpydoc.parameter_docs(f)
     assert docs["a"].startswith("float. Deviation") and "Returns" not in docs
     assert docs["b"] == docs["c"] == "As in g, with c frames."
     method = Method("f-x", f, "x", (Param("a"), Param("c", int)))

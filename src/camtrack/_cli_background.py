@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from camtrack import _registry
+from camtrack import _registry_cli
 from camtrack.background import METHODS as _ALL
 
 __all__ = ["METHODS", "add_parser", "run"]
@@ -63,7 +63,7 @@ def add_parser(sub, dataset_help: str) -> None:
     p.add_argument("--method", required=True, choices=list(METHODS), metavar="METHOD",
                    help="one of: " + ", ".join(METHODS) + " (see methods below)")  # fmt: skip
     options = p.add_argument_group("method options (each names the methods it applies to)")
-    _registry.add_cli_options(options, METHODS.values())
+    _registry_cli.add_cli_options(options, METHODS.values())
     p.add_argument("--first", type=int, default=0, help="first frame (default 0)")
     p.add_argument("--last", type=int, default=None, help="last frame (default: the end)")
     p.add_argument("-o", "--out", type=Path, required=True,
@@ -73,7 +73,7 @@ def add_parser(sub, dataset_help: str) -> None:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The chosen method's options that were given; others given are refused."""
-    return _registry.cli_options(args, METHODS[args.method], METHODS.values())
+    return _registry_cli.cli_options(args, METHODS[args.method], METHODS.values())
 
 
 def _as_flags(message: str, method: Any) -> str:

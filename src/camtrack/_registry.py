@@ -6,21 +6,21 @@ typed twice: :class:`Method` reads each default from the function's signature an
 help text from its numpydoc Parameters section, so the widget, the command line and
 the doc tables say what the function says. A new method is one function plus one entry.
 
-The command line is built here too (:func:`add_cli_options`, :func:`cli_options`: plain
-argparse); the widget fields are built in ``camtrack.napari._widgets._fields``, so this
-module never imports napari, magicgui or Qt. ``python docs/registry_tables.py``
-rewrites the generated tables in ``docs/guide/*.md`` (``--check`` only compares).
+The command-line options are built by ``camtrack._registry_cli`` (plain argparse), the
+widget fields by ``camtrack.napari._widgets._fields``; this module never imports
+napari, magicgui or Qt. ``python docs/registry_tables.py`` rewrites the generated
+tables in ``docs/guide/*.md`` (``--check`` only compares).
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from camtrack._numpydoc import description, first_sentence, parameter_docs
 
 __all__ = [
     "COMMON",
@@ -28,11 +28,9 @@ __all__ = [
     "Method",
     "Param",
     "Registry",
-    "add_cli_options",
-    "cli_options",
-    "first_sentence",
+    "keyword_union",
     "markdown_table",
-    "parameter_docs",
+    "plain_number",
     "registries",
     "sync_guides",
     "sync_markdown",
@@ -53,70 +51,6 @@ class _Required:
 
 REQUIRED: Any = _Required()
 _FROM_SIGNATURE: Any = object()
-
-
-# -- numpydoc -----------------------------------------------------------------------
-_HEADER = re.compile(r"^(\w[\w, ]*?)\s*(?::\s*(.*))?$")
-
-
-def parameter_docs(func: Callable[..., Any]) -> dict[str, str]:
-    """{name: "type. description"} from the Parameters section of ``func``'s numpydoc
-    docstring, with Sphinx roles and double backticks removed. Names documented
-    together ("x, y : float", or "mask, progress" without a type) each get the entry."""
-    lines = (inspect.getdoc(func) or "").splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == "Parameters") + 2
-    except StopIteration:
-        return {}
-    out: dict[str, str] = {}
-    names: list[str] = []
-    body: list[str] = []
-
-    def flush() -> None:
-        text = " ".join(part.strip() for part in body if part.strip())
-        text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
-        out.update(dict.fromkeys(names, text))
-
-    for i in range(start, len(lines)):
-        line, after = lines[i], lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if line and not line.startswith(" "):
-            head = _HEADER.match(line)
-            if head is None or (after and set(after) <= {"-"}):
-                break  # the next section ("Returns" over its dashes)
-            flush()
-            names = [n.strip() for n in head.group(1).split(",")]
-            body = [head.group(2).rstrip(".") + "."] if head.group(2) else []
-        else:
-            body.append(line)
-    flush()
-    return out
-
-
-def _description(doc: str) -> str:
-    """The description of a ``parameter_docs`` entry, without its "type." head."""
-    if not doc or doc[0].isupper():
-        return doc  # no type given: all description
-    depth = 0
-    for i, ch in enumerate(doc):
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "." and depth == 0 and doc[i + 1 : i + 2] in (" ", ""):
-            return doc[i + 1 :].strip()
-    return ""
-
-
-def first_sentence(text: str) -> str:
-    """The first sentence of ``text``: up to a full stop and a space outside brackets
-    (so "1.4826 x" and "(ddof=0). std" read right), not after "e.g."."""
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "." and depth == 0 and text[i + 1 : i + 2] in (" ", ""):
-            word = text[: i + 1].rsplit(None, 1)[-1]
-            if word.lower() not in ("e.g.", "i.e.", "cf.", "approx."):
-                return text[: i + 1]
-    return text
 
 
 # -- spec ------------------------------------------------------------------------------
@@ -214,7 +148,7 @@ class Param:
     def range_text(self) -> str:
         if self.choices:
             return ", ".join(self.choices)
-        lo, hi = (_num(v) for v in (self.min, self.max))
+        lo, hi = (plain_number(v) for v in (self.min, self.max))
         if lo is not None and hi is not None:
             return f"{lo} to {hi}"
         return f">= {lo}" if lo is not None else (f"<= {hi}" if hi is not None else "")
@@ -225,11 +159,11 @@ class Param:
             return "required"
         if self.default is None:
             shown = self.gui and self.gui_none is not None
-            return "none" + (f" ({_num(self.gui_none)} in the widget)" if shown else "")
-        return str(_num(self.default)) if not isinstance(self.default, str) else self.default
+            return "none" + (f" ({plain_number(self.gui_none)} in the widget)" if shown else "")
+        return self.default if isinstance(self.default, str) else str(plain_number(self.default))
 
 
-def _num(value: Any) -> Any:
+def plain_number(value: Any) -> Any:
     """1e6 -> 1000000, 4.0 -> 4 for display."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)
@@ -292,7 +226,7 @@ class Method:
             default = signature[p.name].default
             default = REQUIRED if default is inspect.Parameter.empty else default
             doc = docs.get(p.name, "")
-            help_ = p.help or first_sentence(_description(doc))
+            help_ = p.help or first_sentence(description(doc))
             gui, cli = p.gui and self.gui, p.cli and self.cli
             filled.append(replace(p, default=default, doc=doc, help=help_, gui=gui, cli=cli))
         object.__setattr__(self, "params", tuple(filled))
@@ -382,76 +316,14 @@ class Registry(Mapping[str, Method]):
         return {m.label: m for m in self._methods.values() if m.gui}
 
 
-def _union(methods: Iterable[Method], which: str) -> dict[str, tuple[Param, list[str]]]:
-    """{keyword: (its first spec, names of the methods using it)} over ``methods``."""
+def keyword_union(methods: Iterable[Method], which: str) -> dict[str, tuple[Param, list[str]]]:
+    """{keyword: (its first spec, names of the methods using it)} over ``methods``
+    (``which``: "cli" or "gui" parameters)."""
     out: dict[str, tuple[Param, list[str]]] = {}
     for m in methods:
         for p in m.cli_params() if which == "cli" else m.gui_params():
             out.setdefault(p.name, (p, []))[1].append(m.name)
     return out
-
-
-# -- command line ------------------------------------------------------------------
-def _cli_default(p: Param) -> str | None:
-    if p.required:
-        return "required"
-    if p.kind is bool:
-        return "default on" if p.default else "default off"
-    if p.default is None:
-        return None  # None: the engine decides (its help says how)
-    return f"default {_num(p.default)}"
-
-
-def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
-    """Add one option per keyword of ``methods`` to an argparse parser or group
-    (``dest`` = the keyword, default None meaning "not given"; the help names the
-    methods that take it, the unit and the default)."""
-    methods = list(methods)
-    for name, (p, owners) in _union(methods, "cli").items():
-        per = {o: _cli_default(m.param(name)) for m in methods for o in owners if m.name == o}
-        texts = set(per.values())
-        tail = [p.unit] if p.unit else []
-        if len(texts) == 1 and None not in texts:
-            tail.append(texts.pop())
-        elif len(texts) > 1:
-            tail += [f"{t} for {o}" for o, t in per.items() if t is not None]
-        text = f"{', '.join(owners)}: {p.help}"
-        text = (text + (f" ({'; '.join(tail)})" if tail else "")).replace("%", "%%")
-        if p.kind is bool:
-            parser.add_argument(p.flag, dest=name, action=argparse.BooleanOptionalAction,
-                                default=None, help=text)  # fmt: skip
-        else:
-            metavar = p.name.upper() if not p.choices else "{" + ",".join(p.choices) + "}"
-            parser.add_argument(
-                p.flag, dest=name, type=p.kind, default=None, help=text, metavar=metavar,
-                nargs="+" if p.many else None,
-            )  # fmt: skip
-
-
-def cli_options(args: argparse.Namespace, method: Method, methods: Iterable[Method]) -> dict:
-    """The keywords of ``method`` given on the command line (one value for a ``many``
-    option given once). Options of other methods and missing required ones are refused
-    with a ValueError naming the flags."""
-    union = _union(methods, "cli")
-    given = {n: getattr(args, n, None) for n in union}
-    given = {n: v for n, v in given.items() if v is not None}
-    allowed = {p.name: p for p in method.cli_params()}
-    wrong = [n for n in given if n not in allowed]
-    if wrong:
-        flags = ", ".join(f"{union[n][0].flag} ({', '.join(union[n][1])})" for n in wrong)
-        raise ValueError(
-            f"{flags} do(es) not apply to --method {method.name}; its options are "
-            f"{', '.join(p.flag for p in allowed.values()) or 'none'}."
-        )
-    for p in allowed.values():
-        if p.required and p.name not in given:
-            what = f" ({', '.join(p.choices)})" if p.choices else ""
-            raise ValueError(f"--method {method.name} needs {p.flag}{what}.")
-        if p.many and p.name in given and len(given[p.name]) == 1:
-            given[p.name] = given[p.name][0]
-        elif p.many and p.name in given:
-            given[p.name] = list(given[p.name])
-    return given
 
 
 # -- docs ------------------------------------------------------------------------------

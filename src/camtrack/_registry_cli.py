@@ -1,0 +1,79 @@
+"""argparse options from a method registry (see :mod:`camtrack._registry`).
+
+One option per engine keyword, ``--kebab-case`` of its name, ``dest`` the keyword and
+default None meaning "not given" (so the engine's own default holds); the help names
+the methods that take it. An option of another method, or a missing required one, is
+refused naming the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from typing import Any
+
+from camtrack._registry import Method, Param, keyword_union, plain_number
+
+__all__ = ["add_cli_options", "cli_options"]
+
+
+def _cli_default(p: Param) -> str | None:
+    if p.required:
+        return "required"
+    if p.kind is bool:
+        return "default on" if p.default else "default off"
+    if p.default is None:
+        return None  # None: the engine decides (its help says how)
+    return f"default {plain_number(p.default)}"
+
+
+def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
+    """Add one option per keyword of ``methods`` to an argparse parser or group
+    (``dest`` = the keyword, default None meaning "not given"; the help names the
+    methods that take it, the unit and the default)."""
+    methods = list(methods)
+    for name, (p, owners) in keyword_union(methods, "cli").items():
+        per = {o: _cli_default(m.param(name)) for m in methods for o in owners if m.name == o}
+        texts = set(per.values())
+        tail = [p.unit] if p.unit else []
+        if len(texts) == 1 and None not in texts:
+            tail.append(texts.pop())
+        elif len(texts) > 1:
+            tail += [f"{t} for {o}" for o, t in per.items() if t is not None]
+        text = f"{', '.join(owners)}: {p.help}"
+        text = (text + (f" ({'; '.join(tail)})" if tail else "")).replace("%", "%%")
+        if p.kind is bool:
+            parser.add_argument(p.flag, dest=name, action=argparse.BooleanOptionalAction,
+                                default=None, help=text)  # fmt: skip
+        else:
+            metavar = p.name.upper() if not p.choices else "{" + ",".join(p.choices) + "}"
+            parser.add_argument(
+                p.flag, dest=name, type=p.kind, default=None, help=text, metavar=metavar,
+                nargs="+" if p.many else None,
+            )  # fmt: skip
+
+
+def cli_options(args: argparse.Namespace, method: Method, methods: Iterable[Method]) -> dict:
+    """The keywords of ``method`` given on the command line (one value for a ``many``
+    option given once). Options of other methods and missing required ones are refused
+    with a ValueError naming the flags."""
+    union = keyword_union(methods, "cli")
+    given = {n: getattr(args, n, None) for n in union}
+    given = {n: v for n, v in given.items() if v is not None}
+    allowed = {p.name: p for p in method.cli_params()}
+    wrong = [n for n in given if n not in allowed]
+    if wrong:
+        flags = ", ".join(f"{union[n][0].flag} ({', '.join(union[n][1])})" for n in wrong)
+        raise ValueError(
+            f"{flags} do(es) not apply to --method {method.name}; its options are "
+            f"{', '.join(p.flag for p in allowed.values()) or 'none'}."
+        )
+    for p in allowed.values():
+        if p.required and p.name not in given:
+            what = f" ({', '.join(p.choices)})" if p.choices else ""
+            raise ValueError(f"--method {method.name} needs {p.flag}{what}.")
+        if p.many and p.name in given and len(given[p.name]) == 1:
+            given[p.name] = given[p.name][0]
+        elif p.many and p.name in given:
+            given[p.name] = list(given[p.name])
+    return given
