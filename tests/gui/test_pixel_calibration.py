@@ -275,3 +275,19 @@ def test_cancel_stops_the_run_and_changes_nothing(viewer_widget, qtbot, monkeypa
     assert "cancelled" in section.status.value
     assert section.calibration is None and len(viewer.layers) == n
     assert not section.progress_bar.visible
+
+
+def test_gain_map_layer_renders(make_napari_viewer, camera_data):
+    """The gain map really shows on the canvas (many grey levels), not a black frame."""
+    from camtrack.napari._widgets._pixelcal_section import _calibrate as calibrate
+
+    _, dark, flats = camera_data
+    viewer = make_napari_viewer(show=True)
+    widget = GainWidget(viewer)
+    cal = calibrate([f for f, _ in flats], dark, ["a", "b", "c", "d"], 1.0, None)
+    widget.pixels._show(cal, "test")
+    for layer in viewer.layers:
+        layer.visible = layer.name == "gain (e-/ADU)"
+    viewer.reset_view()
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert len(np.unique(shot[..., :3].reshape(-1, 3), axis=0)) > 100
