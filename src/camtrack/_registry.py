@@ -352,14 +352,19 @@ def markdown_table(methods: Iterable[Method]) -> str:
             seen.setdefault(p.name, []).append(m)
     for name, users in seen.items():
         p = users[0].param(name)
-        defaults = dict.fromkeys(_cell(m.param(name).default_text) for m in users)
+        per = {m.label: _cell(m.param(name).default_text) for m in users}
+        default = (
+            next(iter(per.values()))
+            if len(set(per.values())) == 1
+            else "; ".join(f"{d} ({label})" for label, d in per.items())
+        )
         on_cli = any(m.param(name).cli for m in users)
         flag = f"`{p.flag_text}`" if on_cli else "-"
         if on_cli and any(m.gui for m in users) and not any(m.param(name).gui for m in users):
             flag += " (command line only)"
         rows.append(
             f"| `{name}` | {', '.join(m.label for m in users)} | {flag} "
-            f"| {' / '.join(defaults)} | {_cell(p.range_text)} | {p.unit} | {_cell(p.help)} |"
+            f"| {default} | {_cell(p.range_text)} | {p.unit} | {_cell(p.help)} |"
         )
     return "\n".join(rows) + "\n"
 
