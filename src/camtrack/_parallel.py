@@ -380,14 +380,21 @@ def _compute_distributed(client: Any, x: Any, progress: Progress | None, ticks: 
     if ticks:
         futures = client.compute([*ticks, *items])
         watch, outs = futures[: len(ticks)], futures[len(ticks) :]
+        out_keys = {f.key for f in outs}  # a tick that is an output itself stays
     else:
         items = client.persist(items)
         watch = futures_of(items)
-        outs = None
+        outs, out_keys = None, set()
     try:
-        for fut in track(as_completed(watch), len(watch), progress):
-            if ticks:
-                fut.release()  # a kernel's result is needed by the reduction only
+
+        def steps() -> Iterator[int]:  # numbered steps, as the local progress gives
+            for i, fut in enumerate(as_completed(watch, loop=client.loop)):
+                if ticks and fut.key not in out_keys:
+                    fut.release()  # a kernel's result is needed by the reduction only
+                yield i + 1
+
+        for _ in track(steps(), len(watch), progress):
+            pass
         out = dask.compute(*items, scheduler=client) if outs is None else client.gather(outs)
     except BaseException:
         client.cancel([*watch, *(outs or futures_of(items))])

@@ -447,7 +447,9 @@ def _robust_pass(
             futures = target.client.compute([task(frames(i), *args(i)) for i in range(len(pieces))])  # fmt: skip
             index = {f.key: i for i, f in enumerate(futures)}
             try:
-                for fut, value in as_completed(futures, with_results=True):
+                for fut, value in as_completed(
+                    futures, loop=target.client.loop, with_results=True
+                ):
                     done(index[fut.key], value)
                     fut.release()
             except BaseException:
