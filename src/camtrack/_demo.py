@@ -177,7 +177,7 @@ def _forces(out: Path, tracked: Path, truth: dict, fs_hz: float) -> dict:
     import numpy as np
 
     from camtrack import force, io
-    from camtrack.force._table import read_table, traces_from_table
+    from camtrack.force import read_table, traces_from_table
 
     table = read_table(tracked)
     tt = traces_from_table(table, axis="x", nm_per_px=100.0, fs_hz=fs_hz)

@@ -14,6 +14,9 @@ jumping references left out per frame). Geometry and physics: :func:`pendulum_le
 variance next to its fitted models. Force-extension: :func:`plateau_labels` (plateaus
 from the magnet position), :func:`force_extension` (force and extension per plateau,
 then ``.fit_wlc()``), :func:`wlc_force_pn`, :func:`wlc_extension_nm`, :func:`fit_wlc`.
+From an exported tracking table: :func:`forces_from_table` (with :class:`ForceParams`;
+what the Forces widget and ``camtrack force`` run) gives a :class:`TableForces`;
+:func:`read_table` reads the table, :func:`traces_from_table` pivots it to traces.
 
 Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
 (n_beads, n_frames); frame k averages the position over [k / fs, k / fs + W].
@@ -32,15 +35,30 @@ from camtrack.force._physics import (
 )
 from camtrack.force._plateaus import ForceExtension, force_extension, plateau_labels
 from camtrack.force._result import ForceResult
+from camtrack.force._table import TableTraces, read_table, traces_from_table
+from camtrack.force._table_forces import (
+    DRAG_MODES,
+    SURFACES,
+    ForceParams,
+    TableForces,
+    forces_from_table,
+    parse_beads,
+    parse_ranges,
+)
 from camtrack.force._wlc import WLCResult, fit_wlc, wlc_extension_nm, wlc_force_pn
 
 __all__ = [
+    "DRAG_MODES",
     "FOCAL_SHIFT",
     "METHODS",
+    "SURFACES",
     "DriftResult",
     "ForceDiagnostics",
     "ForceExtension",
+    "ForceParams",
     "ForceResult",
+    "TableForces",
+    "TableTraces",
     "WLCResult",
     "allan_model",
     "blur_factor",
@@ -51,10 +69,15 @@ __all__ = [
     "fit_wlc",
     "force_diagnostics",
     "force_extension",
+    "forces_from_table",
     "kt_pn_nm",
+    "parse_beads",
+    "parse_ranges",
     "pendulum_length_nm",
     "plateau_labels",
     "psd_model",
+    "read_table",
+    "traces_from_table",
     "wlc_extension_nm",
     "wlc_force_pn",
 ]

@@ -14,6 +14,7 @@ file is replaced only with *overwrite* ticked.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,17 @@ from magicgui.widgets import (
 )
 
 from camtrack import force
-from camtrack.force._table import read_table
-from camtrack.napari._glguard import guard_gl_context_on_layer_removal
-from camtrack.napari._widgets._force_run import (
+from camtrack.force import (
     DRAG_MODES,
     SURFACES,
     ForceParams,
-    ForceRun,
+    TableForces,
+    forces_from_table,
     parse_beads,
     parse_ranges,
-    run_forces,
-    write_forces,
+    read_table,
 )
+from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
@@ -142,7 +142,7 @@ class ForceWidget(ThreadedRun, Container):
         self._init_threaded()
         set_tooltips(value_fields(self), (force.calibrate_force, force.extension_nm,
                                           force.pendulum_length_nm), TOOLTIPS)  # fmt: skip
-        self.result: ForceRun | None = None
+        self.result: TableForces | None = None
         self.params_used: ForceParams | None = None
         self._origin: tuple[str, Any] | None = None
         self.plot = None
@@ -268,12 +268,13 @@ class ForceWidget(ThreadedRun, Container):
             return
         n = len(np.unique(tab["bead"])) - len(reference) if "bead" in tab else 0
         self._start(
-            run_forces, tab, params, reference, self._progress("forces per bead"),
-            returned=lambda res: self._show(res, params, origin),
+            partial(forces_from_table, reference=reference,
+                    progress=self._progress("forces per bead")),
+            tab, params, returned=lambda res: self._show(res, params, origin),
             status=f"forces of {n} beads ...",
         )  # fmt: skip
 
-    def _show(self, run: ForceRun, params: ForceParams, origin: tuple[str, Any]) -> None:
+    def _show(self, run: TableForces, params: ForceParams, origin: tuple[str, Any]) -> None:
         self.result, self.params_used, self._origin = run, params, origin
         cols = run.columns()
         self.results.value = dict(zip(HEADERS, _table_columns(cols), strict=True))
@@ -390,8 +391,8 @@ class ForceWidget(ThreadedRun, Container):
             raise ValueError("Nothing to export yet: press Run first.")
         replace = bool(self.overwrite.value) if overwrite is None else overwrite
         kind, origin = self._origin
-        return write_forces(
-            path, self.result, self.params_used, source=str(origin), overwrite=replace,
+        return self.result.save(
+            path, source=str(origin), overwrite=replace,
             protect=[origin] if kind == "file" else [],
         )  # fmt: skip
 
