@@ -78,3 +78,30 @@ def test_camera_from_the_gain_widget(widget, qtbot):
     assert cam.e_per_adu == pytest.approx(gain.result.e_per_adu)
     res = _track(w, qtbot)
     assert np.all(np.isfinite(res.x_err))
+
+
+def test_per_pixel_maps_from_the_gain_widget(widget, qtbot, tmp_path):
+    """Maps made or loaded in the Camera gain widget's Per-pixel section reach the
+    tracker: the same result as giving the true maps as a file."""
+    from camtrack.gain import PixelCalibration
+
+    w, viewer, maps = widget
+    g = np.broadcast_to(maps.e_per_adu, (FRAME, FRAME)).astype(float)
+    rn = np.broadcast_to(maps.read_noise_e, (FRAME, FRAME)).astype(float)
+    cal = PixelCalibration(
+        offset_map_adu=np.broadcast_to(maps.offset_adu, (FRAME, FRAME)).astype(float),
+        dark_var_map_adu2=(rn / g) ** 2 + 1.0 / 12.0, adu_per_e_map=1.0 / g,
+        e_per_adu_map=g, read_noise_map_e=rn, n_levels=4,
+    )  # fmt: skip
+    path = cal.save(tmp_path / "maps.h5")
+    w.camera.value, w.camera_file.value = "file", str(path)
+    from_file = _track(w, qtbot)
+    gain = GainWidget(viewer)
+    viewer.window.add_dock_widget(gain, name="Camera gain")
+    gain.pixels.load_maps(path)
+    w.camera.value = "Camera gain widget"
+    cam = w.camera_model()
+    assert cam.has_maps and cam.shape == (FRAME, FRAME)
+    from_gain = _track(w, qtbot)
+    np.testing.assert_allclose(from_gain.x, from_file.x, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(from_gain.x_err, from_file.x_err, rtol=1e-9)

@@ -92,7 +92,8 @@ TOOLTIPS = {
     "of positions lie within it of the truth. Time in s when the frame rate is known.",
     "camera": "The camera's noise model for tracking and the Z-LUT: none (errors from each "
     "ROI's own residuals), the Camera gain widget's last result (run it with a dark stack "
-    "for offset and read noise), or a saved calibration file. Per-pixel maps must cover the "
+    "for offset and read noise) or its per-pixel sCMOS maps (its 'convert with' choice), or "
+    "a saved calibration file. Per-pixel maps must cover the "
     "recording's frames; they are cut with each ROI.",
     "camera_file": "A saved camera calibration: the JSON of the Camera gain widget's 'Save "
     "calibration' (its .h5 maps next to it) or a PixelCalibration .h5 / .npz.",
@@ -454,11 +455,13 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         from camtrack.napari._widgets._gain import GainWidget
 
         for widget in self.viewer.window.dock_widgets.values():
-            if isinstance(widget, GainWidget) and widget.result is not None:
-                return tracking.as_camera_model(widget.result)
+            # Its 'convert with' choice: the scalar fit or the per-pixel sCMOS maps.
+            if isinstance(widget, GainWidget) and widget.camera() is not None:
+                return tracking.as_camera_model(widget.camera())
         raise ValueError(
             "'camera' is 'Camera gain widget' but no Camera gain widget holds a result: run "
-            "it (with a dark stack, for offset and read noise) or pick a saved file."
+            "it (with a dark stack, for offset and read noise), make or load per-pixel maps "
+            "in its Per-pixel calibration section, or pick a saved file."
         )
 
     def _current_frame(self, n_frames: int) -> int:
