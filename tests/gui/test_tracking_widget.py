@@ -23,6 +23,8 @@ def tracked(make_napari_viewer, qtbot):
     widget.calibration.value = viewer.layers[SWEEP]
     viewer.dims.set_current_step(0, 0)
     widget.find_button.native.click()
+    # Find beads flags the stuck bead from its motion (a worker) as the drift reference.
+    qtbot.waitUntil(lambda: widget._stuck_worker is None, timeout=60000)
     widget.lut_button.native.click()
     qtbot.waitUntil(lambda: widget.zlut is not None and widget.lut_button.enabled, timeout=60000)
     widget.first_frame.value, widget.last_frame.value = 0, N_FRAMES - 1
@@ -37,11 +39,26 @@ def _truth(viewer):
     return {k: np.asarray(v) for k, v in table.items()}
 
 
+def _truth_bead(truth, x, y):
+    """The truth bead nearest to (x, y) in frame 0."""
+    first = truth["frame"] == 0
+    d = np.hypot(truth["x"][first] - x, truth["y"][first] - y)
+    return int(truth["bead"][first][np.argmin(d)])
+
+
 def test_find_lut_track_against_truth(tracked):
     widget, viewer = tracked
     truth = _truth(viewer)
     beads = viewer.layers["beads"].data
     first = truth["frame"] == 0
+    # The stuck bead (the sample's bead 0) alone was flagged, and became the reference.
+    ref = np.flatnonzero(viewer.layers["beads"].features["reference"])
+    assert [_truth_bead(truth, beads[i, 1], beads[i, 0]) for i in ref] == [0]
+    # Drift-corrected: the truth less the stuck bead's own motion (the stage drift).
+    drift = {}
+    for k in ("x", "y", "z_nm"):
+        own = truth[k][truth["bead"] == 0][:N_FRAMES]
+        drift[k] = own - own[0]
     # Every true bead is found within 3 px (find_beads is a coarse detector).
     for x, y in zip(truth["x"][first], truth["y"][first], strict=True):
         d = np.hypot(beads[:, 1] - x, beads[:, 0] - y)
@@ -68,9 +85,9 @@ def test_find_lut_track_against_truth(tracked):
         # Bright simulated beads: x, y to well under 0.05 px, z to a few nm (the
         # engine's own tests pin the sub-0.01 px figures on isolated beads; here a
         # neighbour's rings may reach into the ROI).
-        np.testing.assert_allclose(tab["x"][rows], truth["x"][ref], atol=0.05)
-        np.testing.assert_allclose(tab["y"][rows], truth["y"][ref], atol=0.05)
-        np.testing.assert_allclose(tab["z"][rows], truth["z_nm"][ref], atol=15.0)
+        np.testing.assert_allclose(tab["x"][rows], truth["x"][ref] - drift["x"], atol=0.05)
+        np.testing.assert_allclose(tab["y"][rows], truth["y"][ref] - drift["y"], atol=0.05)
+        np.testing.assert_allclose(tab["z"][rows], truth["z_nm"][ref] - drift["z_nm"], atol=15.0)
     assert n_ok >= 3
 
 
@@ -145,7 +162,9 @@ def test_preview_and_export(tracked, tmp_path):
     # The table records the pixel size (nm columns), the reference beads and the LUT.
     assert {"x_nm", "y_nm", "reference", "zlut"} <= set(rows_csv[0])
     assert "calibration z-sweep" in rows_csv[0]["zlut"]
-    assert {r["reference"] for r in rows_csv} == {"False"}  # none marked in this run
+    marked = np.flatnonzero(viewer.layers["beads"].features["reference"]).tolist()
+    assert len(marked) == 1  # the stuck bead, flagged by Find beads
+    assert {int(r["bead"]) for r in rows_csv if r["reference"] == "True"} == set(marked)
     h5 = widget.export(tmp_path / "track.h5")
     import json
 
@@ -154,7 +173,7 @@ def test_preview_and_export(tracked, tmp_path):
     with h5py.File(h5) as f:
         np.testing.assert_allclose(f["tracking/x"][()], tab["x"])
         assert "calibration z-sweep" in json.loads(f.attrs["zlut"])[0]
-        assert not f["tracking/reference"][()].any()
+        assert f["tracking/reference"][()].sum() == N_FRAMES  # one bead, every frame
     assert sorted(p.name for p in tmp_path.iterdir()) == ["track.csv", "track.h5"]
 
 
@@ -171,6 +190,8 @@ def test_empty_beads_and_lut_mismatch_are_notifications(make_napari_viewer, qtbo
     widget.z_source.value = "start + step"
     widget.frames_per_plane.value = 5  # 364 frames are not a multiple of 5
     widget.find_button.native.click()
+    # Find beads flags the stuck bead from its motion (a worker) as the drift reference.
+    qtbot.waitUntil(lambda: widget._stuck_worker is None, timeout=60000)
     widget.lut_button.native.click()
     messages = [str(n.message) for n in notification_manager.records[n0:]]
     assert any("No beads" in m for m in messages), messages

@@ -2,8 +2,10 @@
 
 1. *Find beads* fills an editable Points layer ``beads`` (add or delete beads by
    clicking); each bead's ROI is drawn as a box in the Shapes layer ``bead ROIs``, which
-   follows the ROI size and the points. *Toggle reference* marks the selected beads as
-   reference (stuck) beads for drift correction.
+   follows the ROI size and the points. Beads stuck to the surface (from their motion
+   over the next 100 frames, :func:`camtrack.tracking.flag_stuck_beads`, in a worker)
+   become reference beads for drift correction; *Toggle reference* marks or unmarks
+   the selected beads.
 2. *Build Z-LUT* (see ``_zlut_section``) builds a look-up table per calibration bead
    (ROI-sized sweep frames, or crops of a field sweep around the first, selected or all
    beads) with z from metadata, start + step, a list or a CSV; each is checked on
@@ -26,6 +28,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +48,12 @@ from camtrack import tracking
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import keep_on_top
 from camtrack.napari._plots import share_width
-from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label
+from camtrack.napari._widgets._threaded import (
+    ThreadedRun,
+    deferred,
+    message_label,
+    while_alive,
+)
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 from camtrack.napari._widgets._zlut_section import (
     BEADS,
@@ -54,11 +62,15 @@ from camtrack.napari._widgets._zlut_section import (
     ZLutSection,
     is_sweep,
 )
+from camtrack.tracking._registry import MODES
 from camtrack.tracking._result import check_timing
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
 CAMERA_SOURCES = ["none", "Camera gain widget", "file"]
 ERRORS = ("x_err", "y_err", "z_err")
+# Frames over which Find beads checks which beads are stuck (flag_stuck_beads: 100
+# frames measure a bead's frame-to-frame step to about 7 %).
+STUCK_FRAMES = 100
 
 # Fields that are not engine keywords (the others show the engine's documentation).
 TOOLTIPS = {
@@ -108,7 +120,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
         self.image = ComboBox(label="image", choices=self._stacks)
         self.roi_size = SpinBox(label="roi_size (px)", value=48, min=8, max=1024, step=2)
-        self.mode = ComboBox(label="mode", choices=["precise", "fast"], value="precise")
+        self.mode = ComboBox(label="mode", choices=list(MODES.gui()), value="precise")
         self.radius = FloatSpinBox(label="find radius (px)", value=16.0, min=2.0, max=500.0)
         self.nm_per_px = FloatSpinBox(
             label="pixel size (nm, 0: unknown)", value=0.0, min=0.0, max=1e5, step=1.0
@@ -177,6 +189,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.result: tracking.TrackResult | None = None
         self._tracked_source: tuple[str, int] | None = None
         self.z_plot = None
+        self._stuck_worker = None
         self.lut_plot = None
         self._lut_dock = None
         default = self._default_image()
@@ -353,6 +366,46 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.status.value = f"found {len(x)} beads in frame {t}" + left_out
         self._warn_edges()
         self.update_preview()
+        self._check_stuck(layer, t, np.column_stack([x, y]))
+
+    def _check_stuck(self, layer: Any, t: int, xy: np.ndarray) -> None:
+        """Flag the beads stuck to the surface from their motion over the next
+        STUCK_FRAMES frames (flag_stuck_beads, in a worker) and mark them as reference
+        beads, as `camtrack find-beads` does; the user can still toggle them."""
+        from napari.qt.threading import create_worker
+
+        n = min(STUCK_FRAMES, int(layer.data.shape[0]) - t)
+        if n < 3 or len(xy) == 0:
+            return
+        roi = int(self.roi_size.value)
+        self._stuck_worker = create_worker(
+            tracking.flag_stuck_beads, layer.data, xy, roi_size=roi, n_frames=n, first=t,
+            mode="fast",
+            _connect={
+                "returned": while_alive(partial(self._stuck_done, xy.copy())),
+                "errored": while_alive(self._stuck_failed),
+            },
+        )  # fmt: skip
+
+    def _stuck_done(self, xy: np.ndarray, res: tracking.StuckBeads) -> None:
+        self._stuck_worker = None
+        if not np.array_equal(self.bead_xy(), xy):  # the beads changed meanwhile
+            return
+        pts = self.viewer.layers[BEADS]
+        features = pts.features.copy()
+        features["reference"] = np.asarray(res.stuck, dtype=bool)
+        pts.features = features
+        pts.refresh_colors()
+        ref = res.reference
+        self.status.value += (
+            f"; stuck (from their motion over {res.n_frames} frames), so reference beads "
+            f"for drift: {ref}" if ref else f"; none stuck over {res.n_frames} frames "
+            "(no drift reference: mark stuck beads with 'Toggle reference')"
+        )  # fmt: skip
+
+    def _stuck_failed(self, exc: BaseException) -> None:
+        self._stuck_worker = None
+        self.status.value += f"; stuck beads not checked ({exc})"
 
     def toggle_reference(self, *_: Any) -> None:
         if len(self.bead_xy()) == 0:
