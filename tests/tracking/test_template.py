@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 
 import camtrack.tracking._measure as measure_module
+import camtrack.tracking._template as template_module
 from camtrack import tracking as tr
-from camtrack.simulate import bead_rois, gaussian_beam_image, gaussian_beam_rois
+from camtrack.simulate import (
+    bead_rois,
+    gaussian_beam_image,
+    gaussian_beam_rois,
+    gaussian_beam_zsweep,
+)
+from camtrack.tracking._camera import apply_camera
+from camtrack.tracking._common import prepare
 
 CAMERA = {"e_per_adu": 2.0, "offset_adu": 100.0, "read_noise_e": 1.5}  # the simulator's
 
@@ -77,3 +85,110 @@ def test_template_step_leaves_bright_ringed_beads_alone(monkeypatch):
     old = tr.track_rois(rois, mode="precise")
     np.testing.assert_array_equal(new.x, old.x)
     np.testing.assert_array_equal(new.y, old.y)
+
+
+def _gauss_clipped(n: int = 240, size: int = 64):
+    """Dim Gaussian-beam ROIs near focus with the core clipped at the ADC (3x the
+    background), and a LUT from a sweep clipped alike: nearly every ROI clips."""
+    sat = {"saturation": "adc", "saturation_level": 3.0}
+    planes = np.arange(-1500.0, 2501.0, 100.0)
+    calib, ct = gaussian_beam_zsweep(planes, size=size, frames_per_plane=8, background_e=400.0, rng=21, **sat)  # fmt: skip
+    lut = tr.build_zlut(calib, ct.z_nm)
+    rng = np.random.default_rng(22)
+    c = (size - 1) / 2
+    x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
+    z = rng.uniform(0.0, 1000.0, n)
+    rois, truth = gaussian_beam_rois(x, y, z, size=size, background_e=400.0, rng=23, **sat)
+
+    def model(xx, yy, zz):
+        return CAMERA["offset_adu"] + gaussian_beam_image(xx, yy, zz, size) * 400.0 / CAMERA["e_per_adu"]  # fmt: skip
+
+    k = 60  # bound RMS to a few %
+    bound = tr.crlb(model, x[:k], y[:k], z[:k], camera=CAMERA, saturation_adu=truth.saturation_adu)  # fmt: skip
+    clipped = (rois >= truth.saturation_adu).reshape(n, -1).any(axis=1)
+    return rois, lut, x, y, z, bound, clipped
+
+
+def test_clipped_compact_cores_reach_the_bound_in_x_y_and_z():
+    # The Gaussian-beam model's clipped focus is a plateau of 1-12 pixels. Before: the
+    # template step was never taken on a clipped centre (precise x 1.30x the bound;
+    # fast 5.3x) and the profile dropped every bin within ~6 px of the plateau, the
+    # core's whole z information (z 4.5x the bound). Now the step leaves the clipped
+    # pixels out, and a plateau under 20 px stays in the profiles (measured, 240 ROIs:
+    # precise x 1.01x, z 1.21x; fast x 0.99x, z 1.26x).
+    rois, lut, x, y, z, bound, clipped = _gauss_clipped()
+    assert clipped.mean() > 0.9
+    crlb_xy = float(np.hypot(rms(bound.x), rms(bound.y)) / np.sqrt(2))
+    crlb_z = rms(bound.z)
+    for mode in ("precise", "fast"):
+        res = tr.track_rois(rois, zlut=lut, mode=mode)
+        # 480 Gaussian errors give the RMS to ~3 %: 1.3x and 1.6x leave room for that
+        # and the bound's own sampling.
+        assert _xy_rms(res, x, y) < 1.3 * crlb_xy, (mode, _xy_rms(res, x, y), crlb_xy)
+        assert rms(res.z - z) < 1.6 * crlb_z, (mode, rms(res.z - z), crlb_z)
+        ratio = _xy_rms(res, x, y) / float(np.hypot(rms(res.x_err), rms(res.y_err)) / np.sqrt(2))  # fmt: skip
+        assert 0.8 < ratio < 1.25, (mode, ratio)
+        # z_err of clipped profiles is 1.3x small (the clipped pixels' scatter is not
+        # Gaussian; a known limit): bounded here so that it cannot get worse.
+        zr = rms(res.z - z) / rms(res.z_err)
+        assert 0.8 < zr < 1.5, (mode, zr)
+
+
+def test_fast_mode_template_step(monkeypatch):
+    # Projections sum whole columns of noise and cancel rings of opposite sign; the
+    # template step on a 14 px box about the fast centre (kept where it predicts a
+    # smaller error) recovers most of it. Measured (seeded): Gaussian-beam 64 px dim
+    # 2.3x -> 1.2x the bound; our model 64 px dim 3.4x -> 2.4x.
+    rois, x, y, z = _gauss_dim()
+    size = rois.shape[-1]
+
+    def model(xx, yy, zz):
+        return CAMERA["offset_adu"] + gaussian_beam_image(xx, yy, zz, size) * 400.0 / CAMERA["e_per_adu"]  # fmt: skip
+
+    k = 60
+    bound = tr.crlb(model, x[:k], y[:k], z[:k], camera=CAMERA)
+    crlb = float(np.hypot(rms(bound.x), rms(bound.y)) / np.sqrt(2))
+    rng = np.random.default_rng(5)
+    n = 200
+    c = (size - 1) / 2
+    ox, oy = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
+    ours, _ = bead_rois(ox, oy, rng.uniform(-4500, 4500, n), size=size, background_e=400.0, rng=6)  # fmt: skip
+    new_g = tr.track_rois(rois, mode="fast")
+    new_o = tr.track_rois(ours, mode="fast")
+    monkeypatch.setattr(measure_module, "_FAST_TEMPLATE", False)
+    old_g = tr.track_rois(rois, mode="fast")
+    old_o = tr.track_rois(ours, mode="fast")
+    assert _xy_rms(new_g, x, y) < 1.5 * crlb, (_xy_rms(new_g, x, y), crlb)
+    assert _xy_rms(new_g, x, y) < 0.75 * _xy_rms(old_g, x, y)
+    assert _xy_rms(new_o, ox, oy) < 0.85 * _xy_rms(old_o, ox, oy)
+    for res, tx, ty in ((new_g, x, y), (new_o, ox, oy)):
+        ratio = _xy_rms(res, tx, ty) / float(np.hypot(rms(res.x_err), rms(res.y_err)) / np.sqrt(2))  # fmt: skip
+        assert 0.8 < ratio < 1.25, ratio
+
+
+@pytest.mark.parametrize("camera", [None, CAMERA], ids=["residuals", "camera"])
+def test_compiled_template_step_equals_the_vectorised_one(monkeypatch, camera):
+    # The numba passes and the array passes (cupy, or numba missing) compute the same
+    # step, clipped pixels left out included.
+    rois, x, y, _ = _gauss_dim(n=40)
+    g, bg, _, _ = prepare(np, rois)
+    cx = (x + 0.15).astype(np.float32)  # 4-5x a dim ROI's error (~0.03 px)
+    cy = (y - 0.1).astype(np.float32)
+    # One box size: the vectorised path runs chunks of ROIs with a common box.
+    radius = np.full(len(g), 15.0, dtype=np.float32)
+    mask = g > np.percentile(g, 99.7)
+    variance = None
+    if camera is not None:
+        cam = tr.as_camera_model(camera)
+        variance = apply_camera(np, rois, cam, g.dtype)[1]
+    if template_module._kernels() is None:
+        pytest.skip("numba is not installed")
+    for m in (None, mask):
+        a = template_module.template_step(np, g, bg, cx, cy, radius, variance, m)
+        with monkeypatch.context() as mp:
+            mp.setattr(template_module, "_compiled", False)
+            b = template_module.template_step(np, g, bg, cx, cy, radius, variance, m)
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+        # and the step is a real refinement: closer to the truth than the start
+        assert rms(a[0] - x) < 0.5 * rms(cx - x)
