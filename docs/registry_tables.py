@@ -7,7 +7,7 @@
 import sys
 from pathlib import Path
 
-from camtrack._registry import sync_guides
+from camtrack._registry_docs import sync_guides
 
 if __name__ == "__main__":
     check = "--check" in sys.argv[1:]

@@ -1,9 +1,13 @@
 """The method registries (#17 item 1) match the engine, the command line and the docs.
 
-Every registered keyword is a keyword of its function with the same default and a
-docstring entry; every other keyword is plumbing (``COMMON``) or named as hidden, so a
-keyword added to an engine function fails here until it is registered; every option of
-``camtrack background`` is a registered keyword of the methods it names; the tables in
+Every registry (background, gain, per-pixel gain, force, tracking modes, tracking
+building blocks): every registered keyword is a keyword of its function with the same
+default and a docstring entry; every other keyword is plumbing (``COMMON``), the one
+that picks the method, or named as hidden, so a keyword added to an engine function
+fails here until it is registered; a registry of one function's methods lists exactly
+the engine's choices. Every option of every command offering registered methods
+(background, gain, calibrate, force, track, zlut) is a registered keyword of the
+methods it names or one of the command's named general options; the tables in
 docs/guide equal the generated ones. The widget side is tests/gui/test_registry_widgets.py.
 """
 
@@ -12,25 +16,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import json
 from pathlib import Path
 
 import pytest
 
-from camtrack import _numpydoc, _registry, _registry_cli, cli
+from camtrack import _numpydoc, _registry_cli, _registry_docs, cli
 from camtrack._registry import COMMON, REQUIRED, Method, Param, Registry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "guide"
-REGISTRIES = _registry.registries()
+REGISTRIES = _registry_docs.registries()
 ENTRIES = [(r.engine, m) for r in REGISTRIES.values() for m in r.values()]
 IDS = [f"{engine}:{m.name}" for engine, m in ENTRIES]
-# Options of `camtrack background` that are not method keywords.
-BACKGROUND_GENERAL = ("help", "stack", "dataset", "method", "first", "last", "out", "overwrite")
 
 
 @pytest.mark.parametrize(("engine", "method"), ENTRIES, ids=IDS)
 def test_every_param_is_a_documented_keyword_with_its_default(engine, method):
     signature = inspect.signature(method.func).parameters
     docs = _numpydoc.parameter_docs(method.func)
+    if method.select:
+        assert method.select in docs and method.select not in method.keywords
     for p in method.params:
         assert p.name in signature, (method.name, p.name)
         default = signature[p.name].default
@@ -45,9 +50,12 @@ def test_every_param_is_a_documented_keyword_with_its_default(engine, method):
             assert p.kind is str and (p.required or p.default in p.choices)
         if p.min is not None and p.max is not None:
             assert p.min <= p.max
+        if p.size:
+            assert not p.required and len(p.default) == p.size, (method.name, p.name)
         if p.gui and p.start is not None and p.kind in (int, float):
             # The widget starts inside its own range (magicgui would clamp silently).
-            assert (p.min is None or p.start >= p.min) and (p.max is None or p.start <= p.max)
+            for v in p.start if p.size else (p.start,):
+                assert (p.min is None or v >= p.min) and (p.max is None or v <= p.max)
         if p.gui and (p.default is None or p.required) and not p.choices and p.kind is not bool:
             assert p.start is not None, f"{p.name}: the widget needs gui_none or gui_value"
 
@@ -55,7 +63,8 @@ def test_every_param_is_a_documented_keyword_with_its_default(engine, method):
 @pytest.mark.parametrize(("engine", "method"), ENTRIES, ids=IDS)
 def test_every_keyword_is_registered_common_or_hidden(engine, method):
     keywords = [n for n in inspect.signature(method.func).parameters if n not in method.inputs]
-    unlisted = set(keywords) - set(method.keywords) - set(COMMON) - set(method.hidden)
+    picked = {method.select} if method.select else set()
+    unlisted = set(keywords) - set(method.keywords) - set(COMMON) - set(method.hidden) - picked
     assert not unlisted, f"{method.python}: register or hide {sorted(unlisted)}"
     assert not set(method.hidden) & set(method.keywords)
     assert set(method.hidden) <= set(keywords), "a hidden keyword the function lacks"
@@ -82,67 +91,164 @@ def test_shared_keywords_agree_across_methods(registry):
     assert len({m.label for m in registry.values()}) == len(registry)
 
 
-def _background_parser() -> argparse.ArgumentParser:
+# Each command offering registered methods: its registry, whether its method options
+# are built from the registry (then they are exactly the registry's), and its options
+# that are no engine keyword at all (files, frame ranges, outputs, table columns).
+_FILES = ("help", "dataset", "out", "overwrite")
+COMMANDS = {
+    "background": ("background", True, (*_FILES, "stack", "first", "last")),
+    "gain": ("gain", True, (*_FILES, "stack", "dark", "dark_dataset", "offset_adu")),
+    "calibrate": ("gain-pixels", False,
+                  (*_FILES, "dark", "dark_dataset", "flat", "frames_per_level")),
+    # The table pipeline's own settings (camtrack.force.ForceParams beyond calibrate_force).
+    "force": ("force", False, ("help", "out", "overwrite", "table", "drag", "direction",
+                               "axis", "nm_per_px", "reference", "no_drift", "surface_nm",
+                               "focal_shift", "plateaus", "magnet_column")),
+    "track": ("tracking-modes", False, (*_FILES, "stack", "lut", "beads", "radius", "first",
+                                        "last", "nm_per_px")),
+    "zlut": ("tracking-modes", False, (*_FILES, "sweep", "z_csv", "z_start", "z_step",
+                                       "frames_per_plane", "bead", "profile")),
+}  # fmt: skip
+
+
+def _subparser(command: str) -> argparse.ArgumentParser:
     parser = cli._build_parser()
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return subs.choices["background"]
+    return subs.choices[command]
 
 
-def test_background_cli_options_are_the_registry():
-    from camtrack.background import METHODS
-
-    parser = _background_parser()
-    method_action = next(a for a in parser._actions if a.dest == "method")
-    assert list(method_action.choices) == [m.name for m in METHODS.values() if m.cli]
-    options = {a.dest: a for a in parser._actions if a.dest not in BACKGROUND_GENERAL}
-    registered = {p.name: p for m in METHODS.values() if m.cli for p in m.cli_params()}
-    assert set(options) == set(registered)
-    for name, action in options.items():
-        p = registered[name]
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_cli_options_are_registered_keywords_or_named_general(command):
+    """Every option of a command is a registered keyword of the methods it names (with
+    the registry's flag), the keyword picking the method (with the registry's choices),
+    a keyword the methods share (named hidden or common) or one of the command's named
+    general options; a command built from the registry has every registered option."""
+    engine, built, general = COMMANDS[command]
+    registry = REGISTRIES[engine]
+    methods = list(registry.cli().values())
+    parser = _subparser(command)
+    actions = {a.dest: a for a in parser._actions}
+    registered = {p.name: p for m in methods for p in m.cli_params()}
+    shared = {n for m in methods for n in (*m.hidden, *COMMON, *m.inputs)}
+    select = registry.select or "method"  # background: a function per method
+    if len(methods) > 1:  # (calibrate is a command of its own, for one method)
+        assert list(actions[select].choices) == list(registry.cli())
+        assert actions[select].option_strings == ["--" + select.replace("_", "-")]
+        default = actions[select].default  # None: required; else the engine's first choice
+        assert default is None or default == methods[0].name
+    unknown = set(actions) - set(registered) - shared - set(general) - {select}
+    assert not unknown, f"camtrack {command}: register or name {sorted(unknown)}"
+    assert not set(general) & (set(registered) | {select}), "a general option is registered"
+    for name, p in registered.items():
+        if not built and name not in actions:
+            continue
+        action = actions[name]
+        if not built:  # hand-written: the registry's flag and type
+            assert p.flag in action.option_strings and action.type in (p.kind, None), name
+            continue
         negative = [p.flag.replace("--", "--no-")] if p.kind is bool else []
         assert action.option_strings == [p.flag, *negative]
         assert action.default is None  # None: not given, so the engine's default holds
-        owners = [m.name for m in METHODS.values() if name in m.keywords and m.param(name).cli]
-        assert action.help.startswith(", ".join(owners) + ":"), action.help
+        owners = [m.name for m in methods if name in m.keywords and m.param(name).cli]
+        if owners != [m.name for m in methods]:
+            assert action.help.startswith(", ".join(owners) + ":"), action.help
         if p.kind is not bool:
-            assert action.type is p.kind and (action.nargs == "+") == p.many
+            nargs = p.size or ("+" if p.many else None)
+            assert action.type is p.kind and action.nargs == nargs, name
+    if built:
+        assert set(registered) <= set(actions)
 
 
-@pytest.mark.parametrize("method", list(REGISTRIES["background"].cli()))
-def test_background_cli_passes_each_option_to_its_method(method, tmp_path):
+BUILT = [(c, m) for c, (e, built, _) in COMMANDS.items() if built for m in REGISTRIES[e].cli()]
+
+
+@pytest.mark.parametrize(("command", "method"), BUILT, ids=[f"{c}:{m}" for c, m in BUILT])
+def test_cli_passes_each_option_to_its_method(command, method):
     """Given every option of a method, the CLI hands the engine exactly its keywords
-    (values that bind to the function's signature); another method's option is refused."""
-    from camtrack.background import METHODS
-
-    m = METHODS[method]
-    argv = ["background", "s.tif", "--method", method, "-o", "o.h5"]
+    (values that bind to the function's signature, the method picked); another
+    method's option is refused."""
+    methods = REGISTRIES[COMMANDS[command][0]]
+    m = methods[method]
+    flag = "--" + (methods.select or "method").replace("_", "-")
+    argv = [command, "s.tif", flag, method, "-o", "o.h5"]
     for p in m.cli_params():
         if p.kind is bool:
             argv.append(p.flag)
         else:
             value = p.choices[-1] if p.choices else p.start if p.start is not None else 1
-            argv += [p.flag, str(value)]
+            argv += [p.flag, *(str(v) for v in (value if p.size else (value,)))]
     args = cli._build_parser().parse_args(argv)
-    options = _registry_cli.cli_options(args, m, METHODS.cli().values())
+    options = _registry_cli.cli_options(args, m, methods.cli().values())
     assert set(options) == {p.name for p in m.cli_params()}
-    inspect.signature(m.func).bind(None, **options)
-    other = next(p for o in METHODS.values() for p in o.cli_params() if p.name not in m.keywords)
+    kwargs = m.kwargs(options)
+    if m.select:
+        assert kwargs[m.select] == method
+    for p in m.cli_params():
+        if p.size:
+            assert isinstance(options[p.name], tuple) and len(options[p.name]) == p.size
+    inspect.signature(m.func).bind(None, **kwargs)
+    others = [p for o in methods.values() for p in o.cli_params() if p.name not in m.keywords]
+    if not others:  # every method takes every option (gain)
+        return
+    other = others[0]
     extra = [other.flag] if other.kind is bool else [other.flag, str(other.start or 1)]
     args = cli._build_parser().parse_args(argv + extra)
     with pytest.raises(ValueError, match=other.flag):
-        _registry_cli.cli_options(args, m, METHODS.cli().values())
+        _registry_cli.cli_options(args, m, methods.cli().values())
+
+
+def test_registries_of_one_function_list_the_engine_choices():
+    """gain.METHODS, force.METHODS and the tracking modes keep the engine's tuples of
+    method names (iteration, ``in``, ``len``), so code written for the tuple still works."""
+    from camtrack import force, gain
+    from camtrack.force import _calibrate
+    from camtrack.gain import _estimate
+    from camtrack.tracking import _measure
+    from camtrack.tracking._registry import MODES
+
+    for registry, names in ((gain.METHODS, _estimate.METHODS),
+                            (force.METHODS, _calibrate.METHODS), (MODES, _measure.MODES)):  # fmt: skip
+        assert tuple(registry) == tuple(names)
+        assert {m.select for m in registry.values()} == {registry.select}
+        doc = _numpydoc.parameter_docs(next(iter(registry.values())).func)[registry.select]
+        assert all(f'"{n}"' in doc for n in names), doc  # the docstring's {choices}
+
+
+def test_gain_cli_runs_a_registered_method(tmp_path):
+    """`camtrack gain --method meanvar --fit-range 10 90 --saturation ...` reaches the
+    engine with those keywords: the result is estimate_gain's with them."""
+    from camtrack.gain import estimate_gain
+    from camtrack.simulate import camera_stack
+
+    tifffile = pytest.importorskip("tifffile")
+    stack, _ = camera_stack(40, (48, 48), camera={"e_per_adu": 0.5}, rng=0)
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, stack)
+    out = tmp_path / "gain.json"
+    argv = ["gain", str(path), "--offset-adu", "100", "--method", "meanvar", "--fit-range",
+            "10", "90", "--min-count", "5", "--saturation", "60000", "-o", str(out)]  # fmt: skip
+    assert cli.main(argv) == 0
+    saved = json.loads(out.read_text())
+    want = estimate_gain(stack, dark=100.0, method="meanvar", fit_range=(10, 90), min_count=5,
+                         saturation=60000)  # fmt: skip
+    assert saved["method"] == "meanvar"
+    assert saved["e_per_adu"] == pytest.approx(want.e_per_adu, rel=1e-9)
+    with pytest.raises(SystemExit):  # not a registered method: argparse refuses it
+        cli.main([*argv[:-2], "--method", "nope"])
 
 
 @pytest.mark.parametrize("registry", list(REGISTRIES.values()), ids=list(REGISTRIES))
 def test_doc_tables_are_generated_from_the_registry(registry):
     """Run `python docs/registry_tables.py` after changing a registry or a docstring."""
-    assert _registry.sync_markdown(DOCS / registry.page, registry, check=True), (
+    assert _registry_docs.sync_markdown(DOCS / registry.page, registry, check=True), (
         f"docs/guide/{registry.page} is stale: run `python docs/registry_tables.py`"
     )
-    table = _registry.markdown_table(registry.values())
+    table = _registry_docs.markdown_table(registry.values())
     for method in registry.values():
-        assert f"`{method.python}`" in table
-        assert (f"`--method {method.name}`" in table) == method.cli
+        assert f"`{method.call}`" in table
+        assert (f"`{method.command or method.option}`" in table) == method.cli
+        if method.cli and not method.command.startswith("camtrack calibrate"):
+            assert method.command.endswith(method.option)
 
 
 def test_docstring_parsing_and_first_sentence():

@@ -59,8 +59,14 @@ def add_parser(sub) -> None:
                         "several plateaus, else fitted)")  # fmt: skip
     p.add_argument("--direction", choices=["parallel", "perpendicular"], default="parallel",
                    help="sideways motion along (default) or across the field")  # fmt: skip
-    p.add_argument("--method", default="psd",
-                   help="psd (default), allan, hadamard, equipartition or auto")  # fmt: skip
+    from camtrack import _registry_cli
+    from camtrack.force import METHODS
+
+    _registry_cli.add_method_option(
+        p, METHODS, default="psd",
+        help="how the force is measured. " + " ".join(
+            f"{name}: {m.summary}" for name, m in METHODS.cli().items()),
+    )  # fmt: skip
     p.add_argument("--axis", default="x", help="x (default) or y")
     p.add_argument("--nm-per-px", type=float, default=None,
                    help="pixel size when the table has no x_nm / y_nm column")  # fmt: skip

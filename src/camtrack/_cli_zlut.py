@@ -48,7 +48,9 @@ def add_parser(sub, dataset_help: str) -> None:
                         "larger frame is cropped around the bead")  # fmt: skip
     p.add_argument("--bead", type=float, nargs=2, default=None, metavar=("X", "Y"),
                    help="the bead's centre in the frame, px (default: found in the middle frame)")  # fmt: skip
-    p.add_argument("--mode", default="precise", help="precise (default) or fast")
+    from camtrack.cli import _mode_option
+
+    _mode_option(p)  # --mode, from camtrack.tracking._registry.MODES
     p.add_argument("--profile", default="radial", help="radial (default) or fft")
     from camtrack.cli import _add_camera_options
 

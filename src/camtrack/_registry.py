@@ -7,9 +7,15 @@ help text from its numpydoc Parameters section, so the widget, the command line 
 the doc tables say what the function says. A new method is one function plus one entry.
 
 The command-line options are built by ``camtrack._registry_cli`` (plain argparse), the
-widget fields by ``camtrack.napari._widgets._fields``; this module never imports
-napari, magicgui or Qt. ``python docs/registry_tables.py`` rewrites the generated
-tables in ``docs/guide/*.md`` (``--check`` only compares).
+widget fields by ``camtrack.napari._widgets._fields``, the doc tables by
+``camtrack._registry_docs``; this module never imports napari, magicgui or Qt.
+``python docs/registry_tables.py`` rewrites the generated tables in ``docs/guide/*.md``
+(``--check`` only compares).
+
+Methods of one function told apart by a keyword (``estimate_gain(method="diff")``,
+``track_beads(mode="fast")``) name that keyword in :attr:`Method.select`; the entry's
+name is then the keyword's value, and the command line offers ``--method diff`` (or
+``--mode fast``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from camtrack._numpydoc import description, first_sentence, parameter_docs
@@ -29,11 +34,7 @@ __all__ = [
     "Param",
     "Registry",
     "keyword_union",
-    "markdown_table",
     "plain_number",
-    "registries",
-    "sync_guides",
-    "sync_markdown",
 ]
 
 # Engine keywords that are plumbing, not method parameters: no widget field, no command
@@ -77,6 +78,9 @@ class Param:
         docstring's entry.
     many : bool
         Takes a sequence too (the CLI accepts several values).
+    size : int
+        Takes exactly this many values (2: a ``(lo, hi)`` range: a range slider in the
+        widget, ``--flag LO HI`` on the command line); 0: one value.
     gui_value : optional
         The widget's start value where the engine default is None or required.
     gui_none : optional
@@ -105,6 +109,7 @@ class Param:
     unit: str = ""
     help: str = ""
     many: bool = False
+    size: int = 0
     gui_value: Any = _FROM_SIGNATURE
     gui_none: Any = None
     when: tuple[str, Any] | None = None
@@ -126,7 +131,10 @@ class Param:
 
     @property
     def flag_text(self) -> str:
-        """The flag as help and docs show it: ``--[no-]offset-correction`` for a bool."""
+        """The flag as help and docs show it: ``--[no-]offset-correction`` for a bool,
+        ``--fit-range LO HI`` for a range."""
+        if self.size == 2:
+            return f"{self.flag} LO HI"
         return self.flag.replace("--", "--[no-]") if self.kind is bool else self.flag
 
     @property
@@ -160,6 +168,8 @@ class Param:
         if self.default is None:
             shown = self.gui and self.gui_none is not None
             return "none" + (f" ({plain_number(self.gui_none)} in the widget)" if shown else "")
+        if isinstance(self.default, tuple | list):
+            return ", ".join(str(plain_number(v)) for v in self.default)
         return self.default if isinstance(self.default, str) else str(plain_number(self.default))
 
 
@@ -201,6 +211,10 @@ class Method:
         "x", "y")`` for a refinement that starts from given centres.
     gui, cli : bool
         Whether the widget / the command line offers the method.
+    select : str
+        The keyword of ``func`` that picks this method (``"method"`` for
+        ``estimate_gain(method="diff")``); ``name`` is its value. Empty: the function
+        is the method.
     """
 
     name: str
@@ -212,10 +226,17 @@ class Method:
     inputs: tuple[str, ...] = ()
     gui: bool = True
     cli: bool = True
+    select: str = ""
+    command: str = ""
 
     def __post_init__(self) -> None:
         signature = inspect.signature(self.func).parameters
         docs = parameter_docs(self.func)
+        if self.select and (self.select not in signature or self.select in self.keywords):
+            raise TypeError(
+                f"registry entry {self.name!r}: select={self.select!r} must be a keyword of "
+                f"{self.python}() and not one of its params."
+            )
         filled = []
         for p in self.params:
             if p.name not in signature:
@@ -241,8 +262,23 @@ class Method:
         return f"{_public_module(self.func)}.{self.func.__name__}"
 
     @property
+    def call(self) -> str:
+        """How Python picks the method: ``camtrack.gain.estimate_gain(method="diff")``,
+        or the function's name when it is the method."""
+        return f'{self.python}({self.select}="{self.name}")' if self.select else self.python
+
+    @property
+    def option(self) -> str:
+        """The command-line choice: ``--method diff`` (``--mode fast`` for a ``mode``)."""
+        return f"--{(self.select or 'method').replace('_', '-')} {self.name}"
+
+    @property
     def keywords(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    def kwargs(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The engine call's keywords: the selecting keyword (if any), then ``values``."""
+        return {**({self.select: self.name} if self.select else {}), **values}
 
     def param(self, name: str) -> Param:
         return next(p for p in self.params if p.name == name)
@@ -262,23 +298,29 @@ class Method:
         )
 
     def gui_kwargs(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Engine keywords from widget values: ``gui_none`` and unmet ``when`` -> None."""
+        """Engine keywords from widget values: ``gui_none`` and unmet ``when`` -> None;
+        the selecting keyword first (``{"method": "diff", ...}``)."""
         shown = self.shown(values)
         out = {}
         for p in self.gui_params():
             value = values[p.name]
             if p.name not in shown or (p.gui_none is not None and value == p.gui_none):
                 value = None
+            elif p.size:
+                value = tuple(value)
             out[p.name] = value
-        return out
+        return self.kwargs(out)
 
 
 class Registry(Mapping[str, Method]):
     """The methods of one engine, by command-line name, in order."""
 
-    def __init__(self, engine: str, methods: Iterable[Method], *, page: str = "") -> None:
+    def __init__(
+        self, engine: str, methods: Iterable[Method], *, page: str = "", command: str = ""
+    ) -> None:
         self.engine = engine
         self.page = page  # the docs/guide page holding its tables
+        self.command = command  # the subcommand offering the methods ("camtrack gain")
         self._methods: dict[str, Method] = {}
         docs: dict[str, Param] = {}
         for m in methods:
@@ -294,6 +336,8 @@ class Registry(Mapping[str, Method]):
                 if p.doc and not p.doc.startswith("As in "):
                     docs.setdefault(p.name, p)
             object.__setattr__(m, "params", params)
+            if command and not m.command:
+                object.__setattr__(m, "command", f"{command} {m.option}")
             self._methods[m.name] = m
 
     def __getitem__(self, name: str) -> Method:
@@ -307,6 +351,12 @@ class Registry(Mapping[str, Method]):
 
     def __repr__(self) -> str:
         return f"Registry({self.engine!r}, {list(self._methods)})"
+
+    @property
+    def select(self) -> str:
+        """The keyword that picks a method (``"method"``, ``"mode"``); "" where every
+        method is a function of its own."""
+        return next((m.select for m in self._methods.values() if m.select), "")
 
     def cli(self) -> dict[str, Method]:
         return {n: m for n, m in self._methods.items() if m.cli}
@@ -324,84 +374,3 @@ def keyword_union(methods: Iterable[Method], which: str) -> dict[str, tuple[Para
         for p in m.cli_params() if which == "cli" else m.gui_params():
             out.setdefault(p.name, (p, []))[1].append(m.name)
     return out
-
-
-# -- docs ------------------------------------------------------------------------------
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(methods: Iterable[Method]) -> str:
-    """Two Markdown tables: the methods (Python, widget and command-line names) and
-    their parameters (keyword, flag, default, range, unit, help)."""
-    methods = list(methods)
-    rows = ["| Python | Widget | Command line | Summary |", "|---|---|---|---|"]
-    for m in methods:
-        rows.append(
-            f"| `{m.python}` | {m.label if m.gui else '-'} "
-            f"| {f'`--method {m.name}`' if m.cli else '-'} | {_cell(m.summary)} |"
-        )
-    rows += [
-        "",
-        "| Parameter | Methods | Command line | Default | Range | Unit | Description |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    seen: dict[str, list[Method]] = {}
-    for m in methods:
-        for p in m.params:
-            seen.setdefault(p.name, []).append(m)
-    for name, users in seen.items():
-        p = users[0].param(name)
-        per = {m.label: _cell(m.param(name).default_text) for m in users}
-        default = (
-            next(iter(per.values()))
-            if len(set(per.values())) == 1
-            else "; ".join(f"{d} ({label})" for label, d in per.items())
-        )
-        on_cli = any(m.param(name).cli for m in users)
-        flag = f"`{p.flag_text}`" if on_cli else "-"
-        if on_cli and any(m.gui for m in users) and not any(m.param(name).gui for m in users):
-            flag += " (command line only)"
-        rows.append(
-            f"| `{name}` | {', '.join(m.label for m in users)} | {flag} "
-            f"| {default} | {_cell(p.range_text)} | {p.unit} | {_cell(p.help)} |"
-        )
-    return "\n".join(rows) + "\n"
-
-
-_MARK = "<!-- registry: {} (generated by `python docs/registry_tables.py`; do not edit) -->"
-_END = "<!-- /registry -->"
-
-
-def sync_markdown(path: str | Path, registry: Registry, *, check: bool = False) -> bool:
-    """Replace the block between the registry markers of ``path`` by the generated
-    table; return True when it was up to date. ``check=True`` writes nothing."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    start = _MARK.format(registry.engine)
-    if start not in text or _END not in text.split(start, 1)[1]:
-        raise ValueError(f"{path} has no `{start}` ... `{_END}` block.")
-    head, rest = text.split(start, 1)
-    tail = rest.split(_END, 1)[1]
-    new = f"{head}{start}\n\n{markdown_table(registry.values())}\n{_END}{tail}"
-    if new != text and not check:
-        path.write_text(new, encoding="utf-8")
-    return new == text
-
-
-def registries() -> dict[str, Registry]:
-    """Every engine's registry, by engine name."""
-    from camtrack.background import METHODS as background
-    from camtrack.tracking._registry import CENTRES, PROFILES
-
-    return {r.engine: r for r in (background, CENTRES, PROFILES)}
-
-
-def sync_guides(guide: str | Path, *, check: bool = False) -> list[str]:
-    """Rewrite (``check=True``: only compare) the generated tables of the guide pages
-    in the folder ``guide``; return the stale ones (as "page: engine")."""
-    return [
-        f"{r.page}: {r.engine}"
-        for r in registries().values()
-        if not sync_markdown(Path(guide) / r.page, r, check=check)
-    ]

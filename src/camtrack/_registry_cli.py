@@ -2,19 +2,20 @@
 
 One option per engine keyword, ``--kebab-case`` of its name, ``dest`` the keyword and
 default None meaning "not given" (so the engine's own default holds); the help names
-the methods that take it. An option of another method, or a missing required one, is
-refused naming the flags.
+the methods that take it (none where every method does). An option of another method,
+or a missing required one, is refused naming the flags. :func:`add_method_option` adds
+the ``--method`` (or ``--mode``) choice itself.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from camtrack._registry import Method, Param, keyword_union, plain_number
 
-__all__ = ["add_cli_options", "cli_options"]
+__all__ = ["add_cli_options", "add_method_option", "cli_options"]
 
 
 def _cli_default(p: Param) -> str | None:
@@ -24,7 +25,24 @@ def _cli_default(p: Param) -> str | None:
         return "default on" if p.default else "default off"
     if p.default is None:
         return None  # None: the engine decides (its help says how)
+    if isinstance(p.default, tuple | list):
+        return "default " + " ".join(str(plain_number(v)) for v in p.default)
     return f"default {plain_number(p.default)}"
+
+
+def add_method_option(
+    parser: Any, methods: Mapping[str, Method], *, default: str | None = None, help: str = ""
+) -> None:
+    """The choice among ``methods`` (by command-line name): ``--method`` (``--mode``
+    where the methods are picked by a ``mode`` keyword), ``dest`` that keyword."""
+    names = [n for n, m in methods.items() if m.cli]
+    select = next((m.select for m in methods.values() if m.select), "method")
+    text = help or "one of: " + ", ".join(names)
+    if default is not None:
+        text += f" (default {default})"
+    parser.add_argument("--" + select.replace("_", "-"), dest=select, choices=names,
+                        default=default, required=default is None, metavar="{" +
+                        ",".join(names) + "}", help=text.replace("%", "%%"))  # fmt: skip
 
 
 def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
@@ -32,6 +50,7 @@ def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
     (``dest`` = the keyword, default None meaning "not given"; the help names the
     methods that take it, the unit and the default)."""
     methods = list(methods)
+    offered = [m.name for m in methods if m.cli]
     for name, (p, owners) in keyword_union(methods, "cli").items():
         per = {o: _cli_default(m.param(name)) for m in methods for o in owners if m.name == o}
         texts = set(per.values())
@@ -40,16 +59,21 @@ def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
             tail.append(texts.pop())
         elif len(texts) > 1:
             tail += [f"{t} for {o}" for o, t in per.items() if t is not None]
-        text = f"{', '.join(owners)}: {p.help}"
+        every = len(offered) > 1 and owners == offered  # no list of every method
+        text = p.help if every else f"{', '.join(owners)}: {p.help}"
         text = (text + (f" ({'; '.join(tail)})" if tail else "")).replace("%", "%%")
         if p.kind is bool:
             parser.add_argument(p.flag, dest=name, action=argparse.BooleanOptionalAction,
                                 default=None, help=text)  # fmt: skip
         else:
-            metavar = p.name.upper() if not p.choices else "{" + ",".join(p.choices) + "}"
+            metavar: Any = p.name.upper() if not p.choices else "{" + ",".join(p.choices) + "}"
+            if p.size == 2:
+                metavar = ("LO", "HI")
+            elif p.size:
+                metavar = tuple(f"{p.name.upper()}{i}" for i in range(p.size))
             parser.add_argument(
                 p.flag, dest=name, type=p.kind, default=None, help=text, metavar=metavar,
-                nargs="+" if p.many else None,
+                nargs=p.size or ("+" if p.many else None),
             )  # fmt: skip
 
 
@@ -65,15 +89,17 @@ def cli_options(args: argparse.Namespace, method: Method, methods: Iterable[Meth
     if wrong:
         flags = ", ".join(f"{union[n][0].flag} ({', '.join(union[n][1])})" for n in wrong)
         raise ValueError(
-            f"{flags} do(es) not apply to --method {method.name}; its options are "
+            f"{flags} do(es) not apply to {method.option}; its options are "
             f"{', '.join(p.flag for p in allowed.values()) or 'none'}."
         )
     for p in allowed.values():
         if p.required and p.name not in given:
             what = f" ({', '.join(p.choices)})" if p.choices else ""
-            raise ValueError(f"--method {method.name} needs {p.flag}{what}.")
+            raise ValueError(f"{method.option} needs {p.flag}{what}.")
         if p.many and p.name in given and len(given[p.name]) == 1:
             given[p.name] = given[p.name][0]
         elif p.many and p.name in given:
             given[p.name] = list(given[p.name])
+        elif p.size and p.name in given:
+            given[p.name] = tuple(given[p.name])
     return given

@@ -89,12 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gain.add_argument(
         "--offset-adu", type=float, default=None, help="known offset (without --dark)"
     )
-    gain.add_argument("--method", default="auto", help="auto, median, meanvar, diff or robust")
-    gain.add_argument("--nbins", type=int, default=50)
-    gain.add_argument(
-        "--fit-range", type=float, nargs=2, default=(33.0, 66.0), metavar=("LO", "HI")
-    )
-    gain.add_argument("--excess-noise-factor", type=float, default=1.0, help="F**2: 2 for EMCCD")
+    _gain_method_options(gain)
     gain.add_argument("-o", "--out", type=Path, default=None,
                       help="JSON result file (maps go next to it as .h5; a folder is refused); "
                            "default: print only")  # fmt: skip
@@ -132,7 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
                             "(default: every size)")  # fmt: skip
     track.add_argument("--reference", type=int, nargs="*", default=None,
                        help="indices of reference (stuck) beads for drift correction")  # fmt: skip
-    track.add_argument("--mode", default="precise", help="precise (default) or fast")
+    _mode_option(track)
     track.add_argument("--first", type=int, default=0, help="first frame (default 0)")
     track.add_argument("--last", type=int, default=None, help="last frame (default: the end)")
     track.add_argument("--nm-per-px", type=float, default=None,
@@ -162,6 +157,32 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _cli_force.add_parser(sub)
     return parser
+
+
+def _gain_method_options(gain: argparse.ArgumentParser) -> None:
+    """--method and the fit options of ``camtrack gain``, from camtrack.gain.METHODS."""
+    from camtrack import _registry_cli
+    from camtrack.gain import METHODS
+
+    _registry_cli.add_method_option(
+        gain, METHODS, default="auto",
+        help="how the per-pixel mean and variance are measured. " + " ".join(
+            f"{name}: {m.summary}" for name, m in METHODS.cli().items()),
+    )  # fmt: skip
+    group = gain.add_argument_group("fit options (every method; default: the engine's)")
+    _registry_cli.add_cli_options(group, METHODS.cli().values())
+
+
+def _mode_option(cmd: argparse.ArgumentParser) -> None:
+    """--mode of ``camtrack track`` and ``camtrack zlut``, from the tracking registry."""
+    from camtrack import _registry_cli
+    from camtrack.tracking._registry import MODES
+
+    _registry_cli.add_method_option(
+        cmd, MODES, default="precise",
+        help="how x, y (and the profiles) are measured. " + " ".join(
+            f"{name}: {m.summary}" for name, m in MODES.cli().items()),
+    )  # fmt: skip
 
 
 def _add_camera_options(cmd: argparse.ArgumentParser) -> None:
@@ -428,7 +449,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
 
 
 def _cmd_gain(args: argparse.Namespace) -> int:
-    from camtrack.gain import estimate_gain
+    from camtrack import _registry_cli
+    from camtrack.gain import METHODS, estimate_gain
 
     try:
         inputs = [p for p in (args.stack, args.dark) if p is not None]
@@ -447,14 +469,9 @@ def _cmd_gain(args: argparse.Namespace) -> int:
             _open_one(args.dark, args.dark_dataset, "--dark", option="--dark-dataset")
             if args.dark else args.offset_adu
         )  # fmt: skip
-        res = estimate_gain(
-            stack,
-            dark=dark,
-            method=args.method,
-            nbins=args.nbins,
-            fit_range=tuple(args.fit_range),
-            excess_noise_factor=args.excess_noise_factor,
-        )
+        method = METHODS[args.method]
+        options = _registry_cli.cli_options(args, method, METHODS.cli().values())
+        res = estimate_gain(stack, dark=dark, **method.kwargs(options))
         print(res.summary())
         for message in res.warnings:
             print(f"note: {message}")

@@ -79,4 +79,5 @@ METHODS = Registry(
         ),
     ],
     page="background.md",
+    command="camtrack background",
 )  # fmt: skip

@@ -22,7 +22,7 @@ Units: nm, s, pN; stiffness pN/nm, drag pN s/nm. Traces are (n_frames,) or
 (n_beads, n_frames); frame k averages the position over [k / fs, k / fs + W].
 """
 
-from camtrack.force._calibrate import METHODS, calibrate_force
+from camtrack.force._calibrate import calibrate_force
 from camtrack.force._diagnostics import ForceDiagnostics, force_diagnostics
 from camtrack.force._drift import DriftResult, correct_drift
 from camtrack.force._models import allan_model, blur_factor, psd_model
@@ -34,6 +34,7 @@ from camtrack.force._physics import (
     pendulum_length_nm,
 )
 from camtrack.force._plateaus import ForceExtension, force_extension, plateau_labels
+from camtrack.force._registry import METHODS
 from camtrack.force._result import ForceResult
 from camtrack.force._table import TableTraces, read_table, traces_from_table
 from camtrack.force._table_forces import (

@@ -15,13 +15,15 @@ runs in bounded memory; long loops take ``progress`` (any tqdm-like callable). T
 package never imports napari or Qt.
 """
 
-from camtrack.gain._estimate import METHODS, estimate_gain
+from camtrack.gain._estimate import estimate_gain
 from camtrack.gain._fit import GainFit, fit_gain
 from camtrack.gain._pixels import PixelCalibration, calibrate_pixels
+from camtrack.gain._registry import METHODS, PIXELS
 from camtrack.gain._result import GainResult
 
 __all__ = [
     "METHODS",
+    "PIXELS",
     "GainFit",
     "GainResult",
     "PixelCalibration",

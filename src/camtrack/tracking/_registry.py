@@ -1,4 +1,14 @@
-"""The classic tracking building blocks as registries (centre estimators, profiles).
+"""Tracking as registries: the pipeline's modes and the classic building blocks.
+
+:data:`MODES` holds the modes of :func:`track_beads` (``mode="precise"`` or
+``"fast"``; :func:`track_rois`, :func:`build_zlut` and :func:`check_zlut` take the same
+``mode``): the choices of ``camtrack track --mode``, ``camtrack zlut --mode`` and the
+Bead tracking widget's mode field, and the table in ``docs/guide/tracking.md``. The
+modes differ in how they measure, not in their keywords, so their entries list none
+(every keyword of ``track_beads`` is named hidden: the widget and the commands have
+their own fields for them). ``list(MODES)`` is the engine's tuple of modes.
+
+The building blocks (centre estimators, profiles):
 
 Each block takes ROIs (N, S, S) and, for refinements and profiles, start centres x, y;
 the spec lists its tuning keywords (defaults and help from the functions). The tables
@@ -20,8 +30,40 @@ from camtrack.tracking._blocks import (
     quadratic_interpolation,
 )
 from camtrack.tracking._profiles import fft_profile, radial_profile
+from camtrack.tracking._stack import track_beads
 
-__all__ = ["CENTRES", "PROFILES"]
+__all__ = ["CENTRES", "MODES", "PROFILES"]
+
+# track_beads' keywords besides its data (stack, positions) and the common plumbing:
+# the same in both modes, so no mode lists them.
+_TRACK_KEYWORDS = ("roi_size", "zlut", "reference", "frame_chunk", "camera", "e_per_adu",
+                   "offset_adu", "read_noise_e", "fs_hz", "exposure_s", "options")  # fmt: skip
+
+
+def _mode(name: str, summary: str) -> Method:
+    return Method(name, track_beads, summary, hidden=_TRACK_KEYWORDS,
+                  inputs=("stack", "positions"), select="mode")  # fmt: skip
+
+
+MODES = Registry(
+    "tracking-modes",
+    [
+        _mode(
+            "precise",
+            "Exact point-symmetry centre (2-D Fourier-series auto-convolution maximised by "
+            "Newton's method, in a window that follows the bead): close to the Cramer-Rao "
+            "bound. Profiles reach into the ROI corners.",
+        ),
+        _mode(
+            "fast",
+            "The same symmetry principle on windowed x and y projections (one 2-D step on "
+            "a central crop for ROIs of 96 px or more): several times cheaper, a few times "
+            "less precise. Profiles inside the inscribed circle.",
+        ),
+    ],
+    page="tracking.md",
+    command="camtrack track",
+)
 
 _CENTRES = ("rois", "x", "y")  # refinements start from given centres
 # Odd point counts for the sub-pixel parabola; more than ~21 points fit the bead's

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, FloatSlider, FloatSpinBox, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    FloatRangeSlider,
+    FloatSlider,
+    FloatSpinBox,
+    SpinBox,
+)
 
 from camtrack._registry import Method, Param
 
@@ -28,6 +35,8 @@ def field_for(param: Param) -> Any:
         return ComboBox(choices=list(param.choices), value=value, **common)
     lo = -_OPEN if param.min is None else param.min
     hi = _OPEN if param.max is None else param.max
+    if param.size == 2:  # a (lo, hi) range
+        return FloatRangeSlider(value=tuple(float(v) for v in value), min=lo, max=hi, **common)
     if param.kind is int:
         return SpinBox(value=int(value), min=int(lo), max=int(hi), step=int(param.step or 1),
                        **common)  # fmt: skip

@@ -110,7 +110,8 @@ class ForceWidget(ThreadedRun, Container):
                                         min=0.01, max=2.0, step=0.001)  # fmt: skip
         self.reference = LineEdit(label="reference beads", value="")
         self.plateaus = LineEdit(label="plateaus (frames)", value="")
-        self.method = ComboBox(label="method", choices=force.METHODS, value="psd")
+        # calibrate_force's methods, from the registry (camtrack.force.METHODS).
+        self.method = ComboBox(label="method", choices=list(force.METHODS.gui()), value="psd")
         self.temperature_k = FloatSpinBox(label="temperature (K)", value=296.15, min=1.0,
                                           max=1000.0)  # fmt: skip
         self.run_button = PushButton(text="Run")

@@ -19,21 +19,24 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    FloatRangeSlider,
     FloatSpinBox,
     PushButton,
     SpinBox,
 )
 
-from camtrack.gain import METHODS, estimate_gain
+from camtrack import gain
+from camtrack.gain import estimate_gain
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import robust_limits, upsert_image
+from camtrack.napari._widgets._fields import fields_for
 from camtrack.napari._widgets._pixelcal_section import PixelCalibrationSection, electrons
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
 SCALAR, PER_PIXEL = "scalar fit", "per-pixel maps"
 CONVERT_WITH = [SCALAR, PER_PIXEL]
+# Widget name -> registry entry of estimate_gain's methods (camtrack.gain.METHODS).
+METHODS = gain.METHODS.gui()
 
 
 class GainWidget(ThreadedRun, Container):
@@ -47,12 +50,10 @@ class GainWidget(ThreadedRun, Container):
         self.offset_known = CheckBox(label="known offset (no dark)", value=False)
         self.offset_adu = FloatSpinBox(label="offset (ADU)", value=100.0, min=-1e6, max=1e6)
         self.method = ComboBox(label="method", choices=list(METHODS), value="auto")
-        self.nbins = SpinBox(label="nbins", value=50, min=3, max=1000)
-        self.fit_range = FloatRangeSlider(label="fit range (%)", value=(33, 66), min=0, max=100)
-        self.min_count = SpinBox(label="min_count", value=10, min=0, max=1_000_000)
-        self.excess_noise_factor = FloatSpinBox(
-            label="excess noise F² (EMCCD: 2)", value=1.0, min=1.0, max=2.0, step=0.1
-        )
+        # One field per engine keyword (self.nbins, self.fit_range, ...), from the registry.
+        self.fields = fields_for(METHODS.values())
+        for name, field in self.fields.items():
+            setattr(self, name, field)
         self.first_frame = SpinBox(label="first frame", value=0, min=0, max=0)
         self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
         self.run_button = PushButton(text="Run")
@@ -66,8 +67,7 @@ class GainWidget(ThreadedRun, Container):
         super().__init__(
             widgets=[
                 self.image, self.dark, self.offset_known, self.offset_adu, self.method,
-                self.nbins, self.fit_range, self.min_count, self.excess_noise_factor,
-                self.first_frame, self.last_frame, self.run_button, self.cancel_button,
+                *self.fields.values(), self.first_frame, self.last_frame, self.run_button, self.cancel_button,
                 self.convert_with, self.convert_button, self.save_button, self.status,
                 self.result_label, self.pixels,
             ],
@@ -77,7 +77,7 @@ class GainWidget(ThreadedRun, Container):
         self._source = None  # (layer name, first frame, last frame) of the result
         self.start_button = self.run_button
         self._init_threaded()
-        set_tooltips(
+        set_tooltips(  # the parameter fields have theirs from the registry
             value_fields(self),
             (estimate_gain,),
             {
@@ -94,6 +94,9 @@ class GainWidget(ThreadedRun, Container):
             },
         )
         self.offset_adu.visible = False
+        self._show_fields()
+        for w in (self.method, *self.fields.values()):
+            w.changed.connect(self._show_fields)
         self.offset_known.changed.connect(self._on_offset_known)
         self.image.changed.connect(self._on_image)
         self.fit_range.changed.connect(self.refit)
@@ -134,14 +137,16 @@ class GainWidget(ThreadedRun, Container):
         dark = self.dark.value.data if self.dark.value is not None else None
         if dark is None and self.offset_known.value:
             dark = float(self.offset_adu.value)
-        return {
-            "dark": dark,
-            "method": self.method.value,
-            "nbins": int(self.nbins.value),
-            "fit_range": tuple(float(v) for v in self.fit_range.value),
-            "min_count": int(self.min_count.value),
-            "excess_noise_factor": float(self.excess_noise_factor.value),
-        }
+        return {"dark": dark, **METHODS[self.method.value].gui_kwargs(self._values())}
+
+    def _values(self) -> dict[str, Any]:
+        return {name: field.value for name, field in self.fields.items()}
+
+    def _show_fields(self, *_: Any) -> None:
+        """The fields of the picked method only (today every method takes them all)."""
+        shown = METHODS[self.method.value].shown(self._values())
+        for name, field in self.fields.items():
+            field.visible = name in shown
 
     def _stack(self) -> tuple[Any, Any, int, int]:
         layer = self.image.value

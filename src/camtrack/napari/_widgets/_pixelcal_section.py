@@ -21,15 +21,15 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    FloatSpinBox,
     PushButton,
     Select,
     SpinBox,
 )
 
 from camtrack._backend import to_host
-from camtrack.gain import PixelCalibration, calibrate_pixels
+from camtrack.gain import PIXELS, PixelCalibration, calibrate_pixels
 from camtrack.napari._layers import robust_limits, upsert_image
+from camtrack.napari._widgets._fields import fields_for
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
@@ -69,9 +69,10 @@ class PixelCalibrationSection(ThreadedRun, Container):
         self.dark = ComboBox(label="dark stack", choices=self._dark_choices)
         self.stacks = Select(label="flat stacks", choices=self._stacks)
         self.frames_per_level = SpinBox(label="frames per level", value=0, min=0, max=10**7)
-        self.excess_noise_factor = FloatSpinBox(
-            label="excess noise F² (EMCCD: 2)", value=1.0, min=1.0, max=2.0, step=0.1
-        )
+        # The keywords of calibrate_pixels (excess_noise_factor), from camtrack.gain.PIXELS.
+        self.fields = fields_for(PIXELS.gui().values())
+        for name, field in self.fields.items():
+            setattr(self, name, field)
         self.calibrate_button = PushButton(text="Calibrate pixels")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.save_button = PushButton(text="Save maps…", enabled=False)
@@ -81,7 +82,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
         super().__init__(
             widgets=[
                 self.expand, self.dark, self.stacks, self.frames_per_level,
-                self.excess_noise_factor, self.calibrate_button, self.cancel_button,
+                *self.fields.values(), self.calibrate_button, self.cancel_button,
                 self.save_button, self.load_button, self.status, self.result_label,
             ],
         )  # fmt: skip

@@ -7,47 +7,13 @@ the GUI get their text from the widget.
 
 from __future__ import annotations
 
-import inspect
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-_HEADER = re.compile(r"^(\w[\w, ]*?)\s*:\s*(.*)$")
+# One docstring parser for the registries, the command line and the tooltips.
+from camtrack._numpydoc import parameter_docs
 
-
-def parameter_docs(func: Callable[..., Any]) -> dict[str, str]:
-    """{name: "type. description"} from the Parameters section of ``func``'s docstring
-    (numpydoc). Names documented together ("x, y : float") each get the entry."""
-    doc = inspect.getdoc(func) or ""
-    lines = doc.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == "Parameters") + 2
-    except StopIteration:
-        return {}
-    out: dict[str, str] = {}
-    names: list[str] = []
-    body: list[str] = []
-
-    def flush() -> None:
-        text = " ".join(part.strip() for part in body if part.strip())
-        text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
-        for name in names:
-            out[name] = text
-
-    for line in lines[start:]:
-        if line and not line.startswith(" "):
-            if set(line.strip()) <= {"-"} or not _HEADER.match(line):
-                break  # the next section
-            flush()
-            head = _HEADER.match(line)
-            names = [n.strip() for n in head.group(1).split(",")]
-            body = [head.group(2).rstrip(".") + "."] if head.group(2) else []
-        elif line.strip() and set(line.strip()) <= {"-"}:
-            break
-        else:
-            body.append(line)
-    flush()
-    return out
+__all__ = ["parameter_docs", "set_tooltips", "value_fields"]
 
 
 def set_tooltips(
