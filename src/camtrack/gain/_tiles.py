@@ -31,6 +31,7 @@ import numpy as np
 
 from camtrack import _backend
 from camtrack._parallel import (
+    Hidden,
     Progress,
     compute,
     is_distributed,
@@ -145,6 +146,8 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
     block_frames = max(SLAB_FRAMES, min(block_frames, 4 * SLAB_FRAMES))
     edges = [*list(range(0, t, block_frames)), t]
     token = tokenize(stack)
+    # On a cluster each block task reads its own frames (no chunk transfers).
+    hide = Hidden if is_distributed(scheduler) else (lambda piece: piece)
     kernel = dask.delayed(_block_sums, pure=True)
     merge = dask.delayed(merge_sums, pure=True)
     xp, _ = _backend.namespace(stack)
@@ -153,9 +156,8 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
         leaves = []
         for a, b in itertools.pairwise(edges):
             piece = stack[a : min(t, b + OVERLAP), ys]
-            leaves.append(
-                kernel(piece, b - a, dask_key_name=f"camtrack-gain-block-{token}-{ys.start}-{a}")
-            )
+            key = f"camtrack-gain-block-{token}-{ys.start}-{a}"
+            leaves.append(kernel(hide(piece), b - a, dask_key_name=key))
         kernels.extend(leaves)
         while len(leaves) > 1:  # pairwise tree, order preserved (a before b)
             nxt = [merge(leaves[i], leaves[i + 1]) for i in range(0, len(leaves) - 1, 2)]
@@ -169,6 +171,8 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
 
 
 def _block_sums(piece: Any, own: int) -> dict:
+    if isinstance(piece, Hidden):
+        piece = piece.read()
     xp, _ = _backend.namespace(piece)
     return moment_sums(xp, piece, own)
 
@@ -396,6 +400,8 @@ def reduce_robust(
 
 
 def _energy_kernel(piece: Any, use: Any, shift: float) -> tuple[Any, Any]:
+    if isinstance(piece, Hidden):
+        piece = piece.read()
     xp, _ = _backend.namespace(piece)
     from camtrack.gain._robust import block_energy
 
@@ -403,6 +409,8 @@ def _energy_kernel(piece: Any, use: Any, shift: float) -> tuple[Any, Any]:
 
 
 def _kept_kernel(piece: Any, keep: Any, shift: float) -> dict:
+    if isinstance(piece, Hidden):
+        piece = piece.read()
     xp, _ = _backend.namespace(piece)
     from camtrack.gain._robust import kept_sums
 
@@ -444,7 +452,8 @@ def _robust_pass(
             from distributed import as_completed
 
             task = dask.delayed(kernel, pure=True)
-            futures = target.client.compute([task(frames(i), *args(i)) for i in range(len(pieces))])  # fmt: skip
+            # Each task reads its own piece on its worker (see Hidden).
+            futures = target.client.compute([task(Hidden(frames(i)), *args(i)) for i in range(len(pieces))])  # fmt: skip
             index = {f.key: i for i, f in enumerate(futures)}
             try:
                 for fut, value in as_completed(
