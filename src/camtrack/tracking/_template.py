@@ -154,11 +154,20 @@ def _step(
         # Per bin w d**2 and w d (w = 1 / var), interpolated to the pixels like t.
         w = 1.0 / xp.maximum(fit_var, 1e-30)
         fxx, fyy, fxy, bx, by, r2 = px.sums(t, w * d * d, w * d)
+        # The fitted pixels' summed level (or variance) and count from the bins (the
+        # same linear weights as the pixels' interpolation).
+        used = kept.sum(axis=1)
         if variance is None:
-            # The fitted pixels' level and count from the bins (same linear weights).
             lev = (kept * xp.maximum(level_b, 1e-6)).sum(axis=1)
-            scale = 1.0 / _residual_k(xp, r2, lev, kept.sum(axis=1), ok)
-            fxx, fyy, fxy, bx, by = (v * scale for v in (fxx, fyy, fxy, bx, by))
+            scale = 1.0 / _residual_k(xp, r2, lev, used, ok)
+        else:
+            # The camera gives the noise; residuals beyond it are the template's own
+            # misfit (sharp rings between 0.5 px bins: our model, fast mode, 64 px
+            # bright, 1.8x the camera's error). The reduced chi-square, where over 1,
+            # scales the errors (the step is the same), as the residuals' k does.
+            chi2 = _residual_k(xp, r2, (kept * fit_var).sum(axis=1), used, ok)
+            scale = 1.0 / xp.maximum(chi2, 1.0)
+        fxx, fyy, fxy, bx, by = (v * scale for v in (fxx, fyy, fxy, bx, by))
         det = fxx * fyy - fxy * fxy
         good = (det > 0) & finite
         det = xp.where(good, det, 1.0)
