@@ -1,5 +1,11 @@
 """Widget fields are the registry's keywords (#17 item 1): named like the engine
-keyword, with its range, start value and docstring, and params() binds to the function."""
+keyword, with its range, start value and docstring, and params() binds to the function.
+
+Background and Camera gain (with its per-pixel section) build their parameter fields
+from the registries; Forces and Bead tracking take their method / mode choices from
+them, and every Forces field named like a ``calibrate_force`` keyword is a registered
+one shown in the widget.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +15,40 @@ import pytest
 
 pytest.importorskip("napari")
 
-from camtrack import background
-from camtrack.napari._widgets import BackgroundWidget
+from camtrack import background, force, gain
+from camtrack.napari._widgets import BackgroundWidget, ForceWidget, GainWidget
+from camtrack.napari._widgets._tooltips import value_fields
+from camtrack.tracking._registry import MODES
+
+
+def _specs(methods) -> dict:
+    specs: dict = {}  # a field shared by methods shows the first method's spec
+    for m in methods.values():
+        for p in m.gui_params():
+            specs.setdefault(p.name, p)
+    return specs
+
+
+def _check_fields(owner, fields: dict, methods) -> None:
+    """Each field: the registry's keyword, label, tooltip, start value and range."""
+    specs = _specs(methods)
+    assert set(fields) == set(specs)
+    for name, field in fields.items():
+        p = specs[name]
+        assert getattr(owner, name) is field
+        assert field.tooltip == p.doc and field.label == p.label
+        assert field.value == (tuple(p.start) if p.size else p.start), name
+        if p.choices:
+            assert tuple(field.choices) == p.choices
+        elif p.kind is not bool:
+            assert field.min == p.min and field.max == p.max, name
 
 
 def test_background_widget_fields_are_the_registry(make_napari_viewer):
     widget = BackgroundWidget(make_napari_viewer())
     methods = background.METHODS.gui()
     assert list(widget.method.choices) == list(methods)
-    specs: dict = {}  # a field shared by methods shows the first method's spec
-    for m in methods.values():
-        for p in m.gui_params():
-            specs.setdefault(p.name, p)
-    assert set(widget.fields) == set(specs)
-    for name, field in widget.fields.items():
-        p = specs[name]
-        assert getattr(widget, name) is field
-        assert field.tooltip == p.doc and field.label == p.label
-        assert field.value == p.start, name
-        if p.choices:
-            assert tuple(field.choices) == p.choices
-        elif p.kind is not bool:
-            assert field.min == p.min and field.max == p.max, name
+    _check_fields(widget, widget.fields, methods)
     for label, method in methods.items():
         widget.method.value = label
         if "stat" in method.keywords:
@@ -41,3 +59,61 @@ def test_background_widget_fields_are_the_registry(make_napari_viewer):
         assert list(params) == [p.name for p in method.gui_params()]
         assert widget.engine_method == method.func.__name__
         inspect.signature(method.func).bind(None, **params)
+
+
+def test_gain_widget_fields_are_the_registry(make_napari_viewer):
+    """The method choices are estimate_gain's; the fields are the registered keywords;
+    params() picks the method and binds to estimate_gain; 0 in saturation is None."""
+    widget = GainWidget(make_napari_viewer())
+    methods = gain.METHODS.gui()
+    assert list(widget.method.choices) == list(methods) == list(gain._estimate.METHODS)
+    _check_fields(widget, widget.fields, methods)
+    for label, method in methods.items():
+        widget.method.value = label
+        params = widget.params()
+        assert params.pop("dark") is None and params["method"] == method.name
+        assert list(params) == [method.select, *(p.name for p in method.gui_params())]
+        assert params["saturation"] is None and params["fit_range"] == (33.0, 66.0)
+        inspect.signature(method.func).bind(None, **params)
+    widget.saturation.value = 4095.0
+    widget.fit_range.value = (10.0, 90.0)
+    params = widget.params()
+    assert params["saturation"] == 4095.0 and params["fit_range"] == (10.0, 90.0)
+    # The per-pixel section's fields are calibrate_pixels' registered keywords.
+    _check_fields(widget.pixels, widget.pixels.fields, gain.PIXELS.gui())
+
+
+# Forces widget fields that are the table pipeline's (camtrack.force.ForceParams), not
+# keywords of calibrate_force.
+FORCE_GENERAL = ("source", "table_file", "nm_per_px", "axis", "direction", "drag", "surface",
+                 "surface_nm", "focal_shift", "reference", "plateaus", "bead", "results", "overwrite")  # fmt: skip
+
+
+def test_force_widget_method_and_fields_are_registered(make_napari_viewer):
+    widget = ForceWidget(make_napari_viewer())
+    assert list(widget.method.choices) == list(force.METHODS.gui())
+    assert list(widget.method.choices) == list(force._calibrate.METHODS)
+    fields = value_fields(widget)
+    assert fields.pop(force.METHODS.select) is widget.method
+    specs = _specs(force.METHODS.gui())
+    keywords = set(inspect.signature(force.calibrate_force).parameters)
+    for name in fields:
+        assert name in specs or name in FORCE_GENERAL, f"Forces field {name!r}: register it"
+        if name in keywords:
+            assert name in specs, f"{name} is a calibrate_force keyword: register it"
+    # Every keyword the registry shows in the widget is a field there (by that name),
+    # with the registry's unit in its label.
+    for name, p in specs.items():
+        assert name in fields, name
+        assert not p.unit or p.unit in fields[name].label, (name, fields[name].label)
+    hidden = {p.name for m in force.METHODS.values() for p in m.params if not p.gui}
+    assert not hidden & set(fields)
+
+
+def test_tracking_widget_modes_are_the_registry(make_napari_viewer):
+    from camtrack.napari._widgets import TrackingWidget
+    from camtrack.tracking._measure import MODES as ENGINE_MODES
+
+    widget = TrackingWidget(make_napari_viewer())
+    assert list(widget.mode.choices) == list(MODES.gui()) == list(ENGINE_MODES)
+    assert widget.mode.value == next(iter(MODES))
