@@ -135,6 +135,44 @@ class PixelCalibration:
             excess_noise_factor=float(meta["excess_noise_factor"]),
         )
 
+    def to_layers(self) -> list[tuple[Any, dict, str]]:
+        """The maps as napari layer tuples ``(data, kwargs, "image")``.
+
+        Layers ``offset (ADU)``, ``variance (ADU²)`` (of the dark frames), ``gain
+        (e-/ADU)`` and ``read noise (e-)``: host float32 (cupy maps are copied off the
+        device), viridis, contrast limits from the 1st-99th percentiles of the finite
+        values. No napari import: the GUI adds them or updates the layers of these
+        names.
+        """
+        from camtrack._layerdata import PIXEL_MAP_LAYERS, map_layer
+
+        return [map_layer(name, getattr(self, field)) for field, name in PIXEL_MAP_LAYERS.items()]
+
+    def to_electrons(self, stack: Any, *, lazy: bool = False) -> Any:
+        """``(stack - offset_map_adu) * e_per_adu_map`` pixel by pixel: photoelectrons.
+
+        float32 on the stack's backend; lazy for dask input (and, with ``lazy=True``,
+        for any input: whole-frame dask chunks of about 4 MPixel). The stack is never
+        modified. Pixels without a usable factor (NaN: no positive photon-transfer
+        slope) take the median factor ``e_per_adu``, as the tracking camera model
+        does, so one bad pixel is not a hole. ValueError when the stack's frames are
+        not the maps' shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> cal = PixelCalibration(np.full((4, 4), 100.0), np.ones((4, 4)),
+        ...                        np.full((4, 4), 0.5), np.full((4, 4), 2.0), np.ones((4, 4)))
+        >>> cal.to_electrons(np.full((2, 4, 4), 110, dtype=np.uint16))[0, 0, 0]
+        np.float32(20.0)
+        """
+        from camtrack._layerdata import electrons
+
+        gain = _backend.to_host(self.e_per_adu_map).astype(np.float64)
+        usable = np.isfinite(gain) & (gain > 0)
+        gain = np.where(usable, gain, self.e_per_adu if usable.any() else np.nan)
+        return electrons(stack, self.offset_map_adu, gain, maps="per-pixel maps", lazy=lazy)
+
 
 def calibrate_pixels(
     stacks: Sequence[Any],

@@ -197,6 +197,59 @@ class GainResult:
             "warnings": list(self.warnings),
         }
 
+    def to_layers(self) -> list[tuple[Any, dict, str]]:
+        """The maps as napari layer tuples ``(data, kwargs, "image")``.
+
+        Layers ``mean`` (ADU), ``variance`` (ADU**2), ``gain map`` (e-/ADU) and, when
+        the offset is known, ``offset`` (ADU): host float32, viridis, contrast limits
+        from the 1st-99th percentiles of the finite values. No napari import: the GUI
+        adds them or updates the layers of these names.
+
+        Examples
+        --------
+        >>> from camtrack.gain import estimate_gain
+        >>> from camtrack.simulate import camera_stack
+        >>> stack, truth = camera_stack(50, (32, 32), rng=0)
+        >>> [kw["name"] for _, kw, _ in estimate_gain(stack).to_layers()]
+        ['mean', 'variance', 'gain map']
+        """
+        from camtrack._layerdata import GAIN_MAP_LAYERS, map_layer
+
+        return [
+            map_layer(name, getattr(self, field))
+            for field, name in GAIN_MAP_LAYERS.items()
+            if getattr(self, field) is not None
+        ]
+
+    def to_electrons(self, stack: Any, *, lazy: bool = False) -> Any:
+        """``(stack - offset_map) * e_per_adu``: a (T, Y, X) stack in photoelectrons.
+
+        float32 on the stack's backend; lazy for dask input (and, with ``lazy=True``,
+        for any input: whole-frame dask chunks of about 4 MPixel). The stack is never
+        modified. Needs the offset: a result measured with ``dark`` (a stack or a
+        known offset). The per-pixel offset map (from a dark stack) and the scalar
+        conversion factor are applied; for per-pixel factors use
+        :meth:`PixelCalibration.to_electrons`.
+
+        Examples
+        --------
+        >>> from camtrack.gain import estimate_gain
+        >>> from camtrack.simulate import camera_stack
+        >>> stack, truth = camera_stack(50, (32, 32), rng=0)
+        >>> res = estimate_gain(stack, dark=truth.camera.offset_adu)
+        >>> res.to_electrons(stack).dtype
+        dtype('float32')
+        """
+        from camtrack._layerdata import electrons
+
+        if self.offset_map is None:
+            raise ValueError(
+                "The offset is unknown: this result was measured without `dark`, so ADU "
+                "cannot be turned into photoelectrons. Pass a dark stack (or the known "
+                "offset in ADU) as `dark` to estimate_gain."
+            )
+        return electrons(stack, self.offset_map, self.e_per_adu, maps="offset maps", lazy=lazy)
+
 
 def derive(
     fit: GainFit,

@@ -242,3 +242,103 @@ class TrackResult:
             overwrite=overwrite,
             protect=protect,
         )
+
+    def to_points(
+        self, first_frame: int = 0, *, origin: Any = None, name: str = "tracked", **kwargs: Any
+    ) -> tuple[np.ndarray, dict[str, Any], str]:
+        """The positions as a napari points layer tuple ``(data, kwargs, "points")``.
+
+        Parameters
+        ----------
+        first_frame : int
+            Added to the frame index (a run over a frame range starting there), so the
+            points sit on the frames of the whole stack.
+        origin : (y0, x0) arrays (N,), optional
+            ``track_rois`` results only: each ROI's top-left corner in the frame (from
+            :func:`crop_rois`), so ROI coordinates become frame coordinates.
+        name : str
+            Layer name.
+        **kwargs
+            Layer keyword arguments that replace the defaults (e.g. ``face_color``).
+
+        Returns
+        -------
+        tuple
+            ``data``: (M, 3) rows (t, y, x) for ``track_beads`` results (t = frame +
+            ``first_frame``), (M, 2) rows (y, x) for ``track_rois`` results; float64,
+            pixel centres at integer coordinates. Rows with a NaN coordinate (lost
+            beads, beads at the edge) are left out. ``kwargs``: ``features`` bead (with
+            frames), z, x_err, y_err, z_err (when measured) and quality of each row;
+            coloured by z (viridis) when any z is known; ``metadata`` ``fs_hz`` and
+            ``exposure_s``. No napari import.
+
+        Examples
+        --------
+        >>> from camtrack.simulate import bead_rois
+        >>> from camtrack.tracking import track_rois
+        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
+        >>> data, kw, kind = track_rois(rois).to_points()
+        >>> data.shape, kind, list(kw["features"])
+        ((2, 2), 'points', ['z', 'x_err', 'y_err', 'z_err', 'quality'])
+        """
+        tab = self.to_table()
+        y, x = tab["y"], tab["x"]
+        if origin is not None:
+            y0, x0 = origin
+            y = y + np.asarray(_backend.to_host(y0), dtype=np.float64)
+            x = x + np.asarray(_backend.to_host(x0), dtype=np.float64)
+        cols = [y, x]
+        features: dict[str, np.ndarray] = {}
+        if "frame" in tab:
+            cols.insert(0, tab["frame"].astype(np.float64) + int(first_frame))
+            features["bead"] = tab["bead"]
+        data = np.column_stack(cols).astype(np.float64).reshape(-1, len(cols))
+        ok = np.isfinite(data).all(axis=1)
+        for key in ("z", "x_err", "y_err", "z_err", "quality"):
+            if key in tab:
+                features[key] = tab[key]
+        features = {k: np.asarray(v)[ok] for k, v in features.items()}
+        has_z = bool(np.isfinite(features["z"]).any())
+        colour = {"face_color": "z", "face_colormap": "viridis"} if has_z else {"face_color": "#7fb8ff"}  # fmt: skip
+        layer = {
+            "name": name, "size": 6, "border_width": 0, "features": features, **colour,
+            "metadata": {"fs_hz": self.fs_hz, "exposure_s": self.exposure_s},
+        }  # fmt: skip
+        layer.update(kwargs)
+        return data[ok], layer, "points"
+
+    def to_tracks(
+        self, first_frame: int = 0, *, name: str = "tracks", **kwargs: Any
+    ) -> tuple[np.ndarray, dict[str, Any], str]:
+        """Each bead's path as a napari tracks layer tuple ``(data, kwargs, "tracks")``.
+
+        ``data``: (M, 4) float64 rows (bead, t, y, x), t = frame + ``first_frame``,
+        sorted by bead and then time (napari's order for track data); rows with a NaN
+        coordinate are left out. ``kwargs``: ``name``, a 50-frame tail, translucent
+        blending, replaced by ``**kwargs``. Only for ``track_beads`` results (with
+        frames and beads). No napari import.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from camtrack.tracking import TrackResult
+        >>> res = TrackResult(x=np.array([1.0, 2.0]), y=np.array([3.0, 4.0]),
+        ...                   z=np.full(2, np.nan), profiles=None, quality=np.ones(2),
+        ...                   match=np.full(2, np.nan), frame=np.array([1, 0]),
+        ...                   bead=np.array([0, 0]))
+        >>> res.to_tracks()[0]
+        array([[0., 0., 4., 2.],
+               [0., 1., 3., 1.]])
+        """
+        if self.frame is None:
+            raise ValueError(
+                "to_tracks needs the frame and bead of each row: call it on a result of "
+                "track_beads (frames x beads), not of track_rois."
+            )
+        tab = self.to_table()
+        t = tab["frame"].astype(np.float64) + int(first_frame)
+        data = np.column_stack([tab["bead"].astype(np.float64), t, tab["y"], tab["x"]])
+        data = data[np.isfinite(data).all(axis=1)]
+        data = data[np.lexsort((data[:, 1], data[:, 0]))]
+        layer = {"name": name, "tail_length": 50, "blending": "translucent", **kwargs}
+        return data, layer, "tracks"

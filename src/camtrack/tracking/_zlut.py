@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,31 @@ class ZLut:
     def load(cls, path: str | os.PathLike) -> ZLut:
         """Read a ZLut written by :meth:`save`."""
         return load_zlut(path)
+
+    def to_layers(
+        self, stack: Sequence[ZLut] | None = None, *, name: str = "Z-LUT"
+    ) -> list[tuple[Any, dict, str]]:
+        """The table as a napari image layer tuple ``(data, kwargs, "image")``, in a list.
+
+        ``data``: the profiles vs z as float32 (rows: planes, columns: radial bins),
+        or, with ``stack`` (one LUT per bead, all of this one's shape), those tables
+        stacked (beads, planes, bins), a slider over beads. Pixel units, so the table
+        does not stretch a field's world; colormap "twilight" (relative contrast is
+        signed); ``metadata``: this LUT's ``z``, ``units`` and ``radii_px``. No napari
+        import.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> lut = ZLut(z=np.array([0.0, 100.0]), profiles=np.zeros((2, 5)), roi_size=16)
+        >>> data, kw, kind = lut.to_layers()[0]
+        >>> data.shape, kw["name"], kind
+        ((2, 5), 'Z-LUT', 'image')
+        """
+        tables = [np.asarray(t.profiles, dtype=np.float32) for t in (stack or [self])]
+        data = tables[0] if len(tables) == 1 else np.stack(tables)
+        meta = {"z": np.asarray(self.z), "units": self.units, "radii_px": self.radii}
+        return [(data, {"name": name, "colormap": "twilight", "metadata": meta}, "image")]
 
 
 def _nan_if_none(v: float | None) -> float:
