@@ -173,6 +173,23 @@ class PixelCalibration:
         gain = np.where(usable, gain, self.e_per_adu if usable.any() else np.nan)
         return electrons(stack, self.offset_map_adu, gain, maps="per-pixel maps", lazy=lazy)
 
+    def summary(self) -> str:
+        """The maps in a few numbers, one line: size, levels, the median gain with its
+        5-95 % spread, the median read noise and offset, and the pixels without a gain."""
+        gain = _backend.to_host(self.e_per_adu_map)
+        ok = gain[np.isfinite(gain)]
+        lo, hi = np.percentile(ok, [5, 95]) if ok.size else (np.nan, np.nan)
+        text = (
+            f"{self.shape[0]} x {self.shape[1]} px, {self.n_levels} light levels; "
+            f"gain median {self.e_per_adu:.4g} e-/ADU (5-95 %: {lo:.4g}-{hi:.4g}); "
+            f"read noise median {np.nanmedian(_backend.to_host(self.read_noise_map_e)):.3g} e-; "
+            f"offset median {np.median(_backend.to_host(self.offset_map_adu)):.5g} ADU"
+        )
+        bad = int(gain.size - ok.size)
+        if bad:
+            text += f"; {bad} pixel(s) without a positive slope (NaN gain)"
+        return text
+
 
 def calibrate_pixels(
     stacks: Sequence[Any],

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -27,9 +26,9 @@ from magicgui.widgets import (
 from camtrack import gain
 from camtrack.gain import estimate_gain
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
-from camtrack.napari._layers import robust_limits, upsert_image
+from camtrack.napari._layers import upsert_all, upsert_image
 from camtrack.napari._widgets._fields import fields_for
-from camtrack.napari._widgets._pixelcal_section import PixelCalibrationSection, electrons
+from camtrack.napari._widgets._pixelcal_section import PixelCalibrationSection
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
@@ -184,13 +183,7 @@ class GainWidget(ThreadedRun, Container):
     def _show(self, result: Any, source: tuple[str, int, int]) -> None:
         self.result = result
         self._source = source
-        maps = {"mean": result.mean, "variance": result.var, "gain map": result.gain_map}
-        if result.offset_map is not None:
-            maps["offset"] = result.offset_map
-        for name, data in maps.items():
-            data = np.asarray(data, dtype=np.float32)
-            upsert_image(self.viewer, name, data, colormap="viridis",
-                         contrast_limits=robust_limits(data))  # fmt: skip
+        upsert_all(self.viewer, result.to_layers())  # mean, variance, gain map, offset
         self.convert_button.enabled = self.save_button.enabled = True
         self._update_plot()
         self.status.value = f"done: {source[0]}, {result.n_frames} frames"
@@ -260,8 +253,6 @@ class GainWidget(ThreadedRun, Container):
     def convert(self, *_: Any) -> None:
         """Add the lazy layer ``<image> (e-)``: (stack - offset) x e-/ADU, with the
         scalar fit or pixel by pixel with the per-pixel maps."""
-        import dask.array as da
-
         if self.convert_with.value == PER_PIXEL:
             self._convert_per_pixel()
             return
@@ -283,11 +274,7 @@ class GainWidget(ThreadedRun, Container):
             )
             return
         layer = self.viewer.layers[self._source[0]]
-        data = layer.data
-        if not isinstance(data, da.Array):
-            data = da.from_array(data, chunks=(max(1, 2**22 // data[0].size), -1, -1))
-        offset = np.asarray(result.offset_map, dtype=np.float32)
-        electrons = (data.astype(np.float32) - offset) * np.float32(result.e_per_adu)
+        electrons = result.to_electrons(layer.data, lazy=True)
         upsert_image(self.viewer, f"{layer.name} (e-)", electrons, colormap="gray")
 
     def _convert_per_pixel(self) -> None:
@@ -300,7 +287,7 @@ class GainWidget(ThreadedRun, Container):
                 )
             if layer is None:
                 raise ValueError("No image layer selected: pick the stack to convert in 'image'.")
-            data = electrons(layer.data, cal)
+            data = cal.to_electrons(layer.data, lazy=True)
         except (ValueError, TypeError) as exc:
             self._error(exc)
             return

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -26,20 +25,15 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from camtrack._backend import to_host
+from camtrack._layerdata import PIXEL_MAP_LAYERS
 from camtrack.gain import PIXELS, PixelCalibration, calibrate_pixels
-from camtrack.napari._layers import robust_limits, upsert_image
+from camtrack.napari._layers import upsert_all
 from camtrack.napari._widgets._fields import fields_for
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
-# PixelCalibration field -> result layer (the unit in the name, as the maps differ in it)
-MAP_LAYERS = {
-    "offset_map_adu": "offset (ADU)",
-    "dark_var_map_adu2": "variance (ADU²)",
-    "e_per_adu_map": "gain (e-/ADU)",
-    "read_noise_map_e": "read noise (e-)",
-}
+# PixelCalibration field -> result layer (PixelCalibration.to_layers() names them)
+MAP_LAYERS = PIXEL_MAP_LAYERS
 # Rows the flat-stack list shows before it scrolls: enough for a typical series of
 # levels without pushing the buttons below a laptop screen.
 LIST_ROWS = 5
@@ -186,10 +180,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
     def _show(self, cal: PixelCalibration, status: str, inputs: tuple[str, ...] = ()) -> None:
         self.calibration = cal
         self._inputs = inputs
-        for field, name in MAP_LAYERS.items():
-            data = to_host(getattr(cal, field)).astype(np.float32)  # cupy maps for cupy input
-            upsert_image(self.viewer, name, data, colormap="viridis",
-                         contrast_limits=robust_limits(data))  # fmt: skip
+        upsert_all(self.viewer, cal.to_layers())  # offset, variance, gain, read noise
         self.save_button.enabled = True
         self.result_label.value = summary(cal)
         self.status.value = status
@@ -279,40 +270,5 @@ def _calibrate(
 
 
 def summary(cal: PixelCalibration) -> str:
-    """The maps in a few numbers: size, medians with the spread of the gain, bad pixels."""
-    gain = to_host(cal.e_per_adu_map)
-    ok = gain[np.isfinite(gain)]
-    lo, hi = np.percentile(ok, [5, 95])
-    text = (
-        f"{cal.shape[0]} x {cal.shape[1]} px, {cal.n_levels} light levels; "
-        f"gain median {cal.e_per_adu:.4g} e-/ADU (5-95 %: {lo:.4g}-{hi:.4g}); "
-        f"read noise median {np.nanmedian(to_host(cal.read_noise_map_e)):.3g} e-; "
-        f"offset median {np.median(to_host(cal.offset_map_adu)):.5g} ADU"
-    )
-    bad = int(gain.size - ok.size)
-    if bad:
-        text += f"; {bad} pixel(s) without a positive slope (NaN gain)"
-    return text
-
-
-def electrons(data: Any, cal: PixelCalibration) -> Any:
-    """Lazy (stack - offset map) x gain map of a (T, Y, X) stack, float32 e-.
-
-    Pixels without a usable gain (NaN: no positive photon-transfer slope) take the
-    median gain, as the tracking camera model does, so one bad pixel is not a hole.
-    """
-    import dask.array as da
-
-    shape = tuple(int(s) for s in data.shape[1:])
-    if shape != tuple(cal.shape):
-        raise ValueError(
-            f"The per-pixel maps are {cal.shape[0]} x {cal.shape[1]} px, the stack's frames "
-            f"{shape[0]} x {shape[1]}: calibrate (or load maps of) the same camera region."
-        )
-    if not isinstance(data, da.Array):
-        # about 4 MPixel per chunk: a few frames of a large sensor at a time
-        data = da.from_array(data, chunks=(max(1, 2**22 // int(np.prod(shape))), -1, -1))
-    g = to_host(cal.e_per_adu_map).astype(np.float64)
-    g = np.where(np.isfinite(g) & (g > 0), g, cal.e_per_adu).astype(np.float32)
-    offset = to_host(cal.offset_map_adu).astype(np.float32)
-    return (data.astype(np.float32) - offset) * g
+    """The maps in a few numbers (:meth:`camtrack.gain.PixelCalibration.summary`)."""
+    return cal.summary()
