@@ -21,6 +21,7 @@ __all__ = [
     "PIXEL_MAP_LAYERS",
     "LayerData",
     "as_lazy",
+    "background_layers",
     "electrons",
     "host_float32",
     "image_layer",
@@ -118,3 +119,26 @@ def electrons(
         offset = xp.asarray(offset_adu, dtype=xp.float32)
         gain = xp.asarray(e_per_adu, dtype=xp.float32)
     return (stack.astype(xp.float32) - offset) * gain
+
+
+def background_layers(
+    name: str, stack: Any, background: Any, *, images: Any = None
+) -> list[LayerData]:
+    """``<name> background`` and ``<name> - background`` (``stack - background``, signed
+    float, lazy for dask) as gray image layers; with ``images`` (a sparse median's
+    few median images) also ``<name> sparse background images``, hidden.
+
+    ``background`` is one image (Y, X) or one per frame (T, Y, X), as
+    :func:`camtrack.background.subtract` takes it.
+    """
+    from camtrack.background import subtract
+
+    layers = [
+        image_layer(f"{name} background", background, colormap="gray"),
+        image_layer(f"{name} - background", subtract(stack, background), colormap="gray"),
+    ]
+    if images is not None:
+        images = np.asarray(_backend.to_host(images))
+        label = f"{name} sparse background images"
+        layers.append(image_layer(label, images, colormap="gray", visible=False))
+    return layers

@@ -106,6 +106,17 @@ class SparseMedianResult:
             adjust_chunks={"y": (ny,), "x": (nx,)},
         )
 
+    def to_layers(self, stack: Any, name: str = "stack") -> list[tuple[Any, dict, str]]:
+        """napari layer tuples ``(data, kwargs, "image")``: ``<name> background`` (the
+        per-frame background, :meth:`expand` with the offsets), ``<name> -
+        background`` (signed float) and ``<name> sparse background images`` (the few
+        median images, hidden); gray, lazy for dask. ``stack`` is the one this result
+        was computed from. No napari import.
+        """
+        from camtrack._layerdata import background_layers
+
+        return background_layers(name, stack, self.expand(), images=self.images)
+
 
 def _expand_block(idx: Any, images: Any, offsets: Any = None) -> Any:
     xp, _ = _backend.namespace(images)

@@ -67,6 +67,15 @@ class SpatialMeanResult:
         total = self.missing.sum()
         return int(total.compute() if is_dask(total) else _backend.to_host(total))
 
+    def to_layers(self, stack: Any, name: str = "stack") -> list[tuple[Any, dict, str]]:
+        """napari layer tuples ``(data, kwargs, "image")``: ``<name> background`` and
+        ``<name> - background`` (``stack - background``, signed float; lazy for dask),
+        gray. ``stack`` is the one this result was computed from. No napari import.
+        """
+        from camtrack._layerdata import background_layers
+
+        return background_layers(name, stack, self.background)
+
 
 def _radius_pair(radius: Any) -> tuple[float, float]:
     if np.ndim(radius) == 0:
