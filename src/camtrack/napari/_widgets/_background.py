@@ -24,9 +24,10 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 
 from camtrack import background as bg
+from camtrack._layerdata import as_lazy, background_layers
 from camtrack._parallel import compute, compute_isolated
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
-from camtrack.napari._layers import upsert_image
+from camtrack.napari._layers import upsert_all, upsert_image
 from camtrack.napari._widgets._fields import fields_for
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label, while_alive
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
@@ -225,31 +226,24 @@ class BackgroundWidget(ThreadedRun, Container):
 
     # -- apply --------------------------------------------------------------------
     def compute(self, stack: Any, progress: Any = None) -> tuple[Any, Any, dict]:
-        """Run the engine on the whole (lazy) stack: (background, subtracted, extras)."""
-        import dask.array as da
-
-        if not isinstance(stack, da.Array):
-            stack = da.from_array(stack, chunks=(max(1, 2**22 // stack[0].size), -1, -1))
+        """Run the engine on the whole (lazy) stack: (the stack as dask, the method's
+        result, extras). The result is a SpatialMeanResult, a SparseMedianResult or the
+        background array (rolling median: lazy; the others: one computed image)."""
+        stack = as_lazy(stack)
         method, params = self.engine_method, self.params()
         extras: dict[str, Any] = {}
-        if method == "spatial_mean":
-            result = bg.spatial_mean(stack, **params)
-            background, offsets = result.background, None
-            extras["noise_correction"] = result.noise_correction
-        elif method == "rolling_median":
-            background, offsets = bg.rolling_median(stack, **params), None
+        if method in ("spatial_mean", "rolling_median"):
+            result = getattr(bg, method)(stack, **params)
         elif method == "sparse_median":
             result = bg.sparse_median(stack, progress=progress, **params)
-            background, offsets = result.expand(), None
-            extras["images"] = result.images
             if result.offsets is not None:
                 extras["offsets"] = np.asarray(result.offsets)  # (T,) floats: small
         else:  # temporal median, temporal percentile, frame statistic: one image
             # Lazy for dask input: computed here, task by task, so the bar moves and
             # Cancel stops it within one task (one spatial tile).
             image = getattr(bg, method)(stack, progress=progress, **params)
-            background, offsets = np.asarray(compute(image, progress=progress)), None
-        return background, bg.subtract(stack, background, offsets=offsets), extras
+            result = np.asarray(compute(image, progress=progress))
+        return stack, result, extras
 
     def apply(self, *_: Any) -> None:
         try:
@@ -266,19 +260,19 @@ class BackgroundWidget(ThreadedRun, Container):
         )
 
     def _show_result(self, name: str, out: tuple[Any, Any, dict]) -> None:
-        background, subtracted, extras = out
-        upsert_image(self.viewer, f"{name} background", background, colormap="gray")
-        upsert_image(self.viewer, f"{name} - background", subtracted, colormap="gray")
-        if "images" in extras:
-            upsert_image(self.viewer, f"{name} sparse background images",
-                         np.asarray(extras["images"]), colormap="gray", visible=False)  # fmt: skip
+        stack, result, extras = out
+        # <name> background, <name> - background (lazy), the sparse median's images
+        if hasattr(result, "to_layers"):
+            upsert_all(self.viewer, result.to_layers(stack, name))
+        else:
+            upsert_all(self.viewer, background_layers(name, stack, result))
         if extras.get("offsets") is not None:
             self._plot_offsets(name, extras["offsets"])
         for pattern in (PREVIEW_BG, PREVIEW_RES):
             if pattern.format(name) in self.viewer.layers:
                 self.viewer.layers.remove(pattern.format(name))
         self.preview.value = False
-        note = extras.get("noise_correction")
+        note = getattr(result, "noise_correction", None)
         self.status.value = f"done: {self.method.value}" + (
             f" (noise correction {note:.4f})" if note is not None else ""
         )

@@ -46,7 +46,7 @@ from magicgui.widgets import (
 
 from camtrack import tracking
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
-from camtrack.napari._layers import keep_on_top
+from camtrack.napari._layers import keep_on_top, upsert
 from camtrack.napari._plots import share_width
 from camtrack.napari._widgets._threaded import (
     ThreadedRun,
@@ -67,7 +67,6 @@ from camtrack.tracking._result import check_timing
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
 CAMERA_SOURCES = ["none", "Camera gain widget", "file"]
-ERRORS = ("x_err", "y_err", "z_err")
 # Frames over which Find beads checks which beads are stuck (flag_stuck_beads: 100
 # frames measure a bead's frame-to-frame step to about 7 %).
 STUCK_FRAMES = 100
@@ -576,40 +575,23 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.result = result
         self._tracked_source = (name, first)
         self._tracked_info = info  # (reference beads, Z-LUT description(s)) for the export
+        # Points (t, y, x) with the features bead, z, x_err, y_err, z_err, quality and
+        # the acquisition in the metadata (the Forces widget reads fs_hz from there).
+        points = result.to_points(first, name=TRACKED)
+        before = self.viewer.layers[TRACKED] if TRACKED in self.viewer.layers else None  # noqa: SIM401
+        pts = upsert(self.viewer, points, **self._geometry(3))
+        if pts is not before:
+            pts.selected_data.events.items_changed.connect(self._on_select)
+        upsert(self.viewer, result.to_tracks(first, name=TRACKS), **self._geometry(3))
         tab = result.to_table()
         t = tab["frame"].astype(np.float64) + first
-        data = np.column_stack([t, tab["y"], tab["x"]])
-        features = {"bead": tab["bead"], "z": tab["z"], **{k: tab[k] for k in ERRORS if k in tab}, "quality": tab["quality"]}  # fmt: skip
-        ok = np.isfinite(data).all(axis=1)
-        has_z = bool(np.isfinite(tab["z"][ok]).any())
-        kwargs = (
-            {"face_color": "z", "face_colormap": "viridis"} if has_z else {"face_color": "#7fb8ff"}
-        )
-        feats = {k: v[ok] for k, v in features.items()}
-        if TRACKED in self.viewer.layers:
-            pts = self.viewer.layers[TRACKED]
-            pts.data = data[ok]
-            pts.features = feats
-            if has_z:
-                pts.face_color = "z"
-        else:
-            pts = self.viewer.add_points(data[ok], name=TRACKED, size=6, features=feats,
-                                         border_width=0, **kwargs, **self._geometry(3))  # fmt: skip
-            pts.selected_data.events.items_changed.connect(self._on_select)
-        # The Forces widget reads the acquisition from here (None: unknown).
-        pts.metadata.update(fs_hz=result.fs_hz, exposure_s=result.exposure_s)
-        tracks = np.column_stack([tab["bead"], t, tab["y"], tab["x"]])[ok]
-        if TRACKS in self.viewer.layers:
-            self.viewer.layers[TRACKS].data = tracks
-        else:
-            self.viewer.add_tracks(tracks, name=TRACKS, tail_length=50, blending="translucent",
-                                   **self._geometry(3))  # fmt: skip
+        has_z = points[1]["face_color"] == "z"  # coloured by z when any z is known
         if PREVIEW in self.viewer.layers:
             self.viewer.layers.remove(PREVIEW)
         self.preview.value = False
         self._plot_z(t, tab)
         self.export_button.enabled = True
-        n_nan = int((~ok).sum())
+        n_nan = len(tab["x"]) - len(points[0])
         self.status.value = (
             f"tracked {len(tab['x'])} bead-frames"
             + (f" ({n_nan} NaN: beads at the edge or lost)" if n_nan else "")
@@ -712,15 +694,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 f"; no z: the Z-LUT is for roi_size {self.zlut.roi_size}, not {size} (set "
                 "roi_size back or rebuild the Z-LUT)"
             )
-        data = np.column_stack([np.asarray(res.y) + y0, np.asarray(res.x) + x0])
-        feats = {"z": np.asarray(res.z), **{k: np.asarray(getattr(res, k)) for k in ERRORS}, "quality": np.asarray(res.quality)}  # fmt: skip
-        if PREVIEW in self.viewer.layers:
-            self.viewer.layers[PREVIEW].data = data
-            self.viewer.layers[PREVIEW].features = feats
-        else:
-            self.viewer.add_points(data, name=PREVIEW, size=6, features=feats,
-                                   face_color="#ff6f61", border_width=0,
-                                   **self._geometry(2))  # fmt: skip
+        # Points (y, x) in the frame: each ROI's position plus its corner.
+        points = res.to_points(origin=(y0, x0), name=PREVIEW, face_color="#ff6f61")
+        upsert(self.viewer, points, **self._geometry(2))
         self.status.value = f"preview: frame {t}, {int(inside.sum())} beads" + note
         return res
 

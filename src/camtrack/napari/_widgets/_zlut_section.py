@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import tracking
-from camtrack.napari._layers import upsert_image
+from camtrack.napari._layers import upsert
 
 BEADS, LUT = "beads", "Z-LUT"
 
@@ -178,18 +178,12 @@ class ZLutSection:
             from napari.utils.notifications import show_info
 
             show_info(f"roi_size set from {old} to {lut.roi_size} px, the Z-LUT's ROI size.")
-        tables = [np.asarray(t.profiles, dtype=np.float32) for t in (stack or [lut])]
-        data = tables[0] if len(tables) == 1 else np.stack(tables)
-        if LUT in self.viewer.layers and self.viewer.layers[LUT].data.ndim != data.ndim:
-            self.viewer.layers.remove(LUT)
         # Pixel units (rows: planes, columns: radial bins), so the table does not stretch
         # the field's world; the planes' z go into the layer's metadata. Shown once so
         # napari slices it (a layer first added hidden stays "loading" and painting its
         # row in the layer list can abort Qt), then hidden.
-        layer = upsert_image(
-            self.viewer, LUT, data, colormap="twilight", visible=True,
-            metadata={"z": np.asarray(lut.z), "units": lut.units, "radii_px": lut.radii},
-        )  # fmt: skip
+        (table,) = lut.to_layers(stack, name=LUT)
+        layer = upsert(self.viewer, table, visible=True)
         layer.visible = False
         self.save_lut_button.enabled = True
         self.lut_label.value = (
