@@ -280,7 +280,7 @@ def _template_refine(
 ) -> tuple[Any, Any, Any, Any, Any]:  # fmt: skip
     """The template step (:func:`template_step`) on ``rows``, in place of their centres.
 
-    Each on a box about the centre that holds 99 % of its information (``reach`` (N,),
+    Each on a box about the centre that holds 95 % of its information (``reach`` (N,),
     px, from :func:`~camtrack.tracking._errors.xy_errors`); clipped pixels
     (``clip_mask``) get no weight. Also returns (N,) bool: the rows whose step was
     taken (a failed step, NaN, keeps the centre). ``only_better``: take it only

@@ -13,9 +13,14 @@ binning, 0.5 px bins; a displacement d changes it only at O(d**2)), weights
 residuals), the slope ``T'`` shrunk by its noise (Wiener factor ``1 - var(T')/T'**2``)
 so that the far, flat pixels get no weight without a special case. The step and the
 error come from the 2x2 Fisher matrix ``F = sum w J J^T``, ``J = -T'(r) (p - c) / r``:
-``sqrt(diag(F^-1))`` is the estimator's standard error. It is applied on a box about
-the centre (the window picked for the symmetry fit), so its cost scales with the
-light's extent, not the ROI's.
+``sqrt(diag(F^-1))`` is the estimator's standard error, scaled by the reduced
+chi-square of the residuals where a camera's noise leaves it above 1 (a template that
+misfits, e.g. sharp rings between bins). Clipped pixels get no weight (they carry no
+information) but stay in the template. Each ROI is fitted on its own box about the
+centre, holding most of its information, so the cost scales with the light's extent,
+not the ROI's. The pixel loops are compiled with numba (two passes: the bins, then
+the Fisher matrix, gradient and residuals); without numba, or on cupy, the same
+passes run as array operations.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def template_step(
         return _step(xp, g, bg, cx, cy, side, var, mask, k)
     # Vectorised: ROIs sorted by box size, in chunks of similar boxes (one ROI with a
     # large box no longer makes every box large), each chunk about _CHUNK_PX pixels.
-    order = xp.argsort(side, kind="stable")
+    order = xp.argsort(side)
     out = [xp.full(n, math.nan, dtype=cx.dtype), xp.full(n, math.nan, dtype=cy.dtype), xp.full(n, math.nan), xp.full(n, math.nan)]  # fmt: skip
     i = 0
     while i < n:
@@ -119,7 +124,7 @@ def _step(
     x0 = xp.clip(xp.round(cx).astype(xp.int64) - b // 2, 0, s - b)
     ox = (cx - x0).astype(xp.float64)
     oy = (cy - y0).astype(xp.float64)
-    nb = math.ceil(int(xp.max(b)) * 0.75 / _BIN) + 3
+    nb = math.ceil((b if isinstance(b, int) else int(b.max())) * 0.75 / _BIN) + 3
     kern = _kernels() if xp is np and not isinstance(b, int) else None
     with quiet():
         if kern is not None:
@@ -458,6 +463,8 @@ def _kernels() -> tuple[Any, ...] | None:
                 except Exception:  # numba missing or broken: the vectorised passes
                     _compiled = False
                     return None
+                # fastmath: reassociated sums (20 % faster); every input is finite
+                # (bad ROIs are zeroed, NaN centres replaced, bins guarded).
                 jit = numba.njit(nogil=True, cache=True, fastmath=True)
                 # The kernels call _pixel through this module's globals, which numba
                 # reads when it compiles them: the jitted helper must be there first.
