@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from camtrack import background as bg
-from camtrack._layerdata import GAIN_MAP_LAYERS, PIXEL_MAP_LAYERS, robust_limits
+from camtrack._layerdata import GAIN_MAP_LAYERS, PIXEL_MAP_LAYERS, points_table, robust_limits
 from camtrack.gain import PixelCalibration, calibrate_pixels, estimate_gain
 from camtrack.simulate import Camera, bead_field, bead_rois, camera_stack, dark_stack
-from camtrack.tracking import TrackResult, ZLut, track_beads, track_rois
+from camtrack.tracking import TrackResult, ZLut, locate_beads, track_beads, track_rois
 
 READ_NOISE_E = 1.5  # the simulated camera's (Camera() default)
 
@@ -163,10 +163,28 @@ def test_pixel_to_electrons_nan_gain_and_shape():
 
 # -- tracking -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tracked():
-    stack, truth = bead_field(n_frames=8, shape=(128, 128), n_beads=3, rng=0)
+def field():
+    return bead_field(n_frames=8, shape=(128, 128), n_beads=3, rng=0)
+
+
+@pytest.fixture(scope="module")
+def tracked(field):
+    stack, truth = field
     start = np.column_stack([truth.x[0], truth.y[0]])
     return truth, track_beads(stack, start, roi_size=32)  # every bead 32/2 px from the edges
+
+
+def test_found_beads_points(field):
+    stack, truth = field
+    found = locate_beads(stack[0], roi_size=32)
+    data, kw, kind = found.to_points(size=8)
+    assert kind == "points" and kw["name"] == "beads" and kw["size"] == 8
+    np.testing.assert_array_equal(data, np.column_stack([found.y, found.x]))
+    np.testing.assert_array_equal(kw["features"]["bead"], np.arange(len(found)))
+    assert not kw["features"]["reference"].any()
+    # Each simulated bead is found within a pixel (find_beads: a few tenths).
+    for x, y in zip(truth.x[0], truth.y[0], strict=True):
+        assert np.hypot(data[:, 1] - x, data[:, 0] - y).min() < 1.0
 
 
 def test_points_are_the_table(tracked):
@@ -187,6 +205,17 @@ def test_points_are_the_table(tracked):
     assert np.hypot(data[:, 2] - truth.x[frame, bead], data[:, 1] - truth.y[frame, bead]).max() < 0.1  # fmt: skip
     # Overrides replace the defaults.
     assert res.to_points(name="other", size=9)[1]["size"] == 9
+
+
+def test_points_table_inverts_to_points(tracked):
+    # What the Forces widget reads back from the `tracked` layer: the result's table,
+    # frames shifted by first_frame.
+    _, res = tracked
+    data, kw, _ = res.to_points(first_frame=4)
+    back, tab = points_table(data, kw["features"]), res.to_table()
+    np.testing.assert_array_equal(back["frame"], tab["frame"] + 4)
+    for key in ("bead", "x", "y", "z"):
+        np.testing.assert_array_equal(back[key], tab[key])
 
 
 def test_points_leave_out_nan_rows_and_colour_by_z():

@@ -26,6 +26,7 @@ __all__ = [
     "host_float32",
     "image_layer",
     "map_layer",
+    "points_table",
     "robust_limits",
 ]
 
@@ -142,3 +143,20 @@ def background_layers(
         label = f"{name} sparse background images"
         layers.append(image_layer(label, images, colormap="gray", visible=False))
     return layers
+
+
+def points_table(data: Any, features: Any) -> dict[str, np.ndarray]:
+    """The tracking table of a points layer made by :meth:`TrackResult.to_points`
+    (rows (t, y, x), features bead and z): columns frame (int), bead, x, y and, when
+    the layer has it, z; the inverse of ``to_points`` for what the force engine reads.
+    """
+    data = np.asarray(data, dtype=np.float64).reshape(-1, 3)
+    tab = {
+        "frame": np.rint(data[:, 0]).astype(int),
+        "bead": np.asarray(features["bead"]),
+        "x": data[:, 2],
+        "y": data[:, 1],
+    }
+    if "z" in features:
+        tab["z"] = np.asarray(features["z"], dtype=np.float64)
+    return tab

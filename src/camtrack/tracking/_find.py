@@ -112,6 +112,25 @@ class FoundBeads:
             "symmetry": self.symmetry,
         }
 
+    def to_points(self, *, name: str = "beads", **kwargs: Any) -> tuple[np.ndarray, dict, str]:
+        """The beads as a napari points layer tuple ``(data, kwargs, "points")``.
+
+        ``data``: (M, 2) rows (y, x), full-frame pixels; ``features``: ``bead`` (its
+        index, the number a trace legend shows) and ``reference`` (False: no bead is
+        marked stuck yet). ``**kwargs`` add to or replace the layer keywords (styling).
+        No napari import.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> found = FoundBeads(np.array([3.0]), np.array([4.0]), np.ones(1), np.ones(1), np.ones(1))
+        >>> found.to_points()[0]
+        array([[4., 3.]])
+        """
+        data = np.column_stack([self.y, self.x]).astype(np.float64).reshape(-1, 2)
+        features = {"reference": np.zeros(len(self), dtype=bool), "bead": np.arange(len(self))}
+        return data, {"name": name, "features": features, **kwargs}, "points"
+
 
 def locate_beads(
     image: Any,

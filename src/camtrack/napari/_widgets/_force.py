@@ -31,6 +31,7 @@ from magicgui.widgets import (
 )
 
 from camtrack import force
+from camtrack._layerdata import points_table
 from camtrack.force import (
     DRAG_MODES,
     SURFACES,
@@ -248,15 +249,9 @@ class ForceWidget(ThreadedRun, Container):
                 raise ValueError("No tracking: pick the `tracked` layer (track beads first) "
                                  "or choose a table file.")  # fmt: skip
             return read_table(path), ("file", path)
-        data = np.asarray(layer.data, dtype=np.float64)
-        if len(data) == 0:
+        if len(layer.data) == 0:
             raise ValueError(f"The layer {layer.name!r} has no points: track beads first.")
-        feats = layer.features
-        tab = {"frame": np.rint(data[:, 0]).astype(int), "bead": np.asarray(feats["bead"]),
-               "x": data[:, 2], "y": data[:, 1]}  # fmt: skip
-        if "z" in feats:
-            tab["z"] = np.asarray(feats["z"], dtype=np.float64)
-        return tab, ("layer", layer.name)
+        return points_table(layer.data, layer.features), ("layer", layer.name)
 
     # -- run ----------------------------------------------------------------------
     def run(self, *_: Any) -> None:
@@ -306,7 +301,7 @@ class ForceWidget(ThreadedRun, Container):
             return
         layer = self.viewer.layers[name]
         feats = layer.features.copy()
-        frame = np.rint(np.asarray(layer.data)[:, 0]).astype(int)
+        frame = points_table(layer.data, feats)["frame"]
         for key, value in self.result.point_features(feats["bead"], frame).items():
             feats[key] = value
         layer.features = feats

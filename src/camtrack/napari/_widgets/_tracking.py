@@ -67,6 +67,14 @@ from camtrack.tracking._result import check_timing
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
 CAMERA_SOURCES = ["none", "Camera gain widget", "file"]
+# The editable ``beads`` layer: crosses, reference beads in another colour, numbered.
+BEAD_STYLE = {
+    "size": 8, "face_color": "transparent", "border_color": "reference",
+    "border_color_cycle": ["#ffb347", "#7fffd4"], "border_width": 0.3, "symbol": "cross",
+    "text": {"string": "{bead}", "color": "#ffb347", "size": 10, "anchor": "upper_left",
+             "translation": [-4, 4]},
+    "feature_defaults": {"reference": False, "bead": -1},
+}  # fmt: skip
 # Frames over which Find beads checks which beads are stuck (flag_stuck_beads: 100
 # frames measure a bead's frame-to-frame step to about 7 %).
 STUCK_FRAMES = 100
@@ -332,8 +340,6 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             return
         x, y = found.x, found.y
         left_out = _left_out(found.rejected_reason, int(self.roi_size.value))
-        data = np.column_stack([y, x]).reshape(-1, 2)
-        features = {"reference": np.zeros(len(x), dtype=bool), "bead": np.arange(len(x))}
         if len(x) == 0:
             if BEADS in self.viewer.layers:
                 self.viewer.layers[BEADS].data = np.empty((0, 2))
@@ -346,19 +352,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 "by clicking in the `beads` layer"
             )
             return
-        if BEADS in self.viewer.layers:
-            pts = self.viewer.layers[BEADS]
-            pts.data = data
-            pts.features = features
-        else:
-            pts = self.viewer.add_points(
-                data, name=BEADS, **self._geometry(2), size=8, features=features, face_color="transparent",
-                border_color="reference", border_color_cycle=["#ffb347", "#7fffd4"],
-                border_width=0.3, symbol="cross",
-                text={"string": "{bead}", "color": "#ffb347", "size": 10,
-                      "anchor": "upper_left", "translation": [-4, 4]},
-                feature_defaults={"reference": False, "bead": -1},
-            )  # fmt: skip
+        # Points (y, x) with the features bead and reference (none marked yet).
+        before = self.viewer.layers[BEADS] if BEADS in self.viewer.layers else None  # noqa: SIM401
+        pts = upsert(self.viewer, found.to_points(name=BEADS), **self._geometry(2), **BEAD_STYLE)
+        if pts is not before:
             pts.events.data.connect(self._draw_rois)
             pts.selected_data.events.items_changed.connect(self._on_select)
         self._draw_rois()
