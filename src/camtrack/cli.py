@@ -159,30 +159,34 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _method_option(cmd: argparse.ArgumentParser, registry, *, default: str, intro: str) -> None:
+    """The option that picks a method (``--method``, ``--mode``) from an engine registry,
+    its help listing each method's summary."""
+    from camtrack import _registry_cli
+
+    _registry_cli.add_method_option(
+        cmd, registry, default=default,
+        help=intro + " " + " ".join(f"{name}: {m.summary}" for name, m in registry.cli().items()),
+    )  # fmt: skip
+
+
 def _gain_method_options(gain: argparse.ArgumentParser) -> None:
     """--method and the fit options of ``camtrack gain``, from camtrack.gain.METHODS."""
     from camtrack import _registry_cli
     from camtrack.gain import METHODS
 
-    _registry_cli.add_method_option(
-        gain, METHODS, default="auto",
-        help="how the per-pixel mean and variance are measured. " + " ".join(
-            f"{name}: {m.summary}" for name, m in METHODS.cli().items()),
-    )  # fmt: skip
+    _method_option(gain, METHODS, default="auto",
+                   intro="how the per-pixel mean and variance are measured.")  # fmt: skip
     group = gain.add_argument_group("fit options (every method; default: the engine's)")
     _registry_cli.add_cli_options(group, METHODS.cli().values())
 
 
 def _mode_option(cmd: argparse.ArgumentParser) -> None:
     """--mode of ``camtrack track`` and ``camtrack zlut``, from the tracking registry."""
-    from camtrack import _registry_cli
     from camtrack.tracking._registry import MODES
 
-    _registry_cli.add_method_option(
-        cmd, MODES, default="precise",
-        help="how x, y (and the profiles) are measured. " + " ".join(
-            f"{name}: {m.summary}" for name, m in MODES.cli().items()),
-    )  # fmt: skip
+    _method_option(cmd, MODES, default="precise",
+                   intro="how x, y (and the profiles) are measured.")  # fmt: skip
 
 
 def _add_camera_options(cmd: argparse.ArgumentParser) -> None:
