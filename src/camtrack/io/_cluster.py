@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 __all__ = ["LOCAL_SCHEDULERS", "compute", "get_client"]
 
+from camtrack._parallel import LOCAL_SCHEDULERS, _check_scheduler, _distributed, scheduler_target
+
 _ENV = "DASK_SCHEDULER_ADDRESS"
-_LOCAL = ("threads", "threading", "processes", "synchronous", "sync", "single-threaded")
-LOCAL_SCHEDULERS = frozenset(_LOCAL)  # names dask runs in this process (no cluster)
-
-
-def _distributed() -> Any:
-    try:
-        import distributed
-    except ImportError:
-        raise ImportError(
-            "dask.distributed is needed to use a dask scheduler address; install it with "
-            "pip install 'napari-camtrack[cluster]'."
-        ) from None
-    return distributed
 
 
 def get_client(scheduler: Any = None) -> Any:
@@ -57,19 +45,14 @@ def get_client(scheduler: Any = None) -> Any:
     >>> get_client("threads") is None
     True
     """
+    _check_scheduler(scheduler)
     if scheduler is None:
         scheduler = os.environ.get(_ENV) or None
-    if scheduler is None or (isinstance(scheduler, str) and scheduler in _LOCAL):
+    if scheduler is None or (isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS):
         return None
     if isinstance(scheduler, str):
         return _distributed().Client(scheduler)
-    dist = sys.modules.get("distributed")  # a Client exists only if distributed is loaded
-    if dist is not None and isinstance(scheduler, dist.Client):
-        return scheduler
-    raise TypeError(
-        f"`scheduler` must be an address string, a distributed.Client, a local scheduler "
-        f"name ({', '.join(_LOCAL[:4])}) or None; got {type(scheduler).__name__}."
-    )
+    return scheduler  # a distributed.Client (_check_scheduler refused anything else)
 
 
 def compute(*arrays: Any, scheduler: Any = None) -> Any:
@@ -102,16 +85,8 @@ def compute(*arrays: Any, scheduler: Any = None) -> Any:
     """
     import dask
 
-    if isinstance(scheduler, str) and scheduler in _LOCAL:
-        results = dask.compute(*arrays, scheduler=scheduler)
-    else:
-        given = scheduler is not None and not isinstance(scheduler, str)
-        client = get_client(scheduler)
-        if client is None:
-            results = dask.compute(*arrays)
-        elif given:
-            results = dask.compute(*arrays, scheduler=client)
-        else:
-            with client:
-                results = dask.compute(*arrays, scheduler=client)
+    # The one resolution of every camtrack compute (camtrack._parallel.scheduler_target):
+    # a client opened here from an address is closed again on the way out.
+    with scheduler_target(scheduler) as target:
+        results = dask.compute(*arrays, scheduler=target.scheduler)
     return results[0] if len(arrays) == 1 else results
