@@ -84,3 +84,15 @@ def keep_on_top(viewer: Any, names: tuple[str, ...]) -> None:
             layers.move(layers.index(added), min(ours))
 
     viewer.layers.events.inserted.connect(raise_overlays)
+
+
+def image_stacks(viewer: Any) -> list[Any]:
+    """The viewer's image layers that are stacks (frames, rows, cols): the choices of
+    every widget's stack fields."""
+    from napari.layers import Image
+
+    return [
+        layer
+        for layer in viewer.layers
+        if isinstance(layer, Image) and getattr(layer.data, "ndim", 0) == 3
+    ]

@@ -26,7 +26,7 @@ from magicgui.widgets import (
 from camtrack import gain
 from camtrack.gain import estimate_gain
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
-from camtrack.napari._layers import upsert_all, upsert_image
+from camtrack.napari._layers import image_stacks, upsert_all, upsert_image
 from camtrack.napari._widgets._fields import fields_for
 from camtrack.napari._widgets._pixelcal_section import PixelCalibrationSection
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
@@ -109,13 +109,7 @@ class GainWidget(ThreadedRun, Container):
 
     # -- inputs -------------------------------------------------------------------
     def _stacks(self, _widget: Any = None) -> list[Any]:
-        from napari.layers import Image
-
-        return [
-            layer
-            for layer in self.viewer.layers
-            if isinstance(layer, Image) and getattr(layer.data, "ndim", 0) == 3
-        ]
+        return image_stacks(self.viewer)
 
     def _dark_choices(self, _widget: Any = None) -> list[Any]:
         return [("none", None), *((layer.name, layer) for layer in self._stacks())]

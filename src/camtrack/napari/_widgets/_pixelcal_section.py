@@ -27,7 +27,7 @@ from magicgui.widgets import (
 
 from camtrack._layerdata import PIXEL_MAP_LAYERS
 from camtrack.gain import PIXELS, PixelCalibration, calibrate_pixels
-from camtrack.napari._layers import upsert_all
+from camtrack.napari._layers import image_stacks, upsert_all
 from camtrack.napari._widgets._fields import fields_for
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
@@ -96,13 +96,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
 
     # -- inputs -------------------------------------------------------------------
     def _stacks(self, _widget: Any = None) -> list[Any]:
-        from napari.layers import Image
-
-        return [
-            layer
-            for layer in self.viewer.layers
-            if isinstance(layer, Image) and getattr(layer.data, "ndim", 0) == 3
-        ]
+        return image_stacks(self.viewer)
 
     def _dark_choices(self, _widget: Any = None) -> list[Any]:
         # A layer named "dark ..." comes first, so it is the default pick.

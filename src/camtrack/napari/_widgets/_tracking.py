@@ -46,7 +46,7 @@ from magicgui.widgets import (
 
 from camtrack import tracking
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
-from camtrack.napari._layers import keep_on_top, upsert
+from camtrack.napari._layers import image_stacks, keep_on_top, upsert
 from camtrack.napari._plots import share_width
 from camtrack.napari._widgets._threaded import (
     ThreadedRun,
@@ -227,13 +227,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
 
     # -- inputs -------------------------------------------------------------------
     def _stacks(self, _widget: Any = None) -> list[Any]:
-        from napari.layers import Image
-
-        return [
-            layer
-            for layer in self.viewer.layers
-            if isinstance(layer, Image) and getattr(layer.data, "ndim", 0) == 3
-        ]
+        return image_stacks(self.viewer)
 
     def _calib_choices(self, _widget: Any = None) -> list[Any]:
         return [("none", None), *((layer.name, layer) for layer in self._stacks())]
