@@ -60,22 +60,15 @@ def gain() -> None:
 
 
 def gain_pixels() -> None:
-    """The Per-pixel calibration section: a dark and four flat stacks of a simulated
-    sCMOS camera (per-pixel gain, offset and read noise), the gain map shown."""
+    """The Per-pixel calibration section on the sCMOS calibration sample (a dark and
+    four flat stacks of the flat-field sample's sensor), the gain map shown."""
     import napari
 
     from camtrack.napari._widgets._pixelcal_section import _calibrate
-    from camtrack.simulate import Camera, camera_stack, dark_stack
 
-    cam = Camera(shape=(256, 256), e_per_adu=0.5, gain_spread=0.05, offset_std_adu=3.0,
-                 read_noise_e=1.5, read_noise_spread=0.3, rng=4)  # fmt: skip
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1500, 1150)
-    viewer.add_image(dark_stack(100, camera=cam, chunks=25, rng=1)[0], name="dark")
-    for i, s in enumerate((100, 400, 1000, 2000)):
-        flat, _ = camera_stack(100, camera=cam, signal_e=float(s), illumination="flat",
-                               chunks=25, rng=10 + i)  # fmt: skip
-        viewer.add_image(flat, name=f"flat {s} e-")
+    viewer.open_sample("napari-camtrack", "scmos_calibration")
     dock, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", "Camera gain")
     section = widget.pixels
     section.expand.value = True

@@ -121,4 +121,4 @@ def test_npe2_validate_wheel_install(tmp_path):
     )
     proc = _run(code, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["napari-camtrack", "1", "2"]
+    assert proc.stdout.split() == ["napari-camtrack", "1", "3"]

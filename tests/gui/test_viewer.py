@@ -112,7 +112,7 @@ def test_files_that_are_not_ours_are_refused(tmp_path):
     assert get_reader(str(fake)) is None
 
 
-@pytest.mark.parametrize("key", ["flat_field", "beads"])
+@pytest.mark.parametrize("key", ["flat_field", "beads", "scmos_calibration"])
 def test_sample_data_is_lazy_with_truth(viewer, key):
     layers = viewer.open_sample(PLUGIN, key)
     assert layers

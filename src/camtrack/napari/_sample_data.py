@@ -97,6 +97,45 @@ def beads() -> list[LayerData]:
     return [(field, field_meta, "image"), (sweep, sweep_meta, "image")]
 
 
+# The per-pixel calibration sample: light levels (mean e- per pixel) and frames each.
+SCMOS_LEVELS_E = (200.0, 500.0, 1000.0, 2000.0)
+SCMOS_FRAMES = 100
+
+
+def scmos_calibration() -> list[LayerData]:
+    """sCMOS calibration (known maps): a dark stack and evenly lit stacks at 4 light
+    levels of the flat-field sample's sensor, lazy; the per-pixel truth maps (offset,
+    e-/ADU, read noise) in each layer's ``metadata["truth_maps"]``."""
+    camera = simulate.Camera(shape=(256, 256), rng=11, **_CAMERA)  # the flat field's
+    truth_maps = {
+        "offset_map_adu": camera.offset_map_adu,
+        "e_per_adu_map": camera.e_per_adu_map,
+        "read_noise_map_e": camera.read_noise_map_e,
+    }
+    dark, dark_truth = simulate.dark_stack(2 * SCMOS_FRAMES, camera=camera, chunks=20, rng=21)
+    layers = [
+        (dark, {
+            "name": "dark (sCMOS)", "colormap": "gray", "axis_labels": ("t", "y", "x"),
+            "contrast_limits": _contrast_limits(dark),
+            "metadata": {"sample": "scmos_dark", "truth": dark_truth.to_dict(),
+                         "truth_maps": truth_maps},
+        }, "image"),
+    ]  # fmt: skip
+    for k, level in enumerate(SCMOS_LEVELS_E):
+        flat, truth = simulate.camera_stack(
+            SCMOS_FRAMES, camera=camera, signal_e=level, illumination="flat", chunks=20,
+            rng=22 + k,
+        )  # fmt: skip
+        layers.append((flat, {
+            "name": f"flat {level:g} e- (sCMOS)", "colormap": "gray",
+            "axis_labels": ("t", "y", "x"), "contrast_limits": _contrast_limits(flat),
+            "visible": False,
+            "metadata": {"sample": "scmos_flat", "truth": truth.to_dict(),
+                         "truth_maps": truth_maps, "level_e": level},
+        }, "image"))  # fmt: skip
+    return layers
+
+
 def _contrast_limits(stack: Any) -> list[float]:
     """Robust display range from the first frame only (reads one chunk, not the stack)."""
     first = np.asarray(stack[0], dtype=np.float32)
