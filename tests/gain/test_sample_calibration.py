@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from camtrack.gain import calibrate_pixels
-from camtrack.napari._sample_data import SCMOS_FRAMES, SCMOS_LEVELS_E, flat_field, scmos_calibration
+from camtrack.napari._sample_data import (
+    SCMOS_FRAMES,
+    SCMOS_LEVELS_E,
+    flat_field,
+    scmos_calibration,
+)
 
 
 def test_scmos_sample_calibrates_to_its_truth_maps():
