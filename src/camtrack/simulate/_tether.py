@@ -20,7 +20,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from camtrack._validation import check_integer, check_positive
-from camtrack.force._physics import faxen_drag, kt_pn_nm
+from camtrack.force import faxen_drag, kt_pn_nm
 from camtrack.simulate._seeding import MOTION, RNGLike, root_seed, stream
 
 __all__ = ["TetherTrace", "tether_trace"]
