@@ -88,7 +88,7 @@ CASES: dict[str, str] = {
     "temporal_median_uint16": "temporal_median(stack), uint16",
     "temporal_median_clip": "temporal_median(stack, sigma_clip=3), uint16",
     "temporal_median_mask": "temporal_median(stack, mask=known bead mask (T, Y, X)), uint16",
-    "sparse_median_uint16": "sparse_median(stack, kernel_size=50) + offsets, uint16",
+    "sparse_median_uint16": "sparse_median(stack, window=50) + offsets, uint16",
     "frame_stats_std": "frame_stats(stack, 'std'), uint16",
     "frame_stats_p10": "frame_stats(stack, 'percentile', q=10), uint16",
 }
@@ -300,7 +300,7 @@ def _case(name: str, stack: np.ndarray, mask=None):
             ref = np.median(stack[:50, ys, xs], axis=0)
             return float(np.abs(res.images[0][ys, xs] - ref).max())
 
-        return (lambda: bg.sparse_median(stack, kernel_size=50)), check
+        return (lambda: bg.sparse_median(stack, window=50)), check
     if name == "frame_stats_std":
 
         def check(out):

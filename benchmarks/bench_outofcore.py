@@ -212,7 +212,7 @@ def child(case: str, path: str, meta: dict) -> dict:
         rec["rmse_adu"] = sink.rmse()
         rec["frames_scored"] = sink.n // (size * size)
     elif case == "sparse_median":
-        res = bg.sparse_median(stack, kernel_size=200, split=1000)
+        res = bg.sparse_median(stack, window=200, split=1000)
         images = np.asarray(res.images)
         rec["rmse_adu"] = float(np.sqrt(np.mean((images - bg_truth) ** 2)))
         rec["n_images"] = int(images.shape[0])

@@ -72,7 +72,7 @@ def test_rolling_sparse_and_frame_stats_run(moving, tmp_path):
                      "-o", str(out)]) == 0  # fmt: skip
     assert _read(out)[0].shape == (60, *SHAPE)
     out = tmp_path / "s.h5"
-    assert cli.main(["background", str(path), "--method", "sparse-median", "--kernel-size",
+    assert cli.main(["background", str(path), "--method", "sparse-median", "--window",
                      "20", "-o", str(out)]) == 0  # fmt: skip
     images, _ = _read(out)
     assert images.ndim == 3 and _read(out, "frame_index")[0].shape == (60,)

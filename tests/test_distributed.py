@@ -112,9 +112,9 @@ def test_rolling_and_sparse_median_on_the_cluster(client, cluster, files):
     start = _now(client)
     remote = client.compute(bg.rolling_median(lit, 9, scheduler=client)).result()
     np.testing.assert_array_equal(remote, bg.rolling_median(stack, 9))
-    sparse = bg.sparse_median(lit, kernel_size=40, offset_correction=False, scheduler=client)
+    sparse = bg.sparse_median(lit, window=40, offset_correction=False, scheduler=client)
     np.testing.assert_allclose(
-        sparse.images, bg.sparse_median(stack, kernel_size=40, offset_correction=False).images
+        sparse.images, bg.sparse_median(stack, window=40, offset_correction=False).images
     )
     assert _ran_on_workers(client, cluster, start, "")
 

@@ -279,7 +279,7 @@ def test_background_layers():
     np.testing.assert_allclose(
         layers[1][0], bg.subtract(stack, bg.spatial_mean(stack, radius=4.0).background)
     )
-    sparse = bg.sparse_median(stack, kernel_size=5)
+    sparse = bg.sparse_median(stack, window=5)
     layers = sparse.to_layers(stack, "cells")
     assert _names(layers) == ["cells background", "cells - background", "cells sparse background images"]  # fmt: skip
     assert layers[2][1]["visible"] is False

@@ -75,6 +75,30 @@ def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:
                 p.flag, dest=name, type=p.kind, default=None, help=text, metavar=metavar,
                 nargs=p.size or ("+" if p.many else None),
             )  # fmt: skip
+    _add_old_spellings(parser, methods)
+
+
+def _add_old_spellings(parser: Any, methods: list[Method]) -> None:
+    """Hidden options for keywords renamed within the last release (``--nbins`` for
+    ``--n-bins``): same ``dest``, absent from the help and the docs."""
+    union = keyword_union(methods, "cli")
+    renamed: dict[str, str] = {}
+    for m in methods:
+        renamed.update(getattr(m.func, "__renamed_keywords__", {}))
+    for old, new in renamed.items():
+        if new not in union or old in union:
+            continue
+        p = union[new][0]
+        flag = "--" + old.replace("_", "-")
+        kwargs: dict[str, Any] = {"dest": new, "default": None, "help": argparse.SUPPRESS}
+        if p.kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=p.kind, nargs=p.size or ("+" if p.many else None))
+        try:
+            parser.add_argument(flag, **kwargs)
+        except argparse.ArgumentError:  # the parser has that flag for something else
+            continue
 
 
 def cli_options(args: argparse.Namespace, method: Method, methods: Iterable[Method]) -> dict:

@@ -5,8 +5,10 @@ Message shape: name the parameter, show what was received, say the fix.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,12 @@ __all__ = [
     "check_positive",
     "check_range",
     "check_stack",
+    "renamed_keywords",
 ]
+
+# Old keywords stay accepted for one release after a rename (CHANGELOG "Renamed"); the
+# release that drops them is named in the warning so a user can plan the edit.
+RENAMED_UNTIL = "0.3"
 
 
 def check_stack(stack: Any, name: str = "stack") -> Any:
@@ -114,3 +121,40 @@ def check_integer(
     if maximum is not None and v > maximum:
         raise ValueError(f"`{name}` must be <= {maximum}; got {v}.")
     return v
+
+
+def renamed_keywords(**old_to_new: str) -> Callable[[Callable], Callable]:
+    """Accept old keyword names of a renamed parameter for one release.
+
+    ``@renamed_keywords(nbins="n_bins")`` lets ``f(nbins=20)`` run as ``f(n_bins=20)``
+    with a ``DeprecationWarning`` naming the new keyword; passing both is a
+    ``TypeError``. The wrapper keeps the new signature (``inspect.signature`` follows
+    ``__wrapped__``), so registries, widgets and the command line see only the new
+    names. The map is on the wrapper as ``__renamed_keywords__`` (read by
+    tests/test_vocabulary.py and the command line's hidden aliases).
+    """
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(
+                            f"{func.__name__}() got both `{old}` and `{new}`; `{old}` is "
+                            f"the old name of `{new}`: pass only `{new}`."
+                        )
+                    warnings.warn(
+                        f"{func.__name__}(): `{old}` is renamed `{new}`; pass "
+                        f"`{new}=` (`{old}` stops working in {RENAMED_UNTIL}).",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        merged = {**getattr(func, "__renamed_keywords__", {}), **old_to_new}
+        wrapper.__renamed_keywords__ = merged  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

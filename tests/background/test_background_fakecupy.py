@@ -40,8 +40,8 @@ def test_temporal_and_percentile(fakecupy, host):
 def test_rolling_sparse_spatial_stats_subtract(fakecupy, host):
     dev = fakecupy.asarray(host)
     _same(fakecupy, bg.rolling_median(dev, 7), bg.rolling_median(host, 7))
-    sd = bg.sparse_median(dev, kernel_size=10, offset_correction=True)
-    sh = bg.sparse_median(host, kernel_size=10, offset_correction=True)
+    sd = bg.sparse_median(dev, window=10, offset_correction=True)
+    sh = bg.sparse_median(host, window=10, offset_correction=True)
     _same(fakecupy, sd.expand(), sh.expand(), rtol=1e-6)
     _same(fakecupy, bg.spatial_mean(dev, (3.0, 5.0)).background, bg.spatial_mean(host, (3.0, 5.0)).background, rtol=1e-6)  # fmt: skip
     for stat in ("min", "max", "mean", "std"):

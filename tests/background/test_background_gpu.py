@@ -46,7 +46,7 @@ def test_temporal(stacks):
 def test_rolling_sparse_stats_subtract(stacks):
     host, dev = stacks
     np.testing.assert_array_equal(bg.rolling_median(dev, 7).get(), bg.rolling_median(host, 7))
-    sd, sh = bg.sparse_median(dev, kernel_size=10), bg.sparse_median(host, kernel_size=10)
+    sd, sh = bg.sparse_median(dev, window=10), bg.sparse_median(host, window=10)
     np.testing.assert_array_equal(sd.frame_index, sh.frame_index)
     np.testing.assert_allclose(sd.expand().get(), sh.expand(), rtol=1e-6)
     for stat in ("min", "max", "mean", "std"):

@@ -46,7 +46,7 @@ def _nanmedian_reference(stack: np.ndarray, kernel: int) -> np.ndarray:
 
 
 def test_sparse_median_leaves_nan_samples_out(holed):
-    res = sparse_median(holed, kernel_size=10, frac_cleansing=1.0)
+    res = sparse_median(holed, window=10, frac_cleansing=1.0)
     assert np.isfinite(res.images).all()
     assert np.isfinite(res.offsets).all()
     assert np.isfinite(res.expand()).all()
@@ -58,7 +58,7 @@ def test_sparse_median_leaves_nan_samples_out(holed):
 
 
 def test_sparse_median_offsets_skip_nan(holed):
-    res = sparse_median(holed, kernel_size=10, frac_cleansing=1.0)
+    res = sparse_median(holed, window=10, frac_cleansing=1.0)
     band = np.zeros(holed.shape[1:], bool)
     band[:20] = band[-20:] = True
     band[:, :20] = band[:, -20:] = True
@@ -72,8 +72,8 @@ def test_sparse_median_offsets_skip_nan(holed):
 def test_sparse_median_cleansing_ignores_nan(holed, clean):
     # With cleansing active (>= 3 images), NaN pixels must not decide which images
     # are dropped: the same images are kept as without the holes.
-    a = sparse_median(holed, kernel_size=8)
-    b = sparse_median(clean, kernel_size=8)
+    a = sparse_median(holed, window=8)
+    b = sparse_median(clean, window=8)
     np.testing.assert_array_equal(a.centers, b.centers)
     assert np.isfinite(a.images).all() and np.isfinite(a.offsets).all()
 
@@ -81,7 +81,7 @@ def test_sparse_median_cleansing_ignores_nan(holed, clean):
 def test_sparse_median_all_nan_pixel_stays_nan(clean):
     s = clean.copy()
     s[:, 64, 64] = np.nan  # no finite sample at all: nothing to estimate
-    res = sparse_median(s, kernel_size=10)
+    res = sparse_median(s, window=10)
     assert np.isnan(res.images[:, 64, 64]).all()
     assert np.isfinite(res.images).sum() == res.images.size - res.images.shape[0]
     assert np.isfinite(res.offsets).all()
@@ -90,15 +90,15 @@ def test_sparse_median_all_nan_pixel_stays_nan(clean):
 
 def test_sparse_median_nan_dask_branch(holed):
     da = pytest.importorskip("dask.array")
-    ref = sparse_median(holed, kernel_size=10, frac_cleansing=1.0)
-    lazy = sparse_median(da.from_array(holed, chunks=(7, 50, -1)), kernel_size=10, frac_cleansing=1.0)  # fmt: skip
+    ref = sparse_median(holed, window=10, frac_cleansing=1.0)
+    lazy = sparse_median(da.from_array(holed, chunks=(7, 50, -1)), window=10, frac_cleansing=1.0)  # fmt: skip
     np.testing.assert_array_equal(lazy.images, ref.images)
     np.testing.assert_array_equal(lazy.offsets.compute(), ref.offsets)
     assert lazy.n_missing == ref.n_missing
 
 
 def test_sparse_median_integer_input_counts_nothing(clean):
-    res = sparse_median(clean.astype(np.uint16), kernel_size=10)
+    res = sparse_median(clean.astype(np.uint16), window=10)
     assert res.n_missing == 0
 
 

@@ -25,7 +25,7 @@ def _scene(seed=0, obj=True):
 
 def test_images_are_medians_of_kernels_and_frames_get_the_nearest():
     stack, _, _ = _scene(obj=False)
-    res = sparse_median(stack, kernel_size=20, offset_correction=False)
+    res = sparse_median(stack, window=20, offset_correction=False)
     assert isinstance(res, SparseMedianResult)
     assert res.images.shape == (10, Y, X) and res.images.dtype == np.float32
     for i in range(10):
@@ -40,7 +40,7 @@ def test_images_are_medians_of_kernels_and_frames_get_the_nearest():
 
 def test_cleansing_drops_the_image_with_an_object():
     stack, _, _ = _scene()
-    res = sparse_median(stack, kernel_size=20)
+    res = sparse_median(stack, window=20)
     np.testing.assert_array_equal(res.dropped, [109.5])
     assert res.images.shape[0] == 9
     # frames of the dropped segment use the neighbouring images (ties go earlier)
@@ -51,17 +51,17 @@ def test_cleansing_drops_the_image_with_an_object():
 
 def test_frac_cleansing_one_keeps_all_and_caps_the_drops():
     stack, _, _ = _scene()
-    assert sparse_median(stack, kernel_size=20, frac_cleansing=1).images.shape[0] == 10
+    assert sparse_median(stack, window=20, frac_cleansing=1).images.shape[0] == 10
     # 10 images: 1 - 0.95 allows floor(0.5) = 0 drops
-    assert sparse_median(stack, kernel_size=20, frac_cleansing=0.95).dropped.size == 0
+    assert sparse_median(stack, window=20, frac_cleansing=0.95).dropped.size == 0
     # an explicit threshold above the object's 500 ADU contrast finds nothing
-    assert sparse_median(stack, kernel_size=20, thresh_cleansing=600).dropped.size == 0
-    assert sparse_median(stack, kernel_size=20, thresh_cleansing=100).dropped.size == 1
+    assert sparse_median(stack, window=20, thresh_cleansing=600).dropped.size == 0
+    assert sparse_median(stack, window=20, thresh_cleansing=100).dropped.size == 1
 
 
 def test_offsets_recover_a_known_flicker():
     stack, image, flicker = _scene()
-    res = sparse_median(stack, kernel_size=20)
+    res = sparse_median(stack, window=20)
     # Within one background image's frames, offset - flicker is that image's own
     # level (a constant) plus errors of ~0.5 ADU (the median of ~2600 border pixels
     # with ~10.4 ADU noise, 0.25 ADU, plus each frame's own share in the 20-frame
@@ -81,18 +81,18 @@ def test_offset_region_slices_and_mask():
     region = (slice(0, 10), slice(None))
     mask = np.zeros((Y, X), dtype=bool)
     mask[region] = True
-    a = sparse_median(stack, kernel_size=50, offset_region=region)
-    b = sparse_median(stack, kernel_size=50, offset_region=mask)
+    a = sparse_median(stack, window=50, offset_region=region)
+    b = sparse_median(stack, window=50, offset_region=mask)
     np.testing.assert_array_equal(a.offsets, b.offsets)
 
 
-def test_split_from_frame_rate_and_large_kernel():
+def test_split_from_fs_hz_and_large_window():
     stack, _, _ = _scene(obj=False)
-    res = sparse_median(stack, kernel_size=40, frame_rate=50.0, split_time=0.4)
+    res = sparse_median(stack, window=40, fs_hz=50.0, split_time=0.4)
     # split = 20 frames: 10 segments; kernels of 40 centred on each, shifted inside
     assert res.images.shape[0] == 10
     np.testing.assert_array_equal(res.images[0], np.median(stack[0:40], axis=0).astype(np.float32))
-    whole = sparse_median(stack, kernel_size=1000, offset_correction=False)
+    whole = sparse_median(stack, window=1000, offset_correction=False)
     assert whole.images.shape[0] == 1
     np.testing.assert_array_equal(whole.images[0], np.median(stack, axis=0).astype(np.float32))
 
@@ -100,8 +100,8 @@ def test_split_from_frame_rate_and_large_kernel():
 def test_dask_equals_numpy_and_expand_is_lazy():
     stack, _, _ = _scene(seed=3)
     d = da.from_array(stack, chunks=(17, 25, 19))
-    ref = sparse_median(stack, kernel_size=20)
-    res = sparse_median(d, kernel_size=20)
+    ref = sparse_median(stack, window=20)
+    res = sparse_median(d, window=20)
     np.testing.assert_array_equal(res.images, ref.images)
     np.testing.assert_array_equal(res.frame_index, ref.frame_index)
     assert isinstance(res.offsets, da.Array)
@@ -114,13 +114,13 @@ def test_dask_equals_numpy_and_expand_is_lazy():
 def test_bad_input_messages():
     stack, _, _ = _scene(obj=False)
     with pytest.raises(ValueError, match=r"either `split` .* not both"):
-        sparse_median(stack, split=10, frame_rate=100.0)
+        sparse_median(stack, split=10, fs_hz=100.0)
     with pytest.raises(ValueError, match=r"`frac_cleansing` must lie in \[0.0, 1.0\]; got 1.5"):
         sparse_median(stack, frac_cleansing=1.5)
     with pytest.raises(ValueError, match=r"`thresh_cleansing` must be finite and >= 0"):
         sparse_median(stack, thresh_cleansing=-1)
-    with pytest.raises(ValueError, match=r"`kernel_size` must be >= 1; got 0"):
-        sparse_median(stack, kernel_size=0)
+    with pytest.raises(ValueError, match=r"`window` must be >= 1; got 0"):
+        sparse_median(stack, window=0)
     with pytest.raises(ValueError, match=r"`offset_region` must be None"):
         sparse_median(stack, offset_region=np.ones((3, 3), dtype=bool))
     with pytest.raises(ValueError, match=r"`offset_region` selects no pixel"):

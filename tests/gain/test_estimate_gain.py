@@ -72,7 +72,7 @@ def test_gains_and_auto_picks_meanvar(e_per_adu):
 def test_median_method_is_the_classic_recipe(clean):
     """Independent reimplementation of the classic recipe with numpy and scipy."""
     stack, _, _ = clean
-    res = estimate_gain(stack, method="median", nbins=40, fit_range=(25, 75), min_count=10)
+    res = estimate_gain(stack, method="median", n_bins=40, fit_range=(25, 75), min_count=10)
     a = stack.astype(np.float64)
     med = np.median(a, axis=0)
     var = (1.4826 * np.median(np.abs(a - med), axis=0)) ** 2
@@ -137,7 +137,7 @@ def test_gain_map_is_offset_corrected(clean):
 def test_refit_changes_fit_not_maps(clean):
     stack, dark, truth = clean
     res = estimate_gain(stack, dark=dark, method="meanvar")
-    wide = res.refit(fit_range=(10, 90), nbins=30)
+    wide = res.refit(fit_range=(10, 90), n_bins=30)
     assert wide.fit.fit_range == (10.0, 90.0)
     assert wide.mean is res.mean and wide.var is res.var
     assert wide.fit.n_bins > res.fit.n_bins
@@ -247,7 +247,7 @@ def test_mask_leaves_pixels_out(clean):
     ("kwargs", "match"),
     [
         ({"method": "fancy"}, "`method` must be one of"),
-        ({"nbins": 2}, "`nbins` must be >= 3"),
+        ({"n_bins": 2}, "`n_bins` must be >= 3"),
         ({"fit_range": (70, 30)}, "low < high"),
         ({"fit_range": 5}, "pair of percentiles"),
         ({"excess_noise_factor": 4}, r"`excess_noise_factor` must lie in \[1.0, 2.0\]"),

@@ -94,7 +94,7 @@ def test_sparse_median_apply_plots_known_flicker(make_napari_viewer, qtbot):
     widget.image.value = viewer.layers["flicker"]
     widget.method.value = "sparse median"
     widget.preview.value = False
-    widget.kernel_size.value = 60
+    widget.window.value = 60
     widget.apply_button.native.click()
     qtbot.waitUntil(lambda: widget.offset_plot is not None, timeout=60000)
     frames, offsets = widget.offset_plot.line_data()

@@ -23,6 +23,12 @@ __all__ = ["METHODS"]
 _SIGMA_CLIP = Param("sigma_clip", float, min=0.0, max=100.0, step=0.5, unit="sigma",
                     gui_none=0.0, note="0: none")  # fmt: skip
 _Q = Param("q", float, min=0.0, max=100.0, unit="%", many=True, gui_value=50.0)
+# Frames per median: one field for the rolling and the sparse median. Step 2 keeps the
+# rolling median's window odd (its engine refuses an even one); the sparse median takes
+# any count.
+_WINDOW = Param("window", int, min=3, max=1_000_001, step=2, unit="frames",
+                help="Frames in each median (rolling: odd, at most T; sparse: more than T "
+                "means all T).")  # fmt: skip
 
 METHODS = Registry(
     "background",
@@ -50,17 +56,17 @@ METHODS = Registry(
             "rolling-median", rolling_median,
             "Per-frame median of the window of frames centred on each frame; follows "
             "slow drifts.",
-            (Param("window", int, min=3, max=100_001, step=2, unit="frames"),),
+            (_WINDOW,),
         ),
         Method(
             "sparse-median", sparse_median,
             "A cleansed median image every few frames plus a per-frame offset "
             "(illumination flicker); fast on long stacks.",
-            (Param("kernel_size", int, min=3, max=1_000_000, unit="frames"),
+            (_WINDOW,
              Param("split", int, min=0, max=1_000_000, unit="frames", gui_none=0,
-                   note="0: = kernel", help="Frames between median images (default: "
-                   "kernel_size, or split_time x frame_rate)."),
-             Param("frame_rate", float, min=0.0, unit="Hz", gui=False),
+                   note="0: = window", help="Frames between median images (default: "
+                   "window, or split_time x fs_hz)."),
+             Param("fs_hz", float, min=0.0, unit="Hz", gui=False),
              Param("split_time", float, min=0.0, unit="s", gui=False),
              Param("thresh_cleansing", float, min=0.0, max=1e6, unit="ADU", note="0: auto",
                    help="Deviation from the reference marking an object in a median "

@@ -10,7 +10,13 @@ import numpy as np
 
 from camtrack import _backend
 from camtrack._parallel import compute, is_distributed, resolve
-from camtrack._validation import check_integer, check_positive, check_range, check_stack
+from camtrack._validation import (
+    check_integer,
+    check_positive,
+    check_range,
+    check_stack,
+    renamed_keywords,
+)
 from camtrack.background._common import (
     TILE_BYTES,
     Progress,
@@ -126,16 +132,16 @@ def _expand_block(idx: Any, images: Any, offsets: Any = None) -> Any:
     return out
 
 
-def _split_frames(split: Any, frame_rate: Any, split_time: Any, kernel: int) -> int:
-    if split is not None and frame_rate is not None:
+def _split_frames(split: Any, fs_hz: Any, split_time: Any, kernel: int) -> int:
+    if split is not None and fs_hz is not None:
         raise ValueError(
-            f"Pass either `split` (frames) or `frame_rate` (with `split_time`), not both; "
-            f"got split={split!r} and frame_rate={frame_rate!r}."
+            f"Pass either `split` (frames) or `fs_hz` (with `split_time`), not both; "
+            f"got split={split!r} and fs_hz={fs_hz!r}."
         )
     if split is not None:
         return check_integer(split, "split", minimum=1)
-    if frame_rate is not None:
-        fr = check_positive(frame_rate, "frame_rate")
+    if fs_hz is not None:
+        fr = check_positive(fs_hz, "fs_hz")
         st = check_positive(split_time, "split_time")
         return max(1, round(st * fr))
     return kernel
@@ -260,12 +266,13 @@ def _finite_median(xp: Any, vals: Any, finite: Any) -> Any:
     return xp.where(k > 0, med, xp.nan)
 
 
+@renamed_keywords(kernel_size="window", frame_rate="fs_hz")
 def sparse_median(
     stack: Any,
     *,
-    kernel_size: int = 200,
+    window: int = 200,
     split: int | None = None,
-    frame_rate: float | None = None,
+    fs_hz: float | None = None,
     split_time: float = 1.0,
     thresh_cleansing: float = 0.0,
     frac_cleansing: float = 0.8,
@@ -281,16 +288,16 @@ def sparse_median(
     stack : array, shape (T, Y, X)
         numpy, cupy or dask; any integer or float dtype (uint16 and wider are never
         narrowed). Not modified.
-    kernel_size : int
+    window : int
         Frames in each median image; larger than T means all T frames.
     split : int, optional
-        Frames between background images. Default: ``kernel_size`` (consecutive,
-        non-overlapping kernels), or ``round(split_time * frame_rate)`` when
-        ``frame_rate`` is given. Pass one of ``split`` and ``frame_rate``.
-    frame_rate : float, optional
-        Frames per second; with ``split_time`` sets ``split`` in seconds.
+        Frames between background images. Default: ``window`` (consecutive,
+        non-overlapping kernels), or ``round(split_time * fs_hz)`` when
+        ``fs_hz`` is given. Pass one of ``split`` and ``fs_hz``.
+    fs_hz : float, optional
+        Frame rate (frames per second); with ``split_time`` sets ``split`` in seconds.
     split_time : float
-        Seconds between background images (used only with ``frame_rate``).
+        Seconds between background images (used only with ``fs_hz``).
     thresh_cleansing : float
         Deviation (in the stack's intensity units, e.g. ADU) from the reference above
         which a pixel of a median image counts as object. 0 (default): automatic,
@@ -322,7 +329,7 @@ def sparse_median(
     Notes
     -----
     Segments of ``split`` frames start at frames 0, split, 2 split, ...; each gets the
-    median (over time, per pixel) of the ``kernel_size`` frames centred on the
+    median (over time, per pixel) of the ``window`` frames centred on the
     segment's centre, shifted to stay inside the stack.
 
     Cleansing (needs at least 3 images): the reference is the per-pixel median of all
@@ -352,14 +359,14 @@ def sparse_median(
     --------
     >>> import numpy as np
     >>> stack = np.full((40, 32, 32), 100, dtype=np.uint16)
-    >>> res = sparse_median(stack, kernel_size=10)
+    >>> res = sparse_median(stack, window=10)
     >>> res.images.shape, res.frame_index[[0, 15, 39]].tolist(), res.expand().shape
     ((4, 32, 32), [0, 1, 3], (40, 32, 32))
     """
     check_stack(stack)
     n_frames, ny, nx = (int(s) for s in stack.shape)
-    kernel = min(check_integer(kernel_size, "kernel_size", minimum=1), n_frames)
-    split = _split_frames(split, frame_rate, split_time, kernel)
+    kernel = min(check_integer(window, "window", minimum=1), n_frames)
+    split = _split_frames(split, fs_hz, split_time, kernel)
     thresh = check_positive(thresh_cleansing, "thresh_cleansing", allow_zero=True)
     frac = check_range(frac_cleansing, "frac_cleansing", 0.0, 1.0)
     region = _offset_mask(offset_region, (ny, nx)) if offset_correction else None

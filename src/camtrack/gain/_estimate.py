@@ -8,7 +8,13 @@ import numpy as np
 
 from camtrack import _backend
 from camtrack._parallel import resolve
-from camtrack._validation import check_choice, check_integer, check_range, check_stack
+from camtrack._validation import (
+    check_choice,
+    check_integer,
+    check_range,
+    check_stack,
+    renamed_keywords,
+)
 from camtrack.gain._fit import check_fit_range, fit_gain
 from camtrack.gain._kernels import finalize
 from camtrack.gain._result import GainResult, derive
@@ -28,12 +34,13 @@ SCATTER_RATIO = 1.5
 OUTLIER_FRACTION = 0.002
 
 
+@renamed_keywords(nbins="n_bins")
 def estimate_gain(
     stack: Any,
     *,
     dark: Any = None,
     method: str = "auto",
-    nbins: int = 50,
+    n_bins: int = 50,
     fit_range: tuple[float, float] = (33, 66),
     min_count: int = 10,
     excess_noise_factor: float = 1.0,
@@ -62,7 +69,7 @@ def estimate_gain(
         cannot be separated and are reported as None.
     method : {"auto", "median", "meanvar", "diff", "robust"}
         How the per-pixel mean and variance are measured (see Notes).
-    nbins : int
+    n_bins : int
         Number of bins of the mean.
     fit_range : (float, float)
         Fit the bins whose mean lies between these percentiles of the mean map.
@@ -109,7 +116,7 @@ def estimate_gain(
     stack larger than memory runs in bounded memory):
 
     - ``"median"``: the classic recipe. Mean = temporal median, variance = (1.4826
-      MAD)**2, ``nbins`` equal bins over [min, max] of the median map, unweighted fit of
+      MAD)**2, ``n_bins`` equal bins over [min, max] of the median map, unweighted fit of
       the bins' mean variance. Robust per pixel, but the MAD of integer ADU is
       quantised and a moving object biases it once it covers many frames.
     - ``"meanvar"``: temporal mean and unbiased variance, bins over the 0.5-99.5
@@ -172,7 +179,7 @@ def estimate_gain(
         _backend.namespace(stack, dark)  # TypeError for numpy mixed with cupy
     with resolve(scheduler, stack, dark) as where:
         return _estimate(
-            stack, dark, method, nbins, fit_range, min_count, excess_noise_factor,
+            stack, dark, method, n_bins, fit_range, min_count, excess_noise_factor,
             saturation, mask, progress, where,
         )  # fmt: skip
 
@@ -181,7 +188,7 @@ def _estimate(
     stack: Any,
     dark: Any,
     method: str,
-    nbins: int,
+    n_bins: int,
     fit_range: Any,
     min_count: int,
     excess_noise_factor: float,
@@ -190,7 +197,7 @@ def _estimate(
     progress: Progress | None,
     scheduler: Any,
 ) -> GainResult:
-    nbins = check_integer(nbins, "nbins", minimum=3)
+    n_bins = check_integer(n_bins, "n_bins", minimum=3)
     min_count = check_integer(min_count, "min_count", minimum=0)
     fit_range = check_fit_range(fit_range)
     f2 = check_range(excess_noise_factor, "excess_noise_factor", 1.0, 2.0)
@@ -205,7 +212,7 @@ def _estimate(
     mask = _check_mask(mask, (ny, nx))
     integer = np.issubdtype(stack.dtype, np.integer)
     dark_info = _dark_info(dark, (ny, nx), progress, scheduler)  # maps on the stack's backend
-    settings = {"nbins": nbins, "fit_range": fit_range, "min_count": min_count}
+    settings = {"n_bins": n_bins, "fit_range": fit_range, "min_count": min_count}
     warnings: list[str] = []
 
     if method == "median":

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import comb
 
 from camtrack import _backend
-from camtrack._validation import check_integer, check_range
+from camtrack._validation import check_integer, check_range, renamed_keywords
 
 __all__ = [
     "BIN_STATS",
@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 # How each bin's variance is summarised, and over which mean range bins are laid out:
-# "classic": nbins equal bins over [min, max] of the mean map, bin variance = mean,
+# "classic": n_bins equal bins over [min, max] of the mean map, bin variance = mean,
 #            unweighted fit (the classic recipe);
 # "mean":    equal bins over the 0.5-99.5 percentiles (a few hot pixels or bright
 #            objects cannot squeeze every pixel into one bin), bin variance = mean,
@@ -136,11 +136,12 @@ def median_correction(n_terms: int, order: int) -> float:
     return float(1.0 - 2.0 * c3 / (3.0 * c2 * n))
 
 
+@renamed_keywords(nbins="n_bins")
 def fit_gain(
     mean: Any,
     var: Any,
     *,
-    nbins: int = 50,
+    n_bins: int = 50,
     fit_range: tuple[float, float] = (33, 66),
     min_count: int = 10,
     bin_stat: str = "mean",
@@ -154,7 +155,7 @@ def fit_gain(
     mean, var : array, (Y, X)
         Per-pixel mean (ADU) and variance (ADU**2) maps, numpy or cupy; NaNs are
         left out.
-    nbins : int
+    n_bins : int
         Number of equal-width bins of the mean.
     fit_range : (float, float)
         Fit the bins whose mean lies between these percentiles of the mean map.
@@ -188,7 +189,7 @@ def fit_gain(
     >>> round(fit.slope, 6), round(fit.intercept, 3)
     (0.5, -48.0)
     """
-    nbins = check_integer(nbins, "nbins", minimum=3)
+    n_bins = check_integer(n_bins, "n_bins", minimum=3)
     min_count = check_integer(min_count, "min_count", minimum=0)
     lo_pct, hi_pct = check_fit_range(fit_range)
     if bin_stat not in BIN_STATS:
@@ -223,10 +224,10 @@ def fit_gain(
         )
     inside = (m >= lo) & (m <= hi)
     m_in, v_in = m[inside], v[inside]
-    idx = np.floor((m_in - lo) / (hi - lo) * nbins).astype(np.intp)
-    np.clip(idx, 0, nbins - 1, out=idx)  # the maximum belongs to the last bin
-    count = np.bincount(idx, minlength=nbins)
-    bin_mean = np.bincount(idx, weights=m_in, minlength=nbins)
+    idx = np.floor((m_in - lo) / (hi - lo) * n_bins).astype(np.intp)
+    np.clip(idx, 0, n_bins - 1, out=idx)  # the maximum belongs to the last bin
+    count = np.bincount(idx, minlength=n_bins)
+    bin_mean = np.bincount(idx, weights=m_in, minlength=n_bins)
     keep = count > min_count
     bin_mean = bin_mean[keep] / count[keep]
     if bin_stat == "median":
@@ -235,7 +236,7 @@ def fit_gain(
         bin_var = np.array([np.median(g) for g, k in zip(groups, keep, strict=True) if k])
         bin_var = bin_var / float(median_correction_factor)
     else:
-        bin_var = np.bincount(idx, weights=v_in, minlength=nbins)[keep] / count[keep]
+        bin_var = np.bincount(idx, weights=v_in, minlength=n_bins)[keep] / count[keep]
     bin_count = count[keep]
 
     in_fit = (bin_mean >= pct_lo) & (bin_mean <= pct_hi)

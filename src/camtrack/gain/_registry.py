@@ -23,7 +23,7 @@ _F2 = Param("excess_noise_factor", float, min=1.0, max=2.0, step=0.1, note="EMCC
 # bin for any camera frame below 4 Mpx (min_count 10). The saturation field's upper end
 # is a 32-bit ADC's maximum.
 _FIT = (
-    Param("nbins", int, min=3, max=1000),
+    Param("n_bins", int, min=3, max=1000),
     Param("fit_range", float, min=0.0, max=100.0, unit="%", size=2),
     Param("min_count", int, min=0, max=1_000_000, unit="px"),
     _F2,

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from camtrack._validation import renamed_keywords
 from camtrack.gain._fit import GainFit, fit_gain
 
 __all__ = ["GainResult", "derive"]
@@ -84,11 +85,12 @@ class GainResult:
     excluded: Any = field(default=None, repr=False)
     _info: dict = field(default_factory=dict, repr=False)
 
+    @renamed_keywords(nbins="n_bins")
     def refit(
         self,
         *,
         fit_range: tuple[float, float] | None = None,
-        nbins: int | None = None,
+        n_bins: int | None = None,
         min_count: int | None = None,
     ) -> GainResult:
         """Refit the stored ``mean``/``var`` maps with new fit settings (no pass over the stack).
@@ -108,10 +110,12 @@ class GainResult:
         """
         info = self._info
         settings = dict(info["settings"])
+        if "nbins" in settings:  # a result made before the rename to n_bins
+            settings["n_bins"] = settings.pop("nbins")
         if fit_range is not None:
             settings["fit_range"] = fit_range
-        if nbins is not None:
-            settings["nbins"] = nbins
+        if n_bins is not None:
+            settings["n_bins"] = n_bins
         if min_count is not None:
             settings["min_count"] = min_count
         fit = fit_gain(

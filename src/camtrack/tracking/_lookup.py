@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._validation import check_integer
+from camtrack._validation import check_integer, renamed_keywords
 from camtrack.tracking._common import quiet
 
 if TYPE_CHECKING:
@@ -197,7 +197,8 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
     return z, match, z_err
 
 
-def lookup_z(profiles: Any, zlut: ZLut, *, n_iter: int = 5) -> Any:
+@renamed_keywords(n_iter="z_iter")
+def lookup_z(profiles: Any, zlut: ZLut, *, z_iter: int = 5) -> Any:
     """z of each profile from a Z look-up table.
 
     Parameters
@@ -207,8 +208,9 @@ def lookup_z(profiles: Any, zlut: ZLut, *, n_iter: int = 5) -> Any:
         relative radial profiles of :func:`build_zlut`); NaN bins are left out.
     zlut : ZLut
         The look-up table.
-    n_iter : int
-        Gauss-Newton iterations of the continuous fit.
+    z_iter : int
+        Gauss-Newton iterations of the continuous fit (``z_iter`` of
+        :func:`track_rois`).
 
     Returns
     -------
@@ -255,5 +257,5 @@ def lookup_z(profiles: Any, zlut: ZLut, *, n_iter: int = 5) -> Any:
             f"`profiles` must have shape (n, {zlut.n_bins}) to match the ZLut's bins; got "
             f"shape {tuple(m.shape)}. Compute them with the LUT's settings."
         )
-    n_iter = check_integer(n_iter, "n_iter", minimum=0)
-    return zfit(xp, m, zlut, n_iter)[0]
+    z_iter = check_integer(z_iter, "z_iter", minimum=0)
+    return zfit(xp, m, zlut, z_iter)[0]

@@ -165,7 +165,7 @@ class BackgroundWidget(ThreadedRun, Container):
             # Temporal methods: the frames around t (the rolling or sparse kernel, or
             # the whole stack), sub-sampled to PREVIEW_FRAMES for speed.
             span = {"rolling_median": params.get("window"),
-                    "sparse_median": params.get("kernel_size")}.get(method) or stack.shape[0]  # fmt: skip
+                    "sparse_median": params.get("window")}.get(method) or stack.shape[0]  # fmt: skip
             lo = max(0, min(t - span // 2, stack.shape[0] - span))
             hi = min(stack.shape[0], lo + span)
             idx = np.unique(np.linspace(lo, hi - 1, min(PREVIEW_FRAMES, hi - lo)).round())

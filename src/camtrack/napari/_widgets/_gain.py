@@ -49,7 +49,7 @@ class GainWidget(ThreadedRun, Container):
         self.offset_known = CheckBox(label="known offset (no dark)", value=False)
         self.offset_adu = FloatSpinBox(label="offset (ADU)", value=100.0, min=-1e6, max=1e6)
         self.method = ComboBox(label="method", choices=list(METHODS), value="auto")
-        # One field per engine keyword (self.nbins, self.fit_range, ...), from the registry.
+        # One field per engine keyword (self.n_bins, self.fit_range, ...), from the registry.
         self.fields = fields_for(METHODS.values())
         for name, field in self.fields.items():
             setattr(self, name, field)
@@ -99,7 +99,7 @@ class GainWidget(ThreadedRun, Container):
         self.offset_known.changed.connect(self._on_offset_known)
         self.image.changed.connect(self._on_image)
         self.fit_range.changed.connect(self.refit)
-        self.nbins.changed.connect(self.refit)
+        self.n_bins.changed.connect(self.refit)
         self.min_count.changed.connect(self.refit)
         self.run_button.changed.connect(self.run)
         self.convert_button.changed.connect(self.convert)
@@ -205,7 +205,7 @@ class GainWidget(ThreadedRun, Container):
         try:
             self.result = self.result.refit(
                 fit_range=tuple(float(v) for v in self.fit_range.value),
-                nbins=int(self.nbins.value),
+                n_bins=int(self.n_bins.value),
                 min_count=int(self.min_count.value),
             )
         except (ValueError, TypeError) as exc:
