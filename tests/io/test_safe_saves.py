@@ -341,7 +341,7 @@ def test_killed_write_leaves_a_named_temporary_that_the_next_write_removes(tmp_p
 SPILL = """
     import time
     import dask.array as da, numpy as np
-    from camtrack.io._spill import BandSpill
+    from camtrack._spill import BandSpill
     a = da.ones((8, 16, 16), dtype=np.uint16, chunks=(4, 16, 16))
     spill = BandSpill([a], [(slice(0, 8), slice(None)), (slice(8, 16), slice(None))])
     print("spilled", flush=True)
@@ -356,7 +356,7 @@ def _files_under(folder) -> list[str]:
 
 @posix_only
 def test_killed_spill_is_reclaimed_at_the_next_start(tmp_path, monkeypatch):
-    from camtrack.io._spill import BandSpill
+    from camtrack._spill import BandSpill
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     killed = _start(SPILL, env={"CAMTRACK_TMPDIR": str(tmp_path)})
@@ -384,7 +384,7 @@ def test_killed_spill_is_reclaimed_at_the_next_start(tmp_path, monkeypatch):
 def test_old_style_spill_folders_are_reclaimed_once_untouched_for_a_day(tmp_path):
     """older camtrack versions spilled to <tmp>/camtrack-spill-XXXXXXXX (mkdtemp, no owner
     lock): a day-old one is removed at the next start, a recent one is left alone."""
-    from camtrack.io._spill import LEGACY_AGE_S, reclaim_spills
+    from camtrack._spill import LEGACY_AGE_S, reclaim_spills
 
     old, recent = tmp_path / "camtrack-blocks-a1b2c3d4", tmp_path / "camtrack-spill-e5f6g7h8"
     other = tmp_path / "camtrack-spill-notours-at-all"

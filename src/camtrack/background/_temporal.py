@@ -150,7 +150,7 @@ def _reduce_bands(
     import dask
     import dask.array as da
 
-    from camtrack.io._spill import spill_fits
+    from camtrack._spill import spill_fits
 
     meta = dask_meta(stack, dtype, 3)
     src = _Hidden(stack)
@@ -193,7 +193,7 @@ def _spill_task(
 ) -> np.ndarray:
     """Spill the stack (and mask) band-major, then reduce band by band (next one prefetched)."""
     progress = None if progress_src is None else progress_src.array
-    from camtrack.io._spill import BandSpill
+    from camtrack._spill import BandSpill
 
     stack = src.array
     arrays = [stack] if mask_src is None else [stack, mask_src.array]

@@ -9,7 +9,7 @@ temporary files instead, stored band-major (all frames of a band of block rows
 contiguous), so that the detection reads one band with a few reads and the passes over
 the stack write their pieces with one write per band. Files go to the spill folder
 (``$CAMTRACK_TMPDIR``, dask's ``temporary-directory``, or the system's), in a per-run
-folder under ``camtrack-spill/`` (:class:`camtrack.io._spill.SpillDir`), removed on
+folder under ``camtrack-spill/`` (:class:`camtrack._spill.SpillDir`), removed on
 close, also after an error or an interrupt, and reclaimed by the next run if killed.
 """
 
@@ -66,7 +66,7 @@ class BlockStore:
             for name, (n, dt) in self.spec.items():
                 self._mem[name] = xp.zeros((n, self.nby, self.nbx), dtype=dt)
             return
-        from camtrack.io._spill import SpillDir
+        from camtrack._spill import SpillDir
 
         self._dir = SpillDir("blocks", folder)
         try:

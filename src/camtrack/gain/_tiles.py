@@ -273,7 +273,7 @@ def _median_dask(
     import dask.array as da
     from dask.base import tokenize
 
-    from camtrack.io._spill import spill_fits
+    from camtrack._spill import spill_fits
 
     t, ny, nx = (int(s) for s in stack.shape)
     frame_chunked = len(stack.chunks[0]) > 1
@@ -320,7 +320,7 @@ def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any,
     stack once so that each tile is one contiguous read (3 x the stack in I/O), the
     next tile read while this one is reduced.
     """
-    from camtrack.io._spill import BandSpill
+    from camtrack._spill import BandSpill
 
     t, ny, nx = (int(s) for s in stack.shape)
     # Twice the kernel's tiles: each is split again over the threads.
@@ -360,7 +360,7 @@ def reduce_robust(
     """
     from camtrack.gain import _robust as rb
     from camtrack.gain._blockstore import MEMORY_BYTES, BlockStore
-    from camtrack.io._spill import spill_fits
+    from camtrack._spill import spill_fits
 
     t, ny, nx = (int(s) for s in stack.shape)
     xp, ndi = _backend.namespace(stack)
