@@ -22,6 +22,7 @@ __all__ = [
     "check_range",
     "check_stack",
     "renamed_keywords",
+    "require_pandas",
 ]
 
 # Old keywords stay accepted for one release after a rename (CHANGELOG "Renamed"); the
@@ -158,3 +159,17 @@ def renamed_keywords(**old_to_new: str) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorate
+
+
+def require_pandas(what: str) -> Any:
+    """Import pandas for ``what`` (e.g. "TrackResult.to_dataframe()"), or raise an
+    ImportError that names the install and the pandas-free alternative."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            f"{what} needs pandas, an optional dependency of napari-camtrack: install it "
+            "with `pip install pandas`, or use to_table() / to_rows() (numpy columns, no "
+            "pandas)."
+        ) from None
+    return pandas

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from camtrack._validation import require_pandas
+
 __all__ = ["ForceResult", "assemble", "build_result"]
 
 
@@ -72,9 +74,9 @@ class ForceResult:
         return [dict(r) for r in self._rows]
 
     def to_dataframe(self):
-        """The rows as a pandas DataFrame (needs pandas)."""
-        import pandas as pd
-
+        """The rows as a pandas DataFrame (``ImportError`` naming ``pip install pandas``
+        when pandas is missing; :meth:`to_rows` needs no pandas)."""
+        pd = require_pandas("ForceResult.to_dataframe()")
         return pd.DataFrame(self.to_rows())
 
 

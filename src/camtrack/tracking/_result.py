@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._validation import check_positive
+from camtrack._validation import check_positive, require_pandas
 
 __all__ = ["TrackResult"]
 
@@ -118,7 +118,10 @@ class TrackResult:
         return self.to_table()
 
     def to_dataframe(self) -> Any:
-        """A pandas DataFrame of :meth:`to_table` (a dict of columns if pandas is missing).
+        """A pandas DataFrame of :meth:`to_table`.
+
+        Raises ``ImportError`` naming the install (``pip install pandas``) when pandas
+        is missing; :meth:`to_table` gives the same columns without it.
 
         Examples
         --------
@@ -129,12 +132,8 @@ class TrackResult:
         >>> list(track_rois(rois).to_dataframe().columns)
         ['x', 'y', 'z', 'x_err', 'y_err', 'z_err', 'quality', 'match']
         """
-        table = self.to_table()
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is usually installed
-            return table
-        return pd.DataFrame(table)
+        pd = require_pandas("TrackResult.to_dataframe()")
+        return pd.DataFrame(self.to_table())
 
     def save(
         self,
