@@ -94,7 +94,7 @@ def _stuck(stack, found, args: argparse.Namespace) -> np.ndarray:
     roi = args.roi_size or max(8, min(64, ny, nx))
     flags = tracking.flag_stuck_beads(
         stack, np.column_stack([found.x, found.y]), roi_size=roi,
-        n_frames=min(n, left), first=args.frame,
+        n_frames=min(n, left), first_frame=args.frame,
     )  # fmt: skip
     return flags.stuck
 

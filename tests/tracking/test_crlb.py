@@ -95,5 +95,5 @@ def test_camera_maps_and_hot_pixels():
 def test_saturated_pixels_carry_no_information():
     model = _model(2000.0)
     free = crlb(model, 15.5, 15.5, e_per_adu=2.0, offset_adu=100.0)
-    clipped = crlb(model, 15.5, 15.5, e_per_adu=2.0, offset_adu=100.0, saturation_adu=100.0 + 2.0 * 2000.0)  # fmt: skip
+    clipped = crlb(model, 15.5, 15.5, e_per_adu=2.0, offset_adu=100.0, saturation=100.0 + 2.0 * 2000.0)  # fmt: skip
     assert clipped.x[0] > free.x[0]

@@ -61,7 +61,7 @@ def test_bad_arguments_name_the_parameter():
     pos = [(truth.x[0, 0], truth.y[0, 0])]
     with pytest.raises(ValueError, match="`n_frames`"):
         flag_stuck_beads(stack, pos, roi_size=32, n_frames=2)
-    with pytest.raises(ValueError, match="`first`"):
-        flag_stuck_beads(stack, pos, roi_size=32, first=4)
+    with pytest.raises(ValueError, match="`first_frame`"):
+        flag_stuck_beads(stack, pos, roi_size=32, first_frame=4)
     with pytest.raises(ValueError, match="`positions`"):
         flag_stuck_beads(stack, [[1.0, 2.0, 3.0]], roi_size=32)

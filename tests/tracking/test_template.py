@@ -104,7 +104,7 @@ def _gauss_clipped(n: int = 240, size: int = 64):
         return CAMERA["offset_adu"] + gaussian_beam_image(xx, yy, zz, size) * 400.0 / CAMERA["e_per_adu"]  # fmt: skip
 
     k = 60  # bound RMS to a few %
-    bound = tr.crlb(model, x[:k], y[:k], z[:k], camera=CAMERA, saturation_adu=truth.saturation_adu)  # fmt: skip
+    bound = tr.crlb(model, x[:k], y[:k], z[:k], camera=CAMERA, saturation=truth.saturation_adu)  # fmt: skip
     clipped = (rois >= truth.saturation_adu).reshape(n, -1).any(axis=1)
     return rois, lut, x, y, z, bound, clipped
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack._validation import check_positive
+from camtrack._validation import check_positive, renamed_keywords
 from camtrack.tracking._camera import CameraModel, as_camera_model
 from camtrack.tracking._zlut import ZLut
 
@@ -73,6 +73,7 @@ def lut_image(
     return offset_adu + background_adu * (1.0 + out)
 
 
+@renamed_keywords(saturation_adu="saturation")
 def crlb(
     model: Callable[[Any, Any, Any], Any] | ZLut,
     x: Any,
@@ -84,7 +85,7 @@ def crlb(
     offset_adu: Any = None,
     read_noise_e: Any = None,
     background_adu: float | None = None,
-    saturation_adu: float | None = None,
+    saturation: float | None = None,
     steps: tuple[float, float, float] = (0.01, 0.01, 1.0),
     units: str = "nm",
 ) -> CRLB:
@@ -111,8 +112,10 @@ def crlb(
         photoelectrons under pure shot noise.
     background_adu : float, optional
         Background above the offset, ADU (ZLut models only).
-    saturation_adu : float, optional
-        Clip level: pixels of mean at or above it carry no information.
+    saturation : float, optional
+        Clip level, ADU (as ``saturation`` of :func:`track_rois` and
+        :func:`camtrack.gain.estimate_gain`): pixels of mean at or above it carry no
+        information.
     steps : (float, float, float)
         Central-difference steps of x, y (px) and z.
     units : str
@@ -173,7 +176,7 @@ def crlb(
         mu = np.asarray(model(xb + dx, yb + dy, zz), dtype=np.float64)
         if mu.ndim != 3 or mu.shape[0] != xb.size:
             raise ValueError(f"`model` must return (N, S, S) images for N = {xb.size} positions; got shape {mu.shape}.")  # fmt: skip
-        return mu if saturation_adu is None else np.minimum(mu, saturation_adu)
+        return mu if saturation is None else np.minimum(mu, saturation)
 
     n_par = 3 if with_z else 2
     grads = []
@@ -185,8 +188,8 @@ def crlb(
     mu = image(0.0, 0.0, 0.0)
     var = cam.variance_adu(mu)
     w = 1.0 / np.maximum(var, 1e-12)
-    if saturation_adu is not None:
-        w = np.where(mu >= saturation_adu, 0.0, w)
+    if saturation is not None:
+        w = np.where(mu >= saturation, 0.0, w)
     n = xb.size
     g = np.stack(grads, axis=1).reshape(n, n_par, -1)
     fisher = np.einsum("nip,np,njp->nij", g, np.broadcast_to(w, mu.shape).reshape(n, -1), g)

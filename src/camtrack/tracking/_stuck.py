@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack._validation import check_integer, check_positive
+from camtrack._validation import check_integer, check_positive, renamed_keywords
 
 __all__ = ["StuckBeads", "flag_stuck_beads"]
 
@@ -60,13 +60,14 @@ class StuckBeads:
         return [int(i) for i in np.flatnonzero(self.stuck)]
 
 
+@renamed_keywords(first="first_frame")
 def flag_stuck_beads(
     stack: Any,
     positions: Any,
     *,
     roi_size: int,
     n_frames: int = 100,
-    first: int = 0,
+    first_frame: int = 0,
     mode: str = "precise",
 ) -> StuckBeads:
     """Flag beads stuck to the surface from their motion over consecutive frames.
@@ -76,14 +77,14 @@ def flag_stuck_beads(
     stack : array, (T, Y, X)
         The recording (numpy, cupy or dask).
     positions : array_like, (B, 2)
-        Bead positions (x, y) in frame ``first``, e.g. from :func:`find_beads`.
+        Bead positions (x, y) in frame ``first_frame``, e.g. from :func:`find_beads`.
     roi_size : int
         ROI size for tracking x, y.
     n_frames : int
-        Consecutive frames to track from ``first`` (fewer if the stack is shorter;
+        Consecutive frames to track from ``first_frame`` (fewer if the stack is shorter;
         at least 3). 100 frames measure each bead's step to about 7 %.
-    first : int
-        First frame.
+    first_frame : int
+        First frame to track.
     mode : {"precise", "fast"}
         Tracking mode (:func:`track_rois`).
 
@@ -119,11 +120,11 @@ def flag_stuck_beads(
     from camtrack.tracking._stack import track_beads
 
     n_frames = check_integer(n_frames, "n_frames", minimum=3)
-    first = check_integer(first, "first", minimum=0)
+    first = check_integer(first_frame, "first_frame", minimum=0)
     total = int(stack.shape[0]) if getattr(stack, "ndim", 0) == 3 else 0
     if total and first > total - 3:
         raise ValueError(
-            f"`first` must leave at least 3 frames of the stack's {total}; got {first}."
+            f"`first_frame` must leave at least 3 frames of the stack's {total}; got {first}."
         )
     check_positive(roi_size, "roi_size")
     window = stack[first : first + n_frames]

@@ -369,7 +369,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             return
         roi = int(self.roi_size.value)
         self._stuck_worker = create_worker(
-            tracking.flag_stuck_beads, layer.data, xy, roi_size=roi, n_frames=n, first=t,
+            tracking.flag_stuck_beads, layer.data, xy, roi_size=roi, n_frames=n, first_frame=t,
             mode="fast",
             _connect={
                 "returned": while_alive(partial(self._stuck_done, xy.copy())),
