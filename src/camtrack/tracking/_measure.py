@@ -498,7 +498,9 @@ def measure(
             xe, ye, k = fast_errors(
                 xp, g, bg, cx, cy, hole, variance, refined, noise=power, proj=proj
             )
-            if hole is not None and refined is not None:
+            # With the template step after it, the refit without the hole gains nothing
+            # (same RMS on both models) and costs 6-14 % of the clipped cases' speed.
+            if hole is not None and refined is not None and not _FAST_TEMPLATE:
                 cx, cy, xe, ye = _unholed_fast(xp, g, bg, cx, cy, xe, hole, variance, k)
             if _FAST_TEMPLATE:
                 # The template step on a small box about every centre, kept where it
