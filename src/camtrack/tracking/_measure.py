@@ -382,6 +382,15 @@ def _unholed(
     rows = xp.nonzero(_noisy_holes(xp, hole, k))[0]
     if rows.size == 0:
         return cx, cy, q, err, err
+    # The error without the hole, predicted at the current centre (same template and
+    # noise), first: only ROIs where it could win are refitted (our model's wide
+    # plateau keeps its hole in most ROIs, and a refit is a full symmetry fit).
+    kr = None if (k is None or variance is not None) else k[rows]
+    pred = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], None, None if variance is None else (lambda level: variance(level, rows)), k=kr)[0]  # fmt: skip
+    with quiet():
+        rows = rows[xp.isfinite(pred) & (pred < _UNHOLED_GAIN * err[rows])]
+    if rows.size == 0:
+        return cx, cy, q, err, err.copy()
     var_rows = None if variance is None else (lambda level: variance(level, rows))
     nx, ny, nq, last = symmetry_centre(xp, g[rows], cx[rows], cy[rows], n_iter=n_iter, keep=True, first_steps=1)  # fmt: skip
     ne, _, _ = xy_errors(xp, g[rows], bg[rows], nx, ny, None, var_rows, noise=last["noise"])
