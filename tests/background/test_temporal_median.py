@@ -178,8 +178,8 @@ def test_frame_chunked_dask_is_read_in_bands():
 @pytest.mark.parametrize("spill", [True, False])  # spill file; re-read bands
 @pytest.mark.parametrize("band_bytes", [40 * 17 * 2 * 3, 40 * 5 * 2])  # row bands; x pieces
 def test_banded_lazy_path_equals_numpy(monkeypatch, tmp_path, spill, band_bytes):
-    from camtrack.background import _temporal
     from camtrack import _spill
+    from camtrack.background import _temporal
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
@@ -247,8 +247,8 @@ def test_banded_lazy_path_memory_stays_bounded(monkeypatch):
     # bands of 4 MB hold a band, two chunks in flight and the tiles' copies.
     import tracemalloc
 
-    from camtrack.background import _temporal
     from camtrack import _spill
+    from camtrack.background import _temporal
 
     monkeypatch.setattr(_temporal, "_BAND_BYTES", 4 * 2**20)
     monkeypatch.setattr(_temporal, "_SPILL_BAND_BYTES", 2 * 2**20)

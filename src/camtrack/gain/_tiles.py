@@ -358,9 +358,9 @@ def reduce_robust(
     minimum; see :func:`~camtrack.gain._robust.kept_sums`). dask pieces are read and
     reduced on ``scheduler``; the detection between the passes runs here.
     """
+    from camtrack._spill import spill_fits
     from camtrack.gain import _robust as rb
     from camtrack.gain._blockstore import MEMORY_BYTES, BlockStore
-    from camtrack._spill import spill_fits
 
     t, ny, nx = (int(s) for s in stack.shape)
     xp, ndi = _backend.namespace(stack)
