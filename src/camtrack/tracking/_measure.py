@@ -291,7 +291,9 @@ def _template_refine(
         return cx, cy, xe, ye, taken
     var_rows = None if variance is None else (lambda level, sub: variance(level, rows[sub]))
     radius = xp.minimum(reach[rows], g.shape[-1] / 2.0).astype(g.dtype)
-    mask = None if clip_mask is None else clip_mask[rows]
+    mask = (
+        None if clip_mask is None else (clip_mask if rows.size == g.shape[0] else clip_mask[rows])
+    )
     kr = None if k is None else k[rows]
     # Every row (the fast mode): no copy of the ROIs (10 MB per batch).
     gr = g if rows.size == g.shape[0] else g[rows]

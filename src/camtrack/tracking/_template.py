@@ -129,8 +129,16 @@ def _step(
     with quiet():
         if kern is not None:
             gc = np.ascontiguousarray(g)
-            mk = np.zeros((1, 1, 1), dtype=np.bool_) if mask is None else np.ascontiguousarray(mask)  # fmt: skip
-            px = _CompiledPixels(kern, gc, y0, x0, ox, oy, b, nb, mk, mask is not None)
+            if mask is None:
+                mk, use = (
+                    np.zeros((1, 1, 1), dtype=np.bool_),
+                    np.zeros(gc.shape[0], dtype=np.bool_),
+                )
+            else:
+                # Per-ROI flags: the pixel checks run only in ROIs with clipped pixels.
+                mk = np.ascontiguousarray(mask)
+                use = mk.reshape(mk.shape[0], -1).any(axis=1)
+            px = _CompiledPixels(kern, gc, y0, x0, ox, oy, b, nb, mk, use)
         else:
             px = _VectorPixels(xp, g, y0, x0, ox, oy, b, nb, mask)
         cnt, tot, kept = px.bins()
@@ -279,7 +287,7 @@ def xp_max(xp: ModuleType, level: Any) -> Any:
 class _CompiledPixels:
     """The three pixel passes of :func:`_step` as compiled loops (numpy input)."""
 
-    def __init__(self, kern: tuple[Any, ...], g: Any, y0: Any, x0: Any, ox: Any, oy: Any, b: Any, nb: int, mask: Any, use_mask: bool) -> None:  # fmt: skip
+    def __init__(self, kern: tuple[Any, ...], g: Any, y0: Any, x0: Any, ox: Any, oy: Any, b: Any, nb: int, mask: Any, use_mask: Any) -> None:  # fmt: skip
         self.kern = kern
         self.args = (
             g,
@@ -325,7 +333,10 @@ def _bins_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask):  # type: ignore[no-u
     n = g.shape[0]
     cnt = np.zeros((n, nb))
     tot = np.zeros((n, nb))
-    kept = np.zeros((n, nb)) if use_mask else cnt
+    any_mask = False
+    for i in range(n):
+        any_mask = any_mask or use_mask[i]
+    kept = np.zeros((n, nb)) if any_mask else cnt
     c2 = np.zeros((2, nb))
     t2 = np.zeros((2, nb))
     lim = nb - 1.5
@@ -335,6 +346,7 @@ def _bins_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask):  # type: ignore[no-u
         oxi = ox[i]
         oyi = oy[i]
         xi = x0[i]
+        ui = use_mask[i]
         for yy in range(b[i]):
             dy = yy - oyi
             dy2 = dy * dy
@@ -347,7 +359,7 @@ def _bins_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask):  # type: ignore[no-u
                 j = int(u)
                 f = u - j
                 v = grow[xi + xx]
-                if use_mask and not mask[i, y0[i] + yy, xi + xx]:
+                if ui and not mask[i, y0[i] + yy, xi + xx]:
                     kept[i, j] += 1.0 - f
                     kept[i, j + 1] += f
                 p = xx & 1
@@ -358,6 +370,8 @@ def _bins_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask):  # type: ignore[no-u
         for j in range(nb):
             cnt[i, j] = c2[0, j] + c2[1, j]
             tot[i, j] = t2[0, j] + t2[1, j]
+            if any_mask and not ui:
+                kept[i, j] = cnt[i, j]
     return cnt, tot, kept
 
 
@@ -372,7 +386,7 @@ def _residual_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, level_b):  # t
             row = y0[i] + yy
             for xx in range(b[i]):
                 col = x0[i] + xx
-                if use_mask and mask[i, row, col]:
+                if use_mask[i] and mask[i, row, col]:
                     continue
                 _, _, _, j, f = _pixel(i, yy, xx, ox, oy, nb)
                 res = g[i, row, col] - (t[i, j] + (t[i, j + 1] - t[i, j]) * f)
@@ -407,6 +421,7 @@ def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd):  # type:
         oyi = oy[i]
         xi = x0[i]
         fxx = fyy = fxy = bx = by = r2 = 0.0
+        ui = use_mask[i]
         for yy in range(b[i]):
             row = y0[i] + yy
             dy = yy - oyi
@@ -414,7 +429,7 @@ def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd):  # type:
             grow = g[i, row]
             for xx in range(b[i]):
                 col = xi + xx
-                if use_mask and mask[i, row, col]:
+                if ui and mask[i, row, col]:
                     continue
                 dx = xx - oxi
                 rr = dx * dx + dy2
