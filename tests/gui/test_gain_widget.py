@@ -102,6 +102,11 @@ def test_known_offset_convert_and_save(gain_run, qtbot, tmp_path):
     with h5py.File(h5_path) as f:
         np.testing.assert_allclose(f["gain_map_e_per_adu"][()], widget.result.gain_map)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.h5", "cal.json"]
+    # One save (#17 item 7): a second save refuses unless asked to replace.
+    with pytest.raises(FileExistsError, match="overwrite"):
+        widget.save_calibration(tmp_path / "cal.json")
+    widget.save_calibration(tmp_path / "cal.json", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.h5", "cal.json"]
 
 
 def test_bad_input_is_a_notification(make_napari_viewer, qtbot):

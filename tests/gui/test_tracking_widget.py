@@ -153,6 +153,9 @@ def test_preview_and_export(tracked, tmp_path):
         assert np.hypot(prev[:, 0] - y, prev[:, 1] - x).min() < 0.02
     assert np.isfinite(np.asarray(res.z)).all()
     path = widget.export(tmp_path / "track.csv")
+    with pytest.raises(FileExistsError, match="overwrite"):  # one save (#17 item 7)
+        widget.export(path)
+    assert widget.export(path, overwrite=True) == path
     import csv
 
     with open(path) as fh:
@@ -175,6 +178,11 @@ def test_preview_and_export(tracked, tmp_path):
         assert "calibration z-sweep" in json.loads(f.attrs["zlut"])[0]
         assert f["tracking/reference"][()].sum() == N_FRAMES  # one bead, every frame
     assert sorted(p.name for p in tmp_path.iterdir()) == ["track.csv", "track.h5"]
+    lut = widget.save_lut(tmp_path / "lut.h5")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        widget.save_lut(lut)
+    assert widget.save_lut(lut, overwrite=True) == lut
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lut.h5", "track.csv", "track.h5"]
 
 
 def test_empty_beads_and_lut_mismatch_are_notifications(make_napari_viewer, qtbot):

@@ -288,8 +288,9 @@ class GainWidget(ThreadedRun, Container):
         upsert_image(self.viewer, f"{layer.name} (e-)", data, colormap="gray")
         self.status.value = f"converted {layer.name} with the per-pixel maps"
 
-    def save_calibration(self, path: str | Path, *, overwrite: bool = True) -> tuple[Path, Path]:
-        """JSON of the scalars with units at ``path``; the maps as HDF5 next to it."""
+    def save_calibration(self, path: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
+        """JSON of the scalars with units at ``path``; the maps as HDF5 next to it. An
+        existing pair is replaced only with ``overwrite=True``, the input never."""
         if self.result is None:
             raise ValueError("Nothing to save yet: run the gain measurement first.")
         name = self._source[0]
@@ -310,7 +311,8 @@ class GainWidget(ThreadedRun, Container):
         if not name:
             return
         try:
-            json_path, h5_path = self.save_calibration(name)
+            # The file dialog has asked before replacing an existing file.
+            json_path, h5_path = self.save_calibration(name, overwrite=True)
         except (ValueError, OSError) as exc:
             self._error(exc)
             return

@@ -692,8 +692,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         return res
 
     # -- 5. export ----------------------------------------------------------------
-    def export(self, path: str | Path, *, overwrite: bool = True) -> Path:
-        """Write the tracking table to ``.csv`` or ``.h5`` (atomically; never the input)."""
+    def export(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the tracking table to ``.csv`` or ``.h5`` (atomically; an existing file
+        only with ``overwrite=True``; never the input)."""
         if self.result is None:
             raise ValueError("Nothing to export yet: track first.")
         name, first = self._tracked_source
@@ -710,8 +711,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         )  # fmt: skip
 
     def _ask_export(self, *_: Any) -> None:
+        # The file dialog has asked before replacing an existing file.
         self._file_action("Export tracking table", "tracking.csv", "CSV (*.csv);;HDF5 (*.h5)",
-                          self.export, save=True)  # fmt: skip
+                          partial(self.export, overwrite=True), save=True)  # fmt: skip
 
     def _file_action(
         self, title: str, default: str, filters: str, action: Any, *, save: bool

@@ -4,6 +4,7 @@ check plot, save and load, and the LUT (or LUTs) used for tracking."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -205,25 +206,28 @@ class ZLutSection:
             title="Z-LUT self-check on held-out calibration frames", highlight={best},
         )  # fmt: skip
 
-    def save_lut(self, path: str | Path) -> Path:
+    def save_lut(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the Z-LUT (atomically; an existing file only with ``overwrite=True``;
+        never a file an open layer was read from)."""
         if self.zlut is None:
             raise ValueError("No Z-LUT yet: build or load one first.")
-        # The save dialog has asked before replacing a file; the files the open
-        # layers were read from are never written.
+        # The files the open layers were read from are never written.
         inputs = []
         for layer in self.viewer.layers:
             inputs += [getattr(getattr(layer, "source", None), "path", None),
                        layer.metadata.get("path")]  # fmt: skip
-        return self.zlut.save(path, overwrite=True, protect=[p for p in inputs if p])
+        return self.zlut.save(path, overwrite=overwrite, protect=[p for p in inputs if p])
 
     def load_lut(self, path: str | Path) -> None:
         self.set_lut(tracking.load_zlut(path))
         self.lut_source = f"file {str(path)!r}"
 
     def _ask_save_lut(self, *_: Any) -> None:
+        # The file dialog has asked before replacing an existing file.
         self._file_action(
-            "Save Z-LUT", "zlut.h5", "HDF5 (*.h5);;npz (*.npz)", self.save_lut, save=True
-        )
+            "Save Z-LUT", "zlut.h5", "HDF5 (*.h5);;npz (*.npz)",
+            partial(self.save_lut, overwrite=True), save=True,
+        )  # fmt: skip
 
     def _ask_load_lut(self, *_: Any) -> None:
         self._file_action("Load Z-LUT", "", "Z-LUT (*.h5 *.hdf5 *.npz)", self.load_lut, save=False)
