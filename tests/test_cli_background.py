@@ -52,7 +52,7 @@ def test_spatial_mean_against_truth_and_frames(moving, tmp_path):
     path, bg, sd = moving
     out = tmp_path / "sm.h5"
     argv = ["background", str(path), "--method", "spatial-mean", "--radius", "4",
-            "--first", "10", "--last", "19", "-o", str(out)]  # fmt: skip
+            "--first-frame", "10", "--last-frame", "19", "-o", str(out)]  # fmt: skip
     assert cli.main(argv) == 0
     got, attrs = _read(out)
     assert got.shape == (10, *SHAPE)

@@ -34,7 +34,7 @@ def _rows(path):
 def test_track_takes_the_files_frame_rate(recording, tmp_path):
     path, beads = recording
     out = tmp_path / "t.csv"
-    argv = ["track", str(path), "--beads", str(beads), "--roi-size", "48", "--first", "1"]
+    argv = ["track", str(path), "--beads", str(beads), "--roi-size", "48", "--first-frame", "1"]
     assert cli.main([*argv, "-o", str(out)]) == 0
     rows = _rows(out)
     assert len(rows) == 4 * 2

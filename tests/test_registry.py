@@ -96,7 +96,7 @@ def test_shared_keywords_agree_across_methods(registry):
 # that are no engine keyword at all (files, frame ranges, outputs, table columns).
 _FILES = ("help", "dataset", "out", "overwrite")
 COMMANDS = {
-    "background": ("background", True, (*_FILES, "stack", "first", "last")),
+    "background": ("background", True, (*_FILES, "stack", "first_frame", "last_frame")),
     "gain": ("gain", True, (*_FILES, "stack", "dark", "dark_dataset", "offset_adu")),
     "calibrate": ("gain-pixels", False,
                   (*_FILES, "dark", "dark_dataset", "flat", "frames_per_level")),
@@ -104,8 +104,8 @@ COMMANDS = {
     "force": ("force", False, ("help", "out", "overwrite", "table", "drag", "direction",
                                "axis", "nm_per_px", "reference", "no_drift", "surface_nm",
                                "focal_shift", "plateaus", "magnet_column")),
-    "track": ("tracking-modes", False, (*_FILES, "stack", "lut", "beads", "radius", "first",
-                                        "last", "nm_per_px")),
+    "track": ("tracking-modes", False, (*_FILES, "stack", "lut", "beads", "radius", "first_frame",
+                                        "last_frame", "nm_per_px")),
     "zlut": ("tracking-modes", False, (*_FILES, "sweep", "z_csv", "z_start", "z_step",
                                        "frames_per_plane", "bead", "profile")),
 }  # fmt: skip

@@ -210,3 +210,19 @@ def test_old_cli_spellings_are_hidden_aliases(command, old, new, value):
     assert float(getattr(args, new)) == float(value)
     assert old not in sub.format_help()
     assert "--" + new.replace("_", "-") in sub.format_help()
+
+
+@pytest.mark.parametrize("command", ["background", "track"])
+def test_frame_range_options_are_first_frame_and_last_frame(command):
+    """The frame range is --first-frame/--last-frame (first_frame as in TrackResult.save
+    and the widgets); the old --first/--last still parse, hidden."""
+    sub = _subparser(command)
+    method = ["--method", "temporal-median"] if command == "background" else []
+    base = ["stack.tif", *method, "-o", "out.h5"]
+    new = sub.parse_args([*base, "--first-frame", "3", "--last-frame", "9"])
+    old = sub.parse_args([*base, "--first", "3", "--last", "9"])
+    assert (new.first_frame, new.last_frame) == (old.first_frame, old.last_frame) == (3, 9)
+    default = sub.parse_args(base)
+    assert (default.first_frame, default.last_frame) == (0, None)
+    text = sub.format_help()
+    assert "--first-frame" in text and "--first " not in text and "--last " not in text

@@ -64,8 +64,7 @@ def add_parser(sub, dataset_help: str) -> None:
                    help="one of: " + ", ".join(METHODS) + " (see methods below)")  # fmt: skip
     options = p.add_argument_group("method options (each names the methods it applies to)")
     _registry_cli.add_cli_options(options, METHODS.values())
-    p.add_argument("--first", type=int, default=0, help="first frame (default 0)")
-    p.add_argument("--last", type=int, default=None, help="last frame (default: the end)")
+    _registry_cli.add_frame_range(p)
     p.add_argument("-o", "--out", type=Path, required=True,
                    help="output HDF5 file (.h5 or .hdf5; a folder is refused)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -88,8 +87,8 @@ def _frames(stack: Any, first: int, last: int | None) -> Any:
     last = t - 1 if last is None else last
     if not 0 <= first <= last < t:
         raise ValueError(
-            f"--first {first} and --last {last} must satisfy 0 <= first <= last < {t} "
-            "(the stack's frame count)."
+            f"--first-frame {first} and --last-frame {last} must satisfy 0 <= first <= "
+            f"last < {t} (the stack's frame count)."
         )
     return stack if (first, last) == (0, t - 1) else stack[first : last + 1]
 
@@ -160,7 +159,9 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
             raise ValueError(f"-o {str(args.out)!r} must end in .h5 or .hdf5 (HDF5 output).")
         options = _options(args)
         check_outputs([args.out], args.overwrite, [args.stack])
-        stack = _frames(open_one(args.stack, args.dataset, "stack"), args.first, args.last)
+        stack = _frames(
+            open_one(args.stack, args.dataset, "stack"), args.first_frame, args.last_frame
+        )
         progress = terminal_progress(f"background ({args.method})")
         try:
             datasets, attrs = _compute(args, stack, dict(options), progress)
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
             raise type(exc)(_as_flags(str(exc), METHODS[args.method])) from None
         attrs.update(
             method=args.method, options=options, source=str(args.stack),
-            dataset=args.dataset, first_frame=args.first, unit="ADU",
+            dataset=args.dataset, first_frame=args.first_frame, unit="ADU",
         )  # fmt: skip
         out = write_streaming(args.out, datasets, attrs, overwrite=args.overwrite,
                               protect=[args.stack], progress=progress)  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 
 from camtrack._registry import Method, Param, keyword_union, plain_number
 
-__all__ = ["add_cli_options", "add_method_option", "cli_options"]
+__all__ = ["add_cli_options", "add_frame_range", "add_method_option", "cli_options"]
 
 
 def _cli_default(p: Param) -> str | None:
@@ -43,6 +43,17 @@ def add_method_option(
     parser.add_argument("--" + select.replace("_", "-"), dest=select, choices=names,
                         default=default, required=default is None, metavar="{" +
                         ",".join(names) + "}", help=text.replace("%", "%%"))  # fmt: skip
+
+
+def add_frame_range(parser: Any) -> None:
+    """``--first-frame F --last-frame L`` (dest ``first_frame``, ``last_frame``, as the
+    engine and the widgets name them), with the old ``--first`` / ``--last`` hidden."""
+    for name, default, text in (("first_frame", 0, "first frame (default 0)"),
+                                ("last_frame", None, "last frame (default: the end)")):  # fmt: skip
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=int,
+                            default=default, help=text)  # fmt: skip
+        old = "--" + name.split("_")[0]
+        parser.add_argument(old, dest=name, type=int, default=default, help=argparse.SUPPRESS)
 
 
 def add_cli_options(parser: Any, methods: Iterable[Method]) -> None:

@@ -128,8 +128,9 @@ def _build_parser() -> argparse.ArgumentParser:
     track.add_argument("--reference", type=int, nargs="*", default=None,
                        help="indices of reference (stuck) beads for drift correction")  # fmt: skip
     _mode_option(track)
-    track.add_argument("--first", type=int, default=0, help="first frame (default 0)")
-    track.add_argument("--last", type=int, default=None, help="last frame (default: the end)")
+    from camtrack._registry_cli import add_frame_range
+
+    add_frame_range(track)
     track.add_argument("--nm-per-px", type=float, default=None,
                        help="pixel size (default: from the file when it says)")  # fmt: skip
     track.add_argument("--fs-hz", type=float, default=None,
@@ -405,23 +406,24 @@ def _cmd_track(args: argparse.Namespace) -> int:
         zlut = tracking.load_zlut(args.lut) if args.lut is not None else None
         roi_size = args.roi_size or (zlut.roi_size if zlut is not None else 64)
         t = int(stack.shape[0])
-        last = t - 1 if args.last is None else args.last
-        if not 0 <= args.first <= last < t:
+        first = args.first_frame
+        last = t - 1 if args.last_frame is None else args.last_frame
+        if not 0 <= first <= last < t:
             raise ValueError(
-                f"--first {args.first} and --last {last} must satisfy 0 <= first <= last < {t} "
-                "(the stack's frame count)."
+                f"--first-frame {first} and --last-frame {last} must satisfy 0 <= first <= "
+                f"last < {t} (the stack's frame count)."
             )
         if args.beads is not None:
             positions, reference = _read_beads(args.beads)
         else:
             x, y = tracking.find_beads(
-                stack[args.first].compute() if hasattr(stack, "compute") else stack[args.first],
+                stack[first].compute() if hasattr(stack, "compute") else stack[first],
                 radius=args.radius, roi_size=roi_size,
             )  # fmt: skip
             positions, reference = list(zip(x.tolist(), y.tolist(), strict=True)), []
             if not positions:
                 raise ValueError("No beads found in the first frame; pass --beads CSV.")
-            print(f"found {len(positions)} beads in frame {args.first}")
+            print(f"found {len(positions)} beads in frame {first}")
         if args.reference is not None:
             reference = args.reference
         fs_hz = args.fs_hz if args.fs_hz is not None else info.fs_hz
@@ -431,19 +433,19 @@ def _cmd_track(args: argparse.Namespace) -> int:
             fits = fs_hz is None or not fs_hz > 0 or info.exposure_s * fs_hz <= 1 + 1e-9
             exposure_s = info.exposure_s if fits else None
         res = tracking.track_beads(
-            stack[args.first : last + 1], positions, roi_size=roi_size, zlut=zlut,
+            stack[first : last + 1], positions, roi_size=roi_size, zlut=zlut,
             reference=reference or None, mode=args.mode, scheduler=args.scheduler,
             progress=terminal_progress("tracking"), fs_hz=fs_hz, exposure_s=exposure_s,
             **_camera_kwargs(args),
         )  # fmt: skip
         nm_per_px = args.nm_per_px or info.nm_per_px
         out = res.save(
-            args.out, nm_per_px=nm_per_px, first_frame=args.first, source=str(args.stack),
+            args.out, nm_per_px=nm_per_px, first_frame=first, source=str(args.stack),
             overwrite=args.overwrite, protect=inputs, reference=reference or None,
         )  # fmt: skip
         n_nan = int(np.isnan(np.asarray(res.x)).sum())
         print(
-            f"tracked {len(positions)} beads over {last - args.first + 1} frames "
+            f"tracked {len(positions)} beads over {last - first + 1} frames "
             f"({n_nan} NaN rows); wrote {out}"
         )
     except (ValueError, TypeError, OSError, ImportError) as exc:
