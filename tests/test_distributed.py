@@ -129,6 +129,12 @@ def test_track_beads_on_the_cluster_equals_local_threads(client, cluster, tmp_pa
     local = track_beads(lazy, start_xy, roi_size=32, frame_chunk=8, scheduler="threads")
     np.testing.assert_allclose(remote.x, local.x, rtol=0, atol=1e-12)
     assert _ran_on_workers(client, cluster, start, "track_block")
+    # An active client is used without naming it, as gain and background do.
+    with client.as_current():
+        start = _now(client)
+        current = track_beads(lazy, start_xy, roi_size=32, frame_chunk=8)
+    np.testing.assert_allclose(current.x, local.x, rtol=0, atol=1e-12)
+    assert _ran_on_workers(client, cluster, start, "track_block")
 
 
 def test_an_address_and_the_environment_route_to_the_cluster(client, cluster, files, monkeypatch):  # fmt: skip

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from camtrack import _backend
+from camtrack import _backend, _parallel
 from camtrack._validation import (
     check_choice,
     check_integer,
@@ -289,9 +288,9 @@ def track_beads(
     if _backend.is_dask(stack):
         stack = stack.rechunk({0: frame_chunk, 1: -1, 2: -1})
     geometry = (roi_size, zlut, mode, o, (ny, nx), cam)
-    if scheduler is None:
-        scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
-    if scheduler is None:
+    # In parallel on a named scheduler, or on a cluster that is active or named in
+    # DASK_SCHEDULER_ADDRESS (camtrack._parallel's one resolution); else in order here.
+    if scheduler is None and not (_backend.is_dask(stack) and _parallel.is_distributed()):
         cols = _track_sequential(stack, pos, geometry, frame_chunk, progress)
     else:
         cols = _track_parallel(stack, pos, geometry, frame_chunk, progress, scheduler)
@@ -382,8 +381,6 @@ def _track_parallel(
     """Anchor frames in order here, then every chunk as a dask task on ``scheduler``."""
     import dask
 
-    from camtrack import io
-
     t = int(stack.shape[0])
     starts = list(range(0, t, frame_chunk))
     anchors = []
@@ -396,10 +393,8 @@ def _track_parallel(
         anchors.append(last.copy())
     task = dask.delayed(_track_block, pure=True)
     tasks = [task(stack[s : s + frame_chunk], a, *geometry) for s, a in zip(starts, anchors, strict=True)]  # fmt: skip
-    local = isinstance(scheduler, str) and scheduler in io.LOCAL_SCHEDULERS
-    client = None if local else io.get_client(scheduler)
-    owned = client is not None and client is not scheduler
-    try:
+    with _parallel.scheduler_target(scheduler) as target:
+        client = target.client
         # Waves of tasks: progress (and Cancel) between waves, bounded results in flight.
         wave = 8 if client is None else max(8, 2 * sum(client.nthreads().values()))
         waves = [tasks[i : i + wave] for i in range(0, len(tasks), wave)]
@@ -407,11 +402,7 @@ def _track_parallel(
             waves = progress(waves, total=len(waves))
         results: list[dict[str, np.ndarray]] = []
         for w in waves:
-            done = dask.compute(*w, scheduler=scheduler if local else client)
-            results.extend(done)
-    finally:
-        if owned:
-            client.close()
+            results.extend(dask.compute(*w, scheduler=target.scheduler))
     return {k: [r[k] for r in results] for k in _KEYS}
 
 
