@@ -39,7 +39,6 @@ CONCEPT_OWNERS = {"z_iter": {"tracking.lookup_z", "tracking.track_rois", "tracki
 # name. Each is listed in the report of #17 item 7 with its rename.
 PENDING = {
     # the ROI side is `roi_size` (find_beads, track_beads, ZLut.roi_size)
-    ("tracking.crop_rois", "size"),
     ("tracking.CameraModel.crop", "size"),
     *(
         (f"simulate.{f}", "size")
@@ -226,3 +225,8 @@ def test_frame_range_options_are_first_frame_and_last_frame(command):
     assert (default.first_frame, default.last_frame) == (0, None)
     text = sub.format_help()
     assert "--first-frame" in text and "--first " not in text and "--last " not in text
+    with _warns_with("size", "roi_size"):
+        old = tracking.crop_rois(stack, truth.x[0], truth.y[0], size=24)
+    np.testing.assert_array_equal(
+        old[0], tracking.crop_rois(stack, truth.x[0], truth.y[0], roi_size=24)[0]
+    )

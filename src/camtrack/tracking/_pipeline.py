@@ -29,14 +29,22 @@ from camtrack.tracking._zlut import ZLut
 __all__ = ["track_rois"]
 
 
+# The tracking options of track_rois and track_beads (keyword-only in both).
+TRACK_OPTIONS = ("n_bins", "oversample", "profile", "saturation", "saturation_tol", "n_iter",
+                 "z_iter", "refine_xy", "keep_profiles", "workers")  # fmt: skip
+# Those a Z-LUT fixes: None means "the LUT's, else the default".
+_FROM_LUT = ("n_bins", "oversample", "profile")
+
+
+def track_options(**options: Any) -> dict[str, Any]:
+    """The given tracking options as a dict, without the LUT-fixed ones left at None."""
+    return {k: v for k, v in options.items() if not (k in _FROM_LUT and v is None)}
+
+
 def resolve_options(
     size: int, zlut: ZLut | None, options: dict[str, Any], mode: str = "precise"
 ) -> dict[str, Any]:
-    """Check ``**options`` of track_rois/track_beads; fill defaults from the LUT."""
-    allowed = {"n_bins", "oversample", "profile", "saturation", "saturation_tol", "n_iter", "z_iter", "keep_profiles", "workers", "refine_xy"}  # fmt: skip
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise TypeError(f"Unknown option(s) {unknown}; track options are {sorted(allowed)}.")
+    """Check the tracking options of track_rois/track_beads; fill defaults from the LUT."""
     o = dict(options)
     if zlut is not None:
         if not isinstance(zlut, ZLut):
@@ -158,7 +166,16 @@ def track_rois(
     read_noise_e: Any = None,
     fs_hz: float | None = None,
     exposure_s: float | None = None,
-    **options: Any,
+    n_bins: int | None = None,
+    oversample: int | None = None,
+    profile: str | None = None,
+    saturation: Any = "auto",
+    saturation_tol: float = 3.0,
+    n_iter: int = 2,
+    z_iter: int = 2,
+    refine_xy: bool | None = None,
+    keep_profiles: bool = True,
+    workers: int | None = None,
 ) -> TrackResult:
     """Sub-pixel x, y (and z with a Z-LUT) of one bead per ROI.
 
@@ -190,25 +207,35 @@ def track_rois(
         x and y projections (for ROIs of 96 px or more followed by one 2-D step on a
         central crop, see ``refine_xy``), several times cheaper and a few times less
         precise.
-    **options
-        ``n_bins``, ``oversample``, ``profile`` (taken from the LUT when given);
-        ``saturation`` (None, "auto" (default) or the clip level in input units),
-        ``saturation_tol`` (3.0: how far below an ROI's maximum a pixel still counts
-        as clipped in "auto"); ``n_iter`` (2: window re-centring iterations; the
-        second is a secant step that removes the window's pull), ``z_iter`` (2: Gauss-Newton
-        steps of the z fit from the best-correlated plane; a third changed no simulated
-        case's z rms by 0.001 nm); ``refine_xy`` (fast mode: after the projections,
-        one 2-D symmetry step on a central crop of 3/8 of the ROI side; None: for
-        every ROI of 96 px and more, and for clipped ROIs at any size; True / False:
-        for every ROI / none). Projections sum whole columns of background noise, so
-        their precision falls behind as ROIs grow, and a clipped centre's hole costs
-        them more: measured at 128 px the step takes x from 0.0055 to 0.0023 px
-        bright and 0.017 to 0.0075 px dim (MagTrack 1.0.0: 0.0046 and 0.0092) for
-        1.2-1.25x the time, and clipped 64 px dim ROIs from 0.020 to 0.013 px;
-        unclipped 64 px ROIs (0.0048 and 0.016 px, as precise as MagTrack's) would
-        gain a fifth for a similar share of time. ``keep_profiles`` (True);
-        ``workers`` (None: every core
-        this process may use; 1: one thread).
+    n_bins, oversample, profile : optional
+        The radial profile's bins, sub-pixel oversampling and kind ("radial" or "fft");
+        taken from the LUT when one is given (a different value is refused), else the
+        defaults of :func:`build_zlut`.
+    saturation : None, "auto" or float
+        Clipped pixels: "auto" (default) finds them in each ROI, a number is the clip
+        level in input units, None: no clipping.
+    saturation_tol : float
+        How far below an ROI's maximum a pixel still counts as clipped in "auto" (3.0).
+    n_iter : int
+        Window re-centring iterations (2; the second is a secant step that removes the
+        window's pull).
+    z_iter : int
+        Gauss-Newton steps of the z fit from the best-correlated plane (2; a third
+        changed no simulated case's z rms by 0.001 nm).
+    refine_xy : bool or None
+        Fast mode: after the projections, one 2-D symmetry step on a central crop of
+        3/8 of the ROI side; None: for every ROI of 96 px and more, and for clipped
+        ROIs at any size; True / False: for every ROI / none. Projections sum whole
+        columns of background noise, so their precision falls behind as ROIs grow,
+        and a clipped centre's hole costs them more: measured at 128 px the step takes
+        x from 0.0055 to 0.0023 px bright and 0.017 to 0.0075 px dim (MagTrack 1.0.0:
+        0.0046 and 0.0092) for 1.2-1.25x the time, and clipped 64 px dim ROIs from
+        0.020 to 0.013 px; unclipped 64 px ROIs (0.0048 and 0.016 px, as precise as
+        MagTrack's) would gain a fifth for a similar share of time.
+    keep_profiles : bool
+        Keep each ROI's profile in the result (True).
+    workers : int or None
+        Threads (None: every core this process may use; 1: one thread).
 
     Returns
     -------
@@ -250,6 +277,11 @@ def track_rois(
     mode = check_choice(mode, "mode", MODES)
     xp, _ = _backend.namespace(rois)
     size = int(rois.shape[-1])
+    options = track_options(
+        n_bins=n_bins, oversample=oversample, profile=profile, saturation=saturation,
+        saturation_tol=saturation_tol, n_iter=n_iter, z_iter=z_iter, refine_xy=refine_xy,
+        keep_profiles=keep_profiles, workers=workers,
+    )  # fmt: skip
     o = resolve_options(size, zlut, options, mode)
     scalars = {"e_per_adu": e_per_adu, "offset_adu": offset_adu, "read_noise_e": read_noise_e}
     cam = roi_camera(camera, scalars, int(rois.shape[0]), size)

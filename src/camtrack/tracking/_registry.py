@@ -29,6 +29,7 @@ from camtrack.tracking._blocks import (
     qi,
     quadratic_interpolation,
 )
+from camtrack.tracking._pipeline import TRACK_OPTIONS
 from camtrack.tracking._profiles import fft_profile, radial_profile
 from camtrack.tracking._stack import track_beads
 
@@ -37,7 +38,7 @@ __all__ = ["CENTRES", "MODES", "PROFILES"]
 # track_beads' keywords besides its data (stack, positions) and the common plumbing:
 # the same in both modes, so no mode lists them.
 _TRACK_KEYWORDS = ("roi_size", "zlut", "reference", "frame_chunk", "camera", "e_per_adu",
-                   "offset_adu", "read_noise_e", "fs_hz", "exposure_s", "options")  # fmt: skip
+                   "offset_adu", "read_noise_e", "fs_hz", "exposure_s", *TRACK_OPTIONS)  # fmt: skip
 
 
 def _mode(name: str, summary: str) -> Method:

@@ -13,11 +13,12 @@ from camtrack._validation import (
     check_choice,
     check_integer,
     check_stack,
+    renamed_keywords,
 )
 from camtrack.tracking._camera import CameraModel, as_camera_model
 from camtrack.tracking._common import quiet
 from camtrack.tracking._measure import MODES
-from camtrack.tracking._pipeline import resolve_options, run_batches
+from camtrack.tracking._pipeline import resolve_options, run_batches, track_options
 from camtrack.tracking._result import TrackResult, check_timing
 from camtrack.tracking._zlut import ZLut
 
@@ -32,7 +33,8 @@ def _origins(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np.nd
     return np.rint(x - half).astype(np.int64), np.rint(y - half).astype(np.int64)
 
 
-def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, np.ndarray]:
+@renamed_keywords(size="roi_size")
+def crop_rois(stack: Any, x: Any, y: Any, roi_size: int) -> tuple[Any, np.ndarray, np.ndarray]:
     """Cut square ROIs centred on given positions out of a stack.
 
     Parameters
@@ -42,8 +44,8 @@ def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, n
     x, y : array_like, (T, B) or (B,)
         Centres per frame and bead in full-frame pixels (x = column, y = row, pixel
         centres at integer coordinates); (B,) uses the same positions in every frame.
-    size : int
-        ROI size S.
+    roi_size : int
+        ROI size S (as ``track_beads`` and ``ZLut.roi_size``).
 
     Returns
     -------
@@ -78,7 +80,7 @@ def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, n
     if shape is not None and len(shape) == 2:
         stack = stack[None]
     check_stack(stack)
-    size = check_integer(size, "size", minimum=2)
+    size = check_integer(roi_size, "roi_size", minimum=2)
     t, ny, nx = (int(v) for v in stack.shape)
     xa = np.asarray(_backend.to_host(x), dtype=np.float64)
     ya = np.asarray(_backend.to_host(y), dtype=np.float64)
@@ -98,7 +100,7 @@ def crop_rois(stack: Any, x: Any, y: Any, size: int) -> tuple[Any, np.ndarray, n
         raise ValueError(
             f"The ROI of bead {b} in frame {f} at (x={xa[f, b]:.1f}, y={ya[f, b]:.1f}) leaves "
             f"the {nx}x{ny} frame ({size} px ROIs need the bead {size // 2} px from the edge). "
-            "Drop the bead or use a smaller `size`."
+            "Drop the bead or use a smaller `roi_size`."
         )
     if _backend.is_dask(stack):
         rois = _gather_dask(stack, x0, y0, size)
@@ -175,7 +177,16 @@ def track_beads(
     read_noise_e: Any = None,
     fs_hz: float | None = None,
     exposure_s: float | None = None,
-    **options: Any,
+    n_bins: int | None = None,
+    oversample: int | None = None,
+    profile: str | None = None,
+    saturation: Any = "auto",
+    saturation_tol: float = 3.0,
+    n_iter: int = 2,
+    z_iter: int = 2,
+    refine_xy: bool | None = None,
+    keep_profiles: bool = True,
+    workers: int | None = None,
 ) -> TrackResult:
     """Track beads through a stack: x, y per frame (and z with a Z-LUT).
 
@@ -222,8 +233,8 @@ def track_beads(
         result, whose table then has ``t_s`` = frame / fs_hz.
     exposure_s : float, optional
         Exposure time per frame in s, at most 1 / ``fs_hz`` (kept in the result).
-    **options
-        Passed to :func:`track_rois` (``saturation``, ``n_iter``, ...).
+    n_bins, oversample, profile, saturation, saturation_tol, n_iter, z_iter, refine_xy, keep_profiles, workers
+        The tracking options of :func:`track_rois`, applied to every ROI.
 
     Returns
     -------
@@ -275,6 +286,11 @@ def track_beads(
         raise ValueError("`positions` must be finite.")
     n_beads = pos.shape[0]
     refs = _references(reference, n_beads)
+    options = track_options(
+        n_bins=n_bins, oversample=oversample, profile=profile, saturation=saturation,
+        saturation_tol=saturation_tol, n_iter=n_iter, z_iter=z_iter, refine_xy=refine_xy,
+        keep_profiles=keep_profiles, workers=workers,
+    )  # fmt: skip
     zlut, o = _resolve_luts(zlut, n_beads, roi_size, options, mode)
     o["keep_profiles"] = False
     t, ny, nx = (int(v) for v in stack.shape)
