@@ -172,6 +172,11 @@ def test_tracking_old_keywords():
         old = tracking.flag_stuck_beads(stack, pos, roi_size=32, n_frames=5, first=2)
     new = tracking.flag_stuck_beads(stack, pos, roi_size=32, n_frames=5, first_frame=2)
     np.testing.assert_array_equal(old.step_px, new.step_px)
+    with _warns_with("size", "roi_size"):
+        old = tracking.crop_rois(stack, truth.x[0], truth.y[0], size=24)
+    np.testing.assert_array_equal(
+        old[0], tracking.crop_rois(stack, truth.x[0], truth.y[0], roi_size=24)[0]
+    )
 
 
 def test_old_and_new_together_is_refused():
@@ -225,8 +230,3 @@ def test_frame_range_options_are_first_frame_and_last_frame(command):
     assert (default.first_frame, default.last_frame) == (0, None)
     text = sub.format_help()
     assert "--first-frame" in text and "--first " not in text and "--last " not in text
-    with _warns_with("size", "roi_size"):
-        old = tracking.crop_rois(stack, truth.x[0], truth.y[0], size=24)
-    np.testing.assert_array_equal(
-        old[0], tracking.crop_rois(stack, truth.x[0], truth.y[0], roi_size=24)[0]
-    )
