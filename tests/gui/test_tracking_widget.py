@@ -306,3 +306,53 @@ def test_find_beads_leaves_out_overlapping_rois_and_says_why(make_napari_viewer)
     kept = len(viewer.layers["beads"].data)
     assert kept < n_all and "left out" in widget.status.value, widget.status.value
     assert "roi_size" in widget.status.value
+
+
+def test_lut_crops_of_a_lazy_field_sweep_read_each_chunk_once(make_napari_viewer):
+    """Building per-bead LUTs from a lazy field sweep cuts the beads' ROIs chunk by
+    chunk in one pass (never the whole sweep in memory, never a chunk read twice)."""
+    import dask.array as da
+
+    from camtrack.simulate import zsweep
+    from camtrack.tracking import crop_rois
+
+    planes = np.arange(-1000.0, 1001.0, 100.0)
+    tiles = [zsweep(planes, size=48, frames_per_plane=2, rng=50 + k) for k in range(3)]
+    # Three beads side by side, then an empty stretch: (42, 48, 2400) uint16, 9.7 MB.
+    pad = np.full((planes.size * 2, 48, 2256), tiles[0][0][0, 0, 0], dtype=tiles[0][0].dtype)
+    sweep = np.concatenate([*(t[0] for t in tiles), pad], axis=2)
+    reads: dict[int, int] = {}
+
+    def counted(block, block_info=None):
+        k = block_info[0]["chunk-location"][0]
+        reads[k] = reads.get(k, 0) + 1
+        return block
+
+    lazy = da.from_array(sweep, chunks=(8, 48, 2400)).map_blocks(counted, dtype=sweep.dtype)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(lazy, name="field sweep")
+    widget = TrackingWidget(viewer)
+    widget.image.value = widget.calibration.value = layer
+    widget.roi_size.value = 48
+    widget.z_source.value = "list"
+    widget.z_list.value = ", ".join(f"{v:g}" for v in planes)
+    widget.frames_per_plane.value = 2
+    viewer.add_points(np.array([[23.5, 23.5 + 48 * k] for k in range(3)]), name="beads")
+    widget.lut_beads.value = "all beads"
+    reads.clear()  # napari read the displayed frame when the layer was added
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        sets, z = widget.calibration_sets()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(sets) == 3 and z.size == sweep.shape[0]
+    assert set(reads) == set(range(6)) and set(reads.values()) == {1}
+    # The whole sweep is 9.7 MB; a chunk 1.8 MB and the three beads' ROIs 0.6 MB.
+    assert peak < 0.5 * sweep.nbytes, peak
+    for k, (_, bead, rois, _) in enumerate(sets):
+        want, _, _ = crop_rois(sweep, [23.5 + 48 * k], [23.5], 48)
+        assert bead == k and isinstance(rois, np.ndarray)
+        np.testing.assert_array_equal(rois, want)

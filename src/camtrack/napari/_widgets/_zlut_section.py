@@ -120,11 +120,14 @@ class ZLutSection:
                 raise ValueError("'LUT beads' is 'selected beads' but no bead is selected.")
         else:
             beads = [0]
-        frames = np.asarray(data)
+        # One pass over the sweep, chunk by chunk for a lazy layer: only the beads' ROIs
+        # (frames x beads x S x S) are held, never the whole field sweep.
+        rois, x0, y0 = tracking.crop_rois(data, xy[beads, 0], xy[beads, 1], size)
+        rois = np.asarray(rois)  # frame-major: bead k of frame f is row f * len(beads) + k
         sets = []
-        for b in beads:
-            rois, x0, y0 = tracking.crop_rois(frames, [xy[b, 0]], [xy[b, 1]], size)
-            sets.append((f"bead {b}", b, rois, self._lut_camera(int(x0[0]), int(y0[0]), size, data.shape[1:])))  # fmt: skip
+        for k, b in enumerate(beads):
+            cam = self._lut_camera(int(x0[k]), int(y0[k]), size, data.shape[1:])
+            sets.append((f"bead {b}", b, rois[k :: len(beads)], cam))
         return sets, z
 
     def _lut_camera(self, x0: int, y0: int, size: int, frame: tuple[int, ...]) -> Any:
@@ -269,8 +272,7 @@ def _crop_own_bead(data: Any, size: int, name: str) -> tuple[np.ndarray, int, in
     """(F, size, size) crops of a single-bead sweep around its own bead, found in the
     middle frame (a sweep's best-focused planes are near its middle), and their corner
     (x0, y0)."""
-    frames = np.asarray(data)
-    middle = frames[frames.shape[0] // 2]
+    middle = np.asarray(data[data.shape[0] // 2])  # one frame, not the whole sweep
     x, y = tracking.find_beads(middle, radius=max(2.0, size / 6.0))
     half = size / 2.0
     ny, nx = middle.shape
@@ -281,8 +283,8 @@ def _crop_own_bead(data: Any, size: int, name: str) -> tuple[np.ndarray, int, in
             f"{name!r} ({ny} x {nx} px): lower 'roi_size' or crop the sweep around its bead."
         )
     k = int(np.flatnonzero(inside)[0])  # the strongest candidate (find_beads: best first)
-    rois, x0, y0 = tracking.crop_rois(frames, [x[k]], [y[k]], size)
-    return rois, int(x0[0]), int(y0[0])
+    rois, x0, y0 = tracking.crop_rois(data, [x[k]], [y[k]], size)  # lazy: chunk by chunk
+    return np.asarray(rois), int(x0[0]), int(y0[0])
 
 
 def _best(luts: list[tuple[str, int | None, Any, Any]]) -> int:
