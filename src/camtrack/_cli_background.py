@@ -130,7 +130,7 @@ def write_streaming(out: Path, datasets: dict[str, Any], attrs: dict[str, Any], 
 
     from camtrack import io
     from camtrack._parallel import compute
-    from camtrack.io._writers import fill_hdf5
+    from camtrack._writers import fill_hdf5
 
     lazy = {k: v for k, v in datasets.items() if hasattr(v, "__dask_graph__")}
     eager = {k: np.asarray(v) for k, v in datasets.items() if k not in lazy}

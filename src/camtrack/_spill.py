@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack.io._atomic import HOST, pid_alive
+from camtrack._atomic import HOST, pid_alive
 
 try:  # POSIX: a lock that dies with its process, however it dies
     import fcntl

@@ -318,7 +318,7 @@ def _open_one(
 def _check_outputs(paths: Sequence[Path], overwrite: bool, inputs: list) -> None:
     """Refuse the outputs before any work: an input, or (without --overwrite) an
     existing file."""
-    from camtrack.io._writers import check_targets
+    from camtrack._writers import check_targets
 
     check_targets(paths, overwrite=overwrite, protect=inputs)
 

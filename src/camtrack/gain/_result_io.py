@@ -58,7 +58,7 @@ def save_result(
     Returns the two paths.
     """
     from camtrack import _backend
-    from camtrack.io._writers import atomic_paths, fill_hdf5, json_text
+    from camtrack._writers import atomic_paths, fill_hdf5, json_text
 
     json_path, maps_path = result_paths(path)
     maps = {"mean_adu": result.mean, "var_adu2": result.var, "gain_map_e_per_adu": result.gain_map}

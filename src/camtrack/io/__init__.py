@@ -11,12 +11,12 @@ Writers write a temporary file next to the target and rename it into place.
 This package never imports napari or Qt.
 """
 
+from camtrack._writers import atomic_path, write_csv, write_hdf5, write_json
 from camtrack.io._cluster import LOCAL_SCHEDULERS, compute, get_client
 from camtrack.io._dispatch import can_read, open_stack, read_layers
 from camtrack.io._hdf5 import open_hdf5
 from camtrack.io._tiff import open_tiff
 from camtrack.io._types import CorruptFileError, LayerInfo
-from camtrack.io._writers import atomic_path, write_csv, write_hdf5, write_json
 
 __all__ = [
     "LOCAL_SCHEDULERS",

@@ -207,7 +207,7 @@ class ZLut:
             The written file. It is written under a temporary name and appears only
             complete, with the usual permissions (``0o666`` less the umask).
         """
-        from camtrack.io._writers import atomic_path
+        from camtrack._writers import atomic_path
 
         p = Path(path)
         suffix = p.suffix.lower()

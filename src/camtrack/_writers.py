@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack.io._atomic import atomic_path, atomic_paths, check_targets
+from camtrack._atomic import atomic_path, atomic_paths, check_targets
 
 __all__ = [
     "atomic_path",
