@@ -526,7 +526,7 @@ def measure(
                 # Bins past the inscribed disc (a precise LUT's partial rings) stay NaN:
                 # the fast profile is a plain kernel average over whole rings.
                 inner = min(n_bins, max(default_n_bins(s, oversample), 2))
-                op = radial_operator(s, inner, oversample)
+                op = radial_operator(s, inner, oversample, matched=True)
                 # No pixel mask: every clipped pixel lies inside the hole (compact), and
                 # the bins kept below are > 8 kernel sigmas from it (weight < 1e-15).
                 prof = op.apply(xp, g, cx, cy)

@@ -235,9 +235,49 @@ def _rings(radius: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, list[tuple
     return order, out
 
 
+def _match_moments(k: np.ndarray, d: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Kernel weights ``k (1 + sum_j a_j d**j)`` whose moments equal ``target``.
+
+    ``k``, ``d`` (K, B): kernel weights and pixel radius less the bin radius; ``target``
+    (M, B): the wanted normalised moments ``sum w d**m / sum w`` for m = 1..M. Solved
+    per bin: ``sum_j a_j (S_{m+j} - t_m S_j) = t_m S_0 - S_m`` with ``S_k = sum k d**k``.
+    """
+    m = target.shape[0]
+    sk = np.stack([(k * d**j).sum(axis=0) for j in range(2 * m + 1)])  # (2M+1, B)
+    a = np.empty((k.shape[1], m, m))
+    for i in range(1, m + 1):
+        for j in range(1, m + 1):
+            a[:, i - 1, j - 1] = sk[i + j] - target[i - 1] * sk[j]
+    rhs = (target * sk[0] - sk[1 : m + 1]).T  # (B, M)
+    coef = np.linalg.solve(a, rhs[..., None])[..., 0]  # (B, M)
+    poly = 1.0 + sum(coef[:, j - 1] * d**j for j in range(1, m + 1))
+    return k * poly
+
+
+# Moments of the fast profile's kernels matched to those of a bead centred on a pixel.
+# A kernel average over raw pixels depends on where the centre falls within its pixel:
+# the pixel radii under bin b's kernel have a phase-dependent mean, spread, ... so the
+# profile of a sloped ring moves by ``T' dm1 + T'' dm2 / 2 + ...`` (our model, 64 px,
+# 4000 e-/px, noise-free: z 0.96 nm RMS against a LUT of centred (Fourier-shifted)
+# beads). Reweighting each kernel by a cubic in ``r - r_b`` so that its first three
+# moments equal the centred kernel's removes that (0.96 -> 0.20 nm, exact weights;
+# order 1: 0.67, 2: 0.50, 4: 0.17). The correction is folded into the precomputed
+# polynomials, so it costs nothing per ROI.
+_MATCH_ORDER = 3
+# Bins nearer the centre than this (px) keep the plain kernel: too few pixels carry
+# them (bin 0: 4, bin 1: 8) for matched weights that the quadratic expansion in the
+# centre follows (bin 1: 0.013 of the contrast off for a centred bead).
+_MATCH_MIN_R = 2.0
+
+
 @functools.lru_cache(maxsize=8)
-def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
-    """Build (and cache) the operator for square ROIs of ``size`` pixels."""
+def radial_operator(size: int, n_bins: int, oversample: int, matched: bool = False) -> RadialOperator:  # fmt: skip
+    """Build (and cache) the operator for square ROIs of ``size`` pixels.
+
+    ``matched``: :meth:`RadialOperator.apply` uses kernels whose first radial moments
+    are those of a bead centred on a pixel (see ``_MATCH_ORDER``), so its profiles do
+    not depend on the centre's sub-pixel phase; ``k0`` (a centred bead) is unchanged.
+    """
     sigma = 0.5 / oversample
     radii = np.arange(n_bins, dtype=np.float64) / oversample
     reach = radii[-1] + 3.5 * sigma + 1.0
@@ -247,10 +287,22 @@ def radial_operator(size: int, n_bins: int, oversample: int) -> RadialOperator:
     vy = oy[sel].astype(np.int64)
     vx = ox[sel].astype(np.int64)
 
-    def kernel(cy: float, cx: float) -> np.ndarray:
+    def plain(cy: float, cx: float) -> tuple[np.ndarray, np.ndarray]:
         r = np.hypot(vy - cy, vx - cx)[:, None]
         two = 2.0 * sigma * sigma
-        return np.exp(-((r - radii) ** 2) / two) + np.exp(-((r + radii) ** 2) / two)
+        return np.exp(-((r - radii) ** 2) / two) + np.exp(-((r + radii) ** 2) / two), r - radii
+
+    k_c, d_c = plain(0.0, 0.0)
+    tot = k_c.sum(axis=0)
+    target = np.stack([(k_c * d_c**j).sum(axis=0) / tot for j in range(1, _MATCH_ORDER + 1)])
+
+    def kernel(cy: float, cx: float) -> np.ndarray:
+        k, d = plain(cy, cx)
+        if not matched:
+            return k
+        far = radii >= _MATCH_MIN_R
+        k[:, far] = _match_moments(k[:, far], d[:, far], target[:, far])
+        return k
 
     grid = np.linspace(-0.25, 0.25, 5)
     dys, dxs = (a.ravel() for a in np.meshgrid(grid, grid, indexing="ij"))
