@@ -100,6 +100,9 @@ def tracking(n_frames: int = 120) -> None:
     viewer.dims.set_current_step(0, 0)
     _settle()
     widget.find()
+    app = QApplication.instance()
+    while widget._stuck_worker is not None:  # the stuck-bead check marks the reference
+        app.processEvents()
     _settle()
     sets, z = widget.calibration_sets()
     # Synchronously (the widget's buttons run the same in thread workers).
@@ -109,7 +112,11 @@ def tracking(n_frames: int = 120) -> None:
     _settle()
     layer = widget.image.value
     result = widget.compute(
-        layer.data[:n_frames], widget.positions(), widget.reference(), zlut=widget.zlut
+        layer.data[:n_frames],
+        widget.positions(),
+        widget.reference(),
+        zlut=widget.zlut,
+        timing=widget.timing(),
     )
     widget._show(result, layer.name, 0)
     _settle()

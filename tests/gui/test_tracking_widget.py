@@ -356,3 +356,32 @@ def test_lut_crops_of_a_lazy_field_sweep_read_each_chunk_once(make_napari_viewer
         want, _, _ = crop_rois(sweep, [23.5 + 48 * k], [23.5], 48)
         assert bead == k and isinstance(rois, np.ndarray)
         np.testing.assert_array_equal(rois, want)
+
+
+def test_track_started_during_the_stuck_check_keeps_its_reference(make_napari_viewer, qtbot):
+    """Track pressed while Find beads' stuck-bead check still runs: the run uses the
+    reference beads as marked, and the late check does not change them afterwards."""
+    from camtrack.simulate import bead_field
+
+    stack, truth = bead_field(40, shape=(160, 160), n_beads=3, n_reference=1, rng=2)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.asarray(stack), name="recording")
+    widget = TrackingWidget(viewer)
+    widget.roi_size.value = 48
+    widget.find_button.native.click()
+    assert widget._stuck_worker is not None  # the check runs in a worker
+    widget.first_frame.value, widget.last_frame.value = 0, 4
+    widget.track_button.native.click()
+    assert "stuck-bead check was still running" in widget.status.value
+    qtbot.waitUntil(lambda: widget._stuck_worker is None and widget.result is not None,
+                    timeout=60000)  # fmt: skip
+    qtbot.waitUntil(lambda: widget.track_button.enabled, timeout=10000)
+    assert not viewer.layers["beads"].features["reference"].any()
+    # Finding again (no run in between) marks the stuck bead.
+    widget.find_button.native.click()
+    qtbot.waitUntil(lambda: widget._stuck_worker is None, timeout=60000)
+    ref = np.flatnonzero(viewer.layers["beads"].features["reference"])
+    beads = viewer.layers["beads"].data
+    d = np.hypot(beads[ref, 1] - truth.x[0, 0], beads[ref, 0] - truth.y[0, 0])
+    assert len(ref) == 1 and d[0] < 2.0
+    assert "reference beads for drift" in widget.status.value

@@ -197,6 +197,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self._tracked_source: tuple[str, int] | None = None
         self.z_plot = None
         self._stuck_worker = None
+        self._stuck_stale = False
         self.lut_plot = None
         self._lut_dock = None
         default = self._default_image()
@@ -365,6 +366,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         from napari.qt.threading import create_worker
 
         n = min(STUCK_FRAMES, int(layer.data.shape[0]) - t)
+        self._stuck_stale = False
         if n < 3 or len(xy) == 0:
             return
         roi = int(self.roi_size.value)
@@ -379,7 +381,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
 
     def _stuck_done(self, xy: np.ndarray, res: tracking.StuckBeads) -> None:
         self._stuck_worker = None
-        if not np.array_equal(self.bead_xy(), xy):  # the beads changed meanwhile
+        if not np.array_equal(self.bead_xy(), xy) or self._stuck_stale:
+            # The beads changed meanwhile, or a run started with the reference beads as
+            # they were: marking others now would misdescribe that run.
             return
         pts = self.viewer.layers[BEADS]
         features = pts.features.copy()
@@ -545,6 +549,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             self._error(exc)
             return
         self.lut_button.enabled = False
+        pending = self._stuck_worker is not None
+        self._stuck_stale = pending  # this run keeps the reference beads it starts with
         self._start(
             self.compute,
             layer.data[first : last + 1],
@@ -557,8 +563,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
             returned=lambda res, info=(reference, self.lut_used): self._show(
                 res, layer.name, first, info
             ),
-            status=f"tracking {len(positions)} beads, frames {first}-{last} ...",
-        )
+            status=f"tracking {len(positions)} beads, frames {first}-{last} ..."
+            + (" (the stuck-bead check was still running: reference beads as marked)"
+               if pending else ""),
+        )  # fmt: skip
 
     def _show(
         self, result: tracking.TrackResult, name: str, first: int, info: tuple = ([], None)
