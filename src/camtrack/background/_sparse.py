@@ -23,9 +23,18 @@ from camtrack.background._common import (
     dask_meta,
     frame_blocks,
     is_dask,
+    n_workers,
     run_parallel,
     track,
     work_dtype,
+)
+from camtrack.background._sparsecount import (
+    cleanse_counts,
+    offset_plan,
+    offsets_counted,
+    on_grid,
+    use_bisection,
+    window_median,
 )
 from camtrack.background._temporal import _reduce
 
@@ -186,31 +195,32 @@ def _offset_mask(region: Any, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def _auto_threshold(mad: float) -> float:
+    """The automatic cleansing threshold from the deviations' median absolute value."""
+    sigma = 1.4826 * mad
+    return _AUTO_SIGMAS * sigma
+
+
 def _cleanse(images: np.ndarray, thresh: float, frac: float) -> np.ndarray:
     """Boolean keep-flags for the median images (host numpy in, host numpy out).
 
     Pixels that are NaN in any image (no finite sample in its kernel) are left out of
-    the comparison: the images are compared on the pixels they all have.
+    the comparison: the images are compared on the pixels they all have. Images on a
+    fine dyadic grid (those of integer stacks: half-integers) are compared in integers
+    by counting (:func:`cleanse_counts`), with the same counts.
     """
     n = images.shape[0]
     max_drop = min(math.floor((1.0 - frac) * n + 1e-9), n - 1)
     if max_drop <= 0 or n < 3:
         return np.ones(n, dtype=bool)
     images = images.reshape(n, -1)
-    shared = np.isfinite(images).all(axis=0)
-    if not shared.all():
-        images = images[:, shared]
-    if images.shape[1] == 0:
-        return np.ones(n, dtype=bool)
-    ref = np.median(images, axis=0)
-    dev = images - ref
-    # Each image's own level is removed: global brightness changes are the offsets'
-    # job, objects are local.
-    dev -= np.median(dev, axis=1)[:, None]
-    if thresh <= 0:
-        sigma = 1.4826 * float(np.median(np.abs(dev)))
-        thresh = _AUTO_SIGMAS * sigma
-    counts = (np.abs(dev) > thresh).sum(axis=1)
+    grid = on_grid(images)
+    if grid is not None:
+        counts = cleanse_counts(grid[0], grid[1], thresh, _auto_threshold)
+    else:
+        counts = _cleanse_counts_float(images.astype(np.float64), thresh)
+        if counts is None:
+            return np.ones(n, dtype=bool)
     typical = float(np.median(counts))
     flagged = counts > typical + 5.0 * math.sqrt(typical) + _MIN_OBJECT_PX
     keep = np.ones(n, dtype=bool)
@@ -219,6 +229,23 @@ def _cleanse(images: np.ndarray, thresh: float, frac: float) -> np.ndarray:
         worst = worst[flagged[worst]][:max_drop]
         keep[worst] = False
     return keep
+
+
+def _cleanse_counts_float(images: np.ndarray, thresh: float) -> np.ndarray | None:
+    """Deviating pixels per image (n, P) in floats; None when no pixel is shared."""
+    shared = np.isfinite(images).all(axis=0)
+    if not shared.all():
+        images = images[:, shared]
+    if images.shape[1] == 0:
+        return None
+    ref = np.median(images, axis=0)
+    dev = images - ref
+    # Each image's own level is removed: global brightness changes are the offsets'
+    # job, objects are local.
+    dev -= np.median(dev, axis=1)[:, None]
+    if thresh <= 0:
+        thresh = _auto_threshold(float(np.median(np.abs(dev))))
+    return (np.abs(dev) > thresh).sum(axis=1)
 
 
 def _nearest(frames: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -239,6 +266,10 @@ def _offsets_block(
     out; a frame with no finite one gets NaN. Frames without any run the plain median.
     """
     xp, _ = _backend.namespace(frames)
+    if xp is np:
+        plan = offset_plan(frames, images, region)
+        if plan is not None:
+            return offsets_counted(frames, idx, plan, out_dtype)
     reg = xp.asarray(region)
     # The region of each image first, then one row per frame: gathering whole images
     # per frame (images[idx]) copied 4 bytes per pixel of every frame, a third of the
@@ -393,12 +424,15 @@ def sparse_median(
         series = xp.empty((len(windows), ny, nx), dtype=dtype)
         n_missing = 0
         for i in track(range(len(windows)), len(windows), progress):
+            if use_bisection(stack):  # integers: no missing samples
+                _bisect_medians(stack[windows[i]], series[i])
+                continue
             med, missing = _reduce(stack[windows[i]], [50.0], None, None, None, skip_nan=True)
             series[i] = med
             n_missing += int(missing.sum(dtype=xp.int64))
 
     centres_all = np.array([(w.start + w.stop - 1) / 2.0 for w in windows])
-    keep = _cleanse(_backend.to_host(series).astype(np.float64), thresh, frac)
+    keep = _cleanse(_backend.to_host(series), thresh, frac)
     xp, _ = _backend.namespace(series)
     images = series[xp.asarray(np.flatnonzero(keep))]
     centers = centres_all[keep]
@@ -416,6 +450,19 @@ def sparse_median(
         n_missing=n_missing,
         _lazy=lazy,
     )
+
+
+def _bisect_medians(frames: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = median(frames, axis=0)`` by the bisection kernel, on row bands in
+    threads (a few bands per thread, so a thread slowed by other work is balanced)."""
+    ny = frames.shape[1]
+    workers = n_workers()
+    bands = frame_blocks(ny, 4 * workers if workers > 1 else 1)
+
+    def work(rows: slice) -> None:
+        window_median(frames[:, rows], out[rows])
+
+    run_parallel(work, bands, workers=workers)
 
 
 def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarray, dtype: Any):
@@ -444,10 +491,16 @@ def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarra
     xp, _ = _backend.namespace(stack)
     out = xp.empty(n_frames, dtype=dtype)
     per = max(1, TILE_BYTES // max(1, ny * nx * dtype.itemsize))
-    blocks = frame_blocks(n_frames, -(-n_frames // per))
+    plan = offset_plan(stack, images, region) if xp is np else None
+    # the counted path holds no float copy: only as many blocks as balance the threads
+    n_blocks = 4 * n_workers() if plan is not None else -(-n_frames // per)
+    blocks = frame_blocks(n_frames, n_blocks)
 
     def work(b: slice) -> None:
-        out[b] = _offsets_block(stack[b], frame_index[b], images, region, dtype)
+        if plan is not None:
+            out[b] = offsets_counted(stack[b], frame_index[b], plan, dtype)
+        else:
+            out[b] = _offsets_block(stack[b], frame_index[b], images, region, dtype)
 
     run_parallel(work, blocks, workers=None if xp is np else 1)
     return out
