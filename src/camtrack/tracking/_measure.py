@@ -149,7 +149,25 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
             multiply_hole(xp, w, holed, ox[holed], oy[holed], hole[holed])
         return w
 
-    spec = rfft2(xp, g * window(cxd, cyd))
+    def window_rows(rows: Any, o: Any) -> Any:
+        h = half[rows][:, None]
+        tp = taper[rows]
+        w1 = tukey(xp, pos[None, :] - o[:, None], h, tp)
+        w = w1[:, :, None] * w1[:, None, :]
+        if hole is not None:
+            sub = xp.nonzero(hole[rows] > 0)[0]
+            if sub.size:
+                multiply_hole(xp, w, sub, o[sub], o[sub], hole[rows][sub])
+        return w
+
+    if holed is not None and holed.size:
+        gw = g * window(cxd, cyd)
+    else:
+        # Separable: two in-place products, no (N, S, S) window (64 px: 4 us per ROI).
+        gw = g * tukey(xp, pos[None, :] - cyd[:, None], half[:, None], taper)[:, :, None]
+        gw *= tukey(xp, pos[None, :] - cxd[:, None], half[:, None], taper)[:, None, :]
+    spec = rfft2(xp, gw)
+    del gw
     m = spec.shape[-1]
     sx = t0 - cxd
     sy = t0 - cyd
@@ -159,8 +177,18 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     om = 2.0 * math.pi / s
     spec *= cis(xp, -om * ky[None, :] * sy[:, None], cdt)[:, :, None]
     spec *= cis(xp, -om * kx[None, :] * sx[:, None], cdt)[:, None, :]
-    centre = xp.full_like(cxd, t0)
-    prof = op.centred_spectrum(xp, spec, window(centre, centre))
+    # The centred window's kernel sums (the profile's denominators): one row for every
+    # bead under the common window without a hole, the others' own (64 px: an (N, S*S)
+    # window and its product with the kernel, 12 us per ROI, saved).
+    plain = common if holed is None else common & ~(hole > 0)
+    den = xp.broadcast_to(xp.asarray(_common_den(op, s)).astype(dt), (g.shape[0], op.n_bins))
+    other = xp.nonzero(~plain)[0]
+    if other.size:
+        den = den.copy()
+        centre = xp.full(other.shape, t0, dtype=dt)
+        w = window_rows(other, centre)
+        den[other] = w.reshape(other.size, -1) @ xp.asarray(op.k0).astype(dt, copy=False)
+    prof = op.centred_spectrum(xp, spec, den=den)
     radii = xp.asarray(op.radii)[None, :]
     reach = 3.5 * op.sigma
     # Beads under the common window keep every bin with a fifth of its kernel weight
@@ -173,6 +201,15 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
         # Bins reaching into the hole's edge average a different mix of radii: drop them.
         bad = bad | ((hole[:, None] > 0) & (radii - reach < hole[:, None] + 1.5))
     return xp.where(bad, xp.nan, prof)
+
+
+@functools.lru_cache(maxsize=16)
+def _common_den(op: Any, size: int) -> np.ndarray:
+    """(B,) kernel sums under the common shift window of a bead at (S//2, S//2)."""
+    pos = np.arange(size, dtype=np.float64)
+    h = shift_half(size)
+    w1 = tukey(np, pos - size // 2, h, _SHIFT_TAPER / h)
+    return np.outer(w1, w1).reshape(-1) @ op.k0.astype(np.float64)
 
 
 # Window half-widths (fractions of the full (S + 1) / 2) tried for the precise centre.
@@ -273,6 +310,7 @@ _TEMPLATE_RESTEP_PX = 0.05
 # Gaussian-beam model 2.0-2.3x -> 1.3x.
 _FAST_TEMPLATE = True
 _FAST_REACH = 14.0
+_FAST_HOLE_PROJ = True
 
 
 def _template_refine(
@@ -478,7 +516,7 @@ def measure(
                 prof_hole = xp.where(area >= _PROFILE_HOLE_PX, hole, 0.0)
                 if not bool((prof_hole > 0).any()):
                     prof_hole = None
-                if mode == "fast":
+                if mode == "fast" and _FAST_HOLE_PROJ:
                     # The clipped plateau is not band-limited: leave it out of the projections.
                     sel = rows[h > 0]
                     cx[sel], cy[sel], q[sel], power[:, sel], hp = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip

@@ -84,19 +84,21 @@ class RadialOperator:
         full = xp.asarray(self.k0.sum(axis=0)).astype(g.dtype)
         return xp.where(den > 0.2 * full, num / xp.where(den > 0, den, 1.0), xp.nan)
 
-    def centred_spectrum(self, xp: ModuleType, spec: Any, w: Any) -> Any:
+    def centred_spectrum(self, xp: ModuleType, spec: Any, w: Any = None, den: Any = None) -> Any:  # fmt: skip
         """Like :meth:`centred`, with the image given by its ``rfft2`` half spectrum.
 
         Parseval: sum_p k(p) g(p) = S**-2 sum_k wk Re(K(k) conj G(k)) over the half
         spectrum (wk = 2 for the columns standing for their conjugate twins), one real
         matrix product on the (re, im)-interleaved spectrum: no inverse FFT needed.
+        ``den`` (N, B): the window's kernel sums ``w @ k0``, if known (else from ``w``).
         """
         n = spec.shape[0]
         dt = spec.real.dtype
         flat = xp.ascontiguousarray(spec).view(dt).reshape(n, -1)
         num = flat @ xp.asarray(self.k0_spec).astype(dt, copy=False)
-        k0 = xp.asarray(self.k0).astype(dt, copy=False)
-        den = w.reshape(n, -1) @ k0
+        if den is None:
+            k0 = xp.asarray(self.k0).astype(dt, copy=False)
+            den = w.reshape(n, -1) @ k0
         full = xp.asarray(self.k0.sum(axis=0)).astype(dt)
         return xp.where(den > 0.2 * full, num / xp.where(den > 0, den, 1.0), xp.nan)
 
