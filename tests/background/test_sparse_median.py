@@ -127,3 +127,127 @@ def test_bad_input_messages():
         sparse_median(stack, offset_region=(slice(0, 0), slice(None)))
     with pytest.raises(ValueError, match=r"`stack` must be 3-D"):
         sparse_median(stack[0])
+
+
+# ------------------------------------------------------- exact integer paths (#18)
+
+INT_DTYPES = ["u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8"]
+
+
+def _int_stack(dtype, shape, seed=0, spread=40):
+    """Camera-like samples of ``dtype`` around mid-range, plus a few wild pixels that
+    span the dtype's whole range (a hot pixel, a cosmic ray)."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    # 64-bit values stay below 2**50: numpy's float64 median is exact there
+    lo, hi = max(int(info.min), -(2**50)), min(int(info.max), 2**50)
+    centre = (lo + hi) // 2
+    half = min(spread, (hi - lo) // 4)
+    stack = centre + rng.integers(-half, half + 1, shape)
+    stack[:, 1, 2] = rng.integers(lo // 2, hi // 2, shape[0])
+    stack[::3, -1, -1] = hi
+    stack[1::3, -1, -1] = lo
+    return stack.astype(dtype)
+
+
+def _reference(stack, window, split, region):
+    """sparse_median's images and offsets from numpy.median, frame by frame."""
+    from camtrack.background._sparse import _kernel_windows
+
+    n = stack.shape[0]
+    work = np.float64 if np.dtype(stack.dtype).itemsize >= 4 else np.float32
+    windows = _kernel_windows(n, min(window, n), split)
+    images = np.stack([np.median(stack[w], axis=0) for w in windows]).astype(work)
+    return images, region
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+@pytest.mark.parametrize("window", [1, 2, 7, 20, 33])
+def test_integer_images_and_offsets_equal_numpy(dtype, window):
+    stack = _int_stack(dtype, (47, 13, 29), seed=window)
+    region = np.zeros((13, 29), dtype=bool)
+    region[:3] = region[-2:] = True
+    region[:, :2] = True
+    res = sparse_median(stack, window=window, frac_cleansing=1.0, offset_region=region)
+    ref, _ = _reference(stack, window, min(window, 47), region)
+    np.testing.assert_array_equal(res.images, ref)
+    assert res.images.dtype == ref.dtype and res.n_missing == 0
+    # offsets: numpy's median of the float differences over the region, per frame
+    bgs = res.images[res.frame_index]
+    diff = stack.astype(res.images.dtype) - bgs
+    expect = np.median(diff[:, region], axis=1).astype(res.images.dtype)
+    np.testing.assert_array_equal(res.offsets, expect)
+
+
+@pytest.mark.parametrize("dtype", ["u1", "i2", "u2", "i4", "u4"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 1), (9, 1, 300), (31, 5, 517)])
+def test_window_median_kernel_odd_shapes(dtype, shape):
+    from camtrack.background import _sparsecount
+
+    stack = _int_stack(dtype, (shape[0], max(shape[1], 2), max(shape[2], 3)))
+    stack = stack[:, : shape[1], : shape[2]]
+    if not _sparsecount.use_bisection(stack):
+        pytest.skip("numba not installed")
+    work = np.float64 if np.dtype(dtype).itemsize >= 4 else np.float32
+    # a strided view (every other column) as well as the plain stack
+    for data in (stack, stack[:, :, ::2], stack[:, ::-1]):
+        out = np.full(data.shape[1:], np.nan, dtype=work)
+        _sparsecount.window_median(data, out)
+        np.testing.assert_array_equal(out, np.median(data, axis=0).astype(work))
+
+
+@pytest.mark.parametrize("window", [10, 25])
+def test_numba_and_numpy_paths_agree(monkeypatch, window):
+    from camtrack.background import _select
+
+    stack, _, _ = _scene(seed=5)
+    stack[:, 0, 0] = 65535  # a hot pixel in the offset band
+    stack[::2, 1, 1] = 0
+    a = sparse_median(stack, window=window, offset_region=(slice(0, 6), slice(None)))
+    monkeypatch.setattr(_select, "HAVE_NUMBA", False)
+    b = sparse_median(stack, window=window, offset_region=(slice(0, 6), slice(None)))
+    for name in ("images", "offsets", "frame_index", "centers", "dropped"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    # the object (frames 100..119) is found either way: in the images over it
+    assert a.dropped.size >= 1 and np.all((a.dropped > 90) & (a.dropped < 130))
+
+
+@pytest.mark.parametrize("thresh", [0.0, 0.5, 3.0, 40.0])
+@pytest.mark.parametrize("scale", [1.0, 0.5, 0.125, -3.25])
+def test_integer_cleansing_counts_equal_the_float_ones(thresh, scale):
+    from camtrack.background import _sparse, _sparsecount
+
+    rng = np.random.default_rng(int(10 * thresh) + 7)
+    for n, p in [(3, 1), (4, 7), (8, 1001), (11, 4096)]:
+        images = (200 + rng.integers(-9, 10, (n, p)) * 0.5) * scale
+        images[n // 2, : p // 3] += 60 * scale  # an object in one image
+        images = images.astype(np.float32)
+        grid = _sparsecount.on_grid(images)
+        if grid is None:
+            pytest.skip("numba not installed")
+        got = _sparsecount.cleanse_counts(*grid, thresh, _sparse._auto_threshold)
+        want = _sparse._cleanse_counts_float(images.astype(np.float64), thresh)
+        np.testing.assert_array_equal(got, want)
+    # off the grid (a float stack's images): the float path
+    assert _sparsecount.on_grid(np.array([[0.1, 0.2]], np.float32)) is None
+    assert _sparsecount.on_grid(np.array([[np.nan, 1.0]])) is None
+
+
+def test_offsets_counted_with_a_wide_range_equal_numpy():
+    from camtrack.background import _sparse, _sparsecount
+
+    rng = np.random.default_rng(11)
+    stack = (1000 + rng.integers(-30, 31, (64, 40, 40))).astype(np.uint16)
+    stack[:, 0, :5] = rng.integers(0, 65536, (64, 5))  # wild pixels in the region
+    images = np.stack([np.median(stack[i : i + 16], axis=0) for i in (0, 16, 32, 48)])
+    images = images.astype(np.float32)
+    idx = np.repeat(np.arange(4), 16)
+    for region in (np.ones((40, 40), bool), _sparse._offset_mask(None, (40, 40))):
+        plan = _sparsecount.offset_plan(stack, images, region)
+        if plan is None:
+            pytest.skip("numba not installed")
+        for frames in (stack, stack[:, :, ::-1][:, :, ::-1], stack[5:9]):
+            sub = idx[: frames.shape[0]] if frames.shape[0] == 64 else idx[5:9]
+            got = _sparsecount.offsets_counted(frames, sub, plan, np.float32)
+            diff = frames.astype(np.float32) - images[sub]
+            np.testing.assert_array_equal(got, np.median(diff[:, region], axis=1))
