@@ -310,7 +310,6 @@ _TEMPLATE_RESTEP_PX = 0.05
 # Gaussian-beam model 2.0-2.3x -> 1.3x.
 _FAST_TEMPLATE = True
 _FAST_REACH = 14.0
-_FAST_HOLE_PROJ = True
 
 
 def _template_refine(
@@ -516,8 +515,11 @@ def measure(
                 prof_hole = xp.where(area >= _PROFILE_HOLE_PX, hole, 0.0)
                 if not bool((prof_hole > 0).any()):
                     prof_hole = None
-                if mode == "fast" and _FAST_HOLE_PROJ:
-                    # The clipped plateau is not band-limited: leave it out of the projections.
+                if mode == "fast":
+                    # The clipped plateau is not band-limited: leave it out of the
+                    # projections. Also before the 2-D refinement: it keeps part of its
+                    # start's error (noise-free clipped phase sweep: 0.0018 px rms with
+                    # the hole here, 0.0041 without, for 9-10 % of the clipped speed).
                     sel = rows[h > 0]
                     cx[sel], cy[sel], q[sel], power[:, sel], hp = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip
                     both = xp.concatenate([sel, sel + g.shape[0]])
