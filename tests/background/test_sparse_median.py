@@ -215,22 +215,22 @@ def test_numba_and_numpy_paths_agree(monkeypatch, window):
 @pytest.mark.parametrize("thresh", [0.0, 0.5, 3.0, 40.0])
 @pytest.mark.parametrize("scale", [1.0, 0.5, 0.125, -3.25])
 def test_integer_cleansing_counts_equal_the_float_ones(thresh, scale):
-    from camtrack.background import _sparse, _sparsecount
+    from camtrack.background import _sparse, _sparseclean
 
     rng = np.random.default_rng(int(10 * thresh) + 7)
     for n, p in [(3, 1), (4, 7), (8, 1001), (11, 4096)]:
         images = (200 + rng.integers(-9, 10, (n, p)) * 0.5) * scale
         images[n // 2, : p // 3] += 60 * scale  # an object in one image
         images = images.astype(np.float32)
-        grid = _sparsecount.on_grid(images)
+        grid = _sparseclean.on_grid(images)
         if grid is None:
             pytest.skip("numba not installed")
-        got = _sparsecount.cleanse_counts(*grid, thresh, _sparse._auto_threshold)
+        got = _sparseclean.cleanse_counts(*grid, thresh, _sparse._auto_threshold)
         want = _sparse._cleanse_counts_float(images.astype(np.float64), thresh)
         np.testing.assert_array_equal(got, want)
     # off the grid (a float stack's images): the float path
-    assert _sparsecount.on_grid(np.array([[0.1, 0.2]], np.float32)) is None
-    assert _sparsecount.on_grid(np.array([[np.nan, 1.0]])) is None
+    assert _sparseclean.on_grid(np.array([[0.1, 0.2]], np.float32)) is None
+    assert _sparseclean.on_grid(np.array([[np.nan, 1.0]])) is None
 
 
 def test_offsets_counted_with_a_wide_range_equal_numpy():

@@ -28,11 +28,10 @@ from camtrack.background._common import (
     track,
     work_dtype,
 )
+from camtrack.background._sparseclean import cleanse_counts, on_grid
 from camtrack.background._sparsecount import (
-    cleanse_counts,
     offset_plan,
     offsets_counted,
-    on_grid,
     use_bisection,
     window_median,
 )
