@@ -248,6 +248,23 @@ def test_offsets_counted_with_a_wide_range_equal_numpy():
             pytest.skip("numba not installed")
         for frames in (stack, stack[:, :, ::-1][:, :, ::-1], stack[5:9]):
             sub = idx[: frames.shape[0]] if frames.shape[0] == 64 else idx[5:9]
-            got = _sparsecount.offsets_counted(frames, sub, plan, np.float32)
+            got = _sparsecount.offsets_counted(frames, sub, images, plan, np.float32)
             diff = frames.astype(np.float32) - images[sub]
             np.testing.assert_array_equal(got, np.median(diff[:, region], axis=1))
+
+
+def test_offsets_counted_declines_images_off_the_half_integer_grid():
+    from camtrack.background import _sparse, _sparsecount
+
+    stack = _int_stack("u2", (12, 9, 11), seed=4)
+    images = np.stack([np.median(stack[:6], axis=0), np.median(stack[6:], axis=0)])
+    region = np.ones((9, 11), dtype=bool)
+    idx = np.repeat([0, 1], 6)
+    plan = _sparsecount.offset_plan(stack, images, region)
+    if plan is None:
+        pytest.skip("numba not installed")
+    assert _sparsecount.offsets_counted(stack, idx, images + 0.25, plan, np.float64) is None
+    # the block function then takes the float path, with numpy's values
+    got = _sparse._offsets_block(stack, idx, images + 0.25, region, np.float64)
+    want = np.median(stack.astype(np.float64)[:, region] - (images + 0.25)[idx][:, region], axis=1)
+    np.testing.assert_array_equal(got, want)

@@ -263,12 +263,15 @@ def _offsets_block(
 
     Non-finite differences (a NaN pixel of the frame or of its background) are left
     out; a frame with no finite one gets NaN. Frames without any run the plain median.
+    Integer frames with half-integer images (numpy, numba) are counted instead, with
+    the same values (:func:`offsets_counted`).
     """
     xp, _ = _backend.namespace(frames)
     if xp is np:
         plan = offset_plan(frames, images, region)
-        if plan is not None:
-            return offsets_counted(frames, idx, plan, out_dtype)
+        counted = None if plan is None else offsets_counted(frames, idx, images, plan, out_dtype)
+        if counted is not None:
+            return counted
     reg = xp.asarray(region)
     # The region of each image first, then one row per frame: gathering whole images
     # per frame (images[idx]) copied 4 bytes per pixel of every frame, a third of the
@@ -490,16 +493,13 @@ def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarra
     xp, _ = _backend.namespace(stack)
     out = xp.empty(n_frames, dtype=dtype)
     per = max(1, TILE_BYTES // max(1, ny * nx * dtype.itemsize))
-    plan = offset_plan(stack, images, region) if xp is np else None
-    # the counted path holds no float copy: only as many blocks as balance the threads
-    n_blocks = 4 * n_workers() if plan is not None else -(-n_frames // per)
-    blocks = frame_blocks(n_frames, n_blocks)
+    # blocks whose float copy (the float path) stays within a tile, and a few per
+    # thread to balance them
+    workers = n_workers() if xp is np else 1
+    blocks = frame_blocks(n_frames, max(-(-n_frames // per), 4 * workers))
 
     def work(b: slice) -> None:
-        if plan is not None:
-            out[b] = offsets_counted(stack[b], frame_index[b], plan, dtype)
-        else:
-            out[b] = _offsets_block(stack[b], frame_index[b], images, region, dtype)
+        out[b] = _offsets_block(stack[b], frame_index[b], images, region, dtype)
 
-    run_parallel(work, blocks, workers=None if xp is np else 1)
+    run_parallel(work, blocks, workers=workers)
     return out

@@ -352,27 +352,23 @@ def _offsets_fn() -> Any:
 
 
 class OffsetPlan:
-    """The offset region as runs of adjacent pixels per row, and ``2 * image`` of every
-    background image over it as integers (n_images, n_region), in run order."""
+    """The offset region as runs of adjacent pixels per row (row-major order)."""
 
-    def __init__(self, region: np.ndarray, img2: np.ndarray) -> None:
+    def __init__(self, region: np.ndarray) -> None:
         ys, xs = np.nonzero(region)  # row-major: runs are consecutive columns of a row
         breaks = np.flatnonzero((np.diff(ys) != 0) | (np.diff(xs) != 1)) + 1
         starts = np.concatenate([[0], breaks])
+        self.region = region
         self.run_y = ys[starts].astype(np.int64)
         self.run_x = xs[starts].astype(np.int64)
         self.run_n = np.diff(np.concatenate([starts, [ys.size]])).astype(np.int64)
-        self.img2 = img2
         self.n = int(ys.size)
 
 
 def offset_plan(stack: Any, images: Any, region: np.ndarray) -> OffsetPlan | None:
-    """A plan for :func:`offsets_counted`, or None where it does not apply.
-
-    It applies to numpy images of an integer stack of a :data:`BISECTABLE` dtype whose
-    pixels in the region are all half-integers (median images of integer frames are),
-    with numba. ``stack`` only gives the dtype (numpy or dask).
-    """
+    """A plan for :func:`offsets_counted`, or None where it cannot apply: it needs
+    numpy images, a stack (numpy or dask; only its dtype is used) of a
+    :data:`BISECTABLE` dtype, and numba."""
     if (
         np.dtype(stack.dtype) not in BISECTABLE
         or not isinstance(images, np.ndarray)
@@ -380,31 +376,38 @@ def offset_plan(stack: Any, images: Any, region: np.ndarray) -> OffsetPlan | Non
         or _offsets_fn() is None
     ):
         return None
-    twice = images[:, region].astype(np.float64) * 2.0
-    with np.errstate(invalid="ignore"):
-        exact = np.isfinite(twice).all() and bool((np.rint(twice) == twice).all())
-    if not exact or np.abs(twice).max(initial=0.0) >= 2.0**62:
-        return None
-    # int32 where 2 x (frame - image) fits (8/16-bit frames): half the bytes to move
-    small = np.dtype(stack.dtype).itemsize <= 2
-    return OffsetPlan(region, twice.astype(np.int32 if small else np.int64))
+    return OffsetPlan(region)
 
 
-def offsets_counted(frames: np.ndarray, idx: Any, plan: OffsetPlan, out_dtype: Any) -> np.ndarray:
+def offsets_counted(
+    frames: np.ndarray, idx: Any, images: np.ndarray, plan: OffsetPlan, out_dtype: Any
+) -> np.ndarray | None:
     """Per frame ``median((frame - images[idx[t]])[region])``, equal to numpy's float
     median of those differences (see the module notes). ``frames``: (t, Y, X) numpy of a
-    :data:`BISECTABLE` dtype; ``idx``: (t,) image indices."""
+    :data:`BISECTABLE` dtype; ``idx``: (t,) image indices. None where the images used
+    are not half-integers over the region (the caller then takes the float path)."""
     n_t = frames.shape[0]
     out = np.empty(n_t, dtype=out_dtype)
     if n_t == 0:
         return out
+    # 2 x the images this block uses, over the region, as integers (only these: for a
+    # long stack, all images' regions would add up to hundreds of MB)
+    used, local = np.unique(np.asarray(idx, dtype=np.int64), return_inverse=True)
+    twice = images[used][:, plan.region].astype(np.float64) * 2.0
+    with np.errstate(invalid="ignore"):
+        exact = bool(np.isfinite(twice).all()) and bool((np.rint(twice) == twice).all())
+    if not exact or np.abs(twice).max(initial=0.0) >= 2.0**62:
+        return None
+    # int32 where 2 x (frame - image) fits (8/16-bit frames): half the bytes to move
+    small = frames.dtype.itemsize <= 2
+    img2 = twice.astype(np.int32 if small else np.int64)
     n = plan.n
     vals = np.empty((n_t, 2), dtype=np.int64)
     data, st, sy = _select.flat_view(frames)
-    buf = np.empty((_FRAME_GROUP, n), dtype=plan.img2.dtype)
+    buf = np.empty((_FRAME_GROUP, n), dtype=img2.dtype)
     hist = np.empty((4, _HIST_BINS), dtype=np.int32)
-    idx = np.asarray(idx, dtype=np.int64)
-    _offsets_fn()(data, st, sy, plan.run_y, plan.run_x, plan.run_n, idx, plan.img2, (n - 1) // 2, vals, buf, hist)  # fmt: skip
+    local = local.astype(np.int64).reshape(-1)
+    _offsets_fn()(data, st, sy, plan.run_y, plan.run_x, plan.run_n, local, img2, (n - 1) // 2, vals, buf, hist)  # fmt: skip
     lo = vals[:, 0].astype(np.float64)
     # an odd count: the middle value twice (rank + 1 is only used for even counts)
     hi = vals[:, 1 if n % 2 == 0 else 0].astype(np.float64)
