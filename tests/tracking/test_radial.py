@@ -1,8 +1,9 @@
-"""The fast profile's moment-matched kernels: no dependence on the sub-pixel phase."""
+"""The fast profile's moment-matched kernels, and the compiled ROI preparation."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from camtrack.simulate import bead_rois, zsweep
 from camtrack.tracking import build_zlut, track_rois
@@ -52,3 +53,35 @@ def test_fast_z_has_no_phase_offset_noise_free():
     _, t = bead_rois(x, y, z, size=size, background_e=4000.0, noise=False)
     res = track_rois(t.expected_adu.astype(np.float32), zlut=lut, mode="fast", workers=1)
     assert np.sqrt(np.mean((res.z - z) ** 2)) < 0.45
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.uint32])
+def test_compiled_prepare_equals_the_array_passes(monkeypatch, dtype):
+    # The fused pass (extremes, exact border sum, subtraction and the clip check's
+    # count) and the array passes (numba missing) give the same bits.
+    import camtrack.tracking._common as common
+    from camtrack.tracking._saturation import clipped_rows
+
+    if common._prepare_kernel() is None:
+        pytest.skip("numba is not installed")
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    lo = max(info.min, -3000)
+    hi = min(info.max, 3_000_000)
+    rois = rng.integers(lo, hi, size=(12, 16, 16), endpoint=True).astype(dtype)
+    rois[0] = rois[0, 0, 0]  # constant: a bad ROI
+    rois[1, 6:9, 6:9] = info.max  # clipped at the dtype's maximum
+    rois[2, 5:8, 5:8] = rois[2].max()  # a plateau at the ROI's maximum
+    a = common.prepare(np, rois, near=3.0)
+    clip_a = clipped_rows(np, rois, a[3], "auto", 3.0, None, a[2], a[4])
+    monkeypatch.setattr(common, "_compiled", False)
+    b = common.prepare(np, rois, near=3.0)
+    assert b[4] is None
+    clip_b = clipped_rows(np, rois, b[3], "auto", 3.0, None, b[2])
+    for u, v in zip(a[:4], b[:4], strict=True):
+        assert u.dtype == v.dtype
+        np.testing.assert_array_equal(u, v)
+    assert (clip_a is None) == (clip_b is None)
+    if clip_a is not None:
+        np.testing.assert_array_equal(clip_a[0], clip_b[0])
+        np.testing.assert_array_equal(clip_a[1], clip_b[1])

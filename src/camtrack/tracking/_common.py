@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -147,7 +149,7 @@ def bad_rois(xp: ModuleType, f: Any) -> Any:
     return _extremes(xp, f)[0]
 
 
-def prepare(xp: ModuleType, rois: Any) -> tuple[Any, Any, Any, Any]:
+def prepare(xp: ModuleType, rois: Any, near: float | None = None) -> tuple[Any, ...]:
     """Background-free ROIs ``g`` in the work dtype, border means, bad rows, ROI maxima.
 
     Returns (g, bg, bad, top): ``g = rois - bg`` (N, S, S), a new array; bad ROIs (see
@@ -155,9 +157,28 @@ def prepare(xp: ModuleType, rois: Any) -> tuple[Any, Any, Any, Any]:
     the maxima in input units. Min and max run on the input itself (half the bytes of
     float32 for uint16) and are shared by the bad-ROI and clipping checks; the border
     mean of integer input is summed exactly.
+
+    ``near`` (a tolerance, input units): also return (N,) the count of pixels at or
+    above ``top - near`` (the "auto" clipping check's, see
+    :func:`~camtrack.tracking._saturation.clipped_rows`), counted in the same pass
+    for 8-32 bit integer input on numpy with numba; else None.
     """
     n = rois.shape[0]
     dt = work_dtype(rois.dtype)
+    if xp is np and rois.dtype.kind in "iu" and rois.dtype.itemsize <= 4 and rois.size:
+        kern = _prepare_kernel()
+        if kern is not None:
+            # One compiled pass per ROI over the input (extremes, exact border sum),
+            # one more to subtract: bit for bit the array passes' result.
+            g = np.empty(rois.shape, dtype=np.float32)
+            bg = np.empty(n, dtype=np.float32)
+            top = np.empty(n, dtype=rois.dtype)
+            bad = np.empty(n, dtype=np.bool_)
+            count = np.empty(n, dtype=np.int64)
+            info = np.iinfo(rois.dtype)
+            tol = -1.0 if near is None else float(near)
+            kern(np.ascontiguousarray(rois), g, bg, top, bad, count, tol, info.min, info.max)  # fmt: skip
+            return (g, bg, bad, top) if near is None else (g, bg, bad, top, count)
     bad, top = _extremes(xp, rois)
     src = rois
     with quiet():
@@ -168,7 +189,62 @@ def prepare(xp: ModuleType, rois: Any) -> tuple[Any, Any, Any, Any]:
         g = src.astype(dt, order="C", copy=True)
         flat = g.reshape(n, -1)
         flat -= bg[:, None]
-    return g, bg, bad, top
+    return (g, bg, bad, top) if near is None else (g, bg, bad, top, None)
+
+
+def _prepare_loop(rois, g, bg, top, bad, count, tol, vmin, vmax):  # type: ignore[no-untyped-def]
+    """:func:`prepare` of integer ROIs (compiled): extremes and the exact border sum of
+    each ROI in one pass over the input, then ``g = float32(roi) - float32(bg)`` and
+    (``tol`` >= 0) the count of pixels >= ``ceil(top - tol)`` (clipped to the dtype)."""
+    n, s, _ = rois.shape
+    edge = 4 * s - 4
+    for i in range(n):
+        roi = rois[i]
+        lo = roi[0, 0]
+        hi = roi[0, 0]
+        for y in range(s):
+            for x in range(s):
+                v = roi[y, x]
+                lo = min(lo, v)
+                hi = max(hi, v)
+        tot = 0
+        for x in range(s):
+            tot += np.int64(roi[0, x]) + np.int64(roi[s - 1, x])
+        for y in range(1, s - 1):
+            tot += np.int64(roi[y, 0]) + np.int64(roi[y, s - 1])
+        b = np.float32(tot / edge)
+        bg[i] = b
+        top[i] = hi
+        bad[i] = not (hi > lo)
+        out = g[i]
+        thr = min(max(math.ceil(np.float64(hi) - tol), vmin), vmax)
+        c = 0
+        for y in range(s):
+            for x in range(s):
+                v = roi[y, x]
+                out[y, x] = np.float32(v) - b
+                c += 1 if v >= thr else 0
+        count[i] = c if tol >= 0.0 else -1
+
+
+_compiled: Any = None
+_lock = threading.Lock()
+
+
+def _prepare_kernel() -> Any:
+    """The compiled :func:`_prepare_loop`, or None without a working numba (then the
+    array passes run; tested equal)."""
+    global _compiled
+    if _compiled is None:
+        with _lock:
+            if _compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _compiled = False
+                    return None
+                _compiled = numba.njit(nogil=True, cache=True)(_prepare_loop)
+    return _compiled or None
 
 
 def boxes(xp: ModuleType, a: Any, y0: Any, x0: Any, b: int) -> Any:

@@ -492,13 +492,14 @@ def measure(
     Clipping is detected on the raw ROIs.
     """
     s = rois.shape[-1]
-    g, bg, bad, top = prepare(xp, rois)
+    # The "auto" clipping check's count comes out of the same pass (compiled path).
+    g, bg, bad, top, count = prepare(xp, rois, near=saturation_tol)
     corrected, variance = apply_camera(xp, rois, camera, g.dtype)
     if corrected is not None:
         g, bg, _, _ = prepare(xp, corrected)
     any_bad = bool(bad.any())
     with quiet():
-        clipped = clipped_rows(xp, rois, top, saturation, saturation_tol, saturation_level, bad)  # fmt: skip
+        clipped = clipped_rows(xp, rois, top, saturation, saturation_tol, saturation_level, bad, count)  # fmt: skip
         cx, cy, q, power, proj = projection_centre(xp, g, n_iter=n_iter, noise=True)
         hole = clip_mask = prof_hole = None
         if clipped is not None:

@@ -40,6 +40,7 @@ def clipped_rows(
     tol: float,
     level: float | None = None,
     skip: Any = None,
+    count: Any = None,
 ) -> tuple[Any, Any] | None:
     """Clipped pixels of the ROIs that have any: (rows, mask), or None when none has.
 
@@ -51,7 +52,10 @@ def clipped_rows(
     plateau differs only by read noise), plus pixels >= ``level - tol`` when a level is
     known from the Z-LUT calibration (where at least ``MIN_CLIPPED`` reach it). Only
     the flagged ROIs get a full mask: the common
-    unclipped batch costs one compare and one count on the input dtype.
+    unclipped batch costs one compare and one count on the input dtype. ``count``
+    (N,): the number of pixels within ``tol`` of each maximum, if already counted
+    (:func:`~camtrack.tracking._common.prepare`, "auto" only): then only the flagged
+    rows are compared.
     """
     if saturation is None:
         return None
@@ -68,10 +72,12 @@ def clipped_rows(
                 thr = xp.clip(xp.ceil(thr), info.min, info.max).astype(rois.dtype)
             else:
                 thr = thr.astype(rois.dtype)
-            near = flat >= thr[:, None]
-            # Counting uint8 with a small accumulator is several times faster than bool sum.
-            acc = np.uint16 if flat.shape[1] < 2**16 else np.int64
-            count = near.view(np.uint8).sum(axis=1, dtype=acc)
+            near = None
+            if count is None:
+                near = flat >= thr[:, None]
+                # Counting uint8 with a small accumulator is several times faster than bool sum.
+                acc = np.uint16 if flat.shape[1] < 2**16 else np.int64
+                count = near.view(np.uint8).sum(axis=1, dtype=acc)
             plateau = count >= MIN_CLIPPED
             flag = plateau if level is None else plateau | (top >= level - tol)
         if skip is not None:
@@ -83,7 +89,8 @@ def clipped_rows(
         if saturation != "auto":
             mask = sub >= float(saturation)
         else:
-            mask = near[rows] & plateau[rows][:, None]
+            near_rows = sub >= thr[rows][:, None] if near is None else near[rows]
+            mask = near_rows & plateau[rows][:, None]
             if level is not None:
                 # At least MIN_CLIPPED pixels at the level, as for a plateau: a hole
                 # for 1-4 clipped pixels removes the steep core around them and cost
