@@ -336,3 +336,39 @@ def test_selecting_a_point_plots_its_bead(one_plateau):
     pts.selected_data = {first_of_bead_3}
     assert widget.bead.value == (3, 0)
     assert widget.plot.psd_axes.get_title().startswith("bead 3:")
+
+
+def test_force_extension_from_a_magnet_column(make_napari_viewer, qtbot, tmp_path):
+    """Plateaus from the magnet position in a table file (the runs of one value;
+    frames while the magnet moves in none), as the frame ranges would give them."""
+    viewer = make_napari_viewer()
+    forces = np.array([0.5, 2.0, 6.0])
+    ext = wlc_extension_nm(forces, 50.0, 3000.0)
+    per = 6000
+    table, _ = tracked_table(forces, ext, 3 * per, n_beads=2, seed=4)
+    frame = table["frame"]
+    magnet = np.array([8.0, 5.0, 2.0])[np.minimum(frame // per, 2)]
+    moving = (frame % per < 30) & (frame >= per)  # the magnet travels for 30 frames
+    magnet[moving] = 8.0 - 3.0 * (frame[moving] // per) + (frame[moving] % per) * 0.01
+    table["magnet_mm"] = magnet
+    table["reference"] = table["bead"] == 2
+    path = io.write_csv(tmp_path / "fx.csv", table)
+    widget = ForceWidget(viewer)
+    widget.table_file.value = path
+    widget.fs_hz.value, widget.nm_per_px.value, widget.radius_nm.value = FS, NM_PER_PX, R_NM
+    widget.drag.value = "fixed: extension + radius"
+    widget.magnet_column.value = "magnet_mm"
+    run(widget, qtbot)
+    assert widget.result is not None, widget.status.value
+    assert widget.result.n_plateaus == 3 and "3 plateaus" in widget.status.value
+    for r in widget.result.rows:
+        sigma = (r["force_hi_pn"] - r["force_lo_pn"]) / 2
+        assert abs(r["force_pn"] - forces[r["plateau"]]) < 4 * sigma, r
+        assert r["n_frames_used"] == (per if r["plateau"] == 0 else per - 30)
+    assert set(widget.result.wlc) == {0, 1}
+    # A column the table lacks: a notification naming the columns there are.
+    widget.magnet_column.value = "magnet"
+    widget.result = None
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.run_button.enabled and widget._worker is None, timeout=60000)
+    assert widget.result is None and "magnet_mm" in widget.status.value

@@ -86,7 +86,8 @@ def test_gain_widget_fields_are_the_registry(make_napari_viewer):
 # Forces widget fields that are the table pipeline's (camtrack.force.ForceParams), not
 # keywords of calibrate_force.
 FORCE_GENERAL = ("source", "table_file", "nm_per_px", "axis", "direction", "drag", "surface",
-                 "surface_nm", "focal_shift", "reference", "plateaus", "bead", "results", "overwrite")  # fmt: skip
+                 "surface_nm", "focal_shift", "reference", "plateaus", "magnet_column", "bead",
+                 "results", "overwrite")  # fmt: skip
 
 
 def test_force_widget_method_and_fields_are_registered(make_napari_viewer):

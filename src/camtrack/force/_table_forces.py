@@ -162,6 +162,11 @@ class TableForces:
         i = int(frame) - int(self.frame[0])
         return int(self.labels[i]) if 0 <= i < self.labels.size else -1
 
+    @property
+    def n_plateaus(self) -> int:
+        """How many plateaus the rows cover (1: one force per bead)."""
+        return len({int(r["plateau"]) for r in self.rows}) or 1
+
     def columns(self) -> dict[str, np.ndarray]:
         """The rows as columns (for the export and the table)."""
         keys = list(self.rows[0]) if self.rows else []

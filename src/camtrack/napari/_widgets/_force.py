@@ -78,6 +78,9 @@ TOOLTIPS = {
     "plateaus": "Frame ranges of constant magnet position, e.g. '0-5999, 6000-11999'. Two "
     "or more give force and extension per plateau and a worm-like-chain fit; empty: one "
     "plateau (the whole trace).",
+    "magnet_column": "Instead of frame ranges: a column of the table file with the magnet "
+    "position (or any set point) per frame; plateaus are its runs of one value, 16 frames "
+    "or more (frames while the magnet moves belong to none).",
     "bead": "Which bead (and plateau) the plot shows.",
     "results": "Force per bead (and plateau) with its 68 % interval (lo, hi), corner "
     "frequency, mean extension, method and flag; click a row to plot that bead.",
@@ -111,6 +114,7 @@ class ForceWidget(ThreadedRun, Container):
                                         min=0.01, max=2.0, step=0.001)  # fmt: skip
         self.reference = LineEdit(label="reference beads", value="")
         self.plateaus = LineEdit(label="plateaus (frames)", value="")
+        self.magnet_column = LineEdit(label="plateaus from column", value="")
         # calibrate_force's methods, from the registry (camtrack.force.METHODS).
         self.method = ComboBox(label="method", choices=list(force.METHODS.gui()), value="psd")
         self.temperature_k = FloatSpinBox(label="temperature (K)", value=296.15, min=1.0,
@@ -135,7 +139,7 @@ class ForceWidget(ThreadedRun, Container):
                 self.source, self.table_file, self.fs_hz, self.exposure_s, self.nm_per_px,
                 self.axis, self.direction, self.length_nm, self.radius_nm, self.drag,
                 self.height_nm, self.surface, self.surface_nm, self.focal_shift,
-                self.reference, self.plateaus, self.method, self.temperature_k,
+                self.reference, self.plateaus, self.magnet_column, self.method, self.temperature_k,
                 self.run_button, self.cancel_button, self.status, self.bead, self.overwrite,
                 self.export_button,
             ],
@@ -238,6 +242,7 @@ class ForceWidget(ThreadedRun, Container):
             temperature_k=float(self.temperature_k.value), surface=self.surface.value,
             surface_nm=float(self.surface_nm.value), focal_shift=float(self.focal_shift.value),
             plateaus=parse_ranges(self.plateaus.value),
+            magnet_column=self.magnet_column.value.strip() or None,
         )  # fmt: skip
 
     def table(self) -> tuple[dict[str, np.ndarray], tuple[str, Any]]:
@@ -276,7 +281,7 @@ class ForceWidget(ThreadedRun, Container):
         self.results.value = dict(zip(HEADERS, _table_columns(cols), strict=True))
         self.results.native.resizeColumnsToContents()
         self.bead.choices = [
-            (f"bead {r['bead']}" + (f", plateau {r['plateau']}" if len(params.plateaus) > 1
+            (f"bead {r['bead']}" + (f", plateau {r['plateau']}" if run.n_plateaus > 1
                                     else ""), (r["bead"], r["plateau"]))
             for r in run.rows
         ]  # fmt: skip
@@ -286,7 +291,7 @@ class ForceWidget(ThreadedRun, Container):
         self.export_button.enabled = True
         forces = cols["force_pn"]
         n_flag = int(np.sum(cols["flagged"]))
-        plateaus = f", {len(params.plateaus)} plateaus" if len(params.plateaus) > 1 else ""
+        plateaus = f", {run.n_plateaus} plateaus" if run.n_plateaus > 1 else ""
         self.status.value = (
             f"{len(np.unique(cols['bead']))} beads{plateaus}: median force "
             f"{np.nanmedian(forces):.3g} pN"
@@ -362,7 +367,7 @@ class ForceWidget(ThreadedRun, Container):
         except ValueError as exc:
             diag = str(exc)
         lo, hi = res.force_ci_pn
-        where = f"bead {b}, plateau {k}" if len(p.plateaus) > 1 else f"bead {b}"
+        where = f"bead {b}, plateau {k}" if run.n_plateaus > 1 else f"bead {b}"
         title = f"{where}: F = {res.force_pn:.3g} pN [{lo:.3g}, {hi:.3g}]"
         title += f", f_c {res.corner_hz:.3g} Hz"
         if b in run.extension:
@@ -370,7 +375,7 @@ class ForceWidget(ThreadedRun, Container):
         else:
             values, label = run.position[b], f"{p.axis} (nm)"
         fe = None
-        if len(p.plateaus) > 1:
+        if run.n_plateaus > 1:
             rows = [r for r in run.rows if r["bead"] == b]
             fe = {key: np.array([r[key] for r in rows]) for key in
                   ("extension_nm", "extension_err_nm", "force_pn", "force_lo_pn", "force_hi_pn")}  # fmt: skip
