@@ -139,21 +139,15 @@ def _rois(
 
 
 def _camera(args: argparse.Namespace, corner: tuple[int, int], size: int, frame: tuple[int, int]):
-    """The camera model of the ROI: per-pixel maps of the whole frame cut to it."""
-    from camtrack import tracking
+    """The camera model of the ROI: per-pixel maps of the whole frame (checked against
+    the frame by the engine's own check, as track_beads does) cut to it."""
+    from camtrack.cli import _camera_kwargs
+    from camtrack.tracking._stack import _frame_camera
 
-    cam = tracking.as_camera_model(
-        args.camera, e_per_adu=args.e_per_adu, offset_adu=args.offset_adu,
-        read_noise_e=args.read_noise_e,
-    )  # fmt: skip
+    scalars = _camera_kwargs(args)
+    cam = _frame_camera(scalars.pop("camera"), scalars, frame)
     if cam is None or cam.shape is None:
         return cam
-    if tuple(cam.shape) != frame:
-        raise ValueError(
-            f"--camera {str(args.camera)!r} has per-pixel maps of shape {tuple(cam.shape)}; "
-            f"the sweep's frames are {frame}. Calibrate the camera with the same frame size "
-            "(region of interest) as the sweep."
-        )
     return cam.crop([corner[1]], [corner[0]], size)
 
 
