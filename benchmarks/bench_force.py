@@ -201,7 +201,7 @@ def bench_end_to_end(n: int, seconds: float) -> dict:
     t_render = t_track = 0.0
     for b in range(n):
         t0 = time.perf_counter()
-        rois = tether_rois(sim.x_sub_nm[b], nm_per_px=nm_px, size=size, rng=1000 + b)
+        rois = tether_rois(sim.x_sub_nm[b], nm_per_px=nm_px, roi_size=size, rng=1000 + b)
         t1 = time.perf_counter()
         tracked[b] = (np.asarray(track_rois(rois).x) - (size - 1) / 2) * nm_px
         t_track += time.perf_counter() - t1

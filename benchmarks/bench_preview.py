@@ -35,7 +35,7 @@ def frame_with_beads(n: int, size: int, rng: int = 0) -> tuple[np.ndarray, np.nd
     x = c + gen.uniform(-1, 1, n)
     y = c + gen.uniform(-1, 1, n)
     z = gen.uniform(-4000, 4000, n)
-    rois, _ = bead_rois(x, y, z, size=size, rng=rng + 1)
+    rois, _ = bead_rois(x, y, z, roi_size=size, rng=rng + 1)
     cell, pad = size + 8, 4  # a margin so every ROI fits whatever the sub-pixel offset
     frame = np.full((rows * cell, cols * cell), np.median(rois), dtype=rois.dtype)
     centres = []
@@ -49,7 +49,7 @@ def frame_with_beads(n: int, size: int, rng: int = 0) -> tuple[np.ndarray, np.nd
 
 def run(n: int, size: int, mode: str, repeat: int) -> dict:
     planes = np.arange(-4500.0, 4501.0, 100.0)
-    calib, ct = zsweep(planes, size=size, frames_per_plane=4, rng=3)
+    calib, ct = zsweep(planes, roi_size=size, frames_per_plane=4, rng=3)
     lut = build_zlut(calib, ct.z_nm, mode=mode)
     frame, xy = frame_with_beads(n, size)
 

@@ -160,7 +160,7 @@ def forces() -> None:
             # Defocus of the rings: a few hundred nm to 1.4 um, growing with the extension.
             z = (ext[k] - 1500.0) / FOCAL_SHIFT if b < 3 else 300.0
             stack[sl, r0 : r0 + tile, c0 : c0 + tile] = tether_rois(
-                x_sub, size=tile, z_nm=z, dtype="uint16", rng=100 * b + k
+                x_sub, roi_size=tile, z_nm=z, dtype="uint16", rng=100 * b + k
             )
     centre = (tile - 1) / 2
     start = np.array([[centre + tile * (b % 2), centre + tile * (b // 2)] for b in range(4)])

@@ -111,7 +111,7 @@ def test_track_command_against_truth(tmp_path, capsys):
     stack = np.asarray(stack)
     path = tmp_path / "beads.tif"
     tifffile.imwrite(path, stack)
-    sweep, st = simulate.zsweep(np.arange(-4500.0, 4501.0, 100.0), size=64, frames_per_plane=2, rng=6)  # fmt: skip
+    sweep, st = simulate.zsweep(np.arange(-4500.0, 4501.0, 100.0), roi_size=64, frames_per_plane=2, rng=6)  # fmt: skip
     lut_path = tracking.build_zlut(sweep, st.z_nm).save(tmp_path / "lut.h5")
     beads = tmp_path / "beads.csv"
     beads.write_text(

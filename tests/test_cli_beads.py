@@ -34,7 +34,7 @@ def field(tmp_path_factory):
 def sweep(tmp_path_factory):
     """A 48 px z-sweep (2 frames per 100 nm plane) as a TIFF, and a per-frame z CSV."""
     folder = tmp_path_factory.mktemp("sweep")
-    stack, truth = simulate.zsweep(PLANES, size=48, frames_per_plane=2, rng=6)
+    stack, truth = simulate.zsweep(PLANES, roi_size=48, frames_per_plane=2, rng=6)
     path = folder / "zsweep.tif"
     tifffile.imwrite(path, np.asarray(stack))
     zcsv = folder / "z.csv"
@@ -162,7 +162,7 @@ def test_zlut_command_from_start_and_step_equals_the_csv(sweep, tmp_path, capsys
 def test_zlut_command_crops_a_larger_frame_around_its_bead(tmp_path, capsys):
     # A 72 px sweep frame with the bead off-centre: cut a 48 px ROI around it.
     planes = np.arange(-3000.0, 3001.0, 200.0)
-    stack, truth = simulate.zsweep(planes, size=72, frames_per_plane=2, x=30.3, y=40.6, rng=2)
+    stack, truth = simulate.zsweep(planes, roi_size=72, frames_per_plane=2, x=30.3, y=40.6, rng=2)
     path = tmp_path / "sweep.tif"
     tifffile.imwrite(path, np.asarray(stack))
     out = tmp_path / "lut.h5"

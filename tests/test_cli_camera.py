@@ -86,7 +86,7 @@ def test_track_camera_errors_name_the_option(recording, tmp_path, capsys):
 
 def test_zlut_takes_the_camera(tmp_path, capsys):
     planes = np.arange(-1000.0, 1001.0, 100.0)
-    stack, _ = simulate.zsweep(planes, size=48, frames_per_plane=2, rng=6)
+    stack, _ = simulate.zsweep(planes, roi_size=48, frames_per_plane=2, rng=6)
     sweep = tmp_path / "sweep.tif"
     tifffile.imwrite(sweep, np.asarray(stack))
     lut = tmp_path / "lut.h5"

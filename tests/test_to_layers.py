@@ -234,7 +234,7 @@ def test_points_leave_out_nan_rows_and_colour_by_z():
 
 def test_points_of_rois_in_frame_coordinates():
     x, y = np.array([15.2, 16.4]), np.array([15.5, 14.8])
-    rois, _ = bead_rois(x, y, 1000.0, size=32, rng=0)
+    rois, _ = bead_rois(x, y, 1000.0, roi_size=32, rng=0)
     res = track_rois(rois)
     y0, x0 = np.array([100, 7]), np.array([3, 50])  # the ROIs' corners in a frame
     data, kw, _ = res.to_points(origin=(y0, x0), name="tracked (preview)")
@@ -254,7 +254,7 @@ def test_tracks_sorted_per_bead_and_time(tracked):
         np.testing.assert_array_equal(rows[:, 1], np.arange(n_frames) + 2)
         np.testing.assert_allclose(rows[:, 3], truth.x[:, b], atol=0.1)
         np.testing.assert_allclose(rows[:, 2], truth.y[:, b], atol=0.1)
-    rois, _ = bead_rois([15.2], 15.5, 1000.0, size=32, rng=0)
+    rois, _ = bead_rois([15.2], 15.5, 1000.0, roi_size=32, rng=0)
     with pytest.raises(ValueError, match="track_beads"):
         track_rois(rois).to_tracks()
 

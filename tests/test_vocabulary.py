@@ -36,16 +36,8 @@ SYNONYMS = {
 CONCEPT_OWNERS = {"z_iter": {"tracking.lookup_z", "tracking.track_rois", "tracking.track_beads"}}
 
 # Known debt, not to grow: (qualified function, name) pairs that still use a retired
-# name. Each is listed in the report of #17 item 7 with its rename.
-PENDING = {
-    # the ROI side is `roi_size` (find_beads, track_beads, ZLut.roi_size)
-    ("tracking.CameraModel.crop", "size"),
-    *(
-        (f"simulate.{f}", "size")
-        for f in ("bead_image", "bead_rois", "gaussian_beam_image", "gaussian_beam_rois",
-                  "gaussian_beam_zsweep", "tether_rois", "zsweep")
-    ),
-}  # fmt: skip
+# name. Empty since simulate's and CameraModel.crop's `size` became `roi_size`.
+PENDING: set[tuple[str, str]] = set()
 PENDING_SYNONYMS = {"size": "roi_size"}
 
 
@@ -151,7 +143,7 @@ def test_sparse_median_window_and_fs_hz(flat):
 
 def test_tracking_old_keywords():
     planes = np.arange(-500.0, 501.0, 100.0)
-    calib, _ = simulate.zsweep(planes, size=32, frames_per_plane=1, noise=False)
+    calib, _ = simulate.zsweep(planes, roi_size=32, frames_per_plane=1, noise=False)
     lut = tracking.build_zlut(calib, planes)
     prof = tracking.track_rois(calib[3:5]).profiles
     with _warns_with("n_iter", "z_iter"):
@@ -177,6 +169,48 @@ def test_tracking_old_keywords():
     np.testing.assert_array_equal(
         old[0], tracking.crop_rois(stack, truth.x[0], truth.y[0], roi_size=24)[0]
     )
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("bead_image", (15.2, 15.7, 800.0)),
+        ("gaussian_beam_image", (15.2, 15.7, 800.0)),
+        ("bead_rois", (15.2, 15.7, 800.0)),
+        ("gaussian_beam_rois", (15.2, 15.7, 800.0)),
+        ("zsweep", ([-500.0, 500.0],)),
+        ("gaussian_beam_zsweep", ([-500.0, 500.0],)),
+    ],
+)
+def test_simulate_size_is_roi_size(name, args):
+    """The simulators' ROI side is `roi_size`, as in find_beads and track_beads; the old
+    `size` still works for one release, with a warning, and gives the same images."""
+    func = getattr(simulate, name)
+    seeded = {} if name.endswith("image") else {"rng": 3}
+    new = func(*args, roi_size=32, **seeded)
+    with _warns_with("size", "roi_size"):
+        old = func(*args, size=32, **seeded)
+    new, old = (new[0], old[0]) if isinstance(new, tuple) else (new, old)
+    assert new.shape[-2:] == (32, 32)
+    np.testing.assert_array_equal(old, new)
+
+
+def test_tether_rois_and_camera_crop_take_roi_size():
+    from camtrack.tracking import CameraModel
+
+    sim = simulate.tether_trace(20, 60.0, force_pn=1.0, length_nm=2000.0, substeps=2, rng=0)
+    new = simulate.tether_rois(sim.x_sub_nm, roi_size=24, rng=2)
+    with _warns_with("size", "roi_size"):
+        old = simulate.tether_rois(sim.x_sub_nm, size=24, rng=2)
+    assert new.shape == (20, 24, 24)
+    np.testing.assert_array_equal(old, new)
+
+    cam = CameraModel(np.full((40, 40), 2.0), np.full((40, 40), 100.0), 1.5)
+    with _warns_with("size", "roi_size"):
+        old = cam.crop([3], [5], size=16)
+    new = cam.crop([3], [5], roi_size=16)
+    assert new.e_per_adu.shape == (1, 16, 16)
+    np.testing.assert_array_equal(old.offset_adu, new.offset_adu)
 
 
 def test_old_and_new_together_is_refused():

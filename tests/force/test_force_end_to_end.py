@@ -33,7 +33,7 @@ def test_images_to_forces_within_3_percent():
     tracked = np.empty_like(sim.x_nm)
     for b in range(4):
         # 4000 e- per background pixel, the default camera (2 e-/ADU, 1.5 e- read noise)
-        rois = tether_rois(sim.x_sub_nm[b], nm_per_px=NM_PER_PX, size=SIZE, rng=22 + b)
+        rois = tether_rois(sim.x_sub_nm[b], nm_per_px=NM_PER_PX, roi_size=SIZE, rng=22 + b)
         tracked[b] = (np.asarray(track_rois(rois).x) - (SIZE - 1) / 2) * NM_PER_PX
     err = tracked - sim.x_nm
     assert np.sqrt(np.mean((err - err.mean(axis=1, keepdims=True)) ** 2)) < 2.0
@@ -50,11 +50,11 @@ def test_images_to_forces_within_3_percent():
 def test_tether_rois_table_matches_exact_rendering():
     """The fast x-only path (interpolated image table) tracks like exact rendering."""
     sim = tether_trace(200, FS, force_pn=0.2, length_nm=2000.0, substeps=SUB, rng=30)
-    fast = tether_rois(sim.x_sub_nm, size=SIZE, rng=31)
-    exact = tether_rois(sim.x_sub_nm, y_sub_nm=np.zeros_like(sim.x_sub_nm), size=SIZE, rng=31)
+    fast = tether_rois(sim.x_sub_nm, roi_size=SIZE, rng=31)
+    exact = tether_rois(sim.x_sub_nm, y_sub_nm=np.zeros_like(sim.x_sub_nm), roi_size=SIZE, rng=31)
     xf = np.asarray(track_rois(fast).x)
     xe = np.asarray(track_rois(exact).x)
     assert np.sqrt(np.mean((xf - xe) ** 2)) * NM_PER_PX < 1.0
-    y = tether_rois(sim.x_sub_nm, y_sub_nm=sim.x_sub_nm, size=SIZE, rng=32)
+    y = tether_rois(sim.x_sub_nm, y_sub_nm=sim.x_sub_nm, roi_size=SIZE, rng=32)
     ty = track_rois(y)
     np.testing.assert_allclose(np.asarray(ty.y), np.asarray(ty.x), atol=0.05)

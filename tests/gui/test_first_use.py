@@ -260,7 +260,7 @@ def test_single_bead_sweep_larger_than_the_roi_is_cropped_around_its_bead(
     errors = _errors(monkeypatch)
     z = np.arange(-2000.0, 2001.0, 100.0)
     # 80 x 96 px frames, bead off centre (at x = 52, y = 35): not ROI-sized, not the field.
-    big, truth = zsweep(z, size=(80, 96), x=52.0, y=35.0, frames_per_plane=2, rng=5)
+    big, truth = zsweep(z, roi_size=(80, 96), x=52.0, y=35.0, frames_per_plane=2, rng=5)
     viewer.add_image(big, name="big sweep", metadata={"z_nm": np.asarray(truth.z_nm)})
     widget = TrackingWidget(viewer)
     widget.image.value = viewer.layers[FIELD]

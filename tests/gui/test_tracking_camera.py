@@ -19,7 +19,7 @@ def widget(make_napari_viewer):
     maps = scmos_maps((FRAME, FRAME), rng=0)
     rng = np.random.default_rng(1)
     x, y = 59.5 + rng.uniform(-0.4, 0.4, N), 63.5 + rng.uniform(-0.4, 0.4, N)
-    stack, _ = gaussian_beam_rois(x, y, 800.0, size=FRAME, maps=maps, rng=2)
+    stack, _ = gaussian_beam_rois(x, y, 800.0, roi_size=FRAME, maps=maps, rng=2)
     viewer.add_image(stack, name="recording")
     w = TrackingWidget(viewer)
     viewer.window.add_dock_widget(w, name="Bead tracking")

@@ -213,7 +213,7 @@ def test_per_bead_luts_from_a_field_sweep(make_napari_viewer, qtbot):
     from camtrack.simulate import zsweep
 
     planes = np.arange(-3000.0, 3001.0, 100.0)
-    tiles = [zsweep(planes, size=64, frames_per_plane=3, rng=40 + k) for k in range(3)]
+    tiles = [zsweep(planes, roi_size=64, frames_per_plane=3, rng=40 + k) for k in range(3)]
     sweep = np.concatenate([t[0] for t in tiles], axis=2)  # (F, 64, 192)
     z = tiles[0][1].z_nm
     viewer = make_napari_viewer()
@@ -317,7 +317,7 @@ def test_lut_crops_of_a_lazy_field_sweep_read_each_chunk_once(make_napari_viewer
     from camtrack.tracking import crop_rois
 
     planes = np.arange(-1000.0, 1001.0, 100.0)
-    tiles = [zsweep(planes, size=48, frames_per_plane=2, rng=50 + k) for k in range(3)]
+    tiles = [zsweep(planes, roi_size=48, frames_per_plane=2, rng=50 + k) for k in range(3)]
     # Three beads side by side, then an empty stretch: (42, 48, 2400) uint16, 9.7 MB.
     pad = np.full((planes.size * 2, 48, 2256), tiles[0][0][0, 0, 0], dtype=tiles[0][0].dtype)
     sweep = np.concatenate([*(t[0] for t in tiles), pad], axis=2)

@@ -32,7 +32,7 @@ def _zlut():
 
 
 def _track_result():
-    rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
+    rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, roi_size=32, rng=0)
     return tracking.track_rois(rois)
 
 

@@ -12,8 +12,8 @@ from camtrack import simulate as sim
 
 
 def test_integer_translation_shifts_the_image_exactly():
-    a = sim.bead_image(30.37, 31.81, 1500.0, size=64)
-    b = sim.bead_image(31.37, 29.81, 1500.0, size=64)  # +1 column, -2 rows
+    a = sim.bead_image(30.37, 31.81, 1500.0, roi_size=64)
+    b = sim.bead_image(31.37, 29.81, 1500.0, roi_size=64)  # +1 column, -2 rows
     assert np.allclose(b[:-2, 1:], a[2:, :-1], rtol=0, atol=1e-10)
 
 
@@ -21,7 +21,7 @@ def test_pixel_integration_matches_brute_force():
     # 12 x 12 Gauss-Legendre nodes per pixel over the radial profile: an independent
     # evaluation of the pixel integral (the renderer works in Fourier space).
     x, y, z, size = 13.3, 14.8, -1200.0, 28
-    img = sim.bead_image(x, y, z, size=size)
+    img = sim.bead_image(x, y, z, roi_size=size)
     g, w = roots_legendre(12)
     g, w = g / 2, w / 2
     yy = (np.arange(size)[:, None] + g).ravel() - y
@@ -40,7 +40,7 @@ def test_centre_of_mass_is_unbiased_at_sub_pixel_positions(z):
     size = 180
     yy, xx = np.mgrid[:size, :size]
     for x, y in [(89.3, 90.6), (90.05, 89.9), (89.5, 89.5)]:
-        d = sim.bead_image(x, y, z, size=size) - 1.0
+        d = sim.bead_image(x, y, z, roi_size=size) - 1.0
         assert abs((d * xx).sum() / d.sum() - x) < 1e-3
         assert abs((d * yy).sum() / d.sum() - y) < 1e-3
 
@@ -49,7 +49,7 @@ def test_centre_of_mass_in_a_typical_roi_near_focus():
     # A 64-px ROI cuts the rings; near focus the bias of a plain centroid stays small.
     yy, xx = np.mgrid[:64, :64]
     for x, y in [(31.3, 32.6), (30.05, 31.9), (32.5, 31.5)]:
-        w = (sim.bead_image(x, y, 500.0, size=64) - 1.0) ** 2
+        w = (sim.bead_image(x, y, 500.0, roi_size=64) - 1.0) ** 2
         assert abs((w * xx).sum() / w.sum() - x) < 0.02
         assert abs((w * yy).sum() / w.sum() - y) < 0.02
 
@@ -83,7 +83,7 @@ def test_sign_convention_bright_focus_beyond_the_bead():
 
 def test_background_and_energy_normalisation():
     # Far from the bead the image is the unscattered background, 1.
-    img = sim.bead_image(89.5, 89.5, 0.0, size=180)
+    img = sim.bead_image(89.5, 89.5, 0.0, roi_size=180)
     assert np.abs(img[:5, :5] - 1).max() < 1e-4
     # A bead matched to the medium is invisible.
     ghost = sim.BeadOptics(n_bead=1.33, bead_absorption=0.0)
@@ -107,9 +107,9 @@ def test_background_and_energy_normalisation():
 
 
 def test_background_e_scales_the_image_and_broadcasting():
-    one = sim.bead_image([10.0, 12.0], 11.0, [0.0, 500.0], size=(20, 24))
+    one = sim.bead_image([10.0, 12.0], 11.0, [0.0, 500.0], roi_size=(20, 24))
     assert one.shape == (2, 20, 24)
-    e = sim.bead_image([10.0, 12.0], 11.0, [0.0, 500.0], size=(20, 24), background_e=300.0)
+    e = sim.bead_image([10.0, 12.0], 11.0, [0.0, 500.0], roi_size=(20, 24), background_e=300.0)
     assert np.allclose(e, 300.0 * one)
     with pytest.raises(ValueError, match="broadcast"):
         sim.bead_image([1.0, 2.0], [1.0, 2.0, 3.0], 0.0)
@@ -117,7 +117,7 @@ def test_background_e_scales_the_image_and_broadcasting():
 
 def test_rois_noise_matches_the_expected_image():
     n = 400
-    rois, truth = sim.bead_rois(np.full(n, 15.2), 14.7, 1800.0, size=32, background_e=1000.0,
+    rois, truth = sim.bead_rois(np.full(n, 15.2), 14.7, 1800.0, roi_size=32, background_e=1000.0,
                                 camera={"e_per_adu": 2.0, "read_noise_e": 3.0}, rng=2)  # fmt: skip
     assert rois.shape == (n, 32, 32) and rois.dtype == np.uint16
     mu, var = truth.expected_adu[0], truth.variance_adu[0]
@@ -128,13 +128,13 @@ def test_rois_noise_matches_the_expected_image():
     # Variance pooled over pixels: ratio 1 within 5 standard errors sqrt(2 / (n - 1) / 1024).
     ratio = rois.astype(np.float64).var(axis=0, ddof=1) / var
     assert abs(ratio.mean() - 1) < 5 * np.sqrt(2 / (n - 1) / ratio.size)
-    clean, _ = sim.bead_rois(15.2, 14.7, 1800.0, size=32, background_e=1000.0, noise=False,
+    clean, _ = sim.bead_rois(15.2, 14.7, 1800.0, roi_size=32, background_e=1000.0, noise=False,
                              camera={"e_per_adu": 2.0}, dtype="float32")  # fmt: skip
     assert np.allclose(clean[0], mu, atol=1e-3)
 
 
 def test_saturation_adc_clips_after_the_noise():
-    rois, truth = sim.bead_rois(31.5, 31.5, 2000.0, size=64, saturation="adc",
+    rois, truth = sim.bead_rois(31.5, 31.5, 2000.0, roi_size=64, saturation="adc",
                                 saturation_level=3.0, rng=1)  # fmt: skip
     clip = np.rint(100 + 3.0 * 4000 / 2.0)
     assert truth.saturation_adu == clip and rois.max() == clip
@@ -142,17 +142,17 @@ def test_saturation_adc_clips_after_the_noise():
     assert 1 <= clipped.sum() < 200 and clipped[31, 31]  # the bright centre, not the rest
     assert truth.expected_adu.max() == clip
     # Default level: the bright centre reaches it.
-    rois_d, truth_d = sim.bead_rois(31.5, 31.5, 2000.0, size=64, saturation="adc", rng=1)
+    rois_d, truth_d = sim.bead_rois(31.5, 31.5, 2000.0, roi_size=64, saturation="adc", rng=1)
     assert truth_d.saturation_level > 1 and (rois_d == truth_d.saturation_adu).sum() >= 1
 
 
 def test_saturation_full_well_plateau_has_read_noise_only():
-    rois, truth = sim.bead_rois(np.full(20, 31.5), 31.5, 2000.0, size=64,
+    rois, truth = sim.bead_rois(np.full(20, 31.5), 31.5, 2000.0, roi_size=64,
                                 saturation="full_well", saturation_level=3.0, rng=4)  # fmt: skip
     well = 3.0 * 4000.0
     assert np.isclose(truth.expected_e.max(), well)
     # Pixels expecting more than the well plus 5 shot-noise sigma always fill it.
-    unclipped = sim.bead_image(31.5, 31.5, 2000.0, size=64, background_e=4000.0)
+    unclipped = sim.bead_image(31.5, 31.5, 2000.0, roi_size=64, background_e=4000.0)
     deep = unclipped > well + 5 * np.sqrt(well)
     assert deep.sum() >= 3
     vals = rois[:, deep].astype(np.float64)
@@ -166,12 +166,12 @@ def test_saturation_full_well_plateau_has_read_noise_only():
 
 def test_zsweep_truth_and_determinism():
     planes = np.linspace(-3000, 3000, 7)
-    stack, truth = sim.zsweep(planes, size=32, frames_per_plane=3, rng=5)
+    stack, truth = sim.zsweep(planes, roi_size=32, frames_per_plane=3, rng=5)
     assert stack.shape == (21, 32, 32)
     assert np.array_equal(truth.z_nm, np.repeat(planes, 3))
     assert np.array_equal(truth.plane, np.repeat(np.arange(7), 3))
     assert np.all(truth.x == 15.5) and np.all(truth.y == 15.5)
-    again, _ = sim.zsweep(planes, size=32, frames_per_plane=3, rng=5)
+    again, _ = sim.zsweep(planes, roi_size=32, frames_per_plane=3, rng=5)
     assert np.array_equal(stack, again)
     d = truth.to_dict()
     assert d["n_planes"] == 7 and d["frames_per_plane"] == 3
@@ -186,7 +186,7 @@ def test_field_frame_matches_the_roi_renderer():
     t = 2
     x, y, z = truth.x[t, 0], truth.y[t, 0], truth.z_nm[t, 0]
     c0, r0 = int(x) - 20, int(y) - 20
-    roi = sim.bead_image(x - c0, y - r0, z, size=40, background_e=truth.background_e)
+    roi = sim.bead_image(x - c0, y - r0, z, roi_size=40, background_e=truth.background_e)
     field = truth.expected_e([t])[0, r0 : r0 + 40, c0 : c0 + 40]
     assert np.abs(field - roi).max() < 1e-5 * truth.background_e
 

@@ -15,7 +15,7 @@ PLANES = np.arange(-3000.0, 3001.0, 100.0)
 @pytest.fixture(scope="session")
 def zlut48():
     """LUT of 61 planes, 100 nm apart, each the mean of 8 noisy bright frames."""
-    calib, truth = zsweep(PLANES, size=SIZE, frames_per_plane=8, rng=11)
+    calib, truth = zsweep(PLANES, roi_size=SIZE, frames_per_plane=8, rng=11)
     return build_zlut(calib, truth.z_nm)
 
 
@@ -28,6 +28,6 @@ def beads48():
     x = c + rng.uniform(-2, 2, n)
     y = c + rng.uniform(-2, 2, n)
     z = rng.uniform(-2800, 2800, n)
-    rois, truth = bead_rois(x, y, z, size=SIZE, rng=4)
-    clean, _ = bead_rois(x, y, z, size=SIZE, noise=False, dtype="float32", rng=4)
+    rois, truth = bead_rois(x, y, z, roi_size=SIZE, rng=4)
+    clean, _ = bead_rois(x, y, z, roi_size=SIZE, noise=False, dtype="float32", rng=4)
     return rois, clean, truth

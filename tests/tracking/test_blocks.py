@@ -36,7 +36,7 @@ def symmetric():
     x = 19.5 + rng.uniform(-1, 1, n)
     y = 19.5 + rng.uniform(-1, 1, n)
     z = rng.uniform(1000, 2500, n)
-    rois, _ = bead_rois(x, y, z, size=40, noise=False, dtype="float32")
+    rois, _ = bead_rois(x, y, z, roi_size=40, noise=False, dtype="float32")
     return rois, x, y
 
 
@@ -93,8 +93,8 @@ def test_radial_profile_of_a_cone_is_the_radius():
 
 def test_fft_profile_ignores_translation(symmetric):
     _, x, y = symmetric
-    shifted, _ = bead_rois(x + 1.3, y - 0.6, 1500.0, size=40, noise=False, dtype="float32")
-    base, _ = bead_rois(x, y, 1500.0, size=40, noise=False, dtype="float32")
+    shifted, _ = bead_rois(x + 1.3, y - 0.6, 1500.0, roi_size=40, noise=False, dtype="float32")
+    base, _ = bead_rois(x, y, 1500.0, roi_size=40, noise=False, dtype="float32")
     a = fft_profile(base, x, y)
     b = fft_profile(shifted, x + 1.3, y - 0.6)
     # Same spectrum up to the edge pixels entering and leaving the window: 2 % of the
@@ -199,7 +199,7 @@ def test_track_beads_per_bead_luts(field):
     planes = np.arange(-4500.0, 4501.0, 100.0)
     luts = []
     for seed in (21, 22, 23):
-        calib, ct = zsweep(planes, size=48, frames_per_plane=4, rng=seed)
+        calib, ct = zsweep(planes, roi_size=48, frames_per_plane=4, rng=seed)
         luts.append(build_zlut(calib, ct.z_nm))
     one = track_beads(stack, start, roi_size=48, zlut=luts[0])
     same = track_beads(stack, start, roi_size=48, zlut=[luts[0]] * 3)

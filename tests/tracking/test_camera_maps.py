@@ -42,7 +42,9 @@ def _field(bg: float, seed: int = 0):
     x = 59.5 + rng.uniform(-0.4, 0.4, N)
     y = 63.5 + rng.uniform(-0.4, 0.4, N)
     z = rng.uniform(-2000, 2000, N)
-    stack, _ = gaussian_beam_rois(x, y, z, size=FRAME, background_e=bg, maps=maps, rng=seed + 20)
+    stack, _ = gaussian_beam_rois(
+        x, y, z, roi_size=FRAME, background_e=bg, maps=maps, rng=seed + 20
+    )
     cam = as_camera_model(maps.to_calibration()).crop([Y0], [X0], S)
     g, off = cam.e_per_adu[0], cam.offset_adu[0]
 
@@ -91,7 +93,7 @@ def test_zlut_and_tracking_with_maps():
         hot=maps.hot[Y0 : Y0 + S, X0 : X0 + S].copy(),
     )
     planes = np.arange(-2500.0, 2501.0, 100.0)
-    calib, ct = gaussian_beam_zsweep(planes, size=S, frames_per_plane=16, background_e=4000.0, maps=sub, rng=5)  # fmt: skip
+    calib, ct = gaussian_beam_zsweep(planes, roi_size=S, frames_per_plane=16, background_e=4000.0, maps=sub, rng=5)  # fmt: skip
     # The same maps cut from the full sensor by CameraModel.crop.
     lut = build_zlut(calib, ct.z_nm, camera=as_camera_model(maps.to_calibration()).crop([Y0], [X0], S))  # fmt: skip
     res = track_beads(stack, [(x[0], y[0])], roi_size=S, camera=maps.to_calibration(), zlut=lut)

@@ -43,7 +43,7 @@ def _pair(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def calib():
     planes = np.arange(-1500.0, 1501.0, 100.0)
-    rois, truth = zsweep(planes, size=SIZE, frames_per_plane=4, rng=5)
+    rois, truth = zsweep(planes, roi_size=SIZE, frames_per_plane=4, rng=5)
     return _pair(rois), truth.z_nm
 
 
@@ -54,7 +54,7 @@ def beads():
     c = (SIZE - 1) / 2
     x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
     z = rng.uniform(-1200, 1200, n)
-    rois, truth = bead_rois(x, y, z, size=SIZE, rng=9)
+    rois, truth = bead_rois(x, y, z, roi_size=SIZE, rng=9)
     return _pair(rois), truth
 
 

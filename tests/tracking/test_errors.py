@@ -43,11 +43,11 @@ def _case(model: str, size: int, level: str, same_phase: bool):
     z = rng.uniform(-zr, zr, n)
     planes = np.arange(-zr - 400, zr + 401, 100.0)
     if model == "ours":
-        calib, ct = zsweep(planes, size=size, frames_per_plane=16, background_e=bg, rng=1)
-        rois, _ = bead_rois(x, y, z, size=size, background_e=bg, rng=2)
+        calib, ct = zsweep(planes, roi_size=size, frames_per_plane=16, background_e=bg, rng=1)
+        rois, _ = bead_rois(x, y, z, roi_size=size, background_e=bg, rng=2)
     else:
-        calib, ct = gaussian_beam_zsweep(planes, size=size, frames_per_plane=16, background_e=bg, rng=1)  # fmt: skip
-        rois, _ = gaussian_beam_rois(x, y, z, size=size, background_e=bg, rng=2)
+        calib, ct = gaussian_beam_zsweep(planes, roi_size=size, frames_per_plane=16, background_e=bg, rng=1)  # fmt: skip
+        rois, _ = gaussian_beam_rois(x, y, z, roi_size=size, background_e=bg, rng=2)
     return calib, ct.z_nm, rois, x, y, z
 
 
@@ -111,13 +111,13 @@ def test_errors_scale_with_the_noise():
     c = 31.5
     out = {}
     for bg in (400.0, 4000.0):
-        rois, _ = bead_rois(c + 0.3, c - 0.2, 500.0, size=64, background_e=bg, rng=3)
+        rois, _ = bead_rois(c + 0.3, c - 0.2, 500.0, roi_size=64, background_e=bg, rng=3)
         out[bg] = track_rois(rois, camera=CAMERA).x_err[0]
     assert 2.3 < out[400.0] / out[4000.0] < 4.3
 
 
 def test_errors_without_lut_are_nan_for_z():
-    rois, _ = bead_rois([31.2, 32.0], 31.5, 0.0, size=64, rng=0)
+    rois, _ = bead_rois([31.2, 32.0], 31.5, 0.0, roi_size=64, rng=0)
     res = track_rois(rois)
     assert np.all(np.isfinite(res.x_err)) and np.all(res.x_err > 0)
     assert np.all(np.isnan(res.z_err))

@@ -88,7 +88,7 @@ def _gaussian_beam_frame(seed: int, n: int = 6):
     x, y = np.array(xs), np.array(ys)
     z = gen.uniform(-4000.0, 4000.0, n)
     # the whole frame is the "ROI": gaussian_beam_image takes frame coordinates
-    rel = simulate.gaussian_beam_image(x, y, z, size=256).prod(axis=0)
+    rel = simulate.gaussian_beam_image(x, y, z, roi_size=256).prod(axis=0)
     camera = simulate.Camera(shape=(256, 256), rng=seed)
     return camera.expose(4000.0 * rel, rng=seed), x, y
 
@@ -136,7 +136,7 @@ def test_uneven_illumination_makes_no_beads_and_hides_none(illumination):
         y = np.array([60.0, 70.0, 190.0, 185.0]) + gen.uniform(-5, 5, 4)
         z = gen.uniform(-3500.0, 3500.0, 4)
         light = 0.2 + 0.8 * pattern(illumination, (256, 256))
-        rel = simulate.bead_image(x, y, z, size=256).prod(axis=0) * light
+        rel = simulate.bead_image(x, y, z, roi_size=256).prod(axis=0) * light
         image = simulate.Camera(shape=(256, 256), rng=seed).expose(4000.0 * rel, rng=seed)
         n, f = _match(*find_beads(image), x, y)
         found, false = found + n, false + f
@@ -158,7 +158,7 @@ def _pair_frame(sep: float, z: float, *, seed: int = 0):
     """Two isolated beads and a pair of beads ``sep`` px apart, all at height ``z``."""
     x = np.array([60.0, 200.0, 120.0, 120.0 + sep])
     y = np.array([60.0, 70.0, 180.0, 180.0 + 0.3 * sep])
-    rel = simulate.bead_image(x, y, z, size=256).prod(axis=0)
+    rel = simulate.bead_image(x, y, z, roi_size=256).prod(axis=0)
     camera = simulate.Camera(shape=(256, 256), rng=1)
     return camera.expose(4000.0 * rel, rng=seed), x, y
 
@@ -205,7 +205,7 @@ def test_overlapping_rois_edges_and_min_distance_are_rejected_with_reasons():
 def test_one_bead_in_a_calibration_sweep_frame(z):
     # A 48 px sweep ROI whose rings fill the frame (the Z-LUT widget finds its bead in
     # the middle frame): one bead, at the centre.
-    sweep, truth = simulate.zsweep([z], size=48, frames_per_plane=1, rng=4)
+    sweep, truth = simulate.zsweep([z], roi_size=48, frames_per_plane=1, rng=4)
     x, y = find_beads(np.asarray(sweep[0]), radius=8.0)
     assert len(x) == 1
     assert abs(x[0] - truth.x[0]) < 0.5 and abs(y[0] - truth.y[0]) < 0.5

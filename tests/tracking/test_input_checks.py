@@ -14,7 +14,7 @@ da = pytest.importorskip("dask.array")
 
 @pytest.fixture(scope="module")
 def rois():
-    r, _ = bead_rois([30.3, 32.7, 31.1], [31.9, 30.1, 32.4], 1500.0, size=64, rng=1)
+    r, _ = bead_rois([30.3, 32.7, 31.1], [31.9, 30.1, 32.4], 1500.0, roi_size=64, rng=1)
     return r
 
 

@@ -31,7 +31,7 @@ def test_whole_pixel_translation_shifts_centre_exactly(mode):
     # centre must move by exactly 1 (float32 rounding only).
     x = np.array([22.3, 23.3, 22.3])
     y = np.array([24.1, 24.1, 25.1])
-    img = bead_image(x, y, 1500.0, size=SIZE).astype(np.float32) * 2000 + 100
+    img = bead_image(x, y, 1500.0, roi_size=SIZE).astype(np.float32) * 2000 + 100
     res = track_rois(img, mode=mode, saturation=None)
     assert res.x[1] - res.x[0] == pytest.approx(1.0, abs=1e-4)
     assert res.y[2] - res.y[0] == pytest.approx(1.0, abs=1e-4)
@@ -70,7 +70,7 @@ def test_noisy_xyz_match_truth(beads48, zlut48):
 
 def test_spline_fit_beats_parabola_through_pearson_peak(zlut48):
     z = np.linspace(-2700, 2700, 40) + 17.0
-    rois, _ = bead_rois((SIZE - 1) / 2, (SIZE - 1) / 2, z, size=SIZE, noise=False, dtype="float32")  # fmt: skip
+    rois, _ = bead_rois((SIZE - 1) / 2, (SIZE - 1) / 2, z, roi_size=SIZE, noise=False, dtype="float32")  # fmt: skip
     prof = track_rois(rois, saturation=None).profiles
     zfit = lookup_z(prof, zlut48)
     r = pearson(prof, zlut48.profiles)
@@ -85,7 +85,7 @@ def test_spline_fit_beats_parabola_through_pearson_peak(zlut48):
 
 def test_zlut_repeats_and_4d_agree():
     planes = np.arange(-600.0, 601.0, 200.0)
-    calib, truth = zsweep(planes, size=32, frames_per_plane=3, rng=2)
+    calib, truth = zsweep(planes, roi_size=32, frames_per_plane=3, rng=2)
     a = build_zlut(calib, truth.z_nm)
     b = build_zlut(calib.reshape(planes.size, 3, 32, 32), planes)
     np.testing.assert_allclose(a.profiles, b.profiles)
@@ -164,10 +164,10 @@ def test_clipped_centres_do_not_bias(saturation):
     z = rng.uniform(1500, 2500, n)
     planes = np.arange(1000.0, 3001.0, 100.0)
     kw = {"saturation": saturation, "saturation_level": 8.0}
-    calib, ct = zsweep(planes, size=SIZE, frames_per_plane=8, rng=1, **kw)
+    calib, ct = zsweep(planes, roi_size=SIZE, frames_per_plane=8, rng=1, **kw)
     lut = build_zlut(calib, ct.z_nm)
     assert np.isnan(lut.profiles).any()  # the clipped centre bins are left out
-    rois, truth = bead_rois(x, y, z, size=SIZE, rng=2, **kw)
+    rois, truth = bead_rois(x, y, z, roi_size=SIZE, rng=2, **kw)
     assert (rois >= truth.saturation_adu - 3).sum() > 5 * n
     res = track_rois(rois, zlut=lut)
     # Unclipped beads of this brightness: ~0.003 px and ~1 nm; the clip removes the
@@ -185,7 +185,7 @@ def _clipped_phase_sweep(n: int = 40):
     x = 23.0 + np.linspace(0.0, 1.0, n, endpoint=False)
     y = 23.7 - np.linspace(0.0, 1.0, n, endpoint=False)
     z = np.full(n, 2000.0)
-    rois, truth = bead_rois(x, y, z, size=SIZE, noise=False, rng=2, saturation="adc", saturation_level=8.0)  # fmt: skip
+    rois, truth = bead_rois(x, y, z, roi_size=SIZE, noise=False, rng=2, saturation="adc", saturation_level=8.0)  # fmt: skip
     return x, y, rois, truth
 
 
@@ -218,9 +218,11 @@ def test_profile_of_a_bead_does_not_depend_on_clipped_batch_mates(zlut48):
     kw = {"noise": False, "rng": 2, "saturation": "adc", "saturation_level": 8.0}
     x, y = 23.3 + 0.1 * np.arange(5), 23.8 - 0.1 * np.arange(5)
     z = np.linspace(-2500.0, 500.0, 5)
-    plain, t0 = bead_rois(x, y, z, size=SIZE, **kw)
+    plain, t0 = bead_rois(x, y, z, roi_size=SIZE, **kw)
     assert (plain < t0.saturation_adu - 1.0).all()  # none of these clips
-    hot, t1 = bead_rois(np.full(8, 23.6), np.full(8, 23.2), np.full(8, 2000.0), size=SIZE, **kw)
+    hot, t1 = bead_rois(
+        np.full(8, 23.6), np.full(8, 23.2), np.full(8, 2000.0), roi_size=SIZE, **kw
+    )
     assert (hot >= t1.saturation_adu - 1e-3).sum() > 5 * 8  # these do
     alone = track_rois(plain, zlut=zlut48)
     mixed = track_rois(np.concatenate([plain, hot]), zlut=zlut48)
@@ -235,7 +237,7 @@ def test_off_centre_beads_keep_their_outer_bins(zlut48):
     x = np.array([21.6, 25.4, 23.5])
     y = np.array([23.5, 21.6, 25.4])
     z = np.array([-1234.0, 456.0, 2100.0])
-    rois, _ = bead_rois(x, y, z, size=SIZE, noise=False, dtype="float32", rng=4)
+    rois, _ = bead_rois(x, y, z, roi_size=SIZE, noise=False, dtype="float32", rng=4)
     res = track_rois(rois, zlut=zlut48)
     assert np.isfinite(res.profiles).all()
     # Noise-free beads, a LUT of 8 noisy frames per plane: measured 0.05-0.12 nm.
@@ -249,7 +251,7 @@ def test_corner_bins_do_not_depend_on_where_the_bead_sits():
     c = (SIZE - 1) / 2
     x = c + np.array([0.0, 2.3, -2.2, 1.1, -0.4, 4.0])
     y = c + np.array([0.0, -1.7, 2.4, 2.2, -2.3, 0.0])
-    rois, _ = bead_rois(x, y, np.full(6, 700.0), size=SIZE, noise=False, dtype="float32")
+    rois, _ = bead_rois(x, y, np.full(6, 700.0), roi_size=SIZE, noise=False, dtype="float32")
     prof = track_rois(rois).profiles
     radii = np.arange(prof.shape[1])
     corner = radii >= SIZE // 2 - 4  # beyond the inscribed bins of the fast mode
@@ -279,12 +281,12 @@ def test_corner_bins_lower_the_z_error_of_dim_beads():
     # (400 e-/px) at 48 px: measured 1.45 nm rms with the corner bins, 2.22 without.
     from camtrack.tracking._radial import default_n_bins
 
-    calib, ct = zsweep(PLANES, size=SIZE, frames_per_plane=8, background_e=400.0, rng=21)
+    calib, ct = zsweep(PLANES, roi_size=SIZE, frames_per_plane=8, background_e=400.0, rng=21)
     rng = np.random.default_rng(5)
     c = (SIZE - 1) / 2
     x, y = c + rng.uniform(-2, 2, 400), c + rng.uniform(-2, 2, 400)
     z = rng.uniform(-2800, 2800, 400)
-    rois, _ = bead_rois(x, y, z, size=SIZE, background_e=400.0, rng=6)
+    rois, _ = bead_rois(x, y, z, roi_size=SIZE, background_e=400.0, rng=6)
     full = build_zlut(calib, ct.z_nm)
     inner = build_zlut(calib, ct.z_nm, n_bins=default_n_bins(SIZE, 1))
     assert full.n_bins > inner.n_bins
@@ -321,7 +323,7 @@ def test_bad_inputs_raise_clear_errors(zlut48):
 def test_check_zlut_held_out_frames_and_unambiguous_range():
     from camtrack.tracking import check_zlut
 
-    calib, truth = zsweep(PLANES, size=SIZE, frames_per_plane=3, rng=12)
+    calib, truth = zsweep(PLANES, roi_size=SIZE, frames_per_plane=3, rng=12)
     check = check_zlut(calib, truth.z_nm)
     # One held-out frame per plane, tracked with a LUT of the other two: bright beads
     # give a few nm (the engine reaches ~1 nm with 16-frame planes); every plane is
@@ -341,8 +343,8 @@ def test_check_zlut_finds_the_ambiguous_planes():
     # sends them 500 nm down and only 0..400 nm is unambiguous. (Exact copies made the
     # match a tie that floating-point rounding broke differently on AMD and Intel.)
     base = np.arange(5) * 100.0
-    one, _ = zsweep(base, size=32, frames_per_plane=2, noise=False, dtype="float32")
-    near, _ = zsweep(base + 20.0, size=32, frames_per_plane=2, noise=False, dtype="float32")
+    one, _ = zsweep(base, roi_size=32, frames_per_plane=2, noise=False, dtype="float32")
+    near, _ = zsweep(base + 20.0, roi_size=32, frames_per_plane=2, noise=False, dtype="float32")
     near[1::2] = one[1::2]  # the held-out (last) frame of each plane
     calib = np.concatenate([one, near])
     z = np.repeat(np.arange(10) * 100.0, 2)
@@ -401,7 +403,9 @@ def test_fast_refinement_sharpens_large_rois(monkeypatch):
     rng = np.random.default_rng(12)
     c = (128 - 1) / 2
     x, y = c + rng.uniform(-2, 2, 150), c + rng.uniform(-2, 2, 150)
-    rois, _ = bead_rois(x, y, rng.uniform(-2000, 2000, 150), size=128, background_e=400.0, rng=13)
+    rois, _ = bead_rois(
+        x, y, rng.uniform(-2000, 2000, 150), roi_size=128, background_e=400.0, rng=13
+    )
     plain = track_rois(rois, mode="fast", refine_xy=False, keep_profiles=False)
     auto = track_rois(rois, mode="fast", keep_profiles=False)
     err_plain = rms(np.hypot(plain.x - x, plain.y - y))
@@ -424,7 +428,7 @@ def test_fast_refinement_of_clipped_rois_by_default(monkeypatch):
     c = (64 - 1) / 2
     x, y = c + rng.uniform(-2, 2, 200), c + rng.uniform(-2, 2, 200)
     sat = {"saturation": "adc", "saturation_level": 3.0}
-    rois, truth = bead_rois(x, y, rng.uniform(-2000, 2000, 200), size=64, background_e=400.0, rng=22, **sat)  # fmt: skip
+    rois, truth = bead_rois(x, y, rng.uniform(-2000, 2000, 200), roi_size=64, background_e=400.0, rng=22, **sat)  # fmt: skip
     clipped = (rois >= truth.saturation_adu).reshape(200, -1).any(axis=1)
     assert 0.2 < clipped.mean() < 0.8
     auto = track_rois(rois, mode="fast", keep_profiles=False)

@@ -43,14 +43,14 @@ def test_fast_z_has_no_phase_offset_noise_free():
     # of z scatter from the centre's sub-pixel phase; matched kernels leave a few tenths.
     size = 48
     planes = np.arange(-2000.0, 2001.0, 100.0)
-    calib, truth = zsweep(planes, size=size, frames_per_plane=8, background_e=4000.0, rng=1)
+    calib, truth = zsweep(planes, roi_size=size, frames_per_plane=8, background_e=4000.0, rng=1)
     lut = build_zlut(calib, truth.z_nm)
     rng = np.random.default_rng(2)
     n = 80
     x = 23.5 + rng.uniform(-1.5, 1.5, n)
     y = 23.5 + rng.uniform(-1.5, 1.5, n)
     z = rng.uniform(-1500, 1500, n)
-    _, t = bead_rois(x, y, z, size=size, background_e=4000.0, noise=False)
+    _, t = bead_rois(x, y, z, roi_size=size, background_e=4000.0, noise=False)
     res = track_rois(t.expected_adu.astype(np.float32), zlut=lut, mode="fast", workers=1)
     assert np.sqrt(np.mean((res.z - z) ** 2)) < 0.45
 

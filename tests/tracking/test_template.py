@@ -35,7 +35,7 @@ def _gauss_dim(n: int = 300, size: int = 64):
     c = (size - 1) / 2
     x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
     z = rng.uniform(-4500, 4500, n)
-    rois, _ = gaussian_beam_rois(x, y, z, size=size, background_e=400.0, rng=8)
+    rois, _ = gaussian_beam_rois(x, y, z, roi_size=size, background_e=400.0, rng=8)
     return rois, x, y, z
 
 
@@ -79,7 +79,7 @@ def test_template_step_leaves_bright_ringed_beads_alone(monkeypatch):
     c = (size - 1) / 2
     x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
     z = rng.uniform(-4500, 4500, n)
-    rois, _ = bead_rois(x, y, z, size=size, background_e=4000.0, rng=4)
+    rois, _ = bead_rois(x, y, z, roi_size=size, background_e=4000.0, rng=4)
     new = tr.track_rois(rois, mode="precise")
     monkeypatch.setattr(measure_module, "_TEMPLATE_STEP", False)
     old = tr.track_rois(rois, mode="precise")
@@ -92,13 +92,13 @@ def _gauss_clipped(n: int = 240, size: int = 64):
     background), and a LUT from a sweep clipped alike: nearly every ROI clips."""
     sat = {"saturation": "adc", "saturation_level": 3.0}
     planes = np.arange(-1500.0, 2501.0, 100.0)
-    calib, ct = gaussian_beam_zsweep(planes, size=size, frames_per_plane=8, background_e=400.0, rng=21, **sat)  # fmt: skip
+    calib, ct = gaussian_beam_zsweep(planes, roi_size=size, frames_per_plane=8, background_e=400.0, rng=21, **sat)  # fmt: skip
     lut = tr.build_zlut(calib, ct.z_nm)
     rng = np.random.default_rng(22)
     c = (size - 1) / 2
     x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
     z = rng.uniform(0.0, 1000.0, n)
-    rois, truth = gaussian_beam_rois(x, y, z, size=size, background_e=400.0, rng=23, **sat)
+    rois, truth = gaussian_beam_rois(x, y, z, roi_size=size, background_e=400.0, rng=23, **sat)
 
     def model(xx, yy, zz):
         return CAMERA["offset_adu"] + gaussian_beam_image(xx, yy, zz, size) * 400.0 / CAMERA["e_per_adu"]  # fmt: skip
@@ -152,7 +152,7 @@ def test_fast_mode_template_step(monkeypatch):
     n = 200
     c = (size - 1) / 2
     ox, oy = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
-    ours, _ = bead_rois(ox, oy, rng.uniform(-4500, 4500, n), size=size, background_e=400.0, rng=6)  # fmt: skip
+    ours, _ = bead_rois(ox, oy, rng.uniform(-4500, 4500, n), roi_size=size, background_e=400.0, rng=6)  # fmt: skip
     new_g = tr.track_rois(rois, mode="fast")
     new_o = tr.track_rois(ours, mode="fast")
     monkeypatch.setattr(measure_module, "_FAST_TEMPLATE", False)

@@ -54,13 +54,13 @@ def test_bad_values_name_the_parameter(field, kwargs, name):
     stack, start = field
     with pytest.raises(ValueError, match=name):
         track_beads(stack[:2], start, roi_size=48, **kwargs)
-    rois, _ = bead_rois([15.2], 15.5, 1000.0, size=32, rng=0)
+    rois, _ = bead_rois([15.2], 15.5, 1000.0, roi_size=32, rng=0)
     with pytest.raises(ValueError, match=name):
         track_rois(rois, **kwargs)
 
 
 def test_text_is_a_type_error():
-    rois, _ = bead_rois([15.2], 15.5, 1000.0, size=32, rng=0)
+    rois, _ = bead_rois([15.2], 15.5, 1000.0, roi_size=32, rng=0)
     with pytest.raises(TypeError, match="`fs_hz`"):
         track_rois(rois, fs_hz="100")
 
@@ -72,7 +72,7 @@ def test_exposure_above_the_frame_period_names_both():
 
 
 def test_track_rois_carries_timing_without_time_column():
-    rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
+    rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, roi_size=32, rng=0)
     res = track_rois(rois, fs_hz=30.0)
     assert res.fs_hz == 30.0 and "t_s" not in res.to_table()
 

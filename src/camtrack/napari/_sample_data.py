@@ -58,7 +58,7 @@ def beads() -> list[LayerData]:
     )  # fmt: skip
     z_planes = np.arange(-4500.0, 4500.0 + 1.0, 100.0)
     sweep, sweep_truth = simulate.zsweep(
-        z_planes, size=48, frames_per_plane=4, camera=dict(_CAMERA), rng=4
+        z_planes, roi_size=48, frames_per_plane=4, camera=dict(_CAMERA), rng=4
     )
     sweep = da.from_array(sweep, chunks=(16, *sweep.shape[1:]))
     field_meta = {

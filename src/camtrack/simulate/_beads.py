@@ -6,21 +6,21 @@ from typing import Any
 
 import numpy as np
 
-from camtrack._validation import check_positive
+from camtrack._validation import check_positive, renamed_keywords
 from camtrack.simulate._optics import BeadOptics
 from camtrack.simulate._render import PatternSpectra, render_in_box, roi_box_size
 
-__all__ = ["bead_image", "broadcast_xyz", "expected_images", "roi_size"]
+__all__ = ["bead_image", "broadcast_xyz", "expected_images", "roi_shape"]
 
 _BATCH_VALUES = 8_000_000  # box pixels rendered per batch
 
 
-def roi_size(size: Any) -> tuple[int, int]:
+def roi_shape(size: Any) -> tuple[int, int]:
     s = np.atleast_1d(np.asarray(size))
     if s.size == 1:
         s = np.repeat(s, 2)
     if s.shape != (2,) or not np.issubdtype(s.dtype, np.integer) or s.min() < 1:
-        raise ValueError(f"`size` must be a positive int or (rows, cols); got {size!r}.")
+        raise ValueError(f"`roi_size` must be a positive int or (rows, cols); got {size!r}.")
     return int(s[0]), int(s[1])
 
 
@@ -54,11 +54,12 @@ def expected_images(
     return unique[inverse.ravel()]
 
 
+@renamed_keywords(size="roi_size")
 def bead_image(
     x: Any,
     y: Any,
     z: Any,
-    size: int | tuple[int, int] = 64,
+    roi_size: int | tuple[int, int] = 64,
     *,
     optics: BeadOptics | None = None,
     background_e: float | None = None,
@@ -74,7 +75,7 @@ def bead_image(
         Bead centre relative to the focal plane in nm; ``z > 0`` when the bead is
         farther from the objective than the focal plane (light passes the bead first),
         where its ball-lens focus gives a bright centre. ``x``, ``y``, ``z`` broadcast.
-    size : int or (int, int)
+    roi_size : int or (int, int)
         ROI size S (square) or (rows, cols).
     optics : BeadOptics, optional
         Optical parameters (default ``BeadOptics()``).
@@ -97,15 +98,15 @@ def bead_image(
     Examples
     --------
     >>> from camtrack.simulate import bead_image
-    >>> img = bead_image(31.3, 32.0, 2000.0, size=64)
+    >>> img = bead_image(31.3, 32.0, 2000.0, roi_size=64)
     >>> img.shape, bool(img.max() > 2.0)
     ((64, 64), True)
-    >>> bead_image([10.0, 20.0], 30.0, [-1000.0, 1000.0], size=48).shape
+    >>> bead_image([10.0, 20.0], 30.0, [-1000.0, 1000.0], roi_size=48).shape
     (2, 48, 48)
     """
     optics = BeadOptics() if optics is None else optics
     xb, yb, zb = broadcast_xyz(x, y, z)
-    hw = roi_size(size)
+    hw = roi_shape(roi_size)
     img = expected_images(optics, xb.ravel(), yb.ravel(), zb.ravel(), hw).reshape(xb.shape + hw)
     if background_e is not None:
         img *= check_positive(background_e, "background_e")

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.special import erf
 
-from camtrack._validation import check_choice, check_positive
+from camtrack._validation import check_choice, check_positive, renamed_keywords
 from camtrack.simulate._scmos import ScmosMaps, expose
 from camtrack.simulate._seeding import FRAME, RNGLike, root_seed, stream
 
@@ -125,8 +125,9 @@ def _pixel_integrals(gamma: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.where(gamma == 0, 1.0 + 0j, val)
 
 
+@renamed_keywords(size="roi_size")
 def gaussian_beam_image(
-    x: Any, y: Any, z: Any, size: int = 64, *, optics: GaussianBeamOptics | None = None
+    x: Any, y: Any, z: Any, roi_size: int = 64, *, optics: GaussianBeamOptics | None = None
 ) -> np.ndarray:
     """Pixel-integrated relative intensity of the Gaussian-beam bead model.
 
@@ -137,7 +138,7 @@ def gaussian_beam_image(
         coordinates); broadcast with ``z`` to (N,).
     z : float or array_like
         Defocus in nm.
-    size : int
+    roi_size : int
         ROI side S.
     optics : GaussianBeamOptics, optional
 
@@ -154,14 +155,14 @@ def gaussian_beam_image(
     Examples
     --------
     >>> from camtrack.simulate import gaussian_beam_image
-    >>> img = gaussian_beam_image(31.5, 31.5, 1000.0, size=64)
+    >>> img = gaussian_beam_image(31.5, 31.5, 1000.0, roi_size=64)
     >>> img.shape, bool(abs(img[0, 0, 0] - 1.0) < 1e-3)
     ((1, 64, 64), True)
     """
     optics = GaussianBeamOptics() if optics is None else optics
     xb, yb, zb = (np.atleast_1d(v).astype(np.float64).ravel() for v in np.broadcast_arrays(x, y, z))  # fmt: skip
     c, gamma = optics.terms(zb)
-    pos = np.arange(int(size), dtype=np.float64)[None, None, :]
+    pos = np.arange(int(roi_size), dtype=np.float64)[None, None, :]
     px = _pixel_integrals(gamma[:, :, None], pos - xb[:, None, None])  # (N, T, S)
     py = _pixel_integrals(gamma[:, :, None], pos - yb[:, None, None])
     img = np.einsum("nt,nti,ntj->nij", c, py, px, optimize=True)
@@ -207,11 +208,12 @@ class GaussianBeamTruth:
     optics: GaussianBeamOptics
 
 
+@renamed_keywords(size="roi_size")
 def gaussian_beam_rois(
     x: Any,
     y: Any,
     z: Any,
-    size: int = 64,
+    roi_size: int = 64,
     *,
     optics: GaussianBeamOptics | None = None,
     background_e: float = 4000.0,
@@ -232,7 +234,7 @@ def gaussian_beam_rois(
     x, y, z : float or array_like
         Bead centres (ROI pixels; x = column, pixel centres at integer coordinates)
         and defocus (nm); broadcast to (N,).
-    size : int
+    roi_size : int
         ROI side S.
     optics : GaussianBeamOptics, optional
     background_e : float
@@ -269,7 +271,7 @@ def gaussian_beam_rois(
     Examples
     --------
     >>> from camtrack.simulate import gaussian_beam_rois
-    >>> rois, truth = gaussian_beam_rois([31.2, 32.0], 31.7, [500.0, -2000.0], size=64, rng=0)
+    >>> rois, truth = gaussian_beam_rois([31.2, 32.0], 31.7, [500.0, -2000.0], roi_size=64, rng=0)
     >>> rois.shape, rois.dtype
     ((2, 64, 64), dtype('uint16'))
     """
@@ -278,11 +280,11 @@ def gaussian_beam_rois(
     check_choice(saturation, "saturation", (None, "adc", "full_well"))
     dtype = check_choice(dtype, "dtype", ("uint16", "float32"))
     xb, yb, zb = (np.atleast_1d(v).astype(np.float64).ravel() for v in np.broadcast_arrays(x, y, z))  # fmt: skip
-    rel = gaussian_beam_image(xb, yb, zb, size, optics=optics)
+    rel = gaussian_beam_image(xb, yb, zb, roi_size, optics=optics)
     signal = rel * background_e
     if maps is not None:
-        if maps.shape != (size, size):
-            raise ValueError(f"`maps` must have the ROI shape ({size}, {size}); got {maps.shape}.")  # fmt: skip
+        if maps.shape != (roi_size, roi_size):
+            raise ValueError(f"`maps` must have the ROI shape ({roi_size}, {roi_size}); got {maps.shape}.")  # fmt: skip
         g, off, rn = maps.e_per_adu, maps.offset_adu, maps.read_noise_e
         g0, off0 = float(np.median(g)), float(np.median(off))
     else:
@@ -326,9 +328,10 @@ def gaussian_beam_rois(
     return rois, truth
 
 
+@renamed_keywords(size="roi_size")
 def gaussian_beam_zsweep(
     z_planes: Any,
-    size: int = 64,
+    roi_size: int = 64,
     frames_per_plane: int = 16,
     **kwargs: Any,
 ) -> tuple[np.ndarray, GaussianBeamTruth]:
@@ -338,7 +341,7 @@ def gaussian_beam_zsweep(
     ----------
     z_planes : array_like, (P,)
         Planes in nm.
-    size : int
+    roi_size : int
         ROI side S.
     frames_per_plane : int
         Frames per plane (frame ``f`` is at ``z_planes[f // frames_per_plane]``).
@@ -355,12 +358,12 @@ def gaussian_beam_zsweep(
     --------
     >>> import numpy as np
     >>> from camtrack.simulate import gaussian_beam_zsweep
-    >>> stack, truth = gaussian_beam_zsweep(np.linspace(-3000, 3000, 7), size=32, frames_per_plane=2, rng=0)
+    >>> stack, truth = gaussian_beam_zsweep(np.linspace(-3000, 3000, 7), roi_size=32, frames_per_plane=2, rng=0)
     >>> stack.shape
     (14, 32, 32)
     """
     planes = np.atleast_1d(np.asarray(z_planes, dtype=np.float64))
     z = np.repeat(planes, int(frames_per_plane))
-    x = kwargs.pop("x", (size - 1) / 2.0)
-    y = kwargs.pop("y", (size - 1) / 2.0)
-    return gaussian_beam_rois(np.broadcast_to(x, z.shape), np.broadcast_to(y, z.shape), z, size, **kwargs)  # fmt: skip
+    x = kwargs.pop("x", (roi_size - 1) / 2.0)
+    y = kwargs.pop("y", (roi_size - 1) / 2.0)
+    return gaussian_beam_rois(np.broadcast_to(x, z.shape), np.broadcast_to(y, z.shape), z, roi_size, **kwargs)  # fmt: skip

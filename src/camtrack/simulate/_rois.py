@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from camtrack._validation import check_choice, check_positive
-from camtrack.simulate._beads import broadcast_xyz, expected_images, roi_size
+from camtrack._validation import check_choice, check_positive, renamed_keywords
+from camtrack.simulate._beads import broadcast_xyz, expected_images, roi_shape
 from camtrack.simulate._camera import DTYPES, Camera, as_camera, expose_frames
 from camtrack.simulate._optics import BeadOptics
 from camtrack.simulate._seeding import CAMERA, FRAME, RNGLike, child_seed, root_seed, stream
@@ -129,7 +129,7 @@ def _rois(
     check_choice(saturation, "saturation", SATURATION)
     dtype = check_choice(dtype, "dtype", DTYPES)
     root = root_seed(rng)
-    cam = as_camera(camera, size, child_seed(root, CAMERA), name="size")
+    cam = as_camera(camera, size, child_seed(root, CAMERA), name="roi_size")
     rel = expected_images(optics, x, y, z, size)
     if saturation is not None:
         if saturation_level is None:
@@ -174,11 +174,12 @@ def _rois(
     return rois, fields
 
 
+@renamed_keywords(size="roi_size")
 def bead_rois(
     x: Any,
     y: Any,
     z: Any,
-    size: int | tuple[int, int] = 64,
+    roi_size: int | tuple[int, int] = 64,
     *,
     optics: BeadOptics | None = None,
     background_e: float = 4000.0,
@@ -196,7 +197,7 @@ def bead_rois(
     x, y, z : float or array_like
         Bead centres (ROI pixels; pixel centres at integer coordinates, x = column)
         and defocus (nm, positive = farther from the objective); broadcast to (N,).
-    size : int or (int, int)
+    roi_size : int or (int, int)
         ROI size S (square) or (rows, cols).
     optics : BeadOptics, optional
         Optical parameters (default ``BeadOptics()``).
@@ -238,7 +239,7 @@ def bead_rois(
     Examples
     --------
     >>> from camtrack.simulate import bead_rois
-    >>> rois, truth = bead_rois([31.5, 30.2], [31.5, 33.9], [1500.0, -2500.0], size=64, rng=0)
+    >>> rois, truth = bead_rois([31.5, 30.2], [31.5, 33.9], [1500.0, -2500.0], roi_size=64, rng=0)
     >>> rois.shape, rois.dtype, truth.expected_adu.shape
     ((2, 64, 64), dtype('uint16'), (2, 64, 64))
     """
@@ -247,7 +248,7 @@ def bead_rois(
         xb,
         yb,
         zb,
-        roi_size(size),
+        roi_shape(roi_size),
         optics=optics,
         background_e=background_e,
         camera=camera,
@@ -260,9 +261,10 @@ def bead_rois(
     return rois, BeadTruth(**fields)
 
 
+@renamed_keywords(size="roi_size")
 def zsweep(
     z_planes: Any,
-    size: int | tuple[int, int] = 64,
+    roi_size: int | tuple[int, int] = 64,
     frames_per_plane: int = 16,
     *,
     x: Any = None,
@@ -282,7 +284,7 @@ def zsweep(
     ----------
     z_planes : array_like, (P,)
         Bead-to-focal-plane distances in nm (positive: bead farther from the objective).
-    size : int or (int, int)
+    roi_size : int or (int, int)
         ROI size S (square) or (rows, cols).
     frames_per_plane : int
         Frames recorded at each plane.
@@ -303,7 +305,7 @@ def zsweep(
     --------
     >>> import numpy as np
     >>> from camtrack.simulate import zsweep
-    >>> stack, truth = zsweep(np.linspace(-4000, 4000, 9), size=48, frames_per_plane=4, rng=0)
+    >>> stack, truth = zsweep(np.linspace(-4000, 4000, 9), roi_size=48, frames_per_plane=4, rng=0)
     >>> stack.shape, truth.z_nm[4]
     ((36, 48, 48), np.float64(-3000.0))
     """
@@ -312,7 +314,7 @@ def zsweep(
         raise ValueError(f"`z_planes` must be a non-empty 1-D sequence of numbers (nm); got {z_planes!r}.")  # fmt: skip
     if isinstance(frames_per_plane, bool) or int(frames_per_plane) != frames_per_plane or frames_per_plane < 1:  # fmt: skip
         raise ValueError(f"`frames_per_plane` must be a positive integer; got {frames_per_plane!r}.")  # fmt: skip
-    hw = roi_size(size)
+    hw = roi_shape(roi_size)
     plane = np.repeat(np.arange(planes.size), int(frames_per_plane))
     x = (hw[1] - 1) / 2.0 if x is None else x
     y = (hw[0] - 1) / 2.0 if y is None else y

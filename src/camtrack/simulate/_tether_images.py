@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack._validation import check_choice, check_integer, check_positive
+from camtrack._validation import check_choice, check_integer, check_positive, renamed_keywords
 from camtrack.simulate._beads import bead_image
 from camtrack.simulate._camera import DTYPES, Camera, as_camera, expose_frames
 from camtrack.simulate._optics import BeadOptics
@@ -23,11 +23,12 @@ _TABLE_STEP_PX = 0.02
 _BATCH = 1000
 
 
+@renamed_keywords(size="roi_size")
 def tether_rois(
     x_sub_nm: Any,
     *,
     nm_per_px: float = 100.0,
-    size: int = 32,
+    roi_size: int = 32,
     z_nm: float = 3000.0,
     y_sub_nm: Any = None,
     optics: BeadOptics | None = None,
@@ -45,7 +46,7 @@ def tether_rois(
         (``tether_trace(..., substeps=S)``). 0 is the ROI centre.
     nm_per_px : float
         Pixel size, nm.
-    size : int
+    roi_size : int
         ROI size S (square).
     z_nm : float
         Defocus of the bead, nm (as in :func:`bead_image`).
@@ -76,35 +77,37 @@ def tether_rois(
             "tether_trace(..., substeps=S).x_sub_nm of one bead (or [i] of a batch)."
         )
     px = check_positive(nm_per_px, "nm_per_px")
-    size = check_integer(size, "size", minimum=8)
+    roi_size = check_integer(roi_size, "roi_size", minimum=8)
     check_choice(dtype, "dtype", DTYPES)
     y = None if y_sub_nm is None else np.asarray(y_sub_nm, dtype=float)
     if y is not None and y.shape != x.shape:
         raise ValueError(f"`y_sub_nm` must have the shape of `x_sub_nm` {x.shape}; got {y.shape}.")
     root = root_seed(rng)
-    cam = as_camera(camera, (size, size), child_seed(root, CAMERA), name="size")
+    cam = as_camera(camera, (roi_size, roi_size), child_seed(root, CAMERA), name="roi_size")
     gen = stream(root, FRAME)
-    c = (size - 1) / 2
+    c = (roi_size - 1) / 2
     xs = x / px
     if y is None:
         lo = np.floor(xs.min()) - 1.0
         grid = np.arange(lo, np.ceil(xs.max()) + 1.0 + _TABLE_STEP_PX, _TABLE_STEP_PX)
-        table = (bead_image(c + grid, c, z_nm, size, optics=optics) * background_e).astype(
+        table = (bead_image(c + grid, c, z_nm, roi_size, optics=optics) * background_e).astype(
             np.float32
         )
-    out = np.empty((x.shape[0], size, size), np.float32 if dtype == "float32" else np.uint16)
+    out = np.empty(
+        (x.shape[0], roi_size, roi_size), np.float32 if dtype == "float32" else np.uint16
+    )
     for a in range(0, x.shape[0], _BATCH):
         sl = slice(a, a + _BATCH)
         if y is None:
             pos = (xs[sl] - grid[0]) / _TABLE_STEP_PX
             i = np.floor(pos).astype(int)
             f = (pos - i).astype(np.float32)[..., None, None]
-            img = np.zeros((pos.shape[0], size, size), np.float32)
+            img = np.zeros((pos.shape[0], roi_size, roi_size), np.float32)
             for j in range(pos.shape[1]):
                 img += (1 - f[:, j]) * table[i[:, j]] + f[:, j] * table[i[:, j] + 1]
             img /= pos.shape[1]
         else:
-            img = bead_image(c + xs[sl], c + y[sl] / px, z_nm, size, optics=optics)
+            img = bead_image(c + xs[sl], c + y[sl] / px, z_nm, roi_size, optics=optics)
             img = (img.mean(axis=1) * background_e).astype(np.float32)
         out[sl] = expose_frames(cam, img.astype(np.float64), gen, dtype)
     return out

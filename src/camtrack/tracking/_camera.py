@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack._validation import check_positive
+from camtrack._validation import check_positive, renamed_keywords
 
 __all__ = ["CameraModel", "as_camera_model"]
 
@@ -110,13 +110,14 @@ class CameraModel:
 
         return CameraModel(take(self.e_per_adu), take(self.offset_adu), take(self.read_noise_e), self.quantized)  # fmt: skip
 
-    def crop(self, y0: Any, x0: Any, size: int) -> CameraModel:
-        """Maps cut to (N, size, size) at the upper-left corners (y0, x0); scalars kept."""
+    @renamed_keywords(size="roi_size")
+    def crop(self, y0: Any, x0: Any, roi_size: int) -> CameraModel:
+        """Maps cut to (N, roi_size, roi_size) at the upper-left corners (y0, x0); scalars kept."""
         if self.shape is None:
             return self
         y0 = np.asarray(y0, dtype=np.int64).ravel()
         x0 = np.asarray(x0, dtype=np.int64).ravel()
-        span = np.arange(int(size))
+        span = np.arange(int(roi_size))
         iy = (y0[:, None] + span)[:, :, None]
         ix = (x0[:, None] + span)[:, None, :]
 
