@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -111,20 +110,9 @@ def release_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """BLAS at one thread while the engine's own thread pool runs batches in parallel.
+def single_threaded_blas() -> contextlib.AbstractContextManager[bool]:
+    """The engine's one BLAS limiter, :func:`camtrack._outofcore.single_threaded_blas`
+    (kept here under its old name for the callers that route through this module)."""
+    from camtrack._outofcore import single_threaded_blas as limiter
 
-    OpenBLAS (numpy's and scipy's) starts its own threads for every matrix product;
-    called from several of our threads at once it oversubscribes the cores and
-    contends for its locks, so two threads ran slower than one (tracking: 0.87x; with
-    BLAS at one thread: 1.88x). Uses threadpoolctl (every BLAS vendor); without it this
-    does nothing.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    return limiter()

@@ -2,7 +2,7 @@
 
 numpy, bottleneck, scipy.ndimage and scipy.fft release the GIL in their heavy loops, so
 threads scale with cores without copying data to processes. BLAS is held at one thread
-while the pool runs (:func:`camtrack._backend.single_threaded_blas`): its own threads
+while the pool runs (:func:`camtrack._outofcore.single_threaded_blas`): its own threads
 would oversubscribe the cores.
 
 dask graphs are computed through :func:`compute` (and :func:`scheduler_target`), the one
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from camtrack import _backend
+from camtrack._outofcore import single_threaded_blas
 
 __all__ = [
     "LOCAL_SCHEDULERS",
@@ -72,7 +72,7 @@ def run_parallel(
             func(item)
         return
     with (
-        _backend.single_threaded_blas(),
+        single_threaded_blas(),
         ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool,
     ):
         futures = [pool.submit(func, item) for item in items]

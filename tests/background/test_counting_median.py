@@ -172,8 +172,8 @@ def test_frame_chunked_dask_banded_path_equals_numpy(monkeypatch, tmp_path):
     from camtrack.background import _temporal
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)
-    monkeypatch.setattr(_temporal, "_SPILL_BAND_BYTES", 40 * 17 * 2 * 3)
+    monkeypatch.setattr(_temporal, "needs_bands", lambda *a: True)
+    monkeypatch.setattr(_temporal, "SPILL_BAND_BYTES", 40 * 17 * 2 * 3)
     stack = _ints(np.uint16, (41, 23, 17), "outliers", seed=5)
     lazy = da.from_array(stack, chunks=(6, 23, 17))
     np.testing.assert_array_equal(temporal_median(lazy).compute(), _median_ref(stack))

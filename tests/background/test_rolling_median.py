@@ -122,10 +122,10 @@ def test_bad_input_messages():
 def test_frame_chunked_dask_is_processed_by_time_blocks(
     monkeypatch, window, block_bytes, frames_per_chunk
 ):
-    from camtrack.background import _rolling, _temporal
+    from camtrack.background import _rolling
 
     monkeypatch.setattr(_rolling, "_BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: True)  # a tiny stack
+    monkeypatch.setattr(_rolling, "needs_bands", lambda *a: True)  # a tiny stack
     rng = np.random.default_rng(8)
     stack = rng.integers(0, 4000, (40, 23, 17)).astype(np.uint16)
     d = da.from_array(stack, chunks=(frames_per_chunk, 23, 17))  # whole frames, as a TIFF
@@ -154,7 +154,7 @@ def test_frame_chunked_dask_memory_stays_bounded(monkeypatch):
     # keeps nothing; tracemalloc sees numpy's allocations.
     import tracemalloc
 
-    from camtrack.background import _rolling, _temporal
+    from camtrack.background import _rolling
 
     monkeypatch.setattr(_rolling, "_BLOCK_BYTES", 3 * 2**20)
     stack = da.random.default_rng(3).integers(0, 4000, (200, 128, 256), chunks=(20, 128, 256))
@@ -165,7 +165,7 @@ def test_frame_chunked_dask_memory_stays_bounded(monkeypatch):
             pass
 
     def peak(blocked: bool) -> int:
-        monkeypatch.setattr(_temporal, "_needs_bands", lambda *a: blocked)
+        monkeypatch.setattr(_rolling, "needs_bands", lambda *a: blocked)
         out = rolling_median(stack, window=11)
         tracemalloc.start()
         try:

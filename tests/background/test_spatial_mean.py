@@ -98,21 +98,20 @@ def test_bad_input_messages():
 
 
 def test_blas_thread_limit_is_restored_and_nests():
-    from camtrack.background import _spatial
+    from camtrack import _outofcore
 
-    api = _spatial._openblas_threads_api()
-    if api is None:
-        pytest.skip("OpenBLAS thread control not found (not Linux or another BLAS)")
-    getter, _ = api
-    before = getter()
-    with _spatial._single_threaded_blas() as outer:
-        assert outer and getter() == 1
-        with _spatial._single_threaded_blas():
-            assert getter() == 1
-        assert getter() == 1  # the inner exit does not restore while outer holds it
-    assert getter() == before
+    before = _outofcore.blas_threads()
+    if not before:
+        pytest.skip("no BLAS library under threadpoolctl's control")
+    with _outofcore.single_threaded_blas() as outer:
+        assert outer and set(_outofcore.blas_threads()) == {1}
+        with _outofcore.single_threaded_blas():
+            assert set(_outofcore.blas_threads()) == {1}
+        # the inner exit does not restore while outer holds it
+        assert set(_outofcore.blas_threads()) == {1}
+    assert _outofcore.blas_threads() == before
     spatial_mean(_stack(shape=(20, 40, 40)), 3)
-    assert getter() == before
+    assert _outofcore.blas_threads() == before
 
 
 @pytest.mark.parametrize("shape", [(3, 1, 200), (2, 150, 1), (9, 130, 70)])

@@ -166,11 +166,12 @@ def test_median_of_frame_chunked_dask_spills_and_cleans_up(clean, tmp_path, monk
     stack, _, _ = clean
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     ref = estimate_gain(stack, method="median")
-    ticks = []
+    bars = []  # (total, ticks) per bar: the spill's writes, then its bands
 
     def progress(it, total):
+        bars.append([total, 0])
         for x in it:
-            ticks.append(total)
+            bars[-1][1] += 1
             yield x
 
     res = estimate_gain(
@@ -179,7 +180,7 @@ def test_median_of_frame_chunked_dask_spills_and_cleans_up(clean, tmp_path, monk
     np.testing.assert_array_equal(res.mean, ref.mean)
     np.testing.assert_array_equal(res.var, ref.var)
     assert res.e_per_adu == ref.e_per_adu
-    assert ticks and len(ticks) == ticks[0]
+    assert len(bars) == 2 and all(total == done > 0 for total, done in bars)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -187,12 +188,12 @@ def test_robust_lazy_block_arrays_on_disk_equal_numpy(tmp_path, monkeypatch):
     """A lazy stack whose block arrays exceed the memory budget keeps them in band-major
     temporary files: the same result as numpy, no file left behind."""
     da = pytest.importorskip("dask.array")
-    from camtrack.gain import _blockstore
+    from camtrack.gain import _blockstore, _tiles
 
     cam = Camera(shape=(128, 128), e_per_adu=0.5, offset_std_adu=2.0, read_noise_e=1.6, rng=3)
     stack, _ = camera_stack(120, camera=cam, n_beads=3, rng=4)
     ref = estimate_gain(stack, method="robust")
-    monkeypatch.setattr(_blockstore, "MEMORY_BYTES", 0)
+    monkeypatch.setattr(_tiles, "STORE_MEMORY_BYTES", 0)
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     seen = []
     real = _blockstore.BlockStore.__init__

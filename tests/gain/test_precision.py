@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from camtrack._outofcore import fitted_work_dtype
 from camtrack.gain import estimate_gain
-from camtrack.gain._kernels import median_mad, moment_sums, work_dtype
+from camtrack.gain._kernels import median_mad, moment_sums
 from camtrack.simulate import camera_stack
 
 METHODS = ("median", "meanvar", "diff", "robust")
@@ -63,14 +64,14 @@ def test_dask_branch_large_offset(stack, reference, method):
 
 
 def test_work_dtype_follows_the_data_range():
-    assert work_dtype(np, np.zeros((2, 2), np.uint16)) == np.float32
-    assert work_dtype(np, np.zeros((2, 2), np.float16)) == np.float32
-    assert work_dtype(np, np.zeros((2, 2), np.float32)) == np.float32
-    assert work_dtype(np, np.zeros((2, 2), np.float64)) == np.float64
+    assert fitted_work_dtype(np, np.zeros((2, 2), np.uint16)) == np.float32
+    assert fitted_work_dtype(np, np.zeros((2, 2), np.float16)) == np.float32
+    assert fitted_work_dtype(np, np.zeros((2, 2), np.float32)) == np.float32
+    assert fitted_work_dtype(np, np.zeros((2, 2), np.float64)) == np.float64
     # Wide integers: float32 while every value is exact in it, float64 beyond 2**24.
-    assert work_dtype(np, np.full((2, 2), 2**24, np.uint32)) == np.float32
-    assert work_dtype(np, np.full((2, 2), 2**24 + 1, np.uint32)) == np.float64
-    assert work_dtype(np, np.full((2, 2), -(2**24) - 1, np.int64)) == np.float64
+    assert fitted_work_dtype(np, np.full((2, 2), 2**24, np.uint32)) == np.float32
+    assert fitted_work_dtype(np, np.full((2, 2), 2**24 + 1, np.uint32)) == np.float64
+    assert fitted_work_dtype(np, np.full((2, 2), -(2**24) - 1, np.int64)) == np.float64
 
 
 def test_kernels_exact_against_numpy_above_2_24():

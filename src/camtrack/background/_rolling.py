@@ -8,17 +8,15 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._outofcore import needs_bands, plan_tiles, tile_chunks, work_dtype
 from camtrack._parallel import is_distributed
 from camtrack._validation import check_integer, check_stack
 from camtrack.background._common import (
     Progress,
     dask_meta,
-    dask_tile_chunks,
     is_dask,
     n_workers,
-    plan_tiles,
     run_parallel,
-    work_dtype,
 )
 from camtrack.background._networks import BufferPool
 from camtrack.background._slidehist import rolling_median_counted, use_sliding
@@ -268,11 +266,9 @@ def rolling_median(
     dtype = work_dtype(stack.dtype)
 
     if is_dask(stack):
-        from camtrack.background._temporal import _needs_bands
-
-        if _needs_bands(stack, dtype.itemsize):
+        if needs_bands(stack, dtype.itemsize):
             return _rolling_time_blocks(stack, window, dtype)
-        data = stack.rechunk(dask_tile_chunks(stack.shape, dtype.itemsize))
+        data = stack.rechunk(tile_chunks(stack.shape, dtype.itemsize))
         return data.map_blocks(
             _rolling_block,
             window=window,

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._outofcore import TILE_BYTES, frame_blocks, work_dtype
 from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import (
     check_integer,
@@ -18,15 +19,12 @@ from camtrack._validation import (
     renamed_keywords,
 )
 from camtrack.background._common import (
-    TILE_BYTES,
     Progress,
     dask_meta,
-    frame_blocks,
     is_dask,
     n_workers,
     run_parallel,
     track,
-    work_dtype,
 )
 from camtrack.background._sparseclean import cleanse_counts, on_grid
 from camtrack.background._sparsecount import (

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
 import math
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,15 +11,14 @@ import numpy as np
 from scipy import ndimage
 
 from camtrack import _backend
+from camtrack._outofcore import frame_blocks, single_threaded_blas, work_dtype
 from camtrack._parallel import is_distributed
 from camtrack._validation import check_positive, check_stack
 from camtrack.background._common import (
     Progress,
     dask_meta,
-    frame_blocks,
     is_dask,
     run_parallel,
-    work_dtype,
 )
 
 __all__ = ["SpatialMeanResult", "spatial_mean", "spatial_noise_correction"]
@@ -163,68 +158,6 @@ def _band_blocks(
     return tuple(blocks)
 
 
-_BLAS_LOCK = threading.Lock()
-_BLAS_USERS = 0
-_BLAS_SAVED: int | None = None
-
-
-@functools.lru_cache(maxsize=1)
-def _openblas_threads_api() -> tuple[Any, Any] | None:
-    """(get, set) of the OpenBLAS numpy links against, or None where not found.
-
-    One BLAS call per (frame block, band) is too small for OpenBLAS's own threads to
-    pay off, and two caller threads each spawning BLAS threads oversubscribe the cores:
-    with BLAS at one thread and our frame blocks on all cores the filter runs ~1.6x
-    faster. Linux only (the loaded library is found in /proc/self/maps).
-    """
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = sorted({ln.split()[-1] for ln in maps if "openblas" in ln.lower()})
-    except OSError:
-        return None
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                getter = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                setter = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                if getter is not None and setter is not None:
-                    getter.restype = ctypes.c_int
-                    setter.argtypes = [ctypes.c_int]
-                    return getter, setter
-    return None
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[bool]:
-    """Limit OpenBLAS to one thread while inside (nested and concurrent use is safe).
-
-    Yields whether the limit is in force; the previous thread count is restored when
-    the last user leaves.
-    """
-    global _BLAS_USERS, _BLAS_SAVED
-    api = _openblas_threads_api()
-    if api is None:
-        yield False
-        return
-    getter, setter = api
-    with _BLAS_LOCK:
-        if _BLAS_USERS == 0:
-            _BLAS_SAVED = int(getter())
-            setter(1)
-        _BLAS_USERS += 1
-    try:
-        yield True
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS -= 1
-            if _BLAS_USERS == 0 and _BLAS_SAVED is not None:
-                setter(_BLAS_SAVED)
-
-
 def _filter_frames_blas(
     frames: np.ndarray, sigma: tuple[float, float], truncate: float, out: np.ndarray
 ) -> np.ndarray:
@@ -299,7 +232,7 @@ def _filter_block(block: Any, sigma: tuple[float, float], truncate: float, out_d
     if xp is not np:
         _filter_frames(block, sigma, truncate, out)
         return out
-    with _single_threaded_blas():  # dask's threads are the parallelism here
+    with single_threaded_blas():  # dask's threads are the parallelism here
         _filter_frames(block, sigma, truncate, out)
     return out
 
@@ -397,7 +330,7 @@ def spatial_mean(
     if xp is not np:
         run_parallel(work, blocks, progress=progress, workers=1)
         return SpatialMeanResult(out, factor, sigma, missing)
-    with _single_threaded_blas() as limited:
+    with single_threaded_blas() as limited:
         # Without control over BLAS threads, BLAS threads itself: one caller thread.
         run_parallel(work, blocks, progress=progress, workers=None if limited else 1)
     return SpatialMeanResult(out, factor, sigma, missing)

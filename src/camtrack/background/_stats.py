@@ -9,17 +9,14 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._outofcore import TILE_BYTES, bands, frame_blocks, work_dtype
 from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import check_choice, check_integer, check_stack
 from camtrack.background._common import (
-    TILE_BYTES,
     Progress,
     dask_meta,
-    frame_blocks,
     is_dask,
-    iter_chunks,
     track,
-    work_dtype,
 )
 from camtrack.background._temporal import _check_q, _reduce
 
@@ -221,7 +218,7 @@ def _iterate(
     acc = _Accumulator(stat, dtype)
     per = _frames_per_block(stack)
     for ch in chunks:
-        for sub in iter_chunks(ch.stop - ch.start, per):
+        for sub in bands(ch.stop - ch.start, per):
             block = stack[ch.start + sub.start : ch.start + sub.stop]
             acc.add(_compute(block))
         yield FrameStatsPartial(acc.result(), ch.stop, n_frames, True)

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack._outofcore import work_dtype
 from camtrack._validation import check_stack
-from camtrack.background._common import is_dask, work_dtype
+from camtrack.background._common import is_dask
 
 __all__ = ["subtract"]
 

@@ -8,18 +8,25 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._parallel import is_distributed, track
+from camtrack._outofcore import (
+    BAND_BYTES,
+    SPILL_BAND_BYTES,
+    needs_bands,
+    plan_tiles,
+    read_band,
+    spill_reduce,
+    tile_chunks,
+    work_dtype,
+)
+from camtrack._parallel import Hidden, is_distributed
 from camtrack._validation import check_positive, check_range, check_stack
 from camtrack.background._common import (
     Progress,
     check_frame_or_pixel_mask,
     dask_meta,
-    dask_tile_chunks,
     is_dask,
     n_workers,
-    plan_tiles,
     run_parallel,
-    work_dtype,
 )
 from camtrack.background._quantiles import tile_quantiles
 
@@ -61,66 +68,18 @@ def _prepare(stack: Any, mask: Any, sigma_clip: Any) -> tuple[Any, Any, float | 
     return stack, pixel_mask, sigma_clip
 
 
-# Native bytes of one band (all frames of some rows) read by the lazy banded path; the
-# band, two input chunks in flight and the tiles' pixel-major copies stay < 300 MB.
-_BAND_BYTES = 96 * 2**20
-# Native bytes of one band of a spill file; two are held (one reduced, one prefetched).
-_SPILL_BAND_BYTES = 48 * 2**20
-
-
-class _Hidden:
-    """Holds a dask array so that dask.delayed does not turn it into a dependency."""
-
-    __slots__ = ("array",)
-
-    def __init__(self, array: Any) -> None:
-        self.array = array
-
-
-def _needs_bands(stack: Any, itemsize: int) -> bool:
-    """True when rechunking to full-time tiles would gather whole frame chunks.
-
-    Rechunking (frames, rows, cols) chunks that are larger in space than one temporal
-    tile makes every tile wait for every frame chunk, so all of them stay in memory
-    at once. Such stacks (e.g. a TIFF read in chunks of whole frames) are read band
-    by band instead.
-    """
-    if len(stack.chunks[0]) == 1:
-        return False
-    _, rows, cols = dask_tile_chunks(stack.shape, itemsize)
-    return max(stack.chunks[1]) * max(stack.chunks[2]) > rows * cols
-
-
-def _read_band(stack: Any, tile: tuple[slice, slice]) -> Any:
-    """All frames of ``stack[:, ys, xs]``, read a few frame chunks at a time."""
-    ys, xs = tile
-    edges = np.cumsum((0, *stack.chunks[0]))
-    step = max(1, n_workers())
-    buf = None
-    for i in range(0, len(edges) - 1, step):
-        a, b = int(edges[i]), int(edges[min(i + step, len(edges) - 1)])
-        # The local threaded scheduler: this runs inside a task of the outer graph.
-        part = stack[a:b, ys, xs].compute(scheduler="threads")
-        if buf is None:
-            xp, _ = _backend.namespace(part)
-            buf = xp.empty((stack.shape[0], *part.shape[1:]), dtype=part.dtype)
-        buf[a:b] = part
-        del part
-    return buf
-
-
 def _band_task(
     _previous: Any,
-    src: _Hidden,
-    mask_src: _Hidden | None,
+    src: Hidden,
+    mask_src: Hidden | None,
     tile: tuple[slice, slice],
     qs: list[float],
     sigma_clip: float | None,
     dtype: Any,
     skip_nan: bool = False,
 ) -> Any:
-    band = _read_band(src.array, tile)
-    left_out = None if mask_src is None else _read_band(mask_src.array, tile)
+    band = read_band(src.array, tile, n_workers())
+    left_out = None if mask_src is None else read_band(mask_src.array, tile, n_workers())
     return _reduce(band, qs, left_out, sigma_clip, None, skip_nan=skip_nan)
 
 
@@ -140,7 +99,7 @@ def _reduce_bands(
     single long task within a group or a band, not at its end.
 
     With numpy chunks and room on disk, one task rewrites the stack band-major into a
-    temporary spill file in a single pass over its frame chunks (:class:`BandSpill`),
+    temporary spill file in a single pass over its frame chunks (:func:`camtrack._outofcore.spill_reduce`),
     then reduces the bands one after the other, each a single contiguous read: the
     I/O is 3 x the stack whatever its size. Otherwise (cupy chunks, no room) each band
     task reads its rows of every frame chunk, recomputing or re-reading the chunks once
@@ -153,17 +112,17 @@ def _reduce_bands(
     from camtrack._spill import spill_fits
 
     meta = dask_meta(stack, dtype, 3)
-    src = _Hidden(stack)
-    mask_src = None if pixel_mask is None else _Hidden(da.asarray(pixel_mask))
+    src = Hidden(stack)
+    mask_src = None if pixel_mask is None else Hidden(da.asarray(pixel_mask))
     planes = len(qs) + int(skip_nan)
     shape = (planes, *stack.shape[1:])
     if isinstance(meta, np.ndarray) and spill_fits(_spill_bytes(stack, pixel_mask)):
         task = dask.delayed(_spill_task, pure=False)
-        value = task(src, mask_src, qs, sigma_clip, dtype, skip_nan, _Hidden(progress))
+        value = task(src, mask_src, qs, sigma_clip, dtype, skip_nan, Hidden(progress))
         return da.from_delayed(value, shape=shape, dtype=dtype, meta=meta)
 
     native = np.dtype(stack.dtype).itemsize
-    tiles = plan_tiles(stack.shape, native, budget=_BAND_BYTES)
+    tiles = plan_tiles(stack.shape, native, budget=BAND_BYTES)
     task = dask.delayed(_band_task, pure=False)
     previous = None
     by_row: dict[int, list[Any]] = {}
@@ -183,33 +142,27 @@ def _spill_bytes(stack: Any, pixel_mask: Any) -> int:
 
 
 def _spill_task(
-    src: _Hidden,
-    mask_src: _Hidden | None,
+    src: Hidden,
+    mask_src: Hidden | None,
     qs: list[float],
     sigma_clip: float | None,
     dtype: Any,
     skip_nan: bool = False,
-    progress_src: _Hidden | None = None,
+    progress_src: Hidden | None = None,
 ) -> np.ndarray:
     """Spill the stack (and mask) band-major, then reduce band by band (next one prefetched)."""
-    progress = None if progress_src is None else progress_src.array
-    from camtrack._spill import BandSpill
-
     stack = src.array
     arrays = [stack] if mask_src is None else [stack, mask_src.array]
     per_pixel = sum(np.dtype(a.dtype).itemsize for a in arrays)
     # Two bands in memory (the one reduced, the one prefetched).
-    tiles = plan_tiles(stack.shape, per_pixel, budget=_SPILL_BAND_BYTES)
+    tiles = plan_tiles(stack.shape, per_pixel, budget=SPILL_BAND_BYTES)
     out = np.empty((len(qs) + int(skip_nan), *stack.shape[1:]), dtype=dtype)
-    with BandSpill(arrays, tiles, progress=progress) as spill:
-        bands = spill.iter_bands(range(len(arrays)))
-        for k, data in track(bands, len(tiles), progress):
-            left_out = data[1] if len(data) > 1 else None
-            out[(slice(None), *tiles[k])] = _reduce(
-                data[0], qs, left_out, sigma_clip, None, skip_nan=skip_nan
-            )
-            del data, left_out
-    return out
+
+    def reduce(band: np.ndarray, left_out: np.ndarray | None = None) -> Any:
+        return _reduce(band, qs, left_out, sigma_clip, None, skip_nan=skip_nan)
+
+    progress = None if progress_src is None else progress_src.array
+    return spill_reduce(arrays, tiles, reduce, out, progress=progress)
 
 
 def _reduce(
@@ -235,12 +188,12 @@ def _reduce(
     itemsize = dtype.itemsize
     planes = len(qs) + int(skip_nan)
 
-    if is_dask(stack) and _needs_bands(stack, itemsize) and not cluster:
+    if is_dask(stack) and needs_bands(stack, itemsize) and not cluster:
         return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype, skip_nan, progress)
     if is_dask(stack):
         import dask.array as da
 
-        chunks = dask_tile_chunks(stack.shape, itemsize)
+        chunks = tile_chunks(stack.shape, itemsize)
         method = "p2p" if cluster and len(stack.chunks[0]) > 1 else None
         data = stack.rechunk(chunks, method=method)
         args = [data]

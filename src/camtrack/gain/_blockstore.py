@@ -4,7 +4,8 @@ The robust kernel keeps, per block of pixels, the energy of each frame differenc
 summed level of each frame and the kept mask: about 1/32 as many values as the stack
 has pixels.
 For a stack in memory that is a small overhead; for a lazily read stack larger than
-memory it would grow with the stack. Above :data:`MEMORY_BYTES` the arrays go to
+memory it would grow with the stack. Above
+:data:`camtrack._outofcore.STORE_MEMORY_BYTES` the arrays go to
 temporary files instead, stored band-major (all frames of a band of block rows
 contiguous), so that the detection reads one band with a few reads and the passes over
 the stack write their pieces with one write per band. Files go to the spill folder
@@ -22,9 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MEMORY_BYTES", "BlockStore"]
-
-MEMORY_BYTES = 96 * 2**20  # block arrays larger than this (all together) go to disk
+__all__ = ["BlockStore"]
 
 
 class BlockStore:

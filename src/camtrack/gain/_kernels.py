@@ -12,7 +12,8 @@ Two kernels, written once against the array module ``xp`` (numpy or cupy):
   temporal median and median absolute deviation by in-place selection on a transposed
   float32 copy of the tile.
 
-Input is cast to the work dtype (:func:`work_dtype`) slab by slab (never fed to a slow
+Input is cast to the work dtype (:func:`~camtrack._outofcore.fitted_work_dtype`, the
+engine's one rule) slab by slab (never fed to a slow
 integer path); each slab's sums (at most :data:`SLAB_FRAMES` terms) are formed in the
 work dtype and accumulated in float64. The work dtype is float32 unless float32 would
 round the data: float64 input, and integers beyond 2**24, run in float64.
@@ -24,37 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from camtrack._outofcore import fitted_work_dtype
+
 __all__ = [
-    "OVERLAP", "SLAB_FRAMES", "finalize", "median_mad", "merge_sums", "moment_sums", "work_dtype",
+    "OVERLAP", "SLAB_FRAMES", "finalize", "median_mad", "merge_sums", "moment_sums",
 ]  # fmt: skip
 
 OVERLAP = 1  # frames a block must see beyond its own to close its last difference
 SLAB_FRAMES = 63  # own frames per slab; 64 with the look-ahead
 _SLAB_BYTES = 2 * 2**20  # one slab buffer: cache-sized
 _KEYS = ("s1", "s2", "d1_sum", "d1_sq")
-# float32's significand has 24 bits: every integer up to 2**24 in magnitude is exact, and
-# above it values round to multiples of 2 (4, ..., 32 at 2**28) ADU, as much as the noise
-# being measured (the median gain was 2 % off at 2**24 and 44 % at 2**26).
-FLOAT32_EXACT = 2**24
-
-
-def work_dtype(xp: Any, block: Any) -> np.dtype:
-    """The float dtype the kernels compute ``block`` in: float32 unless it would round the data.
-
-    float64 for float64 input and for integer data with a value beyond +-2**24
-    (:data:`FLOAT32_EXACT`; the range is read from the block, one extra min / max pass
-    for 32/64-bit integers only); float32 for everything float32 holds exactly (float16,
-    float32, integers up to 16 bits, wider integers within +-2**24), at half the memory
-    traffic of float64.
-    """
-    dt = np.dtype(block.dtype)
-    if dt.kind == "f":
-        return np.dtype(np.float64) if dt.itemsize >= 8 else np.dtype(np.float32)
-    if dt.kind in "iu" and dt.itemsize > 2 and int(np.prod(block.shape)) > 0:
-        lo, hi = int(xp.min(block)), int(xp.max(block))
-        if max(-lo, hi) > FLOAT32_EXACT:
-            return np.dtype(np.float64)
-    return np.dtype(np.float32)
 
 
 def moment_sums(xp: Any, block: Any, own: int, *, dtype: Any = None) -> dict:
@@ -65,12 +45,12 @@ def moment_sums(xp: Any, block: Any, own: int, *, dtype: Any = None) -> dict:
     here and nowhere else. A block with no frame after its own is the end of the stack.
     Work runs on cache-sized pieces (a few rows by :data:`SLAB_FRAMES` frames), so the
     extra memory is a few MB whatever the block's size. ``dtype``: the work dtype
-    (default :func:`work_dtype` of the block).
+    (default :func:`~camtrack._outofcore.fitted_work_dtype` of the block).
     """
     _n_total, ny, nx = (int(s) for s in block.shape)
     own = int(own)
     f64 = xp.float64
-    wdt = np.dtype(dtype) if dtype is not None else work_dtype(xp, block)
+    wdt = np.dtype(dtype) if dtype is not None else fitted_work_dtype(xp, block)
     rows = max(1, min(ny, _SLAB_BYTES // ((SLAB_FRAMES + OVERLAP) * nx * wdt.itemsize)))
     acc = {key: xp.zeros((ny, nx), f64) for key in _KEYS}
     ref = xp.asarray(block[0], dtype=wdt)
@@ -180,7 +160,8 @@ def median_mad(xp: Any, block: Any, *, dtype: Any = None) -> tuple[Any, Any]:
     """Temporal median and median absolute deviation of a (T, Y, X) tile.
 
     Works on a transposed (pixels, T) copy in the work dtype (default
-    :func:`work_dtype` of the block: float32, float64 for integers beyond 2**24 and
+    :func:`~camtrack._outofcore.fitted_work_dtype` of the block: float32, float64 for
+    integers beyond 2**24 and
     float64 input), selected in place twice: the median, then the median of
     ``|x - median|``. For an even T both take the mean of the two middle values (as
     :func:`numpy.median`), formed in float64. Exact for integer input (the deviations
@@ -188,7 +169,7 @@ def median_mad(xp: Any, block: Any, *, dtype: Any = None) -> tuple[Any, Any]:
     """
     t, ny, nx = (int(s) for s in block.shape)
     block = xp.asarray(block)
-    wdt = np.dtype(dtype) if dtype is not None else work_dtype(xp, block)
+    wdt = np.dtype(dtype) if dtype is not None else fitted_work_dtype(xp, block)
     flat = xp.ascontiguousarray(block.reshape(t, ny * nx).T, dtype=wdt)
     med = _median_inplace(xp, flat)
     xp.subtract(flat, med[:, None], out=flat)

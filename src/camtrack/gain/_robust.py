@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack.gain._kernels import work_dtype
+from camtrack._outofcore import fitted_work_dtype, single_threaded_blas
 
 __all__ = [
     "BLOCK", "MIN_KEPT", "RADIUS", "block_energy", "detect", "detection_bands", "finish", "kept_sums",
@@ -100,14 +100,14 @@ def block_energy(xp: Any, band: Any, usable: Any = None, shift: float = 0.0) -> 
     subtracted from every value before the level sums (see :func:`kept_sums`). Returns
     float32 ``energy`` (F - 1, ceil(Y / BLOCK), ceil(X / BLOCK)) and ``level`` (F, ...). Works on
     cache-sized slabs cast to the work dtype (float32; float64 where float32 would round
-    the data, see :func:`~camtrack.gain._kernels.work_dtype`); only the block sums are
+    the data, see :func:`~camtrack._outofcore.fitted_work_dtype`); only the block sums are
     stored in float32.
     """
     f_total, ny, nx = (int(s) for s in band.shape)
     nd = f_total - 1
     nrb, nbx = n_blocks(ny), n_blocks(nx)
     xpad = nbx * BLOCK
-    wdt = work_dtype(xp, band)
+    wdt = fitted_work_dtype(xp, band)
     rows = min(_slab_rows(xpad, wdt.itemsize), nrb * BLOCK)
     energy = xp.empty((max(nd, 0), nrb, nbx), xp.float32)
     level = xp.empty((f_total, nrb, nbx), xp.float32)
@@ -171,7 +171,7 @@ def kept_sums(xp: Any, band: Any, keep: Any, shift: float = 0.0) -> dict:
     nd = f_total - 1
     nrb, nbx = n_blocks(ny), n_blocks(nx)
     xpad = nbx * BLOCK
-    wdt = work_dtype(xp, band)
+    wdt = fitted_work_dtype(xp, band)
     rows = min(_slab_rows(xpad, wdt.itemsize), nrb * BLOCK)
     out = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
     buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
@@ -333,7 +333,7 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
     # The calibration's probe: a layout that depends on the shape alone, so the result
     # does not depend on the store's bands.
     probe = _detect_tiles(nd, store.nbx, detection_bands(store.nby))[::4]
-    with _backend.single_threaded_blas(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for it in range(ITERATIONS):
             a, b = _noise_model(xp, store, n_pix, use_kept=it > 0)
 

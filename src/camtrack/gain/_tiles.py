@@ -29,7 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from camtrack import _backend
+from camtrack import _backend, _outofcore
+from camtrack._outofcore import (
+    BLOCK_BYTES,
+    MEDIAN_TILE_BYTES,
+    STORE_MEMORY_BYTES,
+    merge_tiles,
+    plan_tiles,
+    single_threaded_blas,
+    spill_reduce,
+    work_dtype,
+)
 from camtrack._parallel import (
     Hidden,
     Progress,
@@ -42,15 +52,6 @@ from camtrack._parallel import (
 from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, median_mad, merge_sums, moment_sums
 
 __all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
-
-
-TILE_BYTES = 32 * 2**20  # working copy of one all-frames tile (median kernel)
-BLOCK_BYTES = 16 * 2**20  # input bytes of one block of frames (dask moments)
-
-
-def _bands(ny: int, rows: int) -> list[slice]:
-    rows = max(1, min(ny, rows))
-    return [slice(y, min(ny, y + rows)) for y in range(0, ny, rows)]
 
 
 def _compute_dask(
@@ -109,7 +110,7 @@ def reduce_moments(stack: Any, *, progress: Progress | None = None, scheduler: A
     t, ny, _nx = (int(s) for s in stack.shape)
     gpu = xp is not np
     workers = 1 if gpu else n_workers()
-    bands = [slice(0, ny)] if gpu else _bands(ny, -(-ny // (4 * workers)))
+    bands = [slice(0, ny)] if gpu else _outofcore.bands(ny, -(-ny // (4 * workers)))
     parts: dict[int, dict] = {}
 
     def work(i: int) -> None:
@@ -144,7 +145,7 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
         # Each task reads its own frames (Hidden) and a read returns whole frames:
         # row bands would read every frame once per band.
         rows = ny
-    bands = _bands(ny, rows)
+    bands = _outofcore.bands(ny, rows)
     block_frames = max(
         SLAB_FRAMES, (BLOCK_BYTES // ((bands[0].stop - bands[0].start) * nx * itemsize)) - OVERLAP
     )
@@ -213,38 +214,24 @@ def _block_sums(piece: Any, own: int) -> dict:
 # ----------------------------------------------------------------------------- median
 
 
-def _work_itemsize(dtype: Any) -> int:
-    """Bytes per value of the kernels' working copy: 8 where :func:`work_dtype` may
-    choose float64 (float64 input, 32/64-bit integers), else 4 (float32)."""
-    dt = np.dtype(dtype)
-    return 8 if dt.itemsize >= 4 and dt.kind in "fiu" and dt != np.float32 else 4
-
-
-def _tiles(
-    t: int, ny: int, nx: int, min_tiles: int, itemsize: int = 4
-) -> list[tuple[slice, slice]]:
-    """All-frames tiles whose working copy (``itemsize`` bytes a value) fits
-    :data:`TILE_BYTES`: row bands, or pieces of single rows when one row of all frames
-    is already too large."""
-    row_bytes = t * nx * itemsize
-    if row_bytes <= TILE_BYTES:
-        rows = max(1, min(TILE_BYTES // row_bytes, -(-ny // max(1, min_tiles))))
-        return [(ys, slice(0, nx)) for ys in _bands(ny, rows)]
-    cols = max(1, TILE_BYTES // (t * itemsize))
-    return [(slice(y, y + 1), xs) for y in range(ny) for xs in _bands(nx, cols)]
+def _median_tiles(stack: Any, min_tiles: int) -> list[tuple[slice, slice]]:
+    """All-frames tiles of the median kernel: its working copy (in the widest work dtype
+    the data may need) within :data:`~camtrack._outofcore.MEDIAN_TILE_BYTES`."""
+    itemsize = work_dtype(stack.dtype).itemsize
+    return plan_tiles(stack.shape, itemsize, min_tiles=min_tiles, budget=MEDIAN_TILE_BYTES)
 
 
 def reduce_median(
     stack: Any, *, progress: Progress | None = None, scheduler: Any = None
 ) -> tuple[Any, Any, Any, Any]:
     """Temporal median, MAD, max and min maps (float64) of a (T, Y, X) stack."""
-    t, ny, nx = (int(s) for s in stack.shape)
+    _t, ny, nx = (int(s) for s in stack.shape)
     if _backend.is_dask(stack):
         return _median_dask(stack, progress, scheduler)
     xp, _ = _backend.namespace(stack)
     gpu = xp is not np
     workers = 1 if gpu else n_workers()
-    tiles = _tiles(t, ny, nx, 1 if gpu else 4 * workers, _work_itemsize(stack.dtype))
+    tiles = _median_tiles(stack, 1 if gpu else 4 * workers)
     med = xp.empty((ny, nx), xp.float64)
     mad = xp.empty_like(med)
     vmax = xp.empty_like(med)
@@ -275,13 +262,13 @@ def _median_dask(
 
     from camtrack._spill import spill_fits
 
-    t, ny, nx = (int(s) for s in stack.shape)
+    t = int(stack.shape[0])
     frame_chunked = len(stack.chunks[0]) > 1
     on_host = isinstance(getattr(stack, "_meta", None), np.ndarray)
     cluster = is_distributed(scheduler)
     if frame_chunked and on_host and not cluster and spill_fits(stack.nbytes):
         return _median_spill(stack, progress)
-    ys, xs = _tiles(t, ny, nx, 1, _work_itemsize(stack.dtype))[0]
+    ys, xs = _median_tiles(stack, 1)[0]
     # On a cluster, frames -> all-frames tiles is a p2p shuffle through the workers'
     # disks: every frame chunk is read once and no worker holds the whole stack.
     method = "p2p" if cluster and frame_chunked else None
@@ -301,17 +288,6 @@ def _median_dask(
     return maps[0], maps[1], maps[2], maps[3]
 
 
-def _merge_tiles(tiles: list[tuple[slice, slice]], k: int) -> list[tuple[slice, slice]]:
-    """Join runs of ``k`` consecutive row bands (full-width tiles only)."""
-    if any(xs.start != 0 or xs.stop != tiles[0][1].stop for _, xs in tiles):
-        return tiles
-    out = []
-    for i in range(0, len(tiles), k):
-        group = tiles[i : i + k]
-        out.append((slice(group[0][0].start, group[-1][0].stop), group[0][1]))
-    return out
-
-
 def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any, Any]:
     """Median maps of a frame-chunked dask stack through a band-major spill file.
 
@@ -320,18 +296,15 @@ def _median_spill(stack: Any, progress: Progress | None) -> tuple[Any, Any, Any,
     stack once so that each tile is one contiguous read (3 x the stack in I/O), the
     next tile read while this one is reduced.
     """
-    from camtrack._spill import BandSpill
-
-    t, ny, nx = (int(s) for s in stack.shape)
+    _t, ny, nx = (int(s) for s in stack.shape)
     # Twice the kernel's tiles: each is split again over the threads.
-    tiles = _merge_tiles(_tiles(t, ny, nx, 1, _work_itemsize(stack.dtype)), 2)
+    tiles = merge_tiles(_median_tiles(stack, 1), 2)
     maps = np.empty((4, ny, nx), np.float64)
-    with BandSpill([stack], tiles) as spill:
-        bands = spill.iter_bands()
-        for k, (block,) in bands if progress is None else progress(bands, total=len(tiles)):
-            for i, m in enumerate(reduce_median(block)):  # numpy: on every core
-                maps[(i, *tiles[k])] = m
-            del block
+
+    def reduce(block: np.ndarray) -> np.ndarray:
+        return np.stack(reduce_median(block))  # numpy: on every core
+
+    spill_reduce([stack], tiles, reduce, maps, progress=progress)
     return maps[0], maps[1], maps[2], maps[3]
 
 
@@ -360,7 +333,7 @@ def reduce_robust(
     """
     from camtrack._spill import spill_fits
     from camtrack.gain import _robust as rb
-    from camtrack.gain._blockstore import MEMORY_BYTES, BlockStore
+    from camtrack.gain._blockstore import BlockStore
 
     t, ny, nx = (int(s) for s in stack.shape)
     xp, ndi = _backend.namespace(stack)
@@ -376,12 +349,16 @@ def reduce_robust(
         pieces = _robust_pieces(stack, whole=is_distributed(scheduler) and _whole_frames(stack))
     else:
         rows = -(-ny // (4 * workers)) if workers > 1 else ny
-        pieces = [(slice(0, t - 1), ys) for ys in _bands(ny, -(-rows // rb.BLOCK) * rb.BLOCK)]
+        pieces = [
+            (slice(0, t - 1), ys) for ys in _outofcore.bands(ny, -(-rows // rb.BLOCK) * rb.BLOCK)
+        ]
     piece_rows = sorted({(ys.start // rb.BLOCK, rb.n_blocks(ys.stop)) for _, ys in pieces})
     bands = rb.detection_bands(nby, piece_rows)
     arrays = {"energy": (t - 1, np.float32), "level": (t, np.float32), "keep": (t - 1, bool)}
     size = BlockStore.nbytes(arrays, nby, nbx)
-    on_disk = _backend.is_dask(stack) and size > MEMORY_BYTES and not gpu and spill_fits(size)
+    on_disk = (
+        _backend.is_dask(stack) and size > STORE_MEMORY_BYTES and not gpu and spill_fits(size)
+    )
     out: dict[str, Any] = {}
 
     def run(tick: Callable[[], None]) -> None:
@@ -500,7 +477,7 @@ def _robust_pass(
             return
         tasks = [dask.delayed(whole)(i, frames(i)) for i in range(len(pieces))]
         opts = {"num_workers": n_workers()} if target.local in ("threads", "threading") else {}
-        with _backend.single_threaded_blas():
+        with single_threaded_blas():
             dask.compute(tasks, scheduler=target.local, **opts)
 
 
@@ -524,7 +501,7 @@ def _robust_pieces(stack: Any, whole: bool = False) -> list[tuple[slice, slice]]
     rows = max(BLOCK, min(ny, BLOCK_BYTES // (frames * nx * itemsize)) // BLOCK * BLOCK)
     if whole:  # pieces read in their own tasks (a cluster): whole frames, each read once
         rows = ny
-    bands = _bands(ny, rows)
+    bands = _outofcore.bands(ny, rows)
     diffs = max(frames, BLOCK_BYTES // ((bands[0].stop - bands[0].start) * nx * itemsize) - 1)
     edges = [*range(0, t - 1, diffs), t - 1]
     return [(slice(a, b), ys) for ys in bands for a, b in itertools.pairwise(edges)]

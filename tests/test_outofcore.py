@@ -1,0 +1,252 @@
+"""One out-of-core layer (#17 item 3): gain and background share ``camtrack._outofcore``.
+
+The structure tests pin that the planners, the budgets, the work-dtype rule and the
+BLAS limiter are defined once, in ``camtrack._outofcore``, and that neither engine
+defines its own again; the unit tests pin what the shared pieces do.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import camtrack
+from camtrack import _outofcore as ooc
+
+ROOT = Path(camtrack.__file__).parent
+ENGINES = ("gain", "background")
+# Names of the shared pieces, and the private names their former copies had.
+SHARED_DEFS = {
+    "work_dtype", "fitted_work_dtype", "_work_itemsize",
+    "plan_tiles", "tile_chunks", "dask_tile_chunks", "merge_tiles", "_merge_tiles", "_tiles",
+    "bands", "_bands", "iter_chunks", "frame_blocks",
+    "needs_bands", "_needs_bands", "read_band", "_read_band", "spill_reduce",
+    "single_threaded_blas", "_single_threaded_blas", "_openblas_threads_api",
+}  # fmt: skip
+SHARED_BUDGETS = {
+    "TILE_BYTES", "MEDIAN_TILE_BYTES", "BLOCK_BYTES", "BAND_BYTES", "_BAND_BYTES",
+    "SPILL_BAND_BYTES", "_SPILL_BAND_BYTES", "MEMORY_BYTES", "STORE_MEMORY_BYTES",
+    "FLOAT32_EXACT",
+}  # fmt: skip
+
+
+def _engine_files():
+    for sub in ENGINES:
+        yield from sorted((ROOT / sub).rglob("*.py"))
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+def test_engines_define_no_planner_budget_dtype_rule_or_blas_limiter_of_their_own():
+    bad = []
+    for path in _engine_files():
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in SHARED_DEFS:
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno} defines {node.name}")
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id in SHARED_BUDGETS:
+                        bad.append(f"{path.relative_to(ROOT)}:{node.lineno} sets {target.id}")
+    assert not bad, "\n".join(bad)
+
+
+def test_only_the_shared_layer_touches_blas_threads():
+    bad = []
+    for path in [*_engine_files(), ROOT / "_backend.py", ROOT / "_parallel.py"]:
+        text = path.read_text(encoding="utf-8")
+        for word in ("threadpoolctl", "openblas_set_num_threads", "set_num_threads"):
+            if word in text:
+                bad.append(f"{path.relative_to(ROOT)} mentions {word}")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "gain/_tiles.py",
+        "gain/_kernels.py",
+        "gain/_robust.py",
+        "background/_temporal.py",
+        "background/_rolling.py",
+        "background/_spatial.py",
+        "background/_stats.py",
+        "background/_sparse.py",
+        "background/_subtract.py",
+    ],
+)
+def test_engine_modules_take_the_shared_pieces_from_the_one_layer(module):
+    names = set()
+    for node in ast.walk(_tree(ROOT / module)):
+        if isinstance(node, ast.ImportFrom) and node.module == "camtrack._outofcore":
+            names |= {a.name for a in node.names}
+        if isinstance(node, ast.ImportFrom) and node.module == "camtrack":
+            names |= {a.name for a in node.names if a.name == "_outofcore"}
+    assert names, f"{module} does not import from camtrack._outofcore"
+
+
+# ----------------------------------------------------------------------------- work dtype
+
+
+@pytest.mark.parametrize(
+    ("dtype", "work"),
+    [
+        ("u1", "f4"), ("i1", "f4"), ("u2", "f4"), ("i2", "f4"), ("f2", "f4"), ("f4", "f4"),
+        ("u4", "f8"), ("i4", "f8"), ("u8", "f8"), ("i8", "f8"), ("f8", "f8"),
+    ],
+)  # fmt: skip
+def test_work_dtype_from_the_dtype_alone(dtype, work):
+    assert ooc.work_dtype(dtype) == np.dtype(work)
+
+
+def test_fitted_work_dtype_narrows_only_wide_integers_within_float32s_exact_range():
+    exact = ooc.FLOAT32_EXACT
+    assert ooc.fitted_work_dtype(np, np.full((2, 2), exact, np.uint32)) == np.float32
+    assert ooc.fitted_work_dtype(np, np.full((2, 2), exact + 1, np.uint32)) == np.float64
+    assert ooc.fitted_work_dtype(np, np.full((2, 2), -exact - 1, np.int64)) == np.float64
+    assert ooc.fitted_work_dtype(np, np.zeros((2, 2), np.float64)) == np.float64
+    assert ooc.fitted_work_dtype(np, np.zeros((0, 2), np.int32)) == np.float64
+    assert ooc.fitted_work_dtype(np, np.zeros((2, 2), np.uint16)) == np.float32
+
+
+# ----------------------------------------------------------------------------- planners
+
+
+def _covers(tiles, ny, nx):
+    seen = np.zeros((ny, nx), int)
+    for ys, xs in tiles:
+        seen[ys, xs] += 1
+    return bool((seen == 1).all())
+
+
+@pytest.mark.parametrize(
+    ("shape", "itemsize", "budget", "min_tiles"),
+    [
+        ((100, 37, 53), 4, 100 * 53 * 4 * 5, 1),  # bands of 5 rows
+        ((100, 37, 53), 4, 100 * 53 * 4 * 5, 16),  # more tiles asked: thinner bands
+        ((100, 37, 53), 8, 100 * 8 * 10, 1),  # one row too large: pieces of rows
+        ((3, 1, 1), 4, 1, 1),  # budget below one value: one pixel a tile
+    ],
+)
+def test_plan_tiles_cover_the_frame_once_within_the_budget(shape, itemsize, budget, min_tiles):
+    t, ny, nx = shape
+    tiles = ooc.plan_tiles(shape, itemsize, min_tiles=min_tiles, budget=budget)
+    assert _covers(tiles, ny, nx)
+    sizes = [(ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs in tiles]
+    assert max(sizes) * t * itemsize <= max(budget, t * itemsize)
+    assert max(ys.stop - ys.start for ys, _ in tiles) <= -(-ny // min_tiles)
+    assert ooc.tile_chunks(shape, itemsize, budget)[0] == t
+
+
+def test_merge_tiles_joins_full_width_bands_only():
+    tiles = ooc.plan_tiles((10, 9, 4), 1, budget=10 * 4 * 2)
+    merged = ooc.merge_tiles(tiles, 2)
+    assert _covers(merged, 9, 4) and len(merged) == -(-len(tiles) // 2)
+    pieces = ooc.plan_tiles((10, 2, 9), 1, budget=10 * 4)
+    assert ooc.merge_tiles(pieces, 2) == pieces
+
+
+def test_bands_and_frame_blocks():
+    assert ooc.bands(7, 3) == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    assert ooc.bands(2, 10) == [slice(0, 2)]
+    assert ooc.bands(0, 3) == []
+    assert ooc.frame_blocks(10, 3) == [slice(0, 3), slice(3, 7), slice(7, 10)]
+    assert ooc.frame_blocks(2, 5) == [slice(0, 1), slice(1, 2)]
+    assert ooc.fit(100, 30, 10) == 3 and ooc.fit(10, 30, 10) == 1 and ooc.fit(1000, 1, 4) == 4
+
+
+def test_needs_bands_for_whole_frame_chunks_only():
+    da = pytest.importorskip("dask.array")
+    stack = da.zeros((40, 64, 64), dtype=np.uint16, chunks=(4, 64, 64))
+    budget = 40 * 16 * 64 * 4  # tiles of 16 rows
+    assert ooc.needs_bands(stack, 4, budget)
+    assert not ooc.needs_bands(stack.rechunk((4, 16, 64)), 4, budget)
+    assert not ooc.needs_bands(stack.rechunk((40, 64, 64)), 4, budget)
+
+
+# ----------------------------------------------------------------------------- banded
+
+
+def test_spill_reduce_equals_numpy_and_reports_both_phases(tmp_path, monkeypatch):
+    da = pytest.importorskip("dask.array")
+    monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
+    data = np.random.default_rng(1).integers(0, 900, (30, 17, 11)).astype(np.uint16)
+    stack = da.from_array(data, chunks=(4, -1, -1))
+    tiles = ooc.plan_tiles(data.shape, 2, budget=30 * 11 * 2 * 3)
+    bars = []
+
+    def progress(it, total):
+        bars.append([total, 0])
+        for x in it:
+            bars[-1][1] += 1
+            yield x
+
+    out = np.empty((2, 17, 11))
+    ooc.spill_reduce(
+        [stack], tiles, lambda b: np.stack([b.min(0), np.median(b, 0)]), out, progress=progress
+    )
+    np.testing.assert_array_equal(out[0], data.min(0))
+    np.testing.assert_array_equal(out[1], np.median(data, 0))
+    assert [total for total, _ in bars][1] == len(tiles)
+    assert all(total == done for total, done in bars)
+    assert not any(tmp_path.rglob("*.raw"))
+
+
+@pytest.mark.parametrize("phase", [0, 1])
+def test_spill_reduce_cancel_stops_and_removes_the_files(tmp_path, monkeypatch, phase):
+    da = pytest.importorskip("dask.array")
+    monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
+    data = np.ones((30, 17, 11), np.float32)
+    stack = da.from_array(data, chunks=(1, -1, -1))
+    tiles = ooc.plan_tiles(data.shape, 4, budget=30 * 11 * 4 * 3)
+    calls = []
+    reduced = []
+
+    def progress(it, total):
+        calls.append(total)
+        for i, x in enumerate(it):
+            if len(calls) - 1 == phase and i == 0:
+                raise KeyboardInterrupt("cancel")
+            yield x
+
+    def reduce(band):
+        reduced.append(1)
+        return band[:1]
+
+    with pytest.raises(KeyboardInterrupt):
+        ooc.spill_reduce([stack], tiles, reduce, np.empty((1, 17, 11)), progress=progress)
+    assert not reduced  # stopped before the first band was reduced
+    assert not any(tmp_path.rglob("*.raw"))
+
+
+# ----------------------------------------------------------------------------- BLAS
+
+
+def test_blas_limiter_nests_across_threads_and_restores():
+    import threading
+
+    before = ooc.blas_threads()
+    if not before:
+        pytest.skip("no BLAS library under threadpoolctl's control")
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other():
+        with ooc.single_threaded_blas():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    with ooc.single_threaded_blas() as limited:
+        assert limited
+        thread.start()
+        inside.wait(5)
+    # the first user left while the other thread still holds the limit
+    assert set(ooc.blas_threads()) == {1}
+    release.set()
+    thread.join()
+    assert ooc.blas_threads() == before
