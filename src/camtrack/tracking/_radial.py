@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -186,34 +187,114 @@ class RadialOperator:
         lo, hi = int(self.vy.min()), int(self.vy.max())
         partial = ~((by + lo >= 0) & (by + hi < s) & (bx + lo >= 0) & (bx + hi < s))
         cell = 2 * qy.astype(xp.intp) + qx.astype(xp.intp)
-        # Rows sorted by cell: each cell's gather fills a contiguous block of rows.
-        order = xp.argsort(cell, kind="stable")
-        counts = [int(c) for c in xp.bincount(cell, minlength=4)]
-        vals = self._gather(xp, g, order, by, bx, counts)
+        kern = _gather_kernel() if xp is np else None
+        if kern is None:
+            # Rows sorted by cell: each cell's gather fills a contiguous block of rows.
+            order = xp.argsort(cell, kind="stable")
+            counts = [int(c) for c in xp.bincount(cell, minlength=4)]
+        else:
+            order = np.arange(n)  # the compiled gather takes each row's own cell
         basis = _basis(fy[order] - _CELL, fx[order] - _CELL, xp)  # (n, 6)
         den = basis @ xp.asarray(self.den).astype(dt)  # (n, B)
         part_s = partial[order]
         sel = None
-        if bool(partial.any()):
-            sel = xp.nonzero(part_s)[0]
-            roi = order[sel]
-            oy, ox = self.offsets(xp, cell[roi])
-            py = by[roi, None] + oy
-            px = bx[roi, None] + ox
-            use = (py >= 0) & (py < s) & (px >= 0) & (px < s)
-            idx = xp.clip(py, 0, s - 1) * s + xp.clip(px, 0, s - 1) + (roi * s * s)[:, None]
-            vals[sel] = xp.where(use, xp.take(g.reshape(-1), idx), 0.0)
+        if kern is not None:
+            # Compiled: every row's disc pixels straight from the ROI (no box copies),
+            # the partial rows' outside pixels 0 with their mask in the same pass.
+            prow = np.full(n, -1, dtype=np.int64)
+            if bool(partial.any()):
+                sel = np.nonzero(part_s)[0]
+                prow[sel] = np.arange(sel.size)
+            oy, ox = self._offsets4
+            flat = (oy * s + ox).astype(np.int32)
+            vals = np.empty((n, self.vy.size), dtype=dt)
+            use = np.empty((0 if sel is None else sel.size, self.vy.size), dtype=dt)
+            kern(np.ascontiguousarray(g).reshape(n, -1), s, by.astype(np.int64), bx.astype(np.int64), cell.astype(np.int64), flat, oy, ox, vals, use, prow)  # fmt: skip
+        else:
+            vals = self._gather(xp, g, order, by, bx, counts)
+            if bool(partial.any()):
+                sel = xp.nonzero(part_s)[0]
+                roi = order[sel]
+                oy, ox = self.offsets(xp, cell[roi])
+                py = by[roi, None] + oy
+                px = bx[roi, None] + ox
+                use = (py >= 0) & (py < s) & (px >= 0) & (px < s)
+                idx = xp.clip(py, 0, s - 1) * s + xp.clip(px, 0, s - 1) + (roi * s * s)[:, None]
+                vals[sel] = xp.where(use, xp.take(g.reshape(-1), idx), 0.0)
         num = xp.einsum("nk,nkb->nb", basis, self._terms(xp, vals))
         if sel is not None:
             full = den[sel]
-            dpart = xp.einsum("nk,nkb->nb", basis[sel], self._terms(xp, use.astype(dt)))
+            dpart = xp.einsum(
+                "nk,nkb->nb", basis[sel], self._terms(xp, use.astype(dt, copy=False))
+            )
             num_p = num[sel]
             num_p[dpart < min_cover * full] = xp.nan
             num[sel] = num_p
             den[sel] = dpart
+        if kern is not None:
+            return num / den
         out = xp.empty((n, self.n_bins), dtype=dt)
         out[order] = num / den
         return out
+
+    @functools.cached_property
+    def _offsets4(self) -> tuple[np.ndarray, np.ndarray]:
+        """(4, K) int64 row and column offsets of the disc pixels for each cell."""
+        oy, ox = self.offsets(np, np.arange(4))
+        return np.ascontiguousarray(oy, dtype=np.int64), np.ascontiguousarray(ox, dtype=np.int64)
+
+
+def _gather_loop(g, s, by, bx, cell, flat, oy, ox, vals, use, prow):  # type: ignore[no-untyped-def]
+    """:meth:`RadialOperator.apply`'s gather (compiled): ``vals[i, k]`` the pixel of
+    ROI i (``g`` (N, S*S)) at its base pixel plus cell ``cell[i]``'s offset k (``flat``
+    (4, K) the offsets ``oy * S + ox``). Rows with ``prow[i] >= 0`` (discs reaching past
+    the ROI edge) take 0 outside the ROI and record which pixels were inside in
+    ``use[prow[i]]`` (1 or 0)."""
+    n = g.shape[0]
+    kk = oy.shape[1]
+    for i in range(n):
+        c = cell[i]
+        y = by[i]
+        x = bx[i]
+        row = vals[i]
+        p = prow[i]
+        if p < 0:
+            gi = g[i]
+            fc = flat[c]
+            base = y * s + x
+            for k in range(kk):
+                row[k] = gi[base + fc[k]]
+        else:
+            u = use[p]
+            for k in range(kk):
+                py = y + oy[c, k]
+                px = x + ox[c, k]
+                if py >= 0 and py < s and px >= 0 and px < s:
+                    row[k] = g[i, py * s + px]
+                    u[k] = 1.0
+                else:
+                    row[k] = 0.0
+                    u[k] = 0.0
+
+
+_compiled: Any = None
+_lock = threading.Lock()
+
+
+def _gather_kernel() -> Any:
+    """The compiled :func:`_gather_loop`, or None without a working numba (then the
+    array gather runs; tested equal)."""
+    global _compiled
+    if _compiled is None:
+        with _lock:
+            if _compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _compiled = False
+                    return None
+                _compiled = numba.njit(nogil=True, cache=True, boundscheck=False)(_gather_loop)
+    return _compiled or None
 
 
 def _rings(radius: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:  # fmt: skip
