@@ -197,11 +197,9 @@ class BackgroundWidget(ThreadedRun, Container):
         if self._preview_worker is not None:
             self._preview_pending = True  # the running one finishes, then the newest
             return
-        from napari.qt.threading import create_worker
-
         self._preview_pending = False
         name = self.image.value.name
-        self._preview_worker = create_worker(
+        self._preview_worker = self._spawn(
             self.preview_background, request,
             _connect={"returned": while_alive(lambda out: self._show_preview(name, out)),
                       "errored": while_alive(self._error),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,9 +36,10 @@ def _ticker(inline: Any):
             super().__init__()
             self.bar = None
             self.inline = inline  # the widget's own magicgui ProgressBar
-            self.started.connect(self._start)
-            self.advanced.connect(self._advance)
-            self.closed.connect(self._close)
+            # Queued from the worker: they may arrive after the widget was closed.
+            self.started.connect(while_alive(self._start))
+            self.advanced.connect(while_alive(self._advance))
+            self.closed.connect(while_alive(self._close))
 
         def _start(self, total: int, desc: str) -> None:
             from napari.utils import progress as napari_progress
@@ -77,6 +79,11 @@ class ThreadedRun:
 
         self._cancel = threading.Event()
         self._worker = None
+        # One event per worker this widget started (runs, previews, checks), set when
+        # its function returns: closing the widget (or the viewer) cancels and waits
+        # for them (halt_workers, given the event and the list, not the widget).
+        self._running: list[threading.Event] = []
+        self.native.destroyed.connect(functools.partial(halt_workers, self._cancel, self._running))
         # The run's progress, right under the Run and Cancel buttons (hidden when idle).
         self.progress_bar = ProgressBar(value=0, min=0, max=1, visible=False)
         self.insert(list(self).index(self.cancel_button) + 1, self.progress_bar)
@@ -107,8 +114,6 @@ class ThreadedRun:
         self, func: Callable[..., Any], *args: Any, returned: Callable, status: str
     ) -> None:
         """Run ``func(*args)`` in a thread worker; ``returned(result)`` in the GUI thread."""
-        from napari.qt.threading import create_worker
-
         self._cancel.clear()
         self.start_button.enabled, self.cancel_button.enabled = False, True
         self.progress_bar.min, self.progress_bar.max, self.progress_bar.value = 0, 0, 0
@@ -117,7 +122,7 @@ class ThreadedRun:
         self.status.value = status
         # Connecting `errored` up front keeps superqt from re-raising engine errors in
         # the main thread: they become notifications instead of traceback dialogs.
-        self._worker = create_worker(
+        self._worker = self._spawn(
             func,
             *args,
             _connect={
@@ -126,6 +131,25 @@ class ThreadedRun:
                 "finished": while_alive(self._done),
             },
         )
+
+    def _spawn(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``napari.qt.threading.create_worker(func, *args, **kwargs)``, registered so
+        that closing the widget cancels and waits for it (:func:`halt_workers`). Every
+        worker a widget starts goes through here."""
+        from napari.qt.threading import create_worker
+
+        done = threading.Event()
+        self._running[:] = [e for e in self._running if not e.is_set()]
+        self._running.append(done)
+
+        @functools.wraps(func)
+        def call(*a: Any, **k: Any) -> Any:
+            try:
+                return func(*a, **k)
+            finally:
+                done.set()
+
+        return create_worker(call, *args, **kwargs)
 
     def _on_cancel(self, *_: Any) -> None:
         if self._worker is not None:
@@ -152,6 +176,28 @@ class ThreadedRun:
     def _failed(self) -> None:
         """Called when a run fails: clear or grey the results it would have replaced
         (the widgets override it), so nothing stale sits under the error."""
+
+
+# How long closing a widget waits for its workers (s): a cancelled run stops at its
+# next progress step; a preview or a stuck-bead check finishes (seconds at most).
+HALT_WAIT_S = 30.0
+
+
+def halt_workers(cancel: threading.Event, running: list[threading.Event], *_: Any) -> None:
+    """Cancel a closed widget's workers and wait (up to HALT_WAIT_S) until they end.
+
+    Connected to the widget's ``destroyed`` signal with the widget's cancel event and
+    its workers' done events (the widget itself is gone by then). Without it a run or
+    a stuck-bead check went on computing (through dask, in a pool thread) after its
+    viewer closed, its signals aimed at deleted widgets; one such worker outliving its
+    viewer once crashed a test process. The engine's progress loops raise
+    :class:`Cancelled` at their next step; the slots of the finished workers arrive
+    later and do nothing (:func:`while_alive`).
+    """
+    cancel.set()
+    deadline = time.monotonic() + HALT_WAIT_S
+    for done in list(running):
+        done.wait(max(0.0, deadline - time.monotonic()))
 
 
 def while_alive(slot: Callable[..., Any]) -> Callable[..., Any]:

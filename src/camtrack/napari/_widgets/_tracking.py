@@ -363,14 +363,12 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         """Flag the beads stuck to the surface from their motion over the next
         STUCK_FRAMES frames (flag_stuck_beads, in a worker) and mark them as reference
         beads, as `camtrack find-beads` does; the user can still toggle them."""
-        from napari.qt.threading import create_worker
-
         n = min(STUCK_FRAMES, int(layer.data.shape[0]) - t)
         self._stuck_stale = False
         if n < 3 or len(xy) == 0:
             return
         roi = int(self.roi_size.value)
-        self._stuck_worker = create_worker(
+        self._stuck_worker = self._spawn(
             tracking.flag_stuck_beads, layer.data, xy, roi_size=roi, n_frames=n, first_frame=t,
             mode="fast",
             _connect={
