@@ -25,6 +25,8 @@ SHARED_DEFS = {
     "bands", "_bands", "iter_chunks", "frame_blocks",
     "needs_bands", "_needs_bands", "read_band", "_read_band", "spill_reduce",
     "single_threaded_blas", "_single_threaded_blas", "_openblas_threads_api",
+    "median_mad", "_median_inplace", "median_inplace", "_pixels_last_copy", "_pixels_last",
+    "pixels_last", "middle_pair", "select_ranks",
 }  # fmt: skip
 SHARED_BUDGETS = {
     "TILE_BYTES", "MEDIAN_TILE_BYTES", "BLOCK_BYTES", "BAND_BYTES", "_BAND_BYTES",
@@ -53,6 +55,19 @@ def test_engines_define_no_planner_budget_dtype_rule_or_blas_limiter_of_their_ow
                     if isinstance(target, ast.Name) and target.id in SHARED_BUDGETS:
                         bad.append(f"{path.relative_to(ROOT)}:{node.lineno} sets {target.id}")
     assert not bad, "\n".join(bad)
+
+
+def test_the_counting_selection_and_the_median_kernel_live_at_the_top_level():
+    assert not (ROOT / "background" / "_select.py").exists()
+    for module, names in {
+        "gain/_tiles.py": {"median_mad"},
+        "background/_quantiles.py": {"median_inplace", "middle_pair", "pixels_last"},
+    }.items():
+        got = set()
+        for node in ast.walk(_tree(ROOT / module)):
+            if isinstance(node, ast.ImportFrom) and node.module == "camtrack._median":
+                got |= {a.name for a in node.names}
+        assert names <= got, f"{module} imports {got} from camtrack._median"
 
 
 def test_only_the_shared_layer_touches_blas_threads():
@@ -221,6 +236,43 @@ def test_spill_reduce_cancel_stops_and_removes_the_files(tmp_path, monkeypatch, 
         ooc.spill_reduce([stack], tiles, reduce, np.empty((1, 17, 11)), progress=progress)
     assert not reduced  # stopped before the first band was reduced
     assert not any(tmp_path.rglob("*.raw"))
+
+
+# ----------------------------------------------------------------------------- median
+
+
+@pytest.mark.parametrize("dtype", ["u1", "i1", "u2", "i2", "u4", "i4", "i8", "f2", "f4", "f8"])
+@pytest.mark.parametrize("frames", [1, 2, 7, 64, 129])
+def test_median_mad_equals_numpy(dtype, frames):
+    from camtrack._median import median_mad
+
+    rng = np.random.default_rng(frames)
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    lo, hi = (max(info.min, -3000), min(info.max, 3000)) if info else (-3000, 3000)
+    data = rng.integers(lo, hi, (frames, 6, 9)).astype(dtype)
+    data[:, 0, 0] = hi - 1  # one pixel pinned at the top of the range
+    if frames > 2:
+        data[frames // 2, 1, 1] = lo  # one wild sample
+    view = data[:, 1:, ::2]  # a strided view, as a tile cut from a stack
+    for block in (data, view):
+        med, mad = median_mad(np, block)
+        x = block.astype(np.float64)
+        ref = np.median(x, axis=0)
+        np.testing.assert_array_equal(med, ref)
+        np.testing.assert_array_equal(mad, np.median(np.abs(x - ref), axis=0))
+        assert med.dtype == mad.dtype == np.float64
+
+
+def test_median_mad_counted_and_partition_paths_agree(monkeypatch):
+    from camtrack import _median, _select
+
+    data = np.random.default_rng(3).integers(0, 60000, (100, 12, 40)).astype(np.uint16)
+    counted = _median.median_mad(np, data)
+    monkeypatch.setattr(_select, "HAVE_NUMBA", False)
+    assert not _select.use_counting(data)
+    sorted_ = _median.median_mad(np, data)
+    for a, b in zip(counted, sorted_, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 # ----------------------------------------------------------------------------- BLAS

@@ -12,7 +12,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from camtrack.background import _select, temporal_median, temporal_percentile
+from camtrack import _select
+from camtrack.background import temporal_median, temporal_percentile
 
 INTS = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64]
 QS = [0, 0.1, 10, 25, 33.3, 50, 66.7, 90, 99.9, 100]
@@ -247,7 +248,8 @@ import sys
 sys.modules["numba"] = None  # import numba raises ImportError
 import numpy as np
 from camtrack import background as bg
-from camtrack.background import _select, _slidehist
+from camtrack import _select
+from camtrack.background import _slidehist
 s = (np.arange(31 * 6 * 5) * 7919 % 4001).astype(np.uint16).reshape(31, 6, 5)
 m = bg.temporal_median(s)
 assert not _select.use_counting(s) and not _slidehist.use_sliding(s)

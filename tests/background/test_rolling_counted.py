@@ -11,7 +11,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from camtrack.background import _select, _slidehist, rolling_median
+from camtrack import _select
+from camtrack.background import _slidehist, rolling_median
 
 SMALL_INTS = [np.uint8, np.int8, np.uint16, np.int16]
 

@@ -198,7 +198,7 @@ def test_window_median_kernel_odd_shapes(dtype, shape):
 
 @pytest.mark.parametrize("window", [10, 25])
 def test_numba_and_numpy_paths_agree(monkeypatch, window):
-    from camtrack.background import _select
+    from camtrack import _select
 
     stack, _, _ = _scene(seed=5)
     stack[:, 0, 0] = 65535  # a hot pixel in the offset band

@@ -1,7 +1,7 @@
 """Per-pixel quantiles over time for one spatial tile (numpy or cupy).
 
 A tile arrives as (T, rows, cols) and is reduced along T. An 8/16/32-bit integer numpy
-tile counts its order statistics (:mod:`._select`, about 10x faster than a partition
+tile counts its order statistics (:mod:`camtrack._select`, about 10x faster than a partition
 and with no pixel-major copy of the tile), also with a mask (not with sigma clipping);
 other plain tiles use the backend's median/percentile (partition based). The masked and sigma-clipped path sorts
 each pixel's time series once, with left-out samples replaced by +inf so they sort
@@ -18,20 +18,12 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack.background._select import COUNTABLE, select_masked, select_ranks, use_counting
+from camtrack._median import median_inplace, middle_pair, pixels_last
+from camtrack._select import COUNTABLE, select_masked, select_ranks, use_counting
 
 # MAD of a normal distribution in units of sigma.
 _MAD_PER_SIGMA = 0.6744897501960817
 _CLIP_ITERS = 5
-
-
-def _pixels_last(tile: Any, dtype: Any) -> Any:
-    """(T, rows, cols) -> contiguous (rows*cols, T) so each pixel's series is contiguous."""
-    xp, _ = _backend.namespace(tile)
-    if xp is np:
-        return _pixels_last_copy(tile, dtype)
-    t = tile.shape[0]
-    return xp.ascontiguousarray(tile.reshape(t, -1).T, dtype=dtype)
 
 
 def _lerp_at(xp: Any, rows: Any, lo: Any, count: Any, q: float) -> Any:
@@ -106,33 +98,9 @@ def _mad(xp: Any, rows: Any, lo: Any, count: Any, med: Any) -> Any:
     return xp.where(count > 0, 0.5 * (d1 + d2), 0.0)
 
 
-# Frames per step of the blocked transpose: a (64, cols) slab of frames and its
-# (cols, 64) image stay in cache, where one strided transpose of the whole tile misses
-# on every element (~3x slower).
-_TRANSPOSE_FRAMES = 64
-
-
-def _pixels_last_copy(tile: np.ndarray, dtype: Any = None) -> np.ndarray:
-    """A new C-ordered (rows*cols, T) copy of a (T, rows, cols) numpy tile."""
-    t = tile.shape[0]
-    flat = tile.reshape(t, -1)
-    rows = np.empty((flat.shape[1], t), dtype=tile.dtype if dtype is None else dtype)
-    for a in range(0, t, _TRANSPOSE_FRAMES):
-        rows[:, a : a + _TRANSPOSE_FRAMES] = flat[a : a + _TRANSPOSE_FRAMES].T
-    return rows
-
-
 def _median_rows(rows: np.ndarray) -> np.ndarray:
-    """``numpy.median(rows, axis=1)`` with one partition (kth = T // 2) instead of two.
-
-    The lower middle value of an even count is the maximum of the first half of the
-    partitioned row, a cheap vectorised reduction; numpy's own median partitions for
-    both middle values. Partitioning ``rows`` in place is fine: it is a private copy.
-    """
-    t = rows.shape[1]
-    k = t // 2
-    rows.partition(k, axis=1)
-    hi = rows[:, k]
+    """``numpy.median(rows, axis=1)`` of a private pixel-major copy, by the engine's one
+    median kernel (:func:`camtrack._median.median_inplace`, one partition)."""
     if rows.dtype.kind == "f":
         # numpy's median averages floats in their own dtype; float16 would round the
         # mean of the middle pair by up to its spacing (2 ADU at 3000), float32 holds
@@ -142,11 +110,7 @@ def _median_rows(rows: np.ndarray) -> np.ndarray:
         calc = np.dtype(np.float32)  # exact: sums of two 16-bit values fit float32
     else:
         calc = np.dtype(np.float64)
-    if t % 2:
-        res = hi.astype(calc)
-    else:
-        lo = rows[:, :k].max(axis=1)
-        res = (lo.astype(calc) + hi.astype(calc)) / calc.type(2)
+    res = median_inplace(rows, calc)
     if rows.dtype.kind == "f":
         # partition sorts NaN last; numpy's median is NaN for a pixel with any NaN.
         res[np.isnan(rows).any(axis=1)] = np.nan
@@ -166,13 +130,9 @@ def _integer_quantiles(tile: np.ndarray, qs: list[float], out_dtype: Any) -> np.
     """
     t, ny, nx = tile.shape
     if qs == [50.0]:
-        ranks = sorted({(t - 1) // 2, t // 2})
-        sel = select_ranks(tile, ranks)
+        lo, hi = middle_pair(tile)
         calc = np.dtype(np.float32) if tile.dtype.itemsize <= 2 else np.dtype(np.float64)
-        if len(ranks) == 1:
-            res = sel[0].astype(calc)
-        else:
-            res = (sel[0].astype(calc) + sel[1].astype(calc)) / calc.type(2)
+        res = hi.astype(calc) if t % 2 else (lo.astype(calc) + hi.astype(calc)) / calc.type(2)
         return res.astype(out_dtype, copy=False)[None]
     # numpy's "linear" method: virtual index (T - 1) * q / 100, its floor and the next
     # sample (both the last one from T - 1 on), weight = the fractional part.
@@ -249,30 +209,30 @@ def tile_quantiles(
         if qs == [50.0] and xp is np:
             # Always a copy (also where the transpose is already contiguous, e.g. one
             # pixel or one frame): the partition runs in place.
-            rows = _pixels_last_copy(tile)
+            rows = pixels_last(tile)
             res = _median_rows(rows)[None]
             return res.astype(out_dtype, copy=False).reshape(1, ny, nx)
         # float16 is formed in float32 (see _median_rows); other dtypes as they come.
         calc = np.result_type(tile.dtype, np.float32) if tile.dtype.kind == "f" else tile.dtype
-        rows = _pixels_last(tile, calc)
+        rows = pixels_last(tile, calc)
         if qs == [50.0]:
             res = xp.median(rows, axis=1)[None]
         else:
             res = xp.percentile(rows, xp.asarray(qs), axis=1)
         return res.astype(out_dtype, copy=False).reshape(len(qs), ny, nx)
 
-    rows = _pixels_last(tile, out_dtype)
+    rows = pixels_last(tile, out_dtype)
     p = rows.shape[0]
     has_nan = None
     if rows.dtype.kind == "f":
         nan = xp.isnan(rows)
         if valid is not None:
-            nan &= _pixels_last(valid, bool)
+            nan &= pixels_last(valid, bool)
         has_nan = nan.any(axis=1)
     if valid is None:
         count = xp.full(p, t, dtype=xp.intp)
     else:
-        keep = _pixels_last(valid, bool)
+        keep = pixels_last(valid, bool)
         rows[~keep] = xp.inf
         count = keep.sum(axis=1).astype(xp.intp)
     rows.sort(axis=1)

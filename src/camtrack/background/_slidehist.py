@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack.background import _select
+from camtrack import _select
 
 # Integer dtypes whose whole range fits the histogram (65536 int32 bins = 256 kB, in
 # L2 cache; a pixel uses only its own range, a few hundred bins for camera data).
@@ -93,7 +93,7 @@ _load_block: Any = None  # _select's jitted block loader, bound in _kernel()
 
 
 def _kernel() -> Any:
-    """The compiled kernel (see :func:`camtrack.background._select._kernel`), or None."""
+    """The compiled kernel (see :func:`camtrack._select._kernel`), or None."""
     global _compiled, _slide_pixel, _load_block
     if _select._kernel() is None:  # compiles the shared block loader too
         return None

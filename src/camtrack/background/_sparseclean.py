@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from camtrack.background import _select, _sparsecount
+from camtrack import _select
+from camtrack.background import _sparsecount
 from camtrack.background._sparsecount import _HIST_BINS, BISECTABLE, window_median
 
 _compile_lock = threading.Lock()

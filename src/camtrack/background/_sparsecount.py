@@ -2,7 +2,7 @@
 bisection on the value, per-frame offsets by counting.
 
 Window medians. A sparse median reduces a few dozen to a few hundred frames per image,
-where the counting kernel of :mod:`._select` spends most of its time outside the
+where the counting kernel of :mod:`camtrack._select` spends most of its time outside the
 count: the transpose into a pixel-major buffer, clearing and scanning a histogram per
 pixel. Here the frames are read in their own (frame-major) layout, a block of pixels
 of one row at a time (the block's samples of every frame stay in L1/L2 cache), and
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack.background import _select
+from camtrack import _select
 
 # Dtypes of the bisection kernel: their values and midpoints are exact in int64.
 BISECTABLE = _select.COUNTABLE
@@ -130,7 +130,7 @@ _compile_lock = threading.Lock()
 
 
 def _kernel() -> Any:
-    """The compiled median kernel, or None without numba (see :func:`._select._kernel`)."""
+    """The compiled median kernel, or None without numba (see :func:`camtrack._select._kernel`)."""
     global _compiled
     if _select._kernel() is None:
         return None

@@ -1,16 +1,14 @@
 """Per-pixel temporal statistics of one spatial tile: the numeric kernels of the gain engine.
 
-Two kernels, written once against the array module ``xp`` (numpy or cupy):
-
-- :func:`moment_sums` streams a block of frames slab by slab (a few MB, so the work
+The mergeable kernel, written once against the array module ``xp`` (numpy or cupy):
+:func:`moment_sums` streams a block of frames slab by slab (a few MB, so the work
   stays in cache) and returns *sums* that merge exactly across blocks of frames
   (:func:`merge_sums`): mean and centred second moment (Chan's parallel update), the
   sums of first differences and of their squares, and per-pixel min and max.
   Everything the ``meanvar`` and ``diff`` methods (and ``auto``'s choice) need is a
-  sum, so a stack of any length is reduced in bounded memory.
-- :func:`median_mad` needs all frames of a pixel at once (a median does not merge):
-  temporal median and median absolute deviation by in-place selection on a transposed
-  float32 copy of the tile.
+  sum, so a stack of any length is reduced in bounded memory. The median and MAD need
+  all frames of a pixel at once (a median does not merge): the engine's one kernel for
+  them is :func:`camtrack._median.median_mad`, shared with the background engine.
 
 Input is cast to the work dtype (:func:`~camtrack._outofcore.fitted_work_dtype`, the
 engine's one rule) slab by slab (never fed to a slow
@@ -28,7 +26,7 @@ import numpy as np
 from camtrack._outofcore import fitted_work_dtype
 
 __all__ = [
-    "OVERLAP", "SLAB_FRAMES", "finalize", "median_mad", "merge_sums", "moment_sums",
+    "OVERLAP", "SLAB_FRAMES", "finalize", "merge_sums", "moment_sums",
 ]  # fmt: skip
 
 OVERLAP = 1  # frames a block must see beyond its own to close its last difference
@@ -154,36 +152,3 @@ def finalize(s: dict) -> dict:
             ss = s["d1_sq"] - s["d1_sum"] * s["d1_sum"] / nd
         maps["var_diff"] = ss / (2.0 * (nd - 1.0 / nd))
     return maps
-
-
-def median_mad(xp: Any, block: Any, *, dtype: Any = None) -> tuple[Any, Any]:
-    """Temporal median and median absolute deviation of a (T, Y, X) tile.
-
-    Works on a transposed (pixels, T) copy in the work dtype (default
-    :func:`~camtrack._outofcore.fitted_work_dtype` of the block: float32, float64 for
-    integers beyond 2**24 and
-    float64 input), selected in place twice: the median, then the median of
-    ``|x - median|``. For an even T both take the mean of the two middle values (as
-    :func:`numpy.median`), formed in float64. Exact for integer input (the deviations
-    from a half-integer median are formed in float64 and are small).
-    """
-    t, ny, nx = (int(s) for s in block.shape)
-    block = xp.asarray(block)
-    wdt = np.dtype(dtype) if dtype is not None else fitted_work_dtype(xp, block)
-    flat = xp.ascontiguousarray(block.reshape(t, ny * nx).T, dtype=wdt)
-    med = _median_inplace(xp, flat)
-    xp.subtract(flat, med[:, None], out=flat)
-    xp.abs(flat, out=flat)
-    mad = _median_inplace(xp, flat)
-    return med.reshape(ny, nx), mad.reshape(ny, nx)
-
-
-def _median_inplace(xp: Any, a: Any) -> Any:
-    t = a.shape[1]
-    k = t // 2
-    if t % 2:
-        a.partition(k, axis=1)
-        return a[:, k].astype(xp.float64)
-    a.partition(k, axis=1)
-    lower = a[:, :k].max(axis=1)  # the k-th smallest, left of the pivot after selection
-    return (lower.astype(xp.float64) + a[:, k].astype(xp.float64)) / 2.0

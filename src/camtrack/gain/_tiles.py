@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend, _outofcore
+from camtrack._median import median_mad
 from camtrack._outofcore import (
     BLOCK_BYTES,
     MEDIAN_TILE_BYTES,
@@ -44,55 +45,28 @@ from camtrack._parallel import (
     Hidden,
     Progress,
     compute,
+    compute_isolated,
     is_distributed,
     n_workers,
     run_parallel,
     scheduler_target,
 )
-from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, median_mad, merge_sums, moment_sums
+from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, merge_sums, moment_sums
 
 __all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
 
 
-def _compute_dask(
-    graph_outputs: Any,
-    n_tasks: int,
-    prefix: str,
-    progress: Progress | None,
-    scheduler: Any = None,
-    ticks: Any = (),
-):
-    """Compute ``graph_outputs`` where ``scheduler`` resolves to, advancing ``progress``
-    per kernel task: locally a dask callback counts the finished tasks whose key starts
-    with ``prefix``; on a cluster it counts the finished ``ticks`` (or output chunks)."""
+def _compute_dask(graph_outputs: Any, progress: Progress | None, scheduler: Any = None, ticks: Any = ()):  # fmt: skip
+    """Compute ``graph_outputs`` where ``scheduler`` resolves to, through the engine's one
+    compute (:func:`camtrack._parallel.compute`): progress per finished task locally (a
+    Cancel stops the graph within a task, and dask's global callbacks are never
+    touched), per finished item of ``ticks`` (the kernel tasks) on a cluster."""
     with scheduler_target(scheduler) as target:
         if target.distributed:
             return compute(graph_outputs, progress=progress, scheduler=target.client, ticks=ticks)  # fmt: skip
-        return _compute_local(graph_outputs, n_tasks, prefix, progress, target.local)
-
-
-def _compute_local(graph_outputs: Any, n_tasks: int, prefix: str, progress: Progress | None, local: str):  # fmt: skip
-    import dask
-    from dask.callbacks import Callback
-
-    # The thread count only where it means something (threads); "sync" takes none.
-    opts = {"num_workers": n_workers()} if local in ("threads", "threading") else {}
-    if progress is None:
-        return dask.compute(graph_outputs, scheduler=local, **opts)[0]
-    result: dict[str, Any] = {}
-
-    def run(tick: Callable[[], None]) -> None:
-        class _Count(Callback):
-            def _posttask(self, key, value, dsk, state, id):
-                name = key[0] if isinstance(key, tuple) else key
-                if isinstance(name, str) and name.startswith(prefix):
-                    tick()
-
-        with _Count():
-            result["value"] = dask.compute(graph_outputs, scheduler=local, **opts)[0]
-
-    _with_ticks(run, n_tasks, progress)
-    return result["value"]
+        # The thread count only where it means something (threads); "sync" takes none.
+        opts = {"num_workers": n_workers()} if target.local in ("threads", "threading") else {}
+        return compute(graph_outputs, progress=progress, scheduler=target.local, **opts)
 
 
 # ----------------------------------------------------------------------------- moments
@@ -174,8 +148,7 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
                 nxt.append(leaves[-1])
             leaves = nxt
         outs.append(leaves[0])
-    n_tasks = len(bands) * len(runs)
-    parts = _compute_dask(outs, n_tasks, "camtrack-gain-block", progress, scheduler, kernels)
+    parts = _compute_dask(outs, progress, scheduler, kernels)
     return _stack_bands(list(parts), xp)
 
 
@@ -283,8 +256,7 @@ def _median_dask(
         meta=xp.empty((0, 0, 0), dtype=np.float64),
         name=name,
     )
-    n_tasks = len(data.chunks[1]) * len(data.chunks[2])
-    maps = _compute_dask(out, n_tasks, name, progress, scheduler)
+    maps = _compute_dask(out, progress, scheduler)
     return maps[0], maps[1], maps[2], maps[3]
 
 
@@ -478,7 +450,8 @@ def _robust_pass(
         tasks = [dask.delayed(whole)(i, frames(i)) for i in range(len(pieces))]
         opts = {"num_workers": n_workers()} if target.local in ("threads", "threading") else {}
         with single_threaded_blas():
-            dask.compute(tasks, scheduler=target.local, **opts)
+            # No dask callbacks of anyone else's (see compute_isolated): ``done`` ticks.
+            compute_isolated(dask.delayed(list)(tasks), scheduler=target.local, **opts)
 
 
 def _upsample_blocks(xp: Any, b: Any, ny: int, nx: int, block: int) -> Any:
@@ -507,21 +480,35 @@ def _robust_pieces(stack: Any, whole: bool = False) -> list[tuple[slice, slice]]
     return [(slice(a, b), ys) for ys in bands for a, b in itertools.pairwise(edges)]
 
 
+class _Cancelled(Exception):
+    """Raised by a tick in the work once the consumer of the progress has stopped."""
+
+
 def _with_ticks(run: Callable[[Callable[[], None]], None], n_ticks: int, progress) -> None:
     """``run(tick)`` in a helper thread while this thread drives ``progress`` over the ticks.
 
     Iterable-style progress bars (tqdm, napari's progress) see one bar of ``n_ticks``
-    steps across several phases of work; errors and interrupts propagate.
+    steps across several phases of work; errors and interrupts propagate. When
+    ``progress`` raises (a Cancel button), the next ``tick()`` in the work raises too,
+    so the work stops within one piece (a task, a thread's item) instead of running
+    to its end in the background; its exception is re-raised once the work has
+    stopped (and cleaned up its temporary files).
     """
     if progress is None:
         run(lambda: None)
         return
     events: queue.Queue = queue.Queue()
     result: dict[str, BaseException] = {}
+    stop = threading.Event()
+
+    def tick() -> None:
+        if stop.is_set():
+            raise _Cancelled
+        events.put(1)
 
     def target() -> None:
         try:
-            run(lambda: events.put(1))
+            run(tick)
         except BaseException as exc:  # re-raised in the calling thread
             result["error"] = exc
         finally:
@@ -536,8 +523,13 @@ def _with_ticks(run: Callable[[Callable[[], None]], None], n_ticks: int, progres
 
     thread = threading.Thread(target=target, name="camtrack-gain", daemon=True)
     thread.start()
-    for _ in progress(ticks(), total=n_ticks):
-        pass
+    try:
+        for _ in progress(ticks(), total=n_ticks):
+            pass
+    except BaseException:
+        stop.set()
+        thread.join()
+        raise
     thread.join()
     if "error" in result:
         raise result["error"]
