@@ -17,8 +17,11 @@ radially symmetric about the estimate, so the fixed-point argument still holds.
 from __future__ import annotations
 
 import math
+import threading
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from camtrack.tracking._common import boxes, cis, fft_module, rfft2
 
@@ -321,6 +324,155 @@ def _newton_2d(
     return tx, ty, a
 
 
+def _newton_2d_spec(
+    xp: ModuleType, spec: Any, wk: Any, tx: Any, ty: Any, size: int, n_iter: int, value: bool
+) -> tuple[Any, Any, Any]:
+    """:func:`_newton_2d` on the spectrum of g w itself (G2 = spec**2 formed here).
+
+    Compiled for complex64 spectra on numpy (:func:`_newton_2d_loop`); else the array
+    version. Same Newton steps; the two agree to float32 rounding.
+    """
+    kern = _newton_kernel() if xp is np and spec.dtype == np.complex64 else None
+    if kern is None:
+        return _newton_2d(xp, spec * spec, wk, tx, ty, size, n_iter, value)
+    n = spec.shape[0]
+    t = np.empty((2, n), dtype=np.float32)
+    a = np.empty(n, dtype=np.float32)
+    kern(np.ascontiguousarray(spec), np.asarray(wk, dtype=np.float32), size, tx.astype(np.float32), ty.astype(np.float32), n_iter, value, t, a)  # fmt: skip
+    return (
+        t[0].astype(tx.dtype, copy=False),
+        t[1].astype(ty.dtype, copy=False),
+        (a if value else None),
+    )
+
+
+def _newton_2d_loop(spec, wk, size, tx0, ty0, n_iter, value, out_t, out_a):  # type: ignore[no-untyped-def]
+    """:func:`_newton_2d` per ROI, compiled: G2 = spec**2 on the fly (no (N, S, m)
+    temporary), the phase factors exp(i w t) by recurrence from one cos and sin per
+    axis (in float64) instead of one per frequency, the sums over kx for A and its
+    first and second x-derivatives in one pass over each row (64 px, 2 steps and the
+    value: 12.5 -> 5.7 us per ROI)."""
+    n, s, m = spec.shape
+    two_pi = 2.0 * math.pi / size
+    e0r = np.empty(m, dtype=np.float32)
+    e0i = np.empty(m, dtype=np.float32)
+    e1r = np.empty(m, dtype=np.float32)
+    e1i = np.empty(m, dtype=np.float32)
+    e2r = np.empty(m, dtype=np.float32)
+    e2i = np.empty(m, dtype=np.float32)
+    zr_ = np.empty(m, dtype=np.float32)
+    zi_ = np.empty(m, dtype=np.float32)
+    eyr = np.empty(s, dtype=np.float32)
+    eyi = np.empty(s, dtype=np.float32)
+    omy = np.empty(s, dtype=np.float32)
+    half = (s + 1) // 2
+    for ky in range(s):
+        omy[ky] = two_pi * (ky - s if ky >= half else ky)
+    for i in range(n):
+        tx = np.float64(tx0[i])
+        ty = np.float64(ty0[i])
+        sp = spec[i]
+        a = 0.0
+        for it in range(n_iter + 1 if value else n_iter):
+            # wxm = wk (1, i w, -w**2) times exp(i w tx), w = 2 pi kx / size
+            c1 = math.cos(two_pi * tx)
+            s1 = math.sin(two_pi * tx)
+            cr = 1.0
+            ci = 0.0
+            for kx in range(m):
+                om = np.float32(two_pi * kx)
+                c = np.float32(cr) * wk[kx]
+                sn = np.float32(ci) * wk[kx]
+                e0r[kx] = c
+                e0i[kx] = sn
+                e1r[kx] = -sn * om
+                e1i[kx] = c * om
+                e2r[kx] = -c * om * om
+                e2i[kx] = -sn * om * om
+                cr, ci = cr * c1 - ci * s1, cr * s1 + ci * c1
+            c1 = math.cos(two_pi * ty)
+            s1 = math.sin(two_pi * ty)
+            cr = 1.0
+            ci = 0.0
+            for ky in range(half):
+                eyr[ky] = cr
+                eyi[ky] = ci
+                cr, ci = cr * c1 - ci * s1, cr * s1 + ci * c1
+            cr = 1.0
+            ci = 0.0
+            for k in range(1, s - half + 1):
+                cr, ci = cr * c1 + ci * s1, ci * c1 - cr * s1
+                eyr[s - k] = cr
+                eyi[s - k] = ci
+            v00 = v10 = v20 = v01 = v11 = v02 = 0.0
+            for ky in range(s):
+                row = sp[ky]
+                for kx in range(m):
+                    z = row[kx]
+                    zr_[kx] = z.real * z.real - z.imag * z.imag
+                    zi_[kx] = np.float32(2.0) * z.real * z.imag
+                h0r = h0i = h1r = h1i = h2r = h2i = np.float32(0.0)
+                for kx in range(m):
+                    zr = zr_[kx]
+                    zi = zi_[kx]
+                    h0r += zr * e0r[kx] - zi * e0i[kx]
+                    h0i += zr * e0i[kx] + zi * e0r[kx]
+                    h1r += zr * e1r[kx] - zi * e1i[kx]
+                    h1i += zr * e1i[kx] + zi * e1r[kx]
+                    h2r += zr * e2r[kx] - zi * e2i[kx]
+                    h2i += zr * e2i[kx] + zi * e2r[kx]
+                # Re(h exp(i wy ty) (1, i wy, -wy**2)): A, its y-derivatives, the mixed one.
+                cr = eyr[ky]
+                ci = eyi[ky]
+                oy = omy[ky]
+                r0 = h0r * cr - h0i * ci
+                i0 = h0r * ci + h0i * cr
+                v00 += r0
+                v01 -= i0 * oy
+                v02 -= r0 * oy * oy
+                v10 += h1r * cr - h1i * ci
+                v11 -= (h1r * ci + h1i * cr) * oy
+                v20 += h2r * cr - h2i * ci
+            a = v00
+            if it == n_iter:
+                break
+            det = v20 * v02 - v11 * v11
+            if v20 < 0.0 and det > 0.0:
+                sx = -(v02 * v10 - v11 * v01) / det
+                sy = -(v20 * v01 - v11 * v10) / det
+            else:
+                sx = 0.25 * np.sign(v10)
+                sy = 0.25 * np.sign(v01)
+            tx = tx + min(max(sx, -1.0), 1.0)
+            ty = ty + min(max(sy, -1.0), 1.0)
+        out_t[0, i] = tx
+        out_t[1, i] = ty
+        out_a[i] = a
+
+
+_compiled: Any = None
+_lock = threading.Lock()
+
+
+def _newton_kernel() -> Any:
+    """The compiled :func:`_newton_2d_loop`, or None without a working numba (then the
+    array version runs; tested equal to float32 rounding)."""
+    global _compiled
+    if _compiled is None:
+        with _lock:
+            if _compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _compiled = False
+                    return None
+                # Reassociated sums over kx (vectorised); no finite-math flags, so a NaN
+                # centre stays NaN.
+                jit = numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")  # fmt: skip
+                _compiled = jit(_newton_2d_loop)
+    return _compiled or None
+
+
 def symmetry_centre(
     xp: ModuleType,
     g: Any,
@@ -366,11 +518,10 @@ def symmetry_centre(
         if holed is not None:
             multiply_hole(xp, gw, holed, cx[holed], cy[holed], hole[holed], smooth=True)
         spec = rfft2(xp, gw)
-        g2 = spec * spec
         wx, wy = cx, cy
         # From the projection start 2 Newton steps; later starts are close enough for 1.
         steps = first_steps if it == 0 else 1
-        tx, ty, a = _newton_2d(xp, g2, wk, 2.0 * cx, 2.0 * cy, size, steps, final and quality)
+        tx, ty, a = _newton_2d_spec(xp, spec, wk, 2.0 * cx, 2.0 * cy, size, steps, final and quality)  # fmt: skip
         fx, fy = tx / 2.0, ty / 2.0
         nx = _secant(xp, cx, fx, None if prev is None else (prev[0], prev[2]))
         ny = _secant(xp, cy, fy, None if prev is None else (prev[1], prev[3]))

@@ -1,0 +1,44 @@
+"""The exact symmetry centre's compiled Newton steps against the array version."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import camtrack.tracking._symmetry as symmetry
+from camtrack.simulate import bead_rois
+from camtrack.tracking._common import prepare
+
+
+@pytest.mark.parametrize("crop", [None, 33])
+def test_compiled_newton_steps_equal_the_array_version(monkeypatch, crop):
+    # Same centres (to float32 rounding of the phase sums), quality and spectrum, for
+    # a full and an odd-sized ROI, with a clipped centre's hole in some; a NaN start
+    # stays NaN in both.
+    if symmetry._newton_kernel() is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(8)
+    n, size = 30, 48
+    x = 23.5 + rng.uniform(-1.5, 1.5, n)
+    y = 23.5 + rng.uniform(-1.5, 1.5, n)
+    rois, _ = bead_rois(x, y, rng.uniform(-2000, 2000, n), roi_size=size, rng=9)
+    g, _, _, _ = prepare(np, rois)
+    cx, cy, _ = symmetry.projection_centre(np, g, n_iter=2)
+    if crop is not None:
+        g = np.ascontiguousarray(g[:, 7 : 7 + crop, 8 : 8 + crop])
+        cx, cy = cx - 8, cy - 7
+    cx[0] = np.nan
+    hole = np.where(np.arange(n) % 4 == 1, 3.0, 0.0).astype(np.float32)
+    for kw in ({"n_iter": 2, "keep": True}, {"n_iter": 1, "quality": False, "first_steps": 1}, {"n_iter": 2, "hole": hole}):  # fmt: skip
+        a = symmetry.symmetry_centre(np, g, cx, cy, **kw)
+        with monkeypatch.context() as mp:
+            mp.setattr(symmetry, "_compiled", False)
+            b = symmetry.symmetry_centre(np, g, cx, cy, **kw)
+        for u, v in zip(a[:3], b[:3], strict=True):
+            if v is None:
+                assert u is None
+                continue
+            np.testing.assert_array_equal(np.isnan(u), np.isnan(v))
+            # float32 centres near 24 px: a few ulps (4e-6 px)
+            np.testing.assert_allclose(u, v, rtol=0, atol=2e-5)
+        assert np.isnan(a[0][0]) and np.isfinite(a[0][1:]).all()
