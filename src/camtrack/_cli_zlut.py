@@ -48,10 +48,11 @@ def add_parser(sub, dataset_help: str) -> None:
                         "larger frame is cropped around the bead")  # fmt: skip
     p.add_argument("--bead", type=float, nargs=2, default=None, metavar=("X", "Y"),
                    help="the bead's centre in the frame, px (default: found in the middle frame)")  # fmt: skip
-    from camtrack.cli import _mode_option
+    from camtrack.cli import _centre_option, _mode_option, _profile_option
 
     _mode_option(p)  # --mode, from camtrack.tracking._registry.MODES
-    p.add_argument("--profile", default="radial", help="radial (default) or fft")
+    _centre_option(p, lut=False)  # --centre, from CENTRES
+    _profile_option(p)  # --profile, from PROFILES
     from camtrack.cli import _add_camera_options
 
     _add_camera_options(p)
@@ -142,10 +143,10 @@ def _camera(args: argparse.Namespace, corner: tuple[int, int], size: int, frame:
     """The camera model of the ROI: per-pixel maps of the whole frame (checked against
     the frame by the engine's own check, as track_beads does) cut to it."""
     from camtrack.cli import _camera_kwargs
-    from camtrack.tracking._stack import _frame_camera
+    from camtrack.tracking._stack import frame_camera
 
     scalars = _camera_kwargs(args)
-    cam = _frame_camera(scalars.pop("camera"), scalars, frame)
+    cam = frame_camera(scalars.pop("camera"), scalars, frame)
     if cam is None or cam.shape is None:
         return cam
     return cam.crop([corner[1]], [corner[0]], size)
@@ -165,13 +166,14 @@ def run(args: argparse.Namespace, failure, refuse_folder, check_outputs, open_on
         z = _z_values(args, int(stack.shape[0]))
         rois, size, centre, corner = _rois(stack, args)
         camera = _camera(args, corner, size, tuple(int(v) for v in stack.shape[1:]))
-        lut = tracking.build_zlut(rois, z, mode=args.mode, profile=args.profile, camera=camera)
-        check = tracking.check_zlut(rois, z, mode=args.mode, profile=args.profile, camera=camera)
+        how = {"mode": args.mode, "centre": args.centre, "profile": args.profile}
+        lut = tracking.build_zlut(rois, z, camera=camera, **how)
+        check = tracking.check_zlut(rois, z, camera=camera, **how)
         out = lut.save(args.out, overwrite=args.overwrite, protect=inputs)
         where = "" if centre is None else f", cut at x {centre[0]:.2f}, y {centre[1]:.2f}"
         print(
             f"Z-LUT: {lut.n_planes} planes from {lut.z.min():g} to {lut.z.max():g} {lut.units}, "
-            f"{size} px ROI{where}, {lut.n_bins} radial bins"
+            f"{size} px ROI{where}, {lut.n_bins} {lut.profile} bins, centre {lut.centre}"
         )
         print(f"self-check: {check.summary()}")
         print(f"wrote {out}")

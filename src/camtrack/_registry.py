@@ -215,6 +215,11 @@ class Method:
         The keyword of ``func`` that picks this method (``"method"`` for
         ``estimate_gain(method="diff")``); ``name`` is its value. Empty: the function
         is the method.
+    picked_by : str
+        For a building block that a pipeline offers by name: the pipeline's keyword
+        whose value ``name`` picks it (``"centre"`` for ``track_rois(centre="qi")``, the
+        block being :func:`camtrack.tracking.qi`); the command line's choice is then
+        ``--centre qi``. Empty: none.
     """
 
     name: str
@@ -228,6 +233,7 @@ class Method:
     cli: bool = True
     select: str = ""
     command: str = ""
+    picked_by: str = ""
 
     def __post_init__(self) -> None:
         signature = inspect.signature(self.func).parameters
@@ -269,8 +275,9 @@ class Method:
 
     @property
     def option(self) -> str:
-        """The command-line choice: ``--method diff`` (``--mode fast`` for a ``mode``)."""
-        return f"--{(self.select or 'method').replace('_', '-')} {self.name}"
+        """The command-line choice: ``--method diff`` (``--mode fast`` for a ``mode``,
+        ``--centre qi`` for a block picked by a pipeline's ``centre``)."""
+        return f"--{(self.select or self.picked_by or 'method').replace('_', '-')} {self.name}"
 
     @property
     def keywords(self) -> tuple[str, ...]:

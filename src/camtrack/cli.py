@@ -128,6 +128,7 @@ def _build_parser() -> argparse.ArgumentParser:
     track.add_argument("--reference", type=int, nargs="*", default=None,
                        help="indices of reference (stuck) beads for drift correction")  # fmt: skip
     _mode_option(track)
+    _centre_option(track, lut=True)
     from camtrack._registry_cli import add_frame_range
 
     add_frame_range(track)
@@ -188,6 +189,34 @@ def _mode_option(cmd: argparse.ArgumentParser) -> None:
 
     _method_option(cmd, MODES, default="precise",
                    intro="how x, y (and the profiles) are measured.")  # fmt: skip
+
+
+def _centre_option(cmd: argparse.ArgumentParser, *, lut: bool) -> None:
+    """--centre of ``camtrack track`` (``lut``: default the LUT's) and ``camtrack zlut``,
+    its choices and help from camtrack.tracking._registry.CENTRES."""
+    from camtrack.tracking._registry import CENTRES
+
+    names = list(CENTRES.cli())
+    default = "the LUT's, else symmetry" if lut else "symmetry"
+    text = (
+        f"how x, y are measured (default: {default}): "
+        + " ".join(f"{name}: {m.summary}" for name, m in CENTRES.cli().items())
+        + " A classic block (not symmetry) runs at its defaults and gives no x_err, y_err."
+    )
+    cmd.add_argument("--centre", dest="centre", choices=names, default=None if lut else names[0],
+                     metavar="{" + ",".join(names) + "}", help=text.replace("%", "%%"))  # fmt: skip
+
+
+def _profile_option(cmd: argparse.ArgumentParser) -> None:
+    """--profile of ``camtrack zlut``, from camtrack.tracking._registry.PROFILES."""
+    from camtrack.tracking._registry import PROFILES
+
+    names = list(PROFILES.cli())
+    text = f"the z profile (default {names[0]}): " + " ".join(
+        f"{name}: {m.summary}" for name, m in PROFILES.cli().items()
+    )
+    cmd.add_argument("--profile", dest="profile", choices=names, default=names[0],
+                     metavar="{" + ",".join(names) + "}", help=text.replace("%", "%%"))  # fmt: skip
 
 
 def _add_camera_options(cmd: argparse.ArgumentParser) -> None:
@@ -434,7 +463,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
             exposure_s = info.exposure_s if fits else None
         res = tracking.track_beads(
             stack[first : last + 1], positions, roi_size=roi_size, zlut=zlut,
-            reference=reference or None, mode=args.mode, scheduler=args.scheduler,
+            reference=reference or None, mode=args.mode, centre=args.centre,
+            scheduler=args.scheduler,
             progress=terminal_progress("tracking"), fs_hz=fs_hz, exposure_s=exposure_s,
             **_camera_kwargs(args),
         )  # fmt: skip

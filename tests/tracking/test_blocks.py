@@ -43,7 +43,7 @@ def symmetric():
 def test_center_of_mass_matches_numpy_reference():
     rng = np.random.default_rng(0)
     rois = rng.uniform(0, 10, (4, 9, 9))
-    x, y = center_of_mass(rois)
+    x, y = center_of_mass(rois, background="none")
     yy, xx = np.mgrid[:9, :9]
     for i in range(4):
         w = rois[i] / rois[i].sum()

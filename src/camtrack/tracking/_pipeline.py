@@ -11,6 +11,7 @@ from camtrack import _backend
 from camtrack._parallel import n_workers
 from camtrack._validation import check_choice, check_integer, check_positive
 from camtrack.tracking._camera import CameraModel, roi_camera
+from camtrack.tracking._classic import CENTRES, SYMMETRY, measure_classic
 from camtrack.tracking._common import as_rois, computed
 from camtrack.tracking._errors import profile_correlation
 from camtrack.tracking._lookup import zfit
@@ -30,10 +31,10 @@ __all__ = ["track_rois"]
 
 
 # The tracking options of track_rois and track_beads (keyword-only in both).
-TRACK_OPTIONS = ("n_bins", "oversample", "profile", "saturation", "saturation_tol", "n_iter",
-                 "z_iter", "refine_xy", "keep_profiles", "workers")  # fmt: skip
+TRACK_OPTIONS = ("n_bins", "oversample", "profile", "centre", "saturation", "saturation_tol",
+                 "n_iter", "z_iter", "refine_xy", "keep_profiles", "workers")  # fmt: skip
 # Those a Z-LUT fixes: None means "the LUT's, else the default".
-_FROM_LUT = ("n_bins", "oversample", "profile")
+_FROM_LUT = ("n_bins", "oversample", "profile", "centre")
 
 
 def track_options(**options: Any) -> dict[str, Any]:
@@ -54,13 +55,18 @@ def resolve_options(
                 f"`zlut` was built for {zlut.roi_size}x{zlut.roi_size} ROIs; got {size}x{size}. "
                 "Use ROIs of the LUT's size (crop_rois) or build a LUT for this size."
             )
-        for key, val in (("n_bins", zlut.n_bins), ("oversample", zlut.oversample), ("profile", zlut.profile)):  # fmt: skip
+        for key, val in (("n_bins", zlut.n_bins), ("oversample", zlut.oversample), ("profile", zlut.profile), ("centre", zlut.centre)):  # fmt: skip
             if key in o and o[key] != val:
-                raise ValueError(f"`{key}`={o[key]!r} differs from the ZLut's {val!r}; leave it out.")  # fmt: skip
+                raise ValueError(
+                    f"`{key}`={o[key]!r} differs from the ZLut's {val!r} (the LUT's profiles "
+                    f"were taken that way); leave `{key}` out to use the LUT's, or build a "
+                    f"LUT with {key}={o[key]!r}."
+                )
             o[key] = val
     o.setdefault("oversample", 1)
     o["oversample"] = check_integer(o["oversample"], "oversample", minimum=1, maximum=8)
     o["profile"] = check_choice(o.get("profile", "radial"), "profile", PROFILES)
+    o["centre"] = check_choice(o.get("centre", SYMMETRY), "centre", CENTRES)
     o.setdefault("n_bins", default_bins(size, o["oversample"], o["profile"], mode))
     o["n_bins"] = check_integer(o["n_bins"], "n_bins", minimum=2)
     o["saturation"] = check_saturation(o.get("saturation", "auto"))
@@ -80,21 +86,16 @@ def resolve_options(
 
 def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, Any], camera: CameraModel | None = None) -> dict[str, Any]:  # fmt: skip
     level = None if zlut is None else zlut.saturation_level
-    out = measure(
-        xp,
-        batch,
-        mode=mode,
-        profile=o["profile"],
-        n_bins=o["n_bins"],
-        oversample=o["oversample"],
-        saturation=o["saturation"],
-        saturation_tol=o["saturation_tol"],
-        saturation_level=level,
-        n_iter=o["n_iter"],
-        profiles=zlut is not None or o["keep_profiles"],
-        refine_xy=o["refine_xy"],
-        camera=camera,
-    )
+    common = {
+        "mode": mode, "profile": o["profile"], "n_bins": o["n_bins"],
+        "oversample": o["oversample"], "saturation": o["saturation"],
+        "saturation_tol": o["saturation_tol"], "saturation_level": level,
+        "profiles": zlut is not None or o["keep_profiles"], "camera": camera,
+    }  # fmt: skip
+    if o.get("centre", SYMMETRY) == SYMMETRY:
+        out = measure(xp, batch, n_iter=o["n_iter"], refine_xy=o["refine_xy"], **common)
+    else:
+        out = measure_classic(xp, batch, centre=o["centre"], **common)
     m = out["x"].shape[0]
     if zlut is None:
         z = xp.full(m, np.nan)
@@ -169,6 +170,7 @@ def track_rois(
     n_bins: int | None = None,
     oversample: int | None = None,
     profile: str | None = None,
+    centre: str | None = None,
     saturation: Any = "auto",
     saturation_tol: float = 3.0,
     n_iter: int = 2,
@@ -211,6 +213,15 @@ def track_rois(
         The radial profile's bins, sub-pixel oversampling and kind ("radial" or "fft");
         taken from the LUT when one is given (a different value is refused), else the
         defaults of :func:`build_zlut`.
+    centre : {"symmetry", "center-of-mass", "auto-conv", "auto-conv-multiline", "quadratic-interpolation", "qi"}, optional
+        How x, y are measured. "symmetry" (the default): the mode's own centre, as
+        described under ``mode``. Any other value names a classic building block
+        (:func:`center_of_mass`, :func:`auto_conv`, :func:`auto_conv_multiline`,
+        :func:`quadratic_interpolation`, :func:`qi`), run at its defaults; the
+        refinements start from :func:`center_of_mass`. The profile (``mode`` still
+        picks how it is taken) and z are then measured about those centres; ``x_err``,
+        ``y_err`` and ``quality`` are NaN (no error model of these estimators; see
+        Notes). Taken from the LUT when one is given (a different value is refused).
     saturation : None, "auto" or float
         Clipped pixels: "auto" (default) finds them in each ROI, a number is the clip
         level in input units, None: no clipping.
@@ -253,6 +264,14 @@ def track_rois(
     the ROI centre is windowed alike, so its outer bins (partial rings) match the
     LUT's. The fast mode fills only the bins inside the inscribed circle (NaN beyond).
 
+    Classic centres (``centre``), RMS from the truth of 64 px ROIs of beads within
+    1.5 px of the ROI middle, bright (4000 e-/px background), on the two image models
+    of :mod:`camtrack.simulate` (``bead_rois``; ``gaussian_beam_rois``), against
+    0.0017 and 0.009 px for "symmetry": see ``docs/guide/tracking-blocks.md`` for the
+    table. Their x_err, y_err are NaN: an error formula of the symmetry centre
+    evaluated at another estimator's centre gives that estimator's bound, not its
+    scatter, which is 1.5-100x larger and includes pixel locking.
+
     Failure modes: a NaN or constant ROI gives NaN in every field of its row, without
     warnings. A bead more than 2.5 px off the ROI centre loses the profile bins beyond
     its own smaller window's flat top (NaN, left out of the z fit); a second bead in the ROI breaks the symmetry and
@@ -278,7 +297,7 @@ def track_rois(
     xp, _ = _backend.namespace(rois)
     size = int(rois.shape[-1])
     options = track_options(
-        n_bins=n_bins, oversample=oversample, profile=profile, saturation=saturation,
+        n_bins=n_bins, oversample=oversample, profile=profile, centre=centre, saturation=saturation,
         saturation_tol=saturation_tol, n_iter=n_iter, z_iter=z_iter, refine_xy=refine_xy,
         keep_profiles=keep_profiles, workers=workers,
     )  # fmt: skip

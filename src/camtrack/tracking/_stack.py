@@ -180,6 +180,7 @@ def track_beads(
     n_bins: int | None = None,
     oversample: int | None = None,
     profile: str | None = None,
+    centre: str | None = None,
     saturation: Any = "auto",
     saturation_tol: float = 3.0,
     n_iter: int = 2,
@@ -233,8 +234,9 @@ def track_beads(
         result, whose table then has ``t_s`` = frame / fs_hz.
     exposure_s : float, optional
         Exposure time per frame in s, at most 1 / ``fs_hz`` (kept in the result).
-    n_bins, oversample, profile, saturation, saturation_tol, n_iter, z_iter, refine_xy, keep_profiles, workers
-        The tracking options of :func:`track_rois`, applied to every ROI.
+    n_bins, oversample, profile, centre, saturation, saturation_tol, n_iter, z_iter, refine_xy, keep_profiles, workers
+        The tracking options of :func:`track_rois`, applied to every ROI (``centre``:
+        "symmetry", the mode's own centre, or a classic block's name).
 
     Returns
     -------
@@ -287,7 +289,7 @@ def track_beads(
     n_beads = pos.shape[0]
     refs = _references(reference, n_beads)
     options = track_options(
-        n_bins=n_bins, oversample=oversample, profile=profile, saturation=saturation,
+        n_bins=n_bins, oversample=oversample, profile=profile, centre=centre, saturation=saturation,
         saturation_tol=saturation_tol, n_iter=n_iter, z_iter=z_iter, refine_xy=refine_xy,
         keep_profiles=keep_profiles, workers=workers,
     )  # fmt: skip
@@ -300,7 +302,7 @@ def track_beads(
             f"rows x cols); use a `roi_size` of at most {min(ny, nx)} (and beads at least "
             "half an ROI from the edge), or a stack of larger frames."
         )
-    cam = _frame_camera(camera, {"e_per_adu": e_per_adu, "offset_adu": offset_adu, "read_noise_e": read_noise_e}, (ny, nx))  # fmt: skip
+    cam = frame_camera(camera, {"e_per_adu": e_per_adu, "offset_adu": offset_adu, "read_noise_e": read_noise_e}, (ny, nx))  # fmt: skip
     if _backend.is_dask(stack):
         stack = stack.rechunk({0: frame_chunk, 1: -1, 2: -1})
     geometry = (roi_size, zlut, mode, o, (ny, nx), cam)
@@ -343,8 +345,12 @@ def track_beads(
     )
 
 
-def _frame_camera(camera: Any, scalars: dict[str, Any], frame: tuple[int, int]) -> CameraModel | None:  # fmt: skip
-    """The camera for whole frames: maps must have the frames' shape (Y, X)."""
+def frame_camera(camera: Any, scalars: dict[str, Any], frame: tuple[int, ...]) -> CameraModel | None:  # fmt: skip
+    """The camera for whole frames: maps must have the frames' shape (Y, X).
+
+    Package-internal (no underscore): ``camtrack track``, ``camtrack zlut`` and the Bead
+    tracking widget check a camera against their frames with this one function.
+    """
     cam = as_camera_model(camera, **scalars)
     if cam is not None and cam.shape is not None and tuple(cam.shape) != tuple(frame):
         raise ValueError(
@@ -440,7 +446,7 @@ def _resolve_luts(
             "order of `positions`) or a single ZLut for all."
         )
     resolved = [resolve_options(roi_size, lut, dict(options), mode) for lut in luts]
-    keys = ("n_bins", "oversample", "profile")
+    keys = ("n_bins", "oversample", "profile", "centre")
     for b, o in enumerate(resolved[1:], start=1):
         if any(o[k] != resolved[0][k] for k in keys):
             raise ValueError(

@@ -65,7 +65,12 @@ class ZLutCheck:
 
 
 def check_zlut(
-    calib_rois: Any, z: Any, *, mode: str = "precise", **build_options: Any
+    calib_rois: Any,
+    z: Any,
+    *,
+    mode: str = "precise",
+    centre: str = "symmetry",
+    **build_options: Any,
 ) -> ZLutCheck:
     """Track a calibration sweep's own frames with a LUT built from the others.
 
@@ -77,6 +82,9 @@ def check_zlut(
         z of each frame.
     mode : {"precise", "fast"}
         Tracking mode (for building and for tracking).
+    centre : str
+        How bead centres are measured (for building and for tracking): "symmetry"
+        (the mode's own) or a classic block's name, as in :func:`build_zlut`.
     **build_options
         Passed to :func:`build_zlut` (``profile``, ``n_bins``, ``saturation``, ...).
 
@@ -121,11 +129,11 @@ def check_zlut(
         train[held] = False
         xp, _ = _backend.namespace(calib_rois)
         idx = xp.asarray(np.flatnonzero(train))
-        lut = build_zlut(calib_rois[idx], zz[train], mode=mode, **build_options)
+        lut = build_zlut(calib_rois[idx], zz[train], mode=mode, centre=centre, **build_options)
         test = calib_rois[xp.asarray(held)]
         z_test = zz[held]
     else:
-        lut = build_zlut(calib_rois, zz, mode=mode, **build_options)
+        lut = build_zlut(calib_rois, zz, mode=mode, centre=centre, **build_options)
         test, z_test = calib_rois, zz
     res = track_rois(test, zlut=lut, mode=mode, saturation=build_options.get("saturation", "auto"))  # fmt: skip
     err = np.asarray(_backend.to_host(res.z), dtype=np.float64) - z_test

@@ -15,6 +15,7 @@ import scipy.interpolate
 from camtrack import _backend
 from camtrack._validation import check_choice, check_existing_file, check_integer
 from camtrack.tracking._camera import roi_camera
+from camtrack.tracking._classic import CENTRES, SYMMETRY, measure_classic
 from camtrack.tracking._common import as_rois, quiet
 from camtrack.tracking._measure import (
     MODES,
@@ -59,6 +60,9 @@ class ZLut:
         Clip level (input units) seen in the calibration, if any.
     frames_per_plane : ndarray of int, (P,)
         Calibration frames averaged into each plane.
+    centre : str
+        How the bead centres were measured ("symmetry", the mode's own, or a classic
+        block's name, see :func:`build_zlut`); tracking with this LUT uses the same.
 
     Notes
     -----
@@ -84,6 +88,7 @@ class ZLut:
     weights: np.ndarray | None = field(default=None, repr=False)
     saturation_level: float | None = None
     frames_per_plane: np.ndarray | None = field(default=None, repr=False)
+    centre: str = SYMMETRY
 
     def __post_init__(self) -> None:
         z = np.asarray(self.z, dtype=np.float64).ravel()
@@ -96,6 +101,7 @@ class ZLut:
         if not np.all(np.isfinite(z)) or np.any(np.diff(z) <= 0):
             raise ValueError("`z` must be finite and strictly increasing (sort the planes).")
         check_choice(self.profile, "profile", PROFILES)
+        check_choice(self.centre, "centre", CENTRES)
         check_integer(self.roi_size, "roi_size", minimum=8)
         check_integer(self.oversample, "oversample", minimum=1)
         b = prof.shape[1]
@@ -227,6 +233,7 @@ class ZLut:
             "units": self.units,
             "oversample": self.oversample,
             "saturation_level": _nan_if_none(self.saturation_level),
+            "centre": self.centre,
         }
         with atomic_path(p, overwrite=overwrite, protect=protect) as tmp:
             if suffix == ".npz":
@@ -322,6 +329,8 @@ def load_zlut(path: str | os.PathLike) -> ZLut:
         weights=data["weights"],
         saturation_level=None if np.isnan(sat) else sat,
         frames_per_plane=data["frames_per_plane"],
+        # Files written before the classic centres were offered: the symmetry centre.
+        centre=str(np.asarray(data.get("centre", SYMMETRY))),
     )
 
 
@@ -354,6 +363,7 @@ def build_zlut(
     oversample: int = 1,
     n_bins: int | None = None,
     mode: str = "precise",
+    centre: str = "symmetry",
     saturation: Any = "auto",
     saturation_tol: float = 3.0,
     units: str = "nm",
@@ -384,6 +394,10 @@ def build_zlut(
         information lies there); else ``oversample * (S // 2 - 4)``.
     mode : {"precise", "fast"}
         How the bead centre is found in each frame (see :func:`track_rois`).
+    centre : {"symmetry", "center-of-mass", "auto-conv", "auto-conv-multiline", "quadratic-interpolation", "qi"}
+        "symmetry": the mode's own centre; else a classic block's centre, as in
+        :func:`track_rois`. Recorded in the LUT (``ZLut.centre``), so tracking with it
+        measures centres the same way.
     saturation : None, "auto" or float
         Clipped-pixel handling, as in :func:`track_rois`; clipped bins become NaN in
         the planes where any frame clipped them.
@@ -430,6 +444,7 @@ def build_zlut(
     """
     check_choice(profile, "profile", PROFILES)
     check_choice(mode, "mode", MODES)
+    check_choice(centre, "centre", CENTRES)
     saturation = check_saturation(saturation)
     oversample = check_integer(oversample, "oversample", minimum=1, maximum=8)
     shape = getattr(calib_rois, "shape", None)
@@ -463,8 +478,12 @@ def build_zlut(
     for s in range(0, rois.shape[0], step):
         batch = xp.asarray(rois[s : s + step])
         bcam = None if cam is None else cam.rows(slice(s, s + step))
-        out = measure(xp, batch, mode=mode, profile=profile, n_bins=n_bins, oversample=oversample,
-                      saturation=saturation, saturation_tol=saturation_tol, camera=bcam)  # fmt: skip
+        kw = {"mode": mode, "profile": profile, "n_bins": n_bins, "oversample": oversample,
+              "saturation": saturation, "saturation_tol": saturation_tol, "camera": bcam}  # fmt: skip
+        if centre == SYMMETRY:
+            out = measure(xp, batch, **kw)
+        else:
+            out = measure_classic(xp, batch, centre=centre, **kw)
         profs.append(_backend.to_host(out["profiles"]))
         np.add.at(sums, inverse[s : s + step], _backend.to_host(batch).astype(np.float64))
     prof = np.concatenate(profs)
@@ -500,4 +519,5 @@ def build_zlut(
         weights=weights,
         saturation_level=level,
         frames_per_plane=counts,
+        centre=centre,
     )
