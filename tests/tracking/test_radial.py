@@ -1,4 +1,4 @@
-"""The fast profile's moment-matched kernels, its compiled gather, and the compiled ROI preparation."""
+"""The radial profiles (moment-matched kernels, compiled gather) and the compiled ROI preparation, window and chunked FFT."""
 
 from __future__ import annotations
 
@@ -112,3 +112,35 @@ def test_compiled_gather_equals_the_array_gather(monkeypatch, size, n_bins, over
     assert np.isnan(a).any() and np.isfinite(a).any()
     np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
     np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_rfft2_equals_scipy(dtype):
+    # Chunks written in place by scipy's pocketfft binding: the bits of scipy.fft.rfft2,
+    # for a batch of several chunks and a strided (cropped) input.
+    import scipy.fft
+
+    from camtrack.tracking._common import rfft2
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(150, 64, 64)).astype(dtype)
+    np.testing.assert_array_equal(rfft2(np, a), scipy.fft.rfft2(a, axes=(-2, -1)))
+    b = rng.normal(size=(400, 33, 33)).astype(dtype)[:, 1:, :-1]
+    np.testing.assert_array_equal(rfft2(np, b), scipy.fft.rfft2(b, axes=(-2, -1)))
+
+
+def test_compiled_window_equals_the_array_passes(monkeypatch):
+    # One compiled pass, the same two products in the same order: the same bits.
+    import camtrack.tracking._common as common
+
+    if common._window_kernel() is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(6)
+    g = rng.normal(size=(20, 40, 40)).astype(np.float32)
+    wy = rng.uniform(size=(20, 40)).astype(np.float32)
+    wx = rng.uniform(size=(20, 40)).astype(np.float32)
+    a = common.windowed(np, g, wy, wx)
+    with monkeypatch.context() as mp:
+        mp.setattr(common, "_window_compiled", False)
+        b = common.windowed(np, g, wy, wx)
+    np.testing.assert_array_equal(a, b)

@@ -28,6 +28,7 @@ __all__ = [
     "quiet",
     "rfft2",
     "to_work",
+    "windowed",
 ]
 
 
@@ -57,6 +58,11 @@ def cis(xp: ModuleType, phase: Any, dtype: Any) -> Any:
 
 _FFT_CHUNK_PIXELS = 2**18  # ROI pixels per FFT call: pocketfft's 2-D passes stay in cache
 
+try:  # scipy's own pocketfft binding: it writes each chunk straight into the output
+    from scipy.fft._pocketfft import pypocketfft as _pocketfft
+except Exception:  # pragma: no cover - a scipy without it: chunks are copied
+    _pocketfft = None
+
 
 def rfft2(xp: ModuleType, a: Any) -> Any:
     """Real 2-D FFT over the last two axes of (N, S, S), in cache-sized chunks of ROIs.
@@ -70,6 +76,15 @@ def rfft2(xp: ModuleType, a: Any) -> Any:
     if xp is not np or n <= step:
         return fft.rfft2(a, axes=(-2, -1))
     out = np.empty((n, s, s // 2 + 1), dtype=np.result_type(a.dtype, np.complex64))
+    if _pocketfft is not None and a.dtype in (np.float32, np.float64):
+        # The transform scipy.fft.rfft2 runs, with each chunk's result written in place
+        # instead of allocated and copied (64 px: 9.0 -> 8.2 us per ROI).
+        try:
+            for i in range(0, n, step):
+                _pocketfft.r2c(a[i : i + step], axes=(1, 2), forward=True, inorm=0, out=out[i : i + step], nthreads=1)  # fmt: skip
+            return out
+        except TypeError:  # pragma: no cover - another binding signature: the public call
+            pass
     for i in range(0, n, step):
         out[i : i + step] = fft.rfft2(a[i : i + step], axes=(-2, -1))
     return out
@@ -245,6 +260,49 @@ def _prepare_kernel() -> Any:
                     return None
                 _compiled = numba.njit(nogil=True, cache=True)(_prepare_loop)
     return _compiled or None
+
+
+def windowed(xp: ModuleType, g: Any, wy: Any, wx: Any) -> Any:
+    """``g * wy[:, :, None] * wx[:, None, :]``: ROIs (N, S, S) under separable windows.
+
+    Compiled on numpy (one pass, the same products in the same order, so the same
+    bits; 64 px: 1.8 -> 0.4 us per ROI), else two array passes.
+    """
+    kern = _window_kernel() if xp is np and g.dtype == wy.dtype == wx.dtype else None
+    if kern is None:
+        gw = g * wy[:, :, None]
+        gw *= wx[:, None, :]
+        return gw
+    out = np.empty(g.shape, dtype=g.dtype)
+    kern(np.ascontiguousarray(g), np.ascontiguousarray(wy), np.ascontiguousarray(wx), out)
+    return out
+
+
+def _window_loop(g, wy, wx, out):  # type: ignore[no-untyped-def]
+    n, s, t = g.shape
+    for i in range(n):
+        for y in range(s):
+            a = wy[i, y]
+            for x in range(t):
+                out[i, y, x] = g[i, y, x] * a * wx[i, x]
+
+
+_window_compiled: Any = None
+
+
+def _window_kernel() -> Any:
+    """The compiled :func:`_window_loop`, or None without a working numba."""
+    global _window_compiled
+    if _window_compiled is None:
+        with _lock:
+            if _window_compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _window_compiled = False
+                    return None
+                _window_compiled = numba.njit(nogil=True, cache=True)(_window_loop)
+    return _window_compiled or None
 
 
 def boxes(xp: ModuleType, a: Any, y0: Any, x0: Any, b: int) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from camtrack.tracking._camera import CameraModel, apply_camera
-from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2
+from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2, windowed
 from camtrack.tracking._errors import fast_errors, profile_variance, xy_errors
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
@@ -163,9 +163,10 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     if holed is not None and holed.size:
         gw = g * window(cxd, cyd)
     else:
-        # Separable: two in-place products, no (N, S, S) window (64 px: 4 us per ROI).
-        gw = g * tukey(xp, pos[None, :] - cyd[:, None], half[:, None], taper)[:, :, None]
-        gw *= tukey(xp, pos[None, :] - cxd[:, None], half[:, None], taper)[:, None, :]
+        # Separable: one pass (compiled), no (N, S, S) window (64 px: 4 us per ROI).
+        wy = tukey(xp, pos[None, :] - cyd[:, None], half[:, None], taper)
+        wx = tukey(xp, pos[None, :] - cxd[:, None], half[:, None], taper)
+        gw = windowed(xp, g, wy, wx)
     spec = rfft2(xp, gw)
     del gw
     m = spec.shape[-1]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from camtrack.tracking._common import boxes, cis, fft_module, rfft2
+from camtrack.tracking._common import boxes, cis, fft_module, rfft2, windowed
 
 __all__ = [
     "hole_box",
@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 _TAPER = 0.35  # fraction of the window half-width used by the cosine taper
+
+_compiled: Any = None  # the compiled Newton steps (_newton_kernel)
+_lock = threading.Lock()
 
 
 def tukey(xp: ModuleType, u: Any, half: Any, taper: float = _TAPER) -> Any:
@@ -105,12 +108,69 @@ def hole_box(
 def multiply_hole(
     xp: ModuleType, a: Any, rows: Any, cx: Any, cy: Any, hole: Any, *, smooth: bool = False
 ) -> None:
-    """``a[rows] *= hole_weights(...)`` in place, touching only the holes' boxes."""
+    """``a[rows] *= hole_weights(...)`` in place, touching only the holes' boxes.
+
+    Compiled on numpy (each box's weights computed and applied in one pass, the same
+    float arithmetic: the same bits; a fancy-indexed update cost ~5 ns per pixel).
+    """
     if rows.size == 0:
         return
-    iy, ix, w = hole_box(xp, a.shape[-1], cx, cy, hole, a.dtype, smooth=smooth)
-    idx = (rows[:, None, None], iy[:, :, None], ix[:, None, :])
-    a[idx] *= w
+    kern = _hole_kernel() if xp is np and a.dtype == np.float32 and a.flags.c_contiguous else None
+    if kern is None:
+        iy, ix, w = hole_box(xp, a.shape[-1], cx, cy, hole, a.dtype, smooth=smooth)
+        idx = (rows[:, None, None], iy[:, :, None], ix[:, None, :])
+        a[idx] *= w
+        return
+    size = a.shape[-1]
+    h = hole.astype(a.dtype)
+    reach = (h - 1.0 + _SMOOTH_RAMP) if smooth else (h + _HOLE_RAMP)
+    b = min(size, math.ceil(2.0 * float(reach.max())) + 2)
+    y0 = xp.clip(xp.floor(cy - reach).astype(xp.int64), 0, size - b)
+    x0 = xp.clip(xp.floor(cx - reach).astype(xp.int64), 0, size - b)
+    kern(a, rows.astype(np.int64), y0, x0, b, cx.astype(a.dtype), cy.astype(a.dtype), h, smooth)  # fmt: skip
+
+
+def _hole_loop(a, rows, y0, x0, b, cx, cy, h, smooth):  # type: ignore[no-untyped-def]
+    """:func:`multiply_hole` compiled: float32 throughout, as :func:`hole_box`."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    inv_smooth = np.float32(1.0 / _SMOOTH_RAMP)
+    ramp = np.float32(_HOLE_RAMP)
+    for k in range(rows.shape[0]):
+        ai = a[rows[k]]
+        hk = h[k]
+        edge = hk - one
+        for p in range(b):
+            yy = y0[k] + p
+            dy = np.float32(yy) - cy[k]
+            for q in range(b):
+                xx = x0[k] + q
+                dx = np.float32(xx) - cx[k]
+                r = np.sqrt(dy * dy + dx * dx)
+                if smooth:
+                    u = min(max((r - edge) * inv_smooth, zero), one)
+                    w = u * u * u * (u * (np.float32(6.0) * u - np.float32(15.0)) + np.float32(10.0))  # fmt: skip
+                else:
+                    w = min(max((r - hk) / ramp, zero), one)
+                ai[yy, xx] *= w
+
+
+_hole_compiled: Any = None
+
+
+def _hole_kernel() -> Any:
+    """The compiled :func:`_hole_loop`, or None without a working numba."""
+    global _hole_compiled
+    if _hole_compiled is None:
+        with _lock:
+            if _hole_compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _hole_compiled = False
+                    return None
+                _hole_compiled = numba.njit(nogil=True, cache=True)(_hole_loop)
+    return _hole_compiled or None
 
 
 def _half_width(xp: ModuleType, c: Any, size: int, limit: float | None) -> Any:
@@ -450,10 +510,6 @@ def _newton_2d_loop(spec, wk, size, tx0, ty0, n_iter, value, out_t, out_a):  # t
         out_a[i] = a
 
 
-_compiled: Any = None
-_lock = threading.Lock()
-
-
 def _newton_kernel() -> Any:
     """The compiled :func:`_newton_2d_loop`, or None without a working numba (then the
     array version runs; tested equal to float32 rounding)."""
@@ -513,8 +569,7 @@ def symmetry_centre(
         hw = half[:, None].astype(g.dtype)
         wx1 = tukey(xp, pos[None, :] - cx[:, None].astype(g.dtype), hw)
         wy1 = tukey(xp, pos[None, :] - cy[:, None].astype(g.dtype), hw)
-        gw = g * wy1[:, :, None]
-        gw *= wx1[:, None, :]
+        gw = windowed(xp, g, wy1, wx1)
         if holed is not None:
             multiply_hole(xp, gw, holed, cx[holed], cy[holed], hole[holed], smooth=True)
         spec = rfft2(xp, gw)
