@@ -25,6 +25,7 @@ SHARED_DEFS = {
     "bands", "_bands", "iter_chunks", "frame_blocks",
     "needs_bands", "_needs_bands", "read_band", "_read_band", "spill_reduce",
     "single_threaded_blas", "_single_threaded_blas", "_openblas_threads_api",
+    "temporal_layout", "to_time_tiles",
     "median_mad", "_median_inplace", "median_inplace", "_pixels_last_copy", "_pixels_last",
     "pixels_last", "middle_pair", "select_ranks",
 }  # fmt: skip
@@ -181,6 +182,31 @@ def test_needs_bands_for_whole_frame_chunks_only():
     assert ooc.needs_bands(stack, 4, budget)
     assert not ooc.needs_bands(stack.rechunk((4, 16, 64)), 4, budget)
     assert not ooc.needs_bands(stack.rechunk((40, 64, 64)), 4, budget)
+
+
+def test_temporal_layout_one_rule_for_every_temporal_reduction(monkeypatch):
+    da = pytest.importorskip("dask.array")
+    from camtrack import _spill
+
+    frames = da.zeros((40, 64, 64), dtype=np.uint16, chunks=(4, 64, 64))
+    budget = 40 * 16 * 64 * 4  # tiles of 16 rows: smaller than a frame chunk
+    assert ooc.temporal_layout(frames, 4, budget=budget) == "spill"
+    assert ooc.temporal_layout(frames, 4, budget=budget, cluster=True) == "tiles"
+    assert ooc.temporal_layout(frames, 4) == "tiles"  # one tile holds whole frames
+    assert ooc.temporal_layout(frames.rechunk((4, 16, 64)), 4, budget=budget) == "tiles"
+    monkeypatch.setattr(_spill, "spill_fits", lambda *a, **k: False)
+    assert ooc.temporal_layout(frames, 4, budget=budget) == "chain"
+    tiles = ooc.to_time_tiles(frames, 4, budget=budget)
+    assert tiles.chunks == ((40,), (16,) * 4, (64,))
+
+
+def test_gain_and_background_take_the_temporal_layout_from_the_one_rule():
+    for module in ("gain/_tiles.py", "background/_temporal.py"):
+        got = set()
+        for node in ast.walk(_tree(ROOT / module)):
+            if isinstance(node, ast.ImportFrom) and node.module == "camtrack._outofcore":
+                got |= {a.name for a in node.names}
+        assert {"temporal_layout", "to_time_tiles"} <= got, module
 
 
 # ----------------------------------------------------------------------------- banded

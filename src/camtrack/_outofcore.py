@@ -51,7 +51,9 @@ __all__ = [
     "read_band",
     "single_threaded_blas",
     "spill_reduce",
+    "temporal_layout",
     "tile_chunks",
+    "to_time_tiles",
     "work_dtype",
 ]
 
@@ -193,6 +195,40 @@ def needs_bands(stack: Any, itemsize: int, budget: int = TILE_BYTES) -> bool:
         return False
     _, rows, cols = tile_chunks(stack.shape, itemsize, budget)
     return max(stack.chunks[1]) * max(stack.chunks[2]) > rows * cols
+
+
+def temporal_layout(
+    stack: Any,
+    itemsize: int,
+    *,
+    cluster: bool = False,
+    budget: int = TILE_BYTES,
+    spill_bytes: int | None = None,
+) -> str:
+    """How a dask stack is brought to all frames of each pixel for a temporal reduction.
+
+    ``"tiles"``: rechunked to all-frames tiles (:func:`to_time_tiles`), when that does
+    not gather whole frame chunks (:func:`needs_bands` is False), and always on a
+    cluster (a p2p shuffle through the workers' disks: every frame chunk read once, no
+    worker holding the stack). Otherwise, in this process: ``"spill"``, a band-major
+    spill file (:func:`spill_reduce`; numpy chunks and room for ``spill_bytes``,
+    default the stack's bytes), else ``"chain"``, bands read one after the other, each
+    re-reading its rows of every frame chunk (:func:`read_band`).
+    """
+    if cluster or not needs_bands(stack, itemsize, budget):
+        return "tiles"
+    from camtrack._spill import spill_fits
+
+    on_host = isinstance(getattr(stack, "_meta", None), np.ndarray)
+    nbytes = int(stack.nbytes) if spill_bytes is None else int(spill_bytes)
+    return "spill" if on_host and spill_fits(nbytes) else "chain"
+
+
+def to_time_tiles(stack: Any, itemsize: int, *, cluster: bool = False, budget: int = TILE_BYTES) -> Any:  # fmt: skip
+    """A dask stack rechunked to all-frames tiles (:func:`tile_chunks`); by a p2p shuffle
+    on a cluster when its frames are split over several chunks."""
+    method = "p2p" if cluster and len(stack.chunks[0]) > 1 else None
+    return stack.rechunk(tile_chunks(stack.shape, itemsize, budget), method=method)
 
 
 def read_band(stack: Any, tile: Tile, frames_at_once: int) -> Any:

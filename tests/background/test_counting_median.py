@@ -12,7 +12,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from camtrack import _select
+from camtrack import _outofcore, _select
 from camtrack.background import temporal_median, temporal_percentile
 
 INTS = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64]
@@ -173,7 +173,7 @@ def test_frame_chunked_dask_banded_path_equals_numpy(monkeypatch, tmp_path):
     from camtrack.background import _temporal
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_temporal, "needs_bands", lambda *a: True)
+    monkeypatch.setattr(_outofcore, "needs_bands", lambda *a: True)
     monkeypatch.setattr(_temporal, "SPILL_BAND_BYTES", 40 * 17 * 2 * 3)
     stack = _ints(np.uint16, (41, 23, 17), "outliers", seed=5)
     lazy = da.from_array(stack, chunks=(6, 23, 17))
@@ -248,7 +248,7 @@ import sys
 sys.modules["numba"] = None  # import numba raises ImportError
 import numpy as np
 from camtrack import background as bg
-from camtrack import _select
+from camtrack import _outofcore, _select
 from camtrack.background import _slidehist
 s = (np.arange(31 * 6 * 5) * 7919 % 4001).astype(np.uint16).reshape(31, 6, 5)
 m = bg.temporal_median(s)

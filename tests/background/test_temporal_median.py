@@ -6,6 +6,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
+from camtrack import _outofcore
 from camtrack.background import temporal_median, temporal_percentile
 
 
@@ -165,14 +166,13 @@ def _generated(shape, chunks, seed=0):
 
 
 def test_frame_chunked_dask_is_read_in_bands():
-    from camtrack.background import _temporal
 
     whole_frames = da.zeros((600, 512, 512), dtype=np.uint16, chunks=(50, 512, 512))
     row_tiles = da.zeros((600, 512, 512), dtype=np.uint16, chunks=(50, 8, 512))
     full_time = da.zeros((600, 512, 512), dtype=np.uint16, chunks=(600, 64, 512))
-    assert _temporal.needs_bands(whole_frames, 4)
-    assert not _temporal.needs_bands(row_tiles, 4)
-    assert not _temporal.needs_bands(full_time, 4)
+    assert _outofcore.needs_bands(whole_frames, 4)
+    assert not _outofcore.needs_bands(row_tiles, 4)
+    assert not _outofcore.needs_bands(full_time, 4)
 
 
 @pytest.mark.parametrize("spill", [True, False])  # spill file; re-read bands
@@ -182,7 +182,7 @@ def test_banded_lazy_path_equals_numpy(monkeypatch, tmp_path, spill, band_bytes)
     from camtrack.background import _temporal
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_temporal, "needs_bands", lambda *a: True)
+    monkeypatch.setattr(_outofcore, "needs_bands", lambda *a: True)
     monkeypatch.setattr(_temporal, "BAND_BYTES", band_bytes)
     monkeypatch.setattr(_temporal, "SPILL_BAND_BYTES", band_bytes)
     monkeypatch.setattr(_spill, "WRITE_BYTES", 17 * 23 * 2 * 5)  # groups of whole chunks
@@ -202,10 +202,9 @@ def test_banded_lazy_path_equals_numpy(monkeypatch, tmp_path, spill, band_bytes)
 
 
 def test_spill_file_is_removed_after_an_error(monkeypatch, tmp_path):
-    from camtrack.background import _temporal
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_temporal, "needs_bands", lambda *a: True)
+    monkeypatch.setattr(_outofcore, "needs_bands", lambda *a: True)
     calls = []
 
     def block(block_info=None):
@@ -225,7 +224,7 @@ def test_spill_reads_each_frame_chunk_once(monkeypatch, tmp_path):
     from camtrack.background import _temporal
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_temporal, "needs_bands", lambda *a: True)
+    monkeypatch.setattr(_outofcore, "needs_bands", lambda *a: True)
     monkeypatch.setattr(_temporal, "SPILL_BAND_BYTES", 60 * 4 * 32 * 2)  # 8 bands
     reads = []
 
@@ -254,7 +253,7 @@ def test_banded_lazy_path_memory_stays_bounded(monkeypatch):
     monkeypatch.setattr(_temporal, "SPILL_BAND_BYTES", 2 * 2**20)
     monkeypatch.setattr(_spill, "WRITE_BYTES", 4 * 2**20)
     d = _generated((400, 128, 256), ((20,) * 20, (128,), (256,)), seed=4)
-    monkeypatch.setattr(_temporal, "needs_bands", lambda *a: True)
+    monkeypatch.setattr(_outofcore, "needs_bands", lambda *a: True)
     med = temporal_median(d)
     tracemalloc.start()
     try:

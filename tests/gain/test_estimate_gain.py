@@ -163,9 +163,13 @@ def test_median_of_frame_chunked_dask_spills_and_cleans_up(clean, tmp_path, monk
     """A frame-chunked lazy stack goes through a band-major spill file (one read per
     tile instead of one per tile and chunk): same maps as numpy, no file left behind."""
     da = pytest.importorskip("dask.array")
+    from camtrack.gain import _tiles
+
     stack, _, _ = clean
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     ref = estimate_gain(stack, method="median")
+    # Tiles smaller than a frame chunk (a long stack of large frames, scaled down).
+    monkeypatch.setattr(_tiles, "MEDIAN_TILE_BYTES", stack.shape[0] * stack.shape[2] * 4 * 16)
     bars = []  # (total, ticks) per bar: the spill's writes, then its bands
 
     def progress(it, total):

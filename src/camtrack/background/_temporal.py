@@ -11,11 +11,11 @@ from camtrack import _backend
 from camtrack._outofcore import (
     BAND_BYTES,
     SPILL_BAND_BYTES,
-    needs_bands,
     plan_tiles,
     read_band,
     spill_reduce,
-    tile_chunks,
+    temporal_layout,
+    to_time_tiles,
     work_dtype,
 )
 from camtrack._parallel import Hidden, is_distributed
@@ -91,6 +91,7 @@ def _reduce_bands(
     dtype: Any,
     skip_nan: bool = False,
     progress: Progress | None = None,
+    spill: bool = True,
 ) -> Any:
     """Lazy quantiles of a frame-chunked dask stack: spilled band-major, or band by band.
 
@@ -98,10 +99,11 @@ def _reduce_bands(
     frame group written and per band reduced, so a Cancel raised from it stops that
     single long task within a group or a band, not at its end.
 
-    With numpy chunks and room on disk, one task rewrites the stack band-major into a
+    ``spill`` (the ``"spill"`` layout of :func:`camtrack._outofcore.temporal_layout`:
+    numpy chunks and room on disk): one task rewrites the stack band-major into a
     temporary spill file in a single pass over its frame chunks (:func:`camtrack._outofcore.spill_reduce`),
     then reduces the bands one after the other, each a single contiguous read: the
-    I/O is 3 x the stack whatever its size. Otherwise (cupy chunks, no room) each band
+    I/O is 3 x the stack whatever its size. Otherwise (the ``"chain"`` layout) each band
     task reads its rows of every frame chunk, recomputing or re-reading the chunks once
     per band, and the bands are chained so that they run one after the other. Memory
     stays bounded either way.
@@ -109,14 +111,12 @@ def _reduce_bands(
     import dask
     import dask.array as da
 
-    from camtrack._spill import spill_fits
-
     meta = dask_meta(stack, dtype, 3)
     src = Hidden(stack)
     mask_src = None if pixel_mask is None else Hidden(da.asarray(pixel_mask))
     planes = len(qs) + int(skip_nan)
     shape = (planes, *stack.shape[1:])
-    if isinstance(meta, np.ndarray) and spill_fits(_spill_bytes(stack, pixel_mask)):
+    if spill:
         task = dask.delayed(_spill_task, pure=False)
         value = task(src, mask_src, qs, sigma_clip, dtype, skip_nan, Hidden(progress))
         return da.from_delayed(value, shape=shape, dtype=dtype, meta=meta)
@@ -188,19 +188,20 @@ def _reduce(
     itemsize = dtype.itemsize
     planes = len(qs) + int(skip_nan)
 
-    if is_dask(stack) and needs_bands(stack, itemsize) and not cluster:
-        return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype, skip_nan, progress)
     if is_dask(stack):
         import dask.array as da
 
-        chunks = tile_chunks(stack.shape, itemsize)
-        method = "p2p" if cluster and len(stack.chunks[0]) > 1 else None
-        data = stack.rechunk(chunks, method=method)
+        spill_bytes = _spill_bytes(stack, pixel_mask)
+        layout = temporal_layout(stack, itemsize, cluster=cluster, spill_bytes=spill_bytes)
+        if layout != "tiles":
+            spill = layout == "spill"
+            return _reduce_bands(stack, qs, pixel_mask, sigma_clip, dtype, skip_nan, progress, spill)  # fmt: skip
+        data = to_time_tiles(stack, itemsize, cluster=cluster)
         args = [data]
         if pixel_mask is not None:
             left_out = da.asarray(pixel_mask)
-            frames_split = len(left_out.chunks[0]) > 1
-            args.append((~left_out).rechunk(data.chunks, method=method if frames_split else None))
+            method = "p2p" if cluster and len(left_out.chunks[0]) > 1 else None
+            args.append((~left_out).rechunk(data.chunks, method=method))
 
         def kernel(block: Any, *rest: Any) -> Any:
             return tile_quantiles(

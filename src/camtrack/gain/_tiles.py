@@ -39,6 +39,8 @@ from camtrack._outofcore import (
     plan_tiles,
     single_threaded_blas,
     spill_reduce,
+    temporal_layout,
+    to_time_tiles,
     work_dtype,
 )
 from camtrack._parallel import (
@@ -233,19 +235,16 @@ def _median_dask(
     import dask.array as da
     from dask.base import tokenize
 
-    from camtrack._spill import spill_fits
-
-    t = int(stack.shape[0])
-    frame_chunked = len(stack.chunks[0]) > 1
-    on_host = isinstance(getattr(stack, "_meta", None), np.ndarray)
     cluster = is_distributed(scheduler)
-    if frame_chunked and on_host and not cluster and spill_fits(stack.nbytes):
+    itemsize = work_dtype(stack.dtype).itemsize
+    # The engine's one rule (shared with the background's quantiles): a spill file when
+    # the all-frames tiles would gather whole frame chunks in this process; else a
+    # rechunk to those tiles (a p2p shuffle on a cluster). Without room to spill (or on
+    # cupy chunks) the rechunk too: one task per tile, memory bounded by the tile.
+    layout = temporal_layout(stack, itemsize, cluster=cluster, budget=MEDIAN_TILE_BYTES)
+    if layout == "spill":
         return _median_spill(stack, progress)
-    ys, xs = _median_tiles(stack, 1)[0]
-    # On a cluster, frames -> all-frames tiles is a p2p shuffle through the workers'
-    # disks: every frame chunk is read once and no worker holds the whole stack.
-    method = "p2p" if cluster and frame_chunked else None
-    data = stack.rechunk((t, ys.stop - ys.start, xs.stop - xs.start), method=method)
+    data = to_time_tiles(stack, itemsize, cluster=cluster, budget=MEDIAN_TILE_BYTES)
     xp, _ = _backend.namespace(stack)
     name = f"camtrack-gain-median-{tokenize(data)}"
     out = da.map_blocks(

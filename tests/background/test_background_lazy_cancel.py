@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from camtrack import _outofcore
 from camtrack import background as bg
 from camtrack._parallel import compute
 
@@ -108,7 +109,7 @@ def small_budgets(monkeypatch, tmp_path):
     from camtrack.background import _rolling, _temporal
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_temporal, "needs_bands", lambda *a: True)
+    monkeypatch.setattr(_outofcore, "needs_bands", lambda *a: True)
     monkeypatch.setattr(_temporal, "SPILL_BAND_BYTES", 120 * 8 * 40 * 2)  # 6 bands
     monkeypatch.setattr(_rolling, "_BLOCK_BYTES", 40 * 48 * 40 * 4)  # blocks of frames
     return tmp_path
