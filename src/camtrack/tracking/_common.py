@@ -27,6 +27,7 @@ __all__ = [
     "prepare",
     "quiet",
     "rfft2",
+    "shift_spectrum",
     "to_work",
     "windowed",
 ]
@@ -303,6 +304,85 @@ def _window_kernel() -> Any:
                     return None
                 _window_compiled = numba.njit(nogil=True, cache=True)(_window_loop)
     return _window_compiled or None
+
+
+def shift_spectrum(xp: ModuleType, spec: Any, sx: Any, sy: Any, size: int) -> None:
+    """Multiply ``rfft2`` half spectra (N, S, S//2+1) in place by the phase ramps of a
+    shift (sx, sy) px (each (N,)): the images move by (+sx, +sy).
+
+    Compiled on numpy for complex64 (one pass, the ramps by recurrence from one cos and
+    sin per axis in float64), else two array passes with float32 phases; the two agree
+    to float32 rounding.
+    """
+    kern = _shift_kernel() if xp is np and spec.dtype == np.complex64 else None
+    if kern is not None:
+        kern(spec, np.asarray(sx, dtype=np.float64), np.asarray(sy, dtype=np.float64), size)
+        return
+    dt = spec.real.dtype
+    m = spec.shape[-1]
+    kx = xp.arange(m, dtype=dt)
+    ky = xp.arange(size, dtype=dt)
+    ky = xp.where(ky >= (size + 1) // 2, ky - size, ky)
+    om = 2.0 * math.pi / size
+    spec *= cis(xp, -om * ky[None, :] * sy.astype(dt)[:, None], spec.dtype)[:, :, None]
+    spec *= cis(xp, -om * kx[None, :] * sx.astype(dt)[:, None], spec.dtype)[:, None, :]
+
+
+def _shift_loop(spec, sx, sy, size):  # type: ignore[no-untyped-def]
+    n, s, m = spec.shape
+    om = 2.0 * math.pi / size
+    half = (s + 1) // 2
+    exr = np.empty(m)
+    exi = np.empty(m)
+    eyr = np.empty(s)
+    eyi = np.empty(s)
+    for i in range(n):
+        c1 = math.cos(om * sx[i])
+        s1 = -math.sin(om * sx[i])
+        cr, ci = 1.0, 0.0
+        for k in range(m):
+            exr[k] = cr
+            exi[k] = ci
+            cr, ci = cr * c1 - ci * s1, cr * s1 + ci * c1
+        c1 = math.cos(om * sy[i])
+        s1 = -math.sin(om * sy[i])
+        cr, ci = 1.0, 0.0
+        for k in range(half):
+            eyr[k] = cr
+            eyi[k] = ci
+            cr, ci = cr * c1 - ci * s1, cr * s1 + ci * c1
+        cr, ci = 1.0, 0.0
+        for k in range(1, s - half + 1):
+            cr, ci = cr * c1 + ci * s1, ci * c1 - cr * s1
+            eyr[s - k] = cr
+            eyi[s - k] = ci
+        for y in range(s):
+            ar = eyr[y]
+            ai = eyi[y]
+            row = spec[i, y]
+            for k in range(m):
+                pr = np.float32(ar * exr[k] - ai * exi[k])
+                pi = np.float32(ar * exi[k] + ai * exr[k])
+                z = row[k]
+                row[k] = complex(z.real * pr - z.imag * pi, z.real * pi + z.imag * pr)
+
+
+_shift_compiled: Any = None
+
+
+def _shift_kernel() -> Any:
+    """The compiled :func:`_shift_loop`, or None without a working numba."""
+    global _shift_compiled
+    if _shift_compiled is None:
+        with _lock:
+            if _shift_compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _shift_compiled = False
+                    return None
+                _shift_compiled = numba.njit(nogil=True, cache=True)(_shift_loop)
+    return _shift_compiled or None
 
 
 def boxes(xp: ModuleType, a: Any, y0: Any, x0: Any, b: int) -> Any:

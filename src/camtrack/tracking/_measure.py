@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from camtrack.tracking._camera import CameraModel, apply_camera
-from camtrack.tracking._common import cis, fft_module, prepare, quiet, rfft2, windowed
+from camtrack.tracking._common import fft_module, prepare, quiet, rfft2, shift_spectrum, windowed
 from camtrack.tracking._errors import fast_errors, profile_variance, xy_errors
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
@@ -126,7 +126,6 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
     """
     s = g.shape[-1]
     dt = g.dtype
-    cdt = np.result_type(dt, np.complex64)
     pos = xp.arange(s, dtype=dt)
     cxd = cx.astype(dt)
     cyd = cy.astype(dt)
@@ -169,15 +168,7 @@ def shifted_profile(xp: ModuleType, op: Any, g: Any, cx: Any, cy: Any, hole: Any
         gw = windowed(xp, g, wy, wx)
     spec = rfft2(xp, gw)
     del gw
-    m = spec.shape[-1]
-    sx = t0 - cxd
-    sy = t0 - cyd
-    kx = xp.arange(m, dtype=dt)
-    ky = xp.arange(s, dtype=dt)
-    ky = xp.where(ky >= (s + 1) // 2, ky - s, ky)
-    om = 2.0 * math.pi / s
-    spec *= cis(xp, -om * ky[None, :] * sy[:, None], cdt)[:, :, None]
-    spec *= cis(xp, -om * kx[None, :] * sx[:, None], cdt)[:, None, :]
+    shift_spectrum(xp, spec, t0 - cxd, t0 - cyd, s)
     # The centred window's kernel sums (the profile's denominators): one row for every
     # bead under the common window without a hole, the others' own (64 px: an (N, S*S)
     # window and its product with the kernel, 12 us per ROI, saved).

@@ -263,6 +263,18 @@ def _cut_hole(
     costs two plain projections and a box instead of several full-image passes.
     """
     n, size, _ = g.shape
+    kern = _cut_kernel() if xp is np and g.dtype == np.float32 and g.flags.c_contiguous else None
+    if kern is not None:
+        # Compiled: each box's hole weights, products and sums in one pass (the array
+        # version builds, copies and reduces (n, b, b) temporaries; 64 px clipped ROIs:
+        # about 4 us per ROI and iteration).
+        h = hole.astype(g.dtype)
+        reach = h + _HOLE_RAMP
+        b = min(size, math.ceil(2.0 * float(reach.max())) + 2)
+        y0 = xp.clip(xp.floor(cy - reach).astype(xp.int64), 0, size - b)
+        x0 = xp.clip(xp.floor(cx - reach).astype(xp.int64), 0, size - b)
+        kern(g, y0, x0, b, cx.astype(g.dtype), cy.astype(g.dtype), h, wx, wy, cols, rows)
+        return
     iy, ix, w = hole_box(xp, size, cx, cy, hole, g.dtype)
     k = xp.arange(n)[:, None]
     box = boxes(xp, g, iy[:, 0], ix[:, 0], iy.shape[1])  # (n, b, b) copies
@@ -271,6 +283,51 @@ def _cut_hole(
     wxb = xp.take_along_axis(wx, ix, axis=1)
     cols[k, ix] -= xp.einsum("nab,na->nb", box, wyb)
     rows[k, iy] -= xp.einsum("nab,nb->na", box, wxb)
+
+
+def _cut_loop(g, y0, x0, b, cx, cy, h, wx, wy, cols, rows):  # type: ignore[no-untyped-def]
+    """:func:`_cut_hole` compiled: per ROI, the box pixels times (1 - hole weight),
+    summed into the column and row projections' corrections."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    ramp = np.float32(_HOLE_RAMP)
+    acc = np.empty(b, dtype=np.float32)
+    for i in range(g.shape[0]):
+        acc[:] = 0.0
+        hi = h[i]
+        for p in range(b):
+            y = y0[i] + p
+            dy = np.float32(y) - cy[i]
+            wyi = wy[i, y]
+            racc = zero
+            for q in range(b):
+                x = x0[i] + q
+                dx = np.float32(x) - cx[i]
+                r = np.sqrt(dy * dy + dx * dx)
+                v = g[i, y, x] * (one - min(max((r - hi) / ramp, zero), one))
+                acc[q] += v * wyi
+                racc += v * wx[i, x]
+            rows[i, y] -= racc
+        for q in range(b):
+            cols[i, x0[i] + q] -= acc[q]
+
+
+_cut_compiled: Any = None
+
+
+def _cut_kernel() -> Any:
+    """The compiled :func:`_cut_loop`, or None without a working numba."""
+    global _cut_compiled
+    if _cut_compiled is None:
+        with _lock:
+            if _cut_compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _cut_compiled = False
+                    return None
+                _cut_compiled = numba.njit(nogil=True, cache=True)(_cut_loop)
+    return _cut_compiled or None
 
 
 def projection_centre(
