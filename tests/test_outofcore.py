@@ -21,7 +21,7 @@ ENGINES = ("gain", "background")
 # Names of the shared pieces, and the private names their former copies had.
 SHARED_DEFS = {
     "work_dtype", "fitted_work_dtype", "_work_itemsize",
-    "plan_tiles", "tile_chunks", "dask_tile_chunks", "merge_tiles", "_merge_tiles", "_tiles",
+    "plan_tiles", "plan_blocks", "tile_chunks", "dask_tile_chunks", "merge_tiles", "_merge_tiles", "_tiles",
     "bands", "_bands", "iter_chunks", "frame_blocks",
     "needs_bands", "_needs_bands", "read_band", "_read_band", "spill_reduce",
     "single_threaded_blas", "_single_threaded_blas", "_openblas_threads_api",
@@ -156,6 +156,28 @@ def test_plan_tiles_cover_the_frame_once_within_the_budget(shape, itemsize, budg
     assert max(sizes) * t * itemsize <= max(budget, t * itemsize)
     assert max(ys.stop - ys.start for ys, _ in tiles) <= -(-ny // min_tiles)
     assert ooc.tile_chunks(shape, itemsize, budget)[0] == t
+
+
+@pytest.mark.parametrize(
+    "shape", [(300, 37, 53), (1000, 512, 512), (80, 2048, 2048), (5, 3, 9000)]
+)
+@pytest.mark.parametrize("itemsize", [2, 4])
+def test_plan_blocks_fit_the_budget(shape, itemsize):
+    _t, ny, nx = shape
+    budget = 2**20
+    for kwargs in ({"frames": 64, "overlap": 1}, {"frames": 64, "row_multiple": 8}):
+        row_bands, per = ooc.plan_blocks(shape, itemsize, budget=budget, **kwargs)
+        assert _covers([(ys, slice(0, nx)) for ys in row_bands], ny, nx)
+        height = row_bands[0].stop - row_bands[0].start
+        step = kwargs.get("row_multiple", 1)
+        if height > step:  # not the floor of one row (or one multiple): within budget
+            assert 64 * height * nx * itemsize <= budget
+        assert per >= 64
+        assert per == 64 or (per + kwargs.get("overlap", 0)) * height * nx * itemsize <= budget
+    whole, _ = ooc.plan_blocks(shape, itemsize, frames=64, whole_rows=True, budget=budget)
+    assert whole == [slice(0, ny)]
+    _, capped = ooc.plan_blocks(shape, itemsize, frames=8, max_frames=10, budget=budget)
+    assert 8 <= capped <= 10
 
 
 def test_merge_tiles_joins_full_width_bands_only():

@@ -47,6 +47,7 @@ __all__ = [
     "frame_blocks",
     "merge_tiles",
     "needs_bands",
+    "plan_blocks",
     "plan_tiles",
     "read_band",
     "single_threaded_blas",
@@ -154,6 +155,40 @@ def plan_tiles(
         return [(ys, slice(0, nx)) for ys in bands(ny, rows)]
     cols = fit(budget, t * itemsize, nx)
     return [(slice(y, y + 1), xs) for y in range(ny) for xs in bands(nx, cols)]
+
+
+def plan_blocks(
+    shape: Sequence[int],
+    itemsize: int,
+    *,
+    frames: int,
+    overlap: int = 0,
+    min_frames: int | None = None,
+    max_frames: int | None = None,
+    row_multiple: int = 1,
+    whole_rows: bool = False,
+    budget: int = BLOCK_BYTES,
+) -> tuple[list[slice], int]:
+    """Row bands and frames per block of a streaming (mergeable) reduction.
+
+    The blocks of a stack that is reduced frames first (sums that merge, whatever
+    the split): bands of rows such that ``frames`` frames of one band fit in
+    ``budget`` bytes (a multiple of ``row_multiple`` rows; every row when
+    ``whole_rows``, for readers that return whole frames), then as many frames per
+    block as fit the budget for those rows, less the ``overlap`` frames a block reads
+    beyond its own, clamped to [``min_frames`` (default ``frames``), ``max_frames``].
+    Returns ``(bands, frames_per_block)``.
+    """
+    _t, ny, nx = (int(s) for s in shape)
+    rows = fit(budget, frames * nx * itemsize, ny)
+    if row_multiple > 1:
+        rows = max(row_multiple, rows // row_multiple * row_multiple)
+    if whole_rows:
+        rows = ny
+    row_bands = bands(ny, rows)
+    height = row_bands[0].stop - row_bands[0].start
+    per = max(frames if min_frames is None else min_frames, budget // (height * nx * itemsize) - overlap)  # fmt: skip
+    return row_bands, per if max_frames is None else min(per, max_frames)
 
 
 def tile_chunks(

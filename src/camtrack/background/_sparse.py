@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import TILE_BYTES, frame_blocks, work_dtype
+from camtrack._outofcore import TILE_BYTES, fit, frame_blocks, work_dtype
 from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import (
     check_integer,
@@ -102,7 +102,7 @@ class SparseMedianResult:
         import dask.array as da
 
         _, ny, nx = self.images.shape
-        per = max(1, TILE_BYTES // max(1, ny * nx * self.images.dtype.itemsize))
+        per = fit(TILE_BYTES, ny * nx * self.images.dtype.itemsize, len(self.frame_index))
         idx = da.from_array(self.frame_index, chunks=per)
         imgs = da.from_array(self.images, chunks=self.images.shape)
         args: list[Any] = [idx, "t", imgs, "nyx"]
@@ -490,7 +490,7 @@ def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarra
         )
     xp, _ = _backend.namespace(stack)
     out = xp.empty(n_frames, dtype=dtype)
-    per = max(1, TILE_BYTES // max(1, ny * nx * dtype.itemsize))
+    per = fit(TILE_BYTES, ny * nx * dtype.itemsize, n_frames)
     # blocks whose float copy (the float path) stays within a tile, and a few per
     # thread to balance them
     workers = n_workers() if xp is np else 1

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import TILE_BYTES, bands, frame_blocks, work_dtype
+from camtrack._outofcore import TILE_BYTES, bands, fit, frame_blocks, work_dtype
 from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import check_choice, check_integer, check_stack
 from camtrack.background._common import (
@@ -113,8 +113,9 @@ class _Accumulator:
 
 
 def _frames_per_block(stack: Any) -> int:
-    ny, nx = int(stack.shape[1]), int(stack.shape[2])
-    return max(1, TILE_BYTES // (ny * nx * 8))
+    """Frames whose float64 copy fits one tile's budget."""
+    t, ny, nx = (int(s) for s in stack.shape)
+    return fit(TILE_BYTES, ny * nx * 8, t)
 
 
 def iter_frame_stats(

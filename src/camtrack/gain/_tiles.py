@@ -36,6 +36,7 @@ from camtrack._outofcore import (
     MEDIAN_TILE_BYTES,
     STORE_MEMORY_BYTES,
     merge_tiles,
+    plan_blocks,
     plan_tiles,
     single_threaded_blas,
     spill_reduce,
@@ -111,21 +112,17 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
     import dask
     from dask.base import tokenize
 
-    t, ny, nx = (int(s) for s in stack.shape)
+    t = int(stack.shape[0])
     itemsize = max(np.dtype(stack.dtype).itemsize, 2)
-    frames = SLAB_FRAMES + OVERLAP
-    # Blocks: a few slabs of frames; row bands only when one frame is very large.
-    rows = max(1, min(ny, BLOCK_BYTES // (frames * nx * itemsize)))
+    # Blocks: a few slabs of frames; row bands only when one frame is very large. On a
+    # cluster each task reads its own frames (Hidden) and a read returns whole frames:
+    # row bands would read every frame once per band.
     cluster = is_distributed(scheduler)
-    if cluster and _whole_frames(stack):
-        # Each task reads its own frames (Hidden) and a read returns whole frames:
-        # row bands would read every frame once per band.
-        rows = ny
-    bands = _outofcore.bands(ny, rows)
-    block_frames = max(
-        SLAB_FRAMES, (BLOCK_BYTES // ((bands[0].stop - bands[0].start) * nx * itemsize)) - OVERLAP
-    )
-    block_frames = max(SLAB_FRAMES, min(block_frames, 4 * SLAB_FRAMES))
+    bands, block_frames = plan_blocks(
+        stack.shape, itemsize, frames=SLAB_FRAMES + OVERLAP, overlap=OVERLAP,
+        min_frames=SLAB_FRAMES, max_frames=4 * SLAB_FRAMES, budget=BLOCK_BYTES,
+        whole_rows=cluster and _whole_frames(stack),
+    )  # fmt: skip
     edges = [*list(range(0, t, block_frames)), t]
     runs = [[(a, b)] for a, b in itertools.pairwise(edges)]
     if cluster:
@@ -467,14 +464,13 @@ def _robust_pieces(stack: Any, whole: bool = False) -> list[tuple[slice, slice]]
     :data:`BLOCK_BYTES` of input each, rows starting at block boundaries."""
     from camtrack.gain._robust import BLOCK
 
-    t, ny, nx = (int(s) for s in stack.shape)
+    t = int(stack.shape[0])
     itemsize = max(np.dtype(stack.dtype).itemsize, 2)
-    frames = 64
-    rows = max(BLOCK, min(ny, BLOCK_BYTES // (frames * nx * itemsize)) // BLOCK * BLOCK)
-    if whole:  # pieces read in their own tasks (a cluster): whole frames, each read once
-        rows = ny
-    bands = _outofcore.bands(ny, rows)
-    diffs = max(frames, BLOCK_BYTES // ((bands[0].stop - bands[0].start) * nx * itemsize) - 1)
+    # Pieces read in their own tasks (a cluster) take whole frames, each read once.
+    bands, diffs = plan_blocks(
+        stack.shape, itemsize, frames=64, overlap=1, row_multiple=BLOCK, whole_rows=whole,
+        budget=BLOCK_BYTES,
+    )  # fmt: skip
     edges = [*range(0, t - 1, diffs), t - 1]
     return [(slice(a, b), ys) for ys in bands for a, b in itertools.pairwise(edges)]
 
