@@ -15,6 +15,10 @@ example:
   camtrack zlut zsweep.tif --z-csv zsweep_z.csv -o lut.h5
   camtrack zlut zsweep.tif --z-start -4500 --z-step 100 --frames-per-plane 4 -o lut.h5
   camtrack zlut field_sweep.h5 --z-start 0 --z-step 50 --roi-size 64 --bead 120.5 88 -o lut.h5
+  camtrack zlut zsweep.tif --z-csv zsweep_z.csv --centre qi --profile radial -o lut_qi.h5
+
+A classic --centre (here QI) is recorded in the LUT: `camtrack track --lut lut_qi.h5`
+then measures x, y with it too (and refuses another --centre).
 
 z is in nm (the Z-LUT's unit). The self-check tracks held-out sweep frames with a LUT
 built from the others and prints their RMS error and the unambiguous z range.

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from camtrack import tracking
+from camtrack._backend import to_host
 from camtrack.simulate import (
     bead_field,
     bead_rois,
@@ -210,3 +211,18 @@ def test_qi_converges_at_its_defaults(sim):
     assert rms(tracking.qi(rois, sx, sy, n_iter=3)) > 3 * rms(default)
     with pytest.raises(ValueError, match="`tol`"):
         tracking.qi(rois, sx, sy, tol=-1.0)
+
+
+@pytest.mark.parametrize("centre", CLASSIC)
+def test_classic_centres_on_the_device_double_equal_host(fakecupy, centre):
+    """The cupy double (tests/_fakecupy.py) refuses host/device mixing as cupy does:
+    the classic path keeps to one device and gives the host's positions and z."""
+    calib, ct = zsweep(PLANES, roi_size=S, frames_per_plane=2, rng=5)
+    rois, _ = bead_rois([23.2, 24.1], [23.9, 22.8], [400.0, -900.0], S, rng=6)
+    lut = tracking.build_zlut(calib, ct.z_nm, centre=centre)
+    dev_lut = tracking.build_zlut(fakecupy.asarray(calib), ct.z_nm, centre=centre)
+    np.testing.assert_allclose(dev_lut.profiles, lut.profiles, rtol=1e-5, atol=1e-6)
+    dev = tracking.track_rois(fakecupy.asarray(rois), zlut=lut)
+    host = tracking.track_rois(rois, zlut=lut)
+    np.testing.assert_allclose(to_host(dev.x), host.x, atol=1e-6)
+    np.testing.assert_allclose(to_host(dev.z), host.z, atol=1e-3)

@@ -218,7 +218,7 @@ def track_rois(
         described under ``mode``. Any other value names a classic building block
         (:func:`center_of_mass`, :func:`auto_conv`, :func:`auto_conv_multiline`,
         :func:`quadratic_interpolation`, :func:`qi`), run at its defaults; the
-        refinements start from :func:`center_of_mass`. The profile (``mode`` still
+        refinements start from the peak of the ROI's 2-D auto-convolution. The profile (``mode`` still
         picks how it is taken) and z are then measured about those centres; ``x_err``,
         ``y_err`` and ``quality`` are NaN (no error model of these estimators; see
         Notes). Taken from the LUT when one is given (a different value is refused).

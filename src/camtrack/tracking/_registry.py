@@ -98,8 +98,8 @@ CENTRES = Registry(
         ),
         Method(
             "center-of-mass", center_of_mass,
-            "Intensity-weighted centre of each ROI above its mean; a start for the "
-            "refinements. Biased towards the ROI middle.",
+            "Intensity-weighted centre of each ROI above its mean: a quick start, "
+            "biased towards the ROI middle.",
             (Param("background", str, choices=("none", "mean", "median"), **_PY),),
             label="centre of mass", picked_by="centre",
         ),

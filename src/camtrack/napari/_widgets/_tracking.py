@@ -20,8 +20,13 @@
    coloured by z, a Tracks layer ``tracks`` and a docked z(t) plot
    (or x, y) where the beads selected in the viewer are highlighted. A ``scheduler``
    address tracks the frame chunks in parallel on a dask.distributed cluster.
-4. *Live preview*: changing the ROI size or mode (or the frame) re-tracks the beads in
-   the current frame only.
+4. *Live preview*: changing the ROI size, mode or centre (or the frame) re-tracks the
+   beads in the current frame only.
+
+*advanced* shows the centre estimator (the mode's own symmetry centre, or a classic
+block: centre of mass, auto-convolution, quadratic interpolation, QI) and the Z-LUT's
+profile (radial or FFT), both from the tracking registries; a LUT records them, so
+tracking with it measures centres the same way (loading or building one sets them).
 5. *Export* writes the table (CSV or HDF5, with x_err, y_err, z_err) atomically, never
    over the input file.
 """
@@ -54,7 +59,7 @@ from camtrack.napari._widgets._threaded import (
     message_label,
     while_alive,
 )
-from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
+from camtrack.napari._widgets._tooltips import parameter_docs, set_tooltips, value_fields
 from camtrack.napari._widgets._zlut_section import (
     BEADS,
     LUT_BEADS,
@@ -62,8 +67,9 @@ from camtrack.napari._widgets._zlut_section import (
     ZLutSection,
     is_sweep,
 )
-from camtrack.tracking._registry import MODES
+from camtrack.tracking._registry import CENTRES, MODES, PROFILES
 from camtrack.tracking._result import check_timing
+from camtrack.tracking._stack import frame_camera
 
 ROIS, TRACKED, TRACKS, PREVIEW = "bead ROIs", "tracked", "tracks", "tracked (preview)"
 CAMERA_SOURCES = ["none", "Camera gain widget", "file"]
@@ -114,6 +120,8 @@ TOOLTIPS = {
     "for offset and read noise) or its per-pixel sCMOS maps (its 'convert with' choice), or "
     "a saved calibration file. Per-pixel maps must cover the "
     "recording's frames; they are cut with each ROI.",
+    "advanced": "Show the centre estimator and the Z-LUT's profile (defaults: the mode's "
+    "symmetry centre, radial profile).",
     "camera_file": "A saved camera calibration: the JSON of the Camera gain widget's 'Save "
     "calibration' (its .h5 maps next to it) or a PixelCalibration .h5 / .npz.",
 }
@@ -128,6 +136,14 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.image = ComboBox(label="image", choices=self._stacks)
         self.roi_size = SpinBox(label="roi_size (px)", value=48, min=8, max=1024, step=2)
         self.mode = ComboBox(label="mode", choices=list(MODES.gui()), value="precise")
+        # Both from the registries: label shown, engine name as value.
+        self.advanced = CheckBox(label="advanced: centre, profile", value=False)
+        self.centre = ComboBox(label="centre",
+                               choices=[(label, m.name) for label, m in CENTRES.gui().items()],
+                               value=next(iter(CENTRES)))  # fmt: skip
+        self.profile = ComboBox(label="profile (Z-LUT)",
+                                choices=[(label, m.name) for label, m in PROFILES.gui().items()],
+                                value=next(iter(PROFILES)))  # fmt: skip
         self.radius = FloatSpinBox(label="find radius (px)", value=16.0, min=2.0, max=500.0)
         self.nm_per_px = FloatSpinBox(
             label="pixel size (nm, 0: unknown)", value=0.0, min=0.0, max=1e5, step=1.0
@@ -171,7 +187,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         super().__init__(
             widgets=[
                 self.image, self.nm_per_px, self.fs_hz, self.exposure_s, self.roi_size,
-                self.mode, self.radius, self.find_button, self.reference_button, self.calibration, self.z_source, self.z_start,
+                self.mode, self.advanced, self.centre, self.profile, self.radius,
+                self.find_button, self.reference_button, self.calibration, self.z_source, self.z_start,
                 self.z_step, self.frames_per_plane, self.z_list, self.z_file, self.lut_beads,
                 self.lut_button, self.lut_use, self.save_lut_button, self.load_lut_button,
                 self.lut_label, self.first_frame, self.last_frame, self.camera,
@@ -182,6 +199,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         )  # fmt: skip
         self.start_button = self.track_button
         self._init_threaded()
+        # The full descriptions (track_beads only refers to track_rois for these).
+        self.centre.tooltip = parameter_docs(tracking.track_rois)["centre"]
+        self.profile.tooltip = parameter_docs(tracking.build_zlut)["profile"]
         set_tooltips(
             value_fields(self),
             (tracking.track_beads, tracking.find_beads, tracking.build_zlut, tracking.track_rois),
@@ -206,6 +226,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self._on_image()
         self._on_z_source()
         self._on_camera()
+        self._on_advanced()
+        self.advanced.changed.connect(self._on_advanced)
         self.camera.changed.connect(self._on_camera)
         self.image.changed.connect(self._on_image)
         self.z_source.changed.connect(self._on_z_source)
@@ -220,7 +242,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.load_lut_button.changed.connect(self._ask_load_lut)
         self.track_button.changed.connect(self.track)
         self.export_button.changed.connect(self._ask_export)
-        for w in (self.roi_size, self.mode, self.preview):
+        for w in (self.roi_size, self.mode, self.centre, self.preview):
             w.changed.connect(self.update_preview)
         self.viewer.dims.events.current_step.connect(deferred(self.update_preview, self.native))
         self.viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -486,6 +508,10 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
     def _on_camera(self, *_: Any) -> None:
         self.camera_file.visible = self.camera.value == "file"
 
+    def _on_advanced(self, *_: Any) -> None:
+        for w in (self.centre, self.profile):
+            w.visible = bool(self.advanced.value)
+
     def camera_model(self) -> tracking.CameraModel | None:
         """The picked camera as a CameraModel (None for 'none'); raises ValueError with
         what to do when the source holds nothing usable."""
@@ -522,8 +548,9 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
     ):  # fmt: skip
         return tracking.track_beads(
             stack, positions, roi_size=int(self.roi_size.value), zlut=zlut,
-            reference=reference or None, mode=self.mode.value, progress=progress,
-            scheduler=self.scheduler.value.strip() or None, camera=camera, **(timing or {}),
+            reference=reference or None, mode=self.mode.value, centre=self.centre.value,
+            progress=progress, scheduler=self.scheduler.value.strip() or None, camera=camera,
+            **(timing or {}),
         )  # fmt: skip
 
     def track(self, *_: Any) -> None:
@@ -676,15 +703,12 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         frame = np.asarray(layer.data[t])
         rois, x0, y0 = tracking.crop_rois(frame, xy[inside, 0], xy[inside, 1], size)
         zlut = self.zlut if self.zlut is not None and self.zlut.roi_size == size else None
-        camera = self.camera_model()
+        # The engine's own check of maps against the frames (as track_beads makes it).
+        camera = frame_camera(self.camera_model(), {}, frame.shape)
         if camera is not None and camera.shape is not None:
-            if tuple(camera.shape) != frame.shape:
-                raise ValueError(
-                    f"The camera maps are {tuple(camera.shape)} px, the frames {frame.shape}: "
-                    "pick the calibration of the sensor area this recording used."
-                )
             camera = camera.crop(y0, x0, size)  # the maps under each ROI
-        res = tracking.track_rois(rois, zlut=zlut, mode=self.mode.value, camera=camera)
+        res = tracking.track_rois(rois, zlut=zlut, mode=self.mode.value, camera=camera,
+                                  centre=self.centre.value)  # fmt: skip
         note = ""
         if self.zlut is not None and zlut is None:
             note = (

@@ -12,6 +12,7 @@ import numpy as np
 
 from camtrack import tracking
 from camtrack.napari._layers import upsert
+from camtrack.tracking._stack import frame_camera
 
 BEADS, LUT = "beads", "Z-LUT"
 
@@ -131,15 +132,12 @@ class ZLutSection:
         return sets, z
 
     def _lut_camera(self, x0: int, y0: int, size: int, frame: tuple[int, ...]) -> Any:
-        """The picked camera for a sweep's ROIs at corner (x0, y0): maps cut there."""
-        cam = self.camera_model()
+        """The picked camera for a sweep's ROIs at corner (x0, y0): maps cut there,
+        after the engine's check that they cover the sweep's frames (track_beads' and
+        ``camtrack zlut``'s)."""
+        cam = frame_camera(self.camera_model(), {}, tuple(int(v) for v in frame))
         if cam is None or cam.shape is None:
             return cam
-        if tuple(cam.shape) != tuple(frame):
-            raise ValueError(
-                f"The camera maps are {tuple(cam.shape)} px, the calibration frames "
-                f"{tuple(frame)}: pick the calibration of the sensor area the sweep used."
-            )
         return cam.crop([y0], [x0], size)
 
     def build_lut(self, *_: Any) -> None:
@@ -150,8 +148,9 @@ class ZLutSection:
             self._error(exc)
             return
         self.lut_button.enabled = False
+        how = {"mode": self.mode.value, "centre": self.centre.value, "profile": self.profile.value}
         self._start(
-            _build_luts, sets, z, self.mode.value, self._progress("Z-LUT"),
+            _build_luts, sets, z, how, self._progress("Z-LUT"),
             returned=self._show_luts, status=f"building {len(sets)} Z-LUT(s) ...",
         )  # fmt: skip
 
@@ -176,6 +175,11 @@ class ZLutSection:
         self.zlut = lut
         if stack is None:
             self.luts = []
+        # Tracking with the LUT measures centres as it was built (the engine refuses
+        # another centre or profile): the fields follow it.
+        for field, value in ((self.centre, lut.centre), (self.profile, lut.profile)):
+            if field.value != value:
+                field.value = value
         if lut.roi_size != self.roi_size.value:
             old = self.roi_size.value
             self.roi_size.value = lut.roi_size
@@ -192,6 +196,8 @@ class ZLutSection:
         self.save_lut_button.enabled = True
         self.lut_label.value = (
             f"Z-LUT: {lut.n_planes} planes, {lut.n_bins} bins, roi {lut.roi_size}"
+            + ("" if lut.centre == "symmetry" else f", centre {lut.centre}")
+            + ("" if lut.profile == "radial" else f", {lut.profile} profile")
         )
 
     def _plot_lut_check(self) -> None:
@@ -258,13 +264,14 @@ LUT_BEADS = ["first bead", "selected beads", "all beads"]
 
 
 def _build_luts(
-    sets: list[tuple[str, int | None, Any, Any]], z: np.ndarray, mode: str, progress: Any
+    sets: list[tuple[str, int | None, Any, Any]], z: np.ndarray, how: dict[str, str], progress: Any
 ) -> list[tuple[str, int | None, tracking.ZLut, tracking.ZLutCheck]]:
-    """A LUT and its held-out self-check per calibration bead (runs in the worker)."""
+    """A LUT and its held-out self-check per calibration bead (runs in the worker);
+    ``how``: mode, centre and profile."""
     out = []
     for label, bead, rois, camera in progress(sets, total=len(sets)):
-        lut = tracking.build_zlut(rois, z, mode=mode, camera=camera)
-        out.append((label, bead, lut, tracking.check_zlut(rois, z, mode=mode)))
+        lut = tracking.build_zlut(rois, z, camera=camera, **how)
+        out.append((label, bead, lut, tracking.check_zlut(rois, z, **how)))
     return out
 
 
