@@ -111,7 +111,7 @@ def small_budgets(monkeypatch, tmp_path):
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     monkeypatch.setattr(_outofcore, "needs_bands", lambda *a: True)
     monkeypatch.setattr(_temporal, "SPILL_BAND_BYTES", 120 * 8 * 40 * 2)  # 6 bands
-    monkeypatch.setattr(_rolling, "_BLOCK_BYTES", 40 * 48 * 40 * 4)  # blocks of frames
+    monkeypatch.setattr(_rolling, "TILE_BYTES", 40 * 48 * 40 * 4)  # blocks of frames
     return tmp_path
 
 

@@ -100,6 +100,6 @@ def test_dask_odd_chunks_and_time_blocks_equal_naive(path, monkeypatch, dtype):
     assert isinstance(lazy, da.Array)
     np.testing.assert_array_equal(lazy.compute(), _naive(stack, 7))
     # whole-frame chunks: processed by blocks of frames, each with its window starts
-    monkeypatch.setattr(_rolling, "_BLOCK_BYTES", 13 * 11 * 6 * 10)
+    monkeypatch.setattr(_rolling, "TILE_BYTES", 13 * 11 * 6 * 10)
     frames = rolling_median(da.from_array(stack, chunks=(5, 13, 11)), 7)
     np.testing.assert_array_equal(frames.compute(), _naive(stack, 7))

@@ -124,7 +124,7 @@ def test_frame_chunked_dask_is_processed_by_time_blocks(
 ):
     from camtrack.background import _rolling
 
-    monkeypatch.setattr(_rolling, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_rolling, "TILE_BYTES", block_bytes)
     monkeypatch.setattr(_rolling, "needs_bands", lambda *a: True)  # a tiny stack
     rng = np.random.default_rng(8)
     stack = rng.integers(0, 4000, (40, 23, 17)).astype(np.uint16)
@@ -156,7 +156,7 @@ def test_frame_chunked_dask_memory_stays_bounded(monkeypatch):
 
     from camtrack.background import _rolling
 
-    monkeypatch.setattr(_rolling, "_BLOCK_BYTES", 3 * 2**20)
+    monkeypatch.setattr(_rolling, "TILE_BYTES", 3 * 2**20)
     stack = da.random.default_rng(3).integers(0, 4000, (200, 128, 256), chunks=(20, 128, 256))
     stack = stack.astype(np.uint16)
 

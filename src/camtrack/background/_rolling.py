@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import needs_bands, plan_tiles, tile_chunks, work_dtype
+from camtrack._outofcore import TILE_BYTES, needs_bands, plan_tiles, tile_chunks, work_dtype
 from camtrack._parallel import is_distributed
 from camtrack._validation import check_integer, check_stack
 from camtrack.background._common import (
@@ -129,19 +129,18 @@ def _rolling_block(block: Any, window: int, out_dtype: Any) -> Any:
     return out
 
 
-# Working bytes of one time block of a frame-chunked dask stack: its input frames
-# (the output frames plus window - 1 of context, native dtype) and its float output.
-_BLOCK_BYTES = 64 * 2**20
-
-
 def _time_blocks(n_frames: int, window: int, frame_px: int, native: int, out: int) -> list[slice]:
-    """Output frame ranges for the time-blocked path, each within ``_BLOCK_BYTES``.
+    """Output frame ranges for the time-blocked path, each within one tile's budget.
+
+    The working bytes of a block, its input frames (the output frames plus
+    ``window - 1`` of context, native dtype) and its float output, stay within
+    :data:`~camtrack._outofcore.TILE_BYTES`, as an all-frames tile of the other path.
 
     A block of ``L`` output frames reads ``L + window - 1`` input frames; ``L`` is at
     least ``window // 4`` (at most 5x re-reading) whatever the frame size.
     """
     per_in, per_out = frame_px * native, frame_px * out
-    length = (_BLOCK_BYTES - (window - 1) * per_in) // (per_in + per_out)
+    length = (TILE_BYTES - (window - 1) * per_in) // (per_in + per_out)
     length = int(min(n_frames, max(length, window // 4, 1)))
     return [slice(a, min(a + length, n_frames)) for a in range(0, n_frames, length)]
 
