@@ -19,6 +19,7 @@ import numpy as np
 
 from camtrack import _backend
 from camtrack._median import median_inplace, middle_pair, pixels_last
+from camtrack._outofcore import work_dtype
 from camtrack._select import COUNTABLE, select_masked, select_ranks, use_counting
 
 # MAD of a normal distribution in units of sigma.
@@ -101,16 +102,11 @@ def _mad(xp: Any, rows: Any, lo: Any, count: Any, med: Any) -> Any:
 def _median_rows(rows: np.ndarray) -> np.ndarray:
     """``numpy.median(rows, axis=1)`` of a private pixel-major copy, by the engine's one
     median kernel (:func:`camtrack._median.median_inplace`, one partition)."""
-    if rows.dtype.kind == "f":
-        # numpy's median averages floats in their own dtype; float16 would round the
-        # mean of the middle pair by up to its spacing (2 ADU at 3000), float32 holds
-        # it exactly (12 significant bits at most).
-        calc = np.result_type(rows.dtype, np.float32)
-    elif rows.dtype.itemsize <= 2:
-        calc = np.dtype(np.float32)  # exact: sums of two 16-bit values fit float32
-    else:
-        calc = np.dtype(np.float64)
-    res = median_inplace(rows, calc)
+    # The middle pair is averaged in the work dtype: numpy's own dtype for float32 and
+    # float64; float16 in float32 (in float16 the mean of the middle pair would round
+    # by up to its spacing, 2 ADU at 3000; float32 holds it exactly); 8/16-bit integers
+    # in float32 (the sum of two fits exactly), wider ones in float64.
+    res = median_inplace(rows, work_dtype(rows.dtype))
     if rows.dtype.kind == "f":
         # partition sorts NaN last; numpy's median is NaN for a pixel with any NaN.
         res[np.isnan(rows).any(axis=1)] = np.nan
@@ -131,7 +127,7 @@ def _integer_quantiles(tile: np.ndarray, qs: list[float], out_dtype: Any) -> np.
     t, ny, nx = tile.shape
     if qs == [50.0]:
         lo, hi = middle_pair(tile)
-        calc = np.dtype(np.float32) if tile.dtype.itemsize <= 2 else np.dtype(np.float64)
+        calc = work_dtype(tile.dtype)  # float32 for 8/16 bits (exact), else float64
         res = hi.astype(calc) if t % 2 else (lo.astype(calc) + hi.astype(calc)) / calc.type(2)
         return res.astype(out_dtype, copy=False)[None]
     # numpy's "linear" method: virtual index (T - 1) * q / 100, its floor and the next
