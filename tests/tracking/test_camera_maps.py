@@ -147,3 +147,50 @@ def test_saved_calibrations_as_camera(tmp_path):
     with pytest.raises(ValueError, match="not a camera calibration file"):
         (tmp_path / "x.txt").write_text("1")
         as_camera_model(tmp_path / "x.txt")
+
+
+def test_check_zlut_tracks_the_held_out_frames_with_the_camera():
+    """check_zlut builds with the camera and tracks the held-out frames with it too:
+    per-frame maps (F, S, S) are split with the frames, and with the maps the check's
+    RMS is the precision of tracking with them (the hot pixels and the gain pattern
+    corrected in both steps)."""
+    from camtrack.tracking import check_zlut
+
+    maps, _, _, _ = _field(4000.0)
+    sub = ScmosMaps(
+        offset_adu=maps.offset_adu[Y0 : Y0 + S, X0 : X0 + S].copy(),
+        e_per_adu=maps.e_per_adu[Y0 : Y0 + S, X0 : X0 + S].copy(),
+        read_noise_e=maps.read_noise_e[Y0 : Y0 + S, X0 : X0 + S].copy(),
+        hot=maps.hot[Y0 : Y0 + S, X0 : X0 + S].copy(),
+    )
+    planes = np.arange(-1500.0, 1501.0, 100.0)
+    calib, ct = gaussian_beam_zsweep(planes, roi_size=S, frames_per_plane=6, background_e=4000.0, maps=sub, rng=7)  # fmt: skip
+    cam = as_camera_model(maps.to_calibration()).crop([Y0], [X0], S)
+    with_maps = check_zlut(calib, ct.z_nm, camera=cam)
+    per_frame = as_camera_model(maps.to_calibration()).crop([Y0] * len(calib), [X0] * len(calib), S)  # fmt: skip
+    split = check_zlut(calib, ct.z_nm, camera=per_frame)
+    ignored = check_zlut(calib, ct.z_nm)
+    assert with_maps.held_out and with_maps.unambiguous_range == (-1500.0, 1500.0)
+    # Identical maps per frame: identical results.
+    np.testing.assert_allclose(split.error, with_maps.error, rtol=0, atol=1e-6)
+    # The same as building on the other frames and tracking the held-out ones with
+    # the camera by hand (the check used to track them without it: the LUT
+    # corrected, the frames not).
+    from camtrack.tracking import track_rois
+
+    held = np.arange(len(calib)).reshape(planes.size, 6)[:, -1]
+    train = np.setdiff1d(np.arange(len(calib)), held)
+    lut = build_zlut(calib[train], ct.z_nm[train], camera=cam)
+    by_hand = track_rois(calib[held], zlut=lut, camera=cam).z - ct.z_nm[held]
+    np.testing.assert_allclose(with_maps.error, by_hand, rtol=0, atol=1e-6)
+    assert with_maps.rms < 1.25 * ignored.rms  # a fixed pattern cancels within a sweep
+    # Tracked with the camera the held-out frames match their truth within the bound
+    # of a 5-frame LUT plane and one frame (about sqrt(1 + 1/5) x one frame's bound).
+    x0 = (S - 1) / 2.0
+    g, off = cam.e_per_adu[0], cam.offset_adu[0]
+
+    def model(xx, yy, zz):
+        return off + gaussian_beam_image(xx, yy, zz, S) * 4000.0 / g
+
+    bound = crlb(model, np.full(planes.size, x0), np.full(planes.size, x0), planes, camera={"e_per_adu": g, "offset_adu": off, "read_noise_e": cam.read_noise_e[0]}).rms()  # fmt: skip
+    assert with_maps.rms < 1.6 * np.sqrt(1.2) * bound["z"]

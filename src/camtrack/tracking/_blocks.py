@@ -205,7 +205,7 @@ def auto_conv(
     --------
     >>> from camtrack.simulate import bead_rois
     >>> from camtrack.tracking import auto_conv
-    >>> rois, truth = bead_rois(20.3, 21.0, 1500.0, size=40, noise=False)
+    >>> rois, truth = bead_rois(20.3, 21.0, 1500.0, roi_size=40, noise=False)
     >>> x, y = auto_conv(rois, 20, 21, sub_pixel=True)
     >>> bool(abs(x[0] - 20.3) < 0.1)
     True
@@ -250,7 +250,7 @@ def auto_conv_multiline(
     --------
     >>> from camtrack.simulate import bead_rois
     >>> from camtrack.tracking import auto_conv_multiline
-    >>> rois, truth = bead_rois(20.3, 21.0, 1500.0, size=40, noise=False)
+    >>> rois, truth = bead_rois(20.3, 21.0, 1500.0, roi_size=40, noise=False)
     >>> x, y = auto_conv_multiline(rois, 20, 21)
     >>> bool(abs(x[0] - 20.3) < 0.1)
     True
@@ -394,7 +394,7 @@ def qi(
     --------
     >>> from camtrack.simulate import bead_rois
     >>> from camtrack.tracking import qi
-    >>> rois, truth = bead_rois(20.3, 19.6, 1500.0, size=40, noise=False)
+    >>> rois, truth = bead_rois(20.3, 19.6, 1500.0, roi_size=40, noise=False)
     >>> x, y = qi(rois, 20.0, 20.0)
     >>> bool(abs(x[0] - 20.3) < 0.02 and abs(y[0] - 19.6) < 0.02)
     True

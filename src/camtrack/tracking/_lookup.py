@@ -366,9 +366,9 @@ def lookup_z(profiles: Any, zlut: ZLut, *, z_iter: int = 5) -> Any:
     >>> from camtrack.simulate import zsweep
     >>> from camtrack.tracking import build_zlut, track_rois, lookup_z
     >>> planes = np.arange(-1000.0, 1001.0, 100.0)
-    >>> calib, _ = zsweep(planes, size=32, frames_per_plane=2, noise=False)
+    >>> calib, _ = zsweep(planes, roi_size=32, frames_per_plane=2, noise=False)
     >>> lut = build_zlut(calib, np.repeat(planes, 2))
-    >>> probe, _ = zsweep([250.0], size=32, frames_per_plane=1, noise=False)
+    >>> probe, _ = zsweep([250.0], roi_size=32, frames_per_plane=1, noise=False)
     >>> z = lookup_z(track_rois(probe).profiles, lut)
     >>> bool(abs(z[0] - 250.0) < 5.0)
     True

@@ -286,7 +286,7 @@ def track_rois(
     >>> import numpy as np
     >>> from camtrack.simulate import bead_rois
     >>> from camtrack.tracking import track_rois
-    >>> rois, truth = bead_rois([30.3, 32.7], [31.9, 30.1], 1500.0, size=64, rng=1)
+    >>> rois, truth = bead_rois([30.3, 32.7], [31.9, 30.1], 1500.0, roi_size=64, rng=1)
     >>> res = track_rois(rois)
     >>> bool(np.all(np.abs(res.x - truth.x) < 0.02)), bool(np.isnan(res.z).all())
     (True, True)

@@ -118,7 +118,7 @@ def fft_profile(
     --------
     >>> from camtrack.simulate import bead_rois
     >>> from camtrack.tracking import fft_profile
-    >>> rois, _ = bead_rois([20.0, 21.0], 20.0, 1500.0, size=40, noise=False)
+    >>> rois, _ = bead_rois([20.0, 21.0], 20.0, 1500.0, roi_size=40, noise=False)
     >>> p = fft_profile(rois, [20.0, 21.0], 20.0)
     >>> bool(abs(p[0, 3] - p[1, 3]) < 1e-2 * abs(p[0, 3]))
     True

@@ -128,7 +128,7 @@ class TrackResult:
         >>> import numpy as np
         >>> from camtrack.simulate import bead_rois
         >>> from camtrack.tracking import track_rois
-        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
+        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, roi_size=32, rng=0)
         >>> list(track_rois(rois).to_dataframe().columns)
         ['x', 'y', 'z', 'x_err', 'y_err', 'z_err', 'quality', 'match']
         """
@@ -186,7 +186,7 @@ class TrackResult:
         >>> import tempfile, pathlib
         >>> from camtrack.simulate import bead_rois
         >>> from camtrack.tracking import track_rois
-        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
+        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, roi_size=32, rng=0)
         >>> out = track_rois(rois).save(pathlib.Path(tempfile.mkdtemp()) / "xy.csv")
         >>> out.read_text().splitlines()[0]
         'x,y,z,x_err,y_err,z_err,quality,match'
@@ -275,7 +275,7 @@ class TrackResult:
         --------
         >>> from camtrack.simulate import bead_rois
         >>> from camtrack.tracking import track_rois
-        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, size=32, rng=0)
+        >>> rois, _ = bead_rois([15.2, 16.0], 15.5, 1000.0, roi_size=32, rng=0)
         >>> data, kw, kind = track_rois(rois).to_points()
         >>> data.shape, kind, list(kw["features"])
         ((2, 2), 'points', ['z', 'x_err', 'y_err', 'z_err', 'quality'])

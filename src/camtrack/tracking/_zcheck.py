@@ -8,9 +8,12 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
+from camtrack.tracking._camera import as_camera_model
 from camtrack.tracking._common import as_rois, quiet
 from camtrack.tracking._pipeline import track_rois
 from camtrack.tracking._zlut import build_zlut
+
+_CAMERA_SCALARS = ("e_per_adu", "offset_adu", "read_noise_e")
 
 __all__ = ["ZLutCheck", "check_zlut", "sweep_z"]
 
@@ -86,7 +89,9 @@ def check_zlut(
         How bead centres are measured (for building and for tracking): "symmetry"
         (the mode's own) or a classic block's name, as in :func:`build_zlut`.
     **build_options
-        Passed to :func:`build_zlut` (``profile``, ``n_bins``, ``saturation``, ...).
+        Passed to :func:`build_zlut` (``profile``, ``n_bins``, ``saturation``,
+        ``camera``, ...). The held-out frames are tracked with the same camera and
+        clipping options (per-frame camera maps, (F, S, S), are split with the frames).
 
     Returns
     -------
@@ -109,7 +114,7 @@ def check_zlut(
     >>> import numpy as np
     >>> from camtrack.simulate import zsweep
     >>> from camtrack.tracking import check_zlut
-    >>> calib, truth = zsweep(np.arange(-2000.0, 2001.0, 100.0), size=32, frames_per_plane=3, rng=0)
+    >>> calib, truth = zsweep(np.arange(-2000.0, 2001.0, 100.0), roi_size=32, frames_per_plane=3, rng=0)
     >>> check = check_zlut(calib, truth.z_nm)
     >>> check.held_out, check.unambiguous_range
     (True, (-2000.0, 2000.0))
@@ -124,18 +129,27 @@ def check_zlut(
     last[inverse] = np.arange(n)  # the last frame of each plane
     held = last[counts >= 2]
     held_out = held.size > 0
+    # The held-out frames are tracked as the LUT's frames were measured: same camera
+    # (per-frame maps split with the frames) and clipping options.
+    cam = as_camera_model(build_options.pop("camera", None), **{k: build_options.pop(k, None) for k in _CAMERA_SCALARS})  # fmt: skip
+    per_frame = cam is not None and cam.shape is not None and len(cam.shape) == 3 and cam.shape[0] == n  # fmt: skip
+    track_kw = {
+        k: build_options[k] for k in ("saturation", "saturation_tol") if k in build_options
+    }
     if held_out:
         train = np.ones(n, dtype=bool)
         train[held] = False
         xp, _ = _backend.namespace(calib_rois)
         idx = xp.asarray(np.flatnonzero(train))
-        lut = build_zlut(calib_rois[idx], zz[train], mode=mode, centre=centre, **build_options)
+        cam_train = cam.rows(np.flatnonzero(train)) if per_frame else cam
+        lut = build_zlut(calib_rois[idx], zz[train], mode=mode, centre=centre, camera=cam_train, **build_options)  # fmt: skip
         test = calib_rois[xp.asarray(held)]
+        cam_test = cam.rows(held) if per_frame else cam
         z_test = zz[held]
     else:
-        lut = build_zlut(calib_rois, zz, mode=mode, centre=centre, **build_options)
-        test, z_test = calib_rois, zz
-    res = track_rois(test, zlut=lut, mode=mode, saturation=build_options.get("saturation", "auto"))  # fmt: skip
+        lut = build_zlut(calib_rois, zz, mode=mode, centre=centre, camera=cam, **build_options)
+        test, z_test, cam_test = calib_rois, zz, cam
+    res = track_rois(test, zlut=lut, mode=mode, camera=cam_test, **track_kw)
     err = np.asarray(_backend.to_host(res.z), dtype=np.float64) - z_test
     step = float(np.median(np.diff(planes)))
     ok_frame = np.isfinite(err) & (np.abs(err) < 0.5 * step)

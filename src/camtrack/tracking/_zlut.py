@@ -437,7 +437,7 @@ def build_zlut(
     >>> from camtrack.simulate import zsweep
     >>> from camtrack.tracking import build_zlut
     >>> planes = np.arange(-1000.0, 1001.0, 250.0)
-    >>> calib, truth = zsweep(planes, size=32, frames_per_plane=3, rng=0)
+    >>> calib, truth = zsweep(planes, roi_size=32, frames_per_plane=3, rng=0)
     >>> lut = build_zlut(calib, truth.z_nm)
     >>> lut.n_planes, lut.n_bins, lut.units
     (9, 16, 'nm')
