@@ -350,3 +350,27 @@ def test_blas_limiter_nests_across_threads_and_restores():
     release.set()
     thread.join()
     assert ooc.blas_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="POSIX fork only")
+@pytest.mark.parametrize("held", [False, True])
+def test_blas_limiter_works_in_a_forked_child(held):
+    """dask's process scheduler forks: the child has none of the parent's threads, so
+    the limiter's helper thread (and a lock it may have held) must not be relied on."""
+    import contextlib
+    import multiprocessing
+
+    if not ooc.blas_threads():
+        pytest.skip("no BLAS library under threadpoolctl's control")
+    with ooc.single_threaded_blas():
+        pass  # the helper thread exists from here on
+    ctx = multiprocessing.get_context("fork")
+    hold = ooc.single_threaded_blas() if held else contextlib.nullcontext()
+    with hold, ctx.Pool(1) as pool:
+        assert pool.apply_async(_limit_in_child).get(timeout=30)
+
+
+def _limit_in_child() -> bool:
+    with ooc.single_threaded_blas() as limited:
+        inside = set(ooc.blas_threads()) == {1}
+    return limited and inside

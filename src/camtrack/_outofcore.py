@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -339,6 +340,18 @@ def _blas_controller() -> Any:
             return None
         _BLAS_CONTROLLER = (len(sys.modules), ThreadpoolController().select(user_api="blas"))
     return _BLAS_CONTROLLER[1]
+
+
+def _reset_blas_state() -> None:
+    """In a forked child: no helper thread, no lock held by a thread that is not there,
+    no users (the child starts with none of its parent's threads)."""
+    global _BLAS_LOCK, _BLAS_USERS, _BLAS_LIMITER, _BLAS_THREAD
+    _BLAS_LOCK = threading.Lock()
+    _BLAS_USERS, _BLAS_LIMITER, _BLAS_THREAD = 0, None, None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX: dask's process scheduler forks workers
+    os.register_at_fork(after_in_child=_reset_blas_state)
 
 
 def _on_blas_thread(func: Callable[[], Any]) -> Any:
