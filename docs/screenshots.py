@@ -108,7 +108,12 @@ def tracking(n_frames: int = 120) -> None:
     # Synchronously (the widget's buttons run the same in thread workers).
     from camtrack.napari._widgets._zlut_section import _build_luts
 
-    widget._show_luts(_build_luts(sets, z, widget.mode.value, lambda it, total: it))
+    how = {
+        "mode": widget.mode.value,
+        "centre": widget.centre.value,
+        "profile": widget.profile.value,
+    }
+    widget._show_luts(_build_luts(sets, z, how, lambda it, total: it))
     _settle()
     layer = widget.image.value
     result = widget.compute(

@@ -139,6 +139,27 @@ def test_layers_follow_frames_and_plot(tracked):
     np.testing.assert_array_equal(y1, y_px)
 
 
+def test_tall_panel_scrolls_instead_of_clipping_its_labels(tracked, qtbot):
+    """The panel is docked in a scroll area: in a 1000 px window the Z-LUT summary
+    (several lines) gets the height it asks for, and the lower fields are scrolled to."""
+    from qtpy.QtWidgets import QScrollArea
+
+    widget, viewer = tracked
+    viewer.window._qt_window.resize(1600, 1000)
+    qtbot.wait(300)
+    area = widget.native
+    assert isinstance(area, QScrollArea) and area.widget().isAncestorOf(widget.lut_label.native)
+    label = widget.lut_label.native
+    assert "unambiguous range" in label.text()
+    # not squeezed below what it asks for (at most MESSAGE_LINES lines, tidy_panel)
+    assert label.height() >= min(label.heightForWidth(label.width()), label.maximumHeight()) - 2
+    bar = area.verticalScrollBar()
+    assert bar.maximum() > 0  # taller than the dock: it scrolls
+    area.ensureWidgetVisible(widget.status.native)
+    qtbot.wait(50)
+    assert bar.value() > 0
+
+
 def test_preview_and_export(tracked, tmp_path):
     widget, viewer = tracked
     viewer.dims.set_current_step(0, 3)

@@ -130,6 +130,14 @@ TOOLTIPS = {
 class TrackingWidget(ZLutSection, ThreadedRun, Container):
     """Magnetic-tweezers bead tracking (Plugins > camtrack > Bead tracking)."""
 
+    @property
+    def native(self) -> Any:
+        """The scroll area holding the panel: the panel is taller than a 1000 px window
+        once a Z-LUT and a run are shown, so napari docks the scroll area (magicgui's
+        ``native`` of a scrollable container is the inner widget, which would be
+        docked without its scroll bars and squeezed, clipping its labels)."""
+        return self._widget._qwidget
+
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
@@ -196,6 +204,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 self.preview, self.track_button, self.cancel_button, self.export_button, self.trace,
                 self.error_band, self.status,
             ],
+            scrollable=True,
         )  # fmt: skip
         self.start_button = self.track_button
         self._init_threaded()

@@ -271,7 +271,7 @@ def _build_luts(
     out = []
     for label, bead, rois, camera in progress(sets, total=len(sets)):
         lut = tracking.build_zlut(rois, z, camera=camera, **how)
-        out.append((label, bead, lut, tracking.check_zlut(rois, z, **how)))
+        out.append((label, bead, lut, tracking.check_zlut(rois, z, camera=camera, **how)))
     return out
 
 
