@@ -265,3 +265,18 @@ def test_every_help_has_an_example(command, capsys):
         cli.main([command, "--help"])
     text = capsys.readouterr().out
     assert "example:" in text and f"camtrack {command}" in text
+
+
+def test_every_out_option_is_also_dash_o():
+    """`-o` works wherever `--out` does (camtrack demo --headless -o DIR was refused)."""
+    import argparse
+
+    parser = cli._build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        name
+        for name, sub in subs.choices.items()
+        for action in sub._actions
+        if "--out" in action.option_strings and "-o" not in action.option_strings
+    ]
+    assert missing == []

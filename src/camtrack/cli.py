@@ -58,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run the engine on the sample data and write results, without napari",
     )
     demo.add_argument(
+        "-o",
         "--out",
         type=Path,
         default=Path("camtrack-demo-results"),
