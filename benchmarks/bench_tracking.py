@@ -167,12 +167,12 @@ def simulate_gauss(size: int, level: str, clip: bool, n: int, n_crlb: int, clip_
     """The same case on the Gaussian-beam model; its CRLB by ``tracking.crlb``."""
     bg = LEVELS[level]
     sat = {"saturation": "adc", "saturation_level": clip_level} if clip else {}
-    calib, ct = gaussian_beam_zsweep(PLANES, size=size, frames_per_plane=16, background_e=bg, rng=seed + 1, **sat)  # fmt: skip
+    calib, ct = gaussian_beam_zsweep(PLANES, roi_size=size, frames_per_plane=16, background_e=bg, rng=seed + 1, **sat)  # fmt: skip
     rng = np.random.default_rng(seed + 2)
     c = (size - 1) / 2
     x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
     z = rng.uniform(-4500, 4500, n)
-    rois, truth = gaussian_beam_rois(x, y, z, size=size, background_e=bg, rng=seed + 3, **sat)
+    rois, truth = gaussian_beam_rois(x, y, z, roi_size=size, background_e=bg, rng=seed + 3, **sat)
     k = min(n, n_crlb)
     g, off = GB_CAMERA["e_per_adu"], GB_CAMERA["offset_adu"]
 
@@ -180,7 +180,7 @@ def simulate_gauss(size: int, level: str, clip: bool, n: int, n_crlb: int, clip_
         return off + gaussian_beam_image(xx, yy, zz, size) * bg / g
 
     sat_adu = truth.saturation_adu if clip else None
-    bound = tr.crlb(model, x[:k], y[:k], z[:k], camera=GB_CAMERA, saturation_adu=sat_adu)
+    bound = tr.crlb(model, x[:k], y[:k], z[:k], camera=GB_CAMERA, saturation=sat_adu)
     clipped = np.mean((rois >= truth.saturation_adu).reshape(n, -1).any(axis=1)) if clip else 0.0
     return {
         "calib": calib,
@@ -198,15 +198,17 @@ def simulate(size: int, level: str, clip: bool, n: int, n_crlb: int, clip_level:
     bg = LEVELS[level]
     cam = Camera(shape=(size, size), rng=seed)
     sat = {"saturation": "adc", "saturation_level": clip_level} if clip else {}
-    calib, ct = zsweep(PLANES, size=size, frames_per_plane=16, background_e=bg, camera=cam, rng=seed + 1, **sat)  # fmt: skip
+    calib, ct = zsweep(PLANES, roi_size=size, frames_per_plane=16, background_e=bg, camera=cam, rng=seed + 1, **sat)  # fmt: skip
     rng = np.random.default_rng(seed + 2)
     c = (size - 1) / 2
     x, y = c + rng.uniform(-2, 2, n), c + rng.uniform(-2, 2, n)
     z = rng.uniform(-4500, 4500, n)
-    rois, truth = bead_rois(x, y, z, size=size, background_e=bg, camera=cam, rng=seed + 3, **sat)
+    rois, truth = bead_rois(
+        x, y, z, roi_size=size, background_e=bg, camera=cam, rng=seed + 3, **sat
+    )
     clean = truth.expected_adu  # the noise-free image (clipped like the ROIs), float32
     k = min(n, n_crlb)
-    _, tsub = bead_rois(x[:k], y[:k], z[:k], size=size, background_e=bg, camera=cam, noise=False, **sat)  # fmt: skip
+    _, tsub = bead_rois(x[:k], y[:k], z[:k], roi_size=size, background_e=bg, camera=cam, noise=False, **sat)  # fmt: skip
     bound = crlb(x[:k], y[:k], z[:k], size, tsub)
     clipped = np.mean((rois >= truth.saturation_adu).reshape(n, -1).any(axis=1)) if clip else 0.0
     return {

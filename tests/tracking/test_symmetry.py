@@ -1,4 +1,4 @@
-"""The symmetry centre's compiled Newton steps and clipped-centre holes against the array versions."""
+"""Compiled symmetry-centre steps, clipped-centre holes and clip checks against the array versions."""
 
 from __future__ import annotations
 
@@ -88,3 +88,29 @@ def test_compiled_hole_cut_equals_the_array_version(monkeypatch):
     np.testing.assert_allclose(a[1], b[1], rtol=0, atol=2e-5)
     p, q = a[4][0], b[4][0]
     np.testing.assert_allclose(p, q, rtol=0, atol=1e-5 * float(np.abs(q).max()))
+
+
+def test_compiled_compact_equals_the_array_version(monkeypatch):
+    # The clipped-disc check: the compiled counts and farthest distance give the same
+    # masks and hole radii, with stray far pixels (rejected sets) and float64 centres.
+    import camtrack.tracking._saturation as saturation
+
+    if saturation._compact_kernel() is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(13)
+    n, size = 40, 48
+    cx = 23.5 + rng.uniform(-2, 2, n)
+    cy = 23.5 + rng.uniform(-2, 2, n)
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot(yy[None] - cy[:, None, None], xx[None] - cx[:, None, None])
+    mask = r < rng.uniform(1.0, 6.0, n)[:, None, None]
+    mask[::5, 3, 40] = True  # a stray pixel far out: not a clipped disc
+    mask[::7] &= rng.uniform(size=(6, size, size)) < 0.2  # scattered: not a disc either
+    for dtype in (np.float32, np.float64):
+        a = saturation.compact(np, mask, cx.astype(dtype), cy.astype(dtype))
+        with monkeypatch.context() as mp:
+            mp.setattr(saturation, "_compact_compiled", False)
+            b = saturation.compact(np, mask, cx.astype(dtype), cy.astype(dtype))
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+        assert (a[1] > 0).any() and (a[1] == 0).any()

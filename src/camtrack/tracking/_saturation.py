@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -114,21 +115,82 @@ def compact(xp: ModuleType, mask: Any, cx: Any, cy: Any) -> tuple[Any, Any]:
     fit leaves out around the centre.
     """
     n, s, _ = mask.shape
-    acc = xp.uint16 if s * s < 2**16 else xp.int64  # a small accumulator sums uint8 fast
-    count = mask.reshape(n, -1).view(xp.uint8).sum(axis=1, dtype=acc).astype(xp.int64)
     # Only a disc of radius < s/4 is ever kept: the farthest pixel is looked for in a
     # box of that half-width about the centre, and any pixel outside it rejects.
     b = min(s, 2 * (s // 4) + 3)
     y0 = xp.clip(xp.floor(cy).astype(xp.int64) - b // 2, 0, s - b)
     x0 = xp.clip(xp.floor(cx).astype(xp.int64) - b // 2, 0, s - b)
-    box = boxes(xp, mask, y0, x0, b)
-    span = xp.arange(b, dtype=cx.dtype)
-    dy2 = (y0[:, None].astype(cx.dtype) + span[None, :] - cy[:, None]) ** 2
-    dx2 = (x0[:, None].astype(cx.dtype) + span[None, :] - cx[:, None]) ** 2
-    far = xp.where(box, dy2[:, :, None] + dx2[:, None, :], -1.0).reshape(n, -1).max(axis=1)
-    inside = box.reshape(n, -1).view(xp.uint8).sum(axis=1, dtype=acc).astype(xp.int64)
+    kern = _compact_kernel() if xp is np and mask.flags.c_contiguous else None
+    if kern is not None:
+        # Compiled: the count, the box count and the farthest distance in one pass
+        # per ROI (the array version copies the box and builds (n, b, b) distances),
+        # with the same float arithmetic: the same result.
+        count = np.empty(n, dtype=np.int64)
+        inside = np.empty(n, dtype=np.int64)
+        far = np.empty(n, dtype=cx.dtype)
+        span = np.arange(b, dtype=cx.dtype)
+        ys = y0[:, None].astype(cx.dtype) + span[None, :]
+        xs = x0[:, None].astype(cx.dtype) + span[None, :]
+        kern(mask, y0, x0, ys, xs, cx, cy, count, inside, far)
+    else:
+        acc = xp.uint16 if s * s < 2**16 else xp.int64  # a small accumulator sums uint8 fast
+        count = mask.reshape(n, -1).view(xp.uint8).sum(axis=1, dtype=acc).astype(xp.int64)
+        box = boxes(xp, mask, y0, x0, b)
+        span = xp.arange(b, dtype=cx.dtype)
+        dy2 = (y0[:, None].astype(cx.dtype) + span[None, :] - cy[:, None]) ** 2
+        dx2 = (x0[:, None].astype(cx.dtype) + span[None, :] - cx[:, None]) ** 2
+        far = xp.where(box, dy2[:, :, None] + dx2[:, None, :], -1.0).reshape(n, -1).max(axis=1)
+        inside = box.reshape(n, -1).view(xp.uint8).sum(axis=1, dtype=acc).astype(xp.int64)
     far = xp.where(inside < count, float(s * s), far)
     r = xp.sqrt(xp.maximum(far, 0.0))
     keep = (far >= 0) & (count >= 0.3 * math.pi * (r + 0.5) ** 2) & (r < 0.25 * s)
-    mask = mask & keep[:, None, None]
+    if not bool(keep.all()):
+        mask = mask & keep[:, None, None]
     return mask, xp.where(keep, r + 1.0, 0.0)
+
+
+def _compact_loop(mask, y0, x0, ys, xs, cx, cy, count, inside, far):  # type: ignore[no-untyped-def]
+    """:func:`compact`'s pixel passes (compiled): the clipped count of each ROI, the
+    count in its box and the largest squared distance there (-1: none); ``ys``, ``xs``
+    (n, b) the box's row and column coordinates in the centres' dtype."""
+    n, s, _ = mask.shape
+    b = ys.shape[1]
+    for k in range(n):
+        m = mask[k]
+        c = 0
+        for y in range(s):
+            for x in range(s):
+                c += 1 if m[y, x] else 0
+        count[k] = c
+        ins = 0
+        best = -1.0
+        for p in range(b):
+            dy = ys[k, p] - cy[k]
+            for q in range(b):
+                if m[y0[k] + p, x0[k] + q]:
+                    ins += 1
+                    dx = xs[k, q] - cx[k]
+                    d = dy * dy + dx * dx
+                    if d > best:
+                        best = d
+        inside[k] = ins
+        far[k] = best
+
+
+_compact_compiled: Any = None
+_lock = threading.Lock()
+
+
+def _compact_kernel() -> Any:
+    """The compiled :func:`_compact_loop`, or None without a working numba."""
+    global _compact_compiled
+    if _compact_compiled is None:
+        with _lock:
+            if _compact_compiled is None:
+                try:
+                    import numba
+                except Exception:  # numba missing or broken
+                    _compact_compiled = False
+                    return None
+                _compact_compiled = numba.njit(nogil=True, cache=True)(_compact_loop)
+    return _compact_compiled or None
