@@ -8,15 +8,19 @@ dask. What they need for that lives here, once (#17 item 3):
 - the **memory budgets** (the ``*_BYTES`` constants, each with the reason for its
   value) and the one rule that turns a budget into a count (:func:`fit`);
 - the **planners**: row bands (:func:`bands`), all-frames tiles (:func:`plan_tiles`,
-  :func:`tile_chunks`, :func:`merge_tiles`), frame blocks (:func:`frame_blocks`), and
-  when a frame-chunked dask stack must be read band by band (:func:`needs_bands`,
-  :func:`read_band`);
+  :func:`tile_chunks`, :func:`merge_tiles`), blocks of a streaming reduction
+  (:func:`plan_blocks`), frame blocks (:func:`frame_blocks`), and how a dask stack
+  reaches all frames per pixel (:func:`temporal_layout`: rechunked tiles
+  :func:`to_time_tiles`, a spill file, or a chain of bands :func:`read_band`;
+  :func:`needs_bands` decides between tiles and bands);
 - the **banded reduction** (:func:`spill_reduce`): a frame-chunked dask stack spilled
   band-major (:class:`camtrack._spill.BandSpill`) and reduced band by band, with
   progress and Cancel in both phases;
 - the **BLAS limiter** (:func:`single_threaded_blas`), for every place where our own
   threads are the parallelism.
 
+The median / MAD kernel they share is :mod:`camtrack._median` (on the counting order
+statistics of :mod:`camtrack._select`); the spill files are :mod:`camtrack._spill`'s.
 Cache-sized constants inside a kernel (a slab of a few MB, a histogram block in L2)
 are not memory budgets; they stay with the kernel they tune.
 """
