@@ -27,7 +27,7 @@ SHARED_DEFS = {
     "single_threaded_blas", "_single_threaded_blas", "_openblas_threads_api",
     "temporal_layout", "to_time_tiles",
     "median_mad", "_median_inplace", "median_inplace", "_pixels_last_copy", "_pixels_last",
-    "pixels_last", "middle_pair", "select_ranks",
+    "pixels_last", "middle_pair", "select_ranks", "dask_meta", "is_dask",
 }  # fmt: skip
 SHARED_BUDGETS = {
     "TILE_BYTES", "MEDIAN_TILE_BYTES", "BLOCK_BYTES", "BAND_BYTES", "_BAND_BYTES",

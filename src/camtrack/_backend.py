@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import scipy.ndimage
 
-__all__ = ["is_cupy", "is_dask", "namespace", "release_memory", "single_threaded_blas", "to_host"]
+__all__ = [
+    "dask_meta", "is_cupy", "is_dask", "namespace", "release_memory", "single_threaded_blas", "to_host",
+]  # fmt: skip
 
 
 def is_cupy(x: Any) -> bool:
@@ -76,6 +78,12 @@ def namespace(*arrays: Any, device: str | None = None) -> tuple[ModuleType, Modu
     if device == "gpu" or kinds == {"cupy"}:
         return _cupy_modules()
     return np, scipy.ndimage
+
+
+def dask_meta(stack: Any, dtype: Any, ndim: int) -> Any:
+    """An empty array of ``stack``'s chunk backend (numpy or cupy) for dask's ``meta=``."""
+    xp, _ = namespace(stack)
+    return xp.empty((0,) * ndim, dtype=dtype)
 
 
 def to_host(x: Any) -> np.ndarray:

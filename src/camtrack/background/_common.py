@@ -1,4 +1,4 @@
-"""Shared plumbing for the background engine: dask meta and masks (threads and progress
+"""Shared plumbing for the background engine: masks (threads and progress
 from :mod:`camtrack._parallel`, re-exported here; work dtypes, budgets and tile planners
 from :mod:`camtrack._outofcore`, imported there directly)."""
 
@@ -9,21 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from camtrack import _backend
 from camtrack._parallel import Progress as Progress
 from camtrack._parallel import n_workers as n_workers
 from camtrack._parallel import run_parallel as run_parallel
 from camtrack._parallel import track as track
-
-
-def dask_meta(stack: Any, dtype: Any, ndim: int) -> Any:
-    """An empty array of the stack's chunk backend (numpy or cupy) for ``meta=``."""
-    xp, _ = _backend.namespace(stack)
-    return xp.empty((0,) * ndim, dtype=dtype)
-
-
-def is_dask(x: Any) -> bool:
-    return _backend.is_dask(x)
 
 
 def check_frame_or_pixel_mask(mask: Any, shape: Sequence[int], name: str = "mask") -> Any:

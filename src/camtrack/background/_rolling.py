@@ -13,8 +13,6 @@ from camtrack._parallel import is_distributed
 from camtrack._validation import check_integer, check_stack
 from camtrack.background._common import (
     Progress,
-    dask_meta,
-    is_dask,
     n_workers,
     run_parallel,
 )
@@ -186,7 +184,7 @@ def _rolling_time_blocks(stack: Any, window: int, dtype: Any) -> Any:
     frame_px = int(np.prod(stack.shape[1:]))
     if len(stack.chunks[1]) > 1 or len(stack.chunks[2]) > 1:
         stack = stack.rechunk({1: -1, 2: -1})  # whole frames per chunk
-    meta = dask_meta(stack, dtype, 3)
+    meta = _backend.dask_meta(stack, dtype, 3)
     task = dask.delayed(_block_task, pure=True)
     parts = []
     for block in _time_blocks(t, window, frame_px, native, dtype.itemsize):
@@ -264,7 +262,7 @@ def rolling_median(
     window = _check_window(window, int(stack.shape[0]))
     dtype = work_dtype(stack.dtype)
 
-    if is_dask(stack):
+    if _backend.is_dask(stack):
         if needs_bands(stack, dtype.itemsize):
             return _rolling_time_blocks(stack, window, dtype)
         data = stack.rechunk(tile_chunks(stack.shape, dtype.itemsize))
@@ -273,7 +271,7 @@ def rolling_median(
             window=window,
             out_dtype=dtype,
             dtype=dtype,
-            meta=dask_meta(stack, dtype, 3),
+            meta=_backend.dask_meta(stack, dtype, 3),
         )
 
     xp, _ = _backend.namespace(stack)

@@ -20,8 +20,6 @@ from camtrack._validation import (
 )
 from camtrack.background._common import (
     Progress,
-    dask_meta,
-    is_dask,
     n_workers,
     run_parallel,
     track,
@@ -114,7 +112,7 @@ class SparseMedianResult:
             *args,
             concatenate=True,
             dtype=self.images.dtype,
-            meta=dask_meta(imgs, self.images.dtype, 3),
+            meta=_backend.dask_meta(imgs, self.images.dtype, 3),
             adjust_chunks={"y": (ny,), "x": (nx,)},
         )
 
@@ -403,7 +401,7 @@ def sparse_median(
     region = _offset_mask(offset_region, (ny, nx)) if offset_correction else None
     dtype = work_dtype(stack.dtype)
     is_distributed(scheduler)  # checks it before any work
-    lazy = is_dask(stack)
+    lazy = _backend.is_dask(stack)
 
     windows = _kernel_windows(n_frames, kernel, split)
     if lazy:
@@ -467,7 +465,7 @@ def _bisect_medians(frames: np.ndarray, out: np.ndarray) -> None:
 
 def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarray, dtype: Any):
     n_frames, ny, nx = (int(s) for s in stack.shape)
-    if is_dask(stack):
+    if _backend.is_dask(stack):
         import dask.array as da
 
         frames = stack.rechunk({1: -1, 2: -1})
@@ -486,7 +484,7 @@ def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarra
             region=region,
             out_dtype=dtype,
             dtype=dtype,
-            meta=dask_meta(stack, dtype, 1),
+            meta=_backend.dask_meta(stack, dtype, 1),
         )
     xp, _ = _backend.namespace(stack)
     out = xp.empty(n_frames, dtype=dtype)

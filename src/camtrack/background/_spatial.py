@@ -16,8 +16,6 @@ from camtrack._parallel import is_distributed
 from camtrack._validation import check_positive, check_stack
 from camtrack.background._common import (
     Progress,
-    dask_meta,
-    is_dask,
     run_parallel,
 )
 
@@ -60,7 +58,7 @@ class SpatialMeanResult:
         if self.missing is None:
             return 0
         total = self.missing.sum()
-        return int(total.compute() if is_dask(total) else _backend.to_host(total))
+        return int(total.compute() if _backend.is_dask(total) else _backend.to_host(total))
 
     def to_layers(self, stack: Any, name: str = "stack") -> list[tuple[Any, dict, str]]:
         """napari layer tuples ``(data, kwargs, "image")``: ``<name> background`` and
@@ -305,14 +303,14 @@ def spatial_mean(
     factor = _noise_factor(sigma, truncate)
     dtype = work_dtype(stack.dtype)
 
-    if is_dask(stack):
+    if _backend.is_dask(stack):
         halo = tuple(int(truncate * s + 0.5) for s in sigma)
         background = stack.map_overlap(
             _filter_block,
             depth={0: 0, 1: halo[0], 2: halo[1]},
             boundary="none",
             dtype=dtype,
-            meta=dask_meta(stack, dtype, 3),
+            meta=_backend.dask_meta(stack, dtype, 3),
             sigma=sigma,
             truncate=truncate,
             out_dtype=dtype,

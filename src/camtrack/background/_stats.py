@@ -14,8 +14,6 @@ from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import check_choice, check_integer, check_stack
 from camtrack.background._common import (
     Progress,
-    dask_meta,
-    is_dask,
     track,
 )
 from camtrack.background._temporal import _check_q, _reduce
@@ -192,10 +190,10 @@ def _iterate(
     scheduler: Any = None,
 ) -> Iterator[FrameStatsPartial]:
     n_frames = int(stack.shape[0])
-    cluster = is_dask(stack) and is_distributed(scheduler)
+    cluster = _backend.is_dask(stack) and is_distributed(scheduler)
 
     def _compute(x: Any) -> Any:
-        return compute(x, scheduler=scheduler) if is_dask(x) else x
+        return compute(x, scheduler=scheduler) if _backend.is_dask(x) else x
 
     dtype = work_dtype(stack.dtype)
     if stat == "percentile":
@@ -267,7 +265,7 @@ def _lazy_moments(stack: Any, stat: str, dtype: Any) -> Any:
         new_axis=1,
         chunks=((1,) * len(stack.chunks[0]), (k,), *stack.chunks[1:]),
         dtype=np.float64,
-        meta=dask_meta(stack, np.float64, 4),
+        meta=_backend.dask_meta(stack, np.float64, 4),
     )
     sums = parts.sum(axis=0, split_every=4)
     n = int(stack.shape[0])
@@ -342,7 +340,7 @@ def frame_stats(
     """
     stat, qs, scalar = _check(stack, stat, q)
     cluster = is_distributed(scheduler)
-    if is_dask(stack):
+    if _backend.is_dask(stack):
         return _lazy_stat(stack, stat, qs, scalar, cluster)
     if stat == "percentile":
         assert qs is not None

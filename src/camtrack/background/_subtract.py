@@ -9,7 +9,6 @@ import numpy as np
 from camtrack import _backend
 from camtrack._outofcore import work_dtype
 from camtrack._validation import check_stack
-from camtrack.background._common import is_dask
 
 __all__ = ["subtract"]
 
@@ -69,7 +68,7 @@ def subtract(stack: Any, background: Any, *, offsets: Any = None, clip: bool = F
         work_dtype(background.dtype),
         *(() if offsets is None else (work_dtype(offsets.dtype),)),
     )
-    lazy = is_dask(stack) or is_dask(background) or is_dask(offsets)
+    lazy = _backend.is_dask(stack) or _backend.is_dask(background) or _backend.is_dask(offsets)
     if lazy:
         import dask.array as da
 

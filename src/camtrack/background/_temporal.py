@@ -23,8 +23,6 @@ from camtrack._validation import check_positive, check_range, check_stack
 from camtrack.background._common import (
     Progress,
     check_frame_or_pixel_mask,
-    dask_meta,
-    is_dask,
     n_workers,
     run_parallel,
 )
@@ -64,7 +62,9 @@ def _prepare(stack: Any, mask: Any, sigma_clip: Any) -> tuple[Any, Any, float | 
             stack = stack[keep if xp is np else xp.asarray(keep)]
         else:
             _backend.namespace(stack, mask)  # TypeError for numpy mixed with cupy
-            pixel_mask = mask.compute() if is_dask(mask) and not is_dask(stack) else mask
+            pixel_mask = (
+                mask.compute() if _backend.is_dask(mask) and not _backend.is_dask(stack) else mask
+            )
     return stack, pixel_mask, sigma_clip
 
 
@@ -111,7 +111,7 @@ def _reduce_bands(
     import dask
     import dask.array as da
 
-    meta = dask_meta(stack, dtype, 3)
+    meta = _backend.dask_meta(stack, dtype, 3)
     src = Hidden(stack)
     mask_src = None if pixel_mask is None else Hidden(da.asarray(pixel_mask))
     planes = len(qs) + int(skip_nan)
@@ -188,7 +188,7 @@ def _reduce(
     itemsize = dtype.itemsize
     planes = len(qs) + int(skip_nan)
 
-    if is_dask(stack):
+    if _backend.is_dask(stack):
         import dask.array as da
 
         spill_bytes = _spill_bytes(stack, pixel_mask)
@@ -218,7 +218,7 @@ def _reduce(
             *args,
             chunks=((planes,), *data.chunks[1:]),
             dtype=dtype,
-            meta=dask_meta(stack, dtype, 3),
+            meta=_backend.dask_meta(stack, dtype, 3),
         )
 
     xp, _ = _backend.namespace(stack)

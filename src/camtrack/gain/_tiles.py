@@ -242,14 +242,13 @@ def _median_dask(
     if layout == "spill":
         return _median_spill(stack, progress)
     data = to_time_tiles(stack, itemsize, cluster=cluster, budget=MEDIAN_TILE_BYTES)
-    xp, _ = _backend.namespace(stack)
     name = f"camtrack-gain-median-{tokenize(data)}"
     out = da.map_blocks(
         _median_tile,
         data,
         chunks=((4,), data.chunks[1], data.chunks[2]),
         dtype=np.float64,
-        meta=xp.empty((0, 0, 0), dtype=np.float64),
+        meta=_backend.dask_meta(stack, np.float64, 3),
         name=name,
     )
     maps = _compute_dask(out, progress, scheduler)
