@@ -28,6 +28,7 @@ SHARED_DEFS = {
     "temporal_layout", "to_time_tiles",
     "median_mad", "_median_inplace", "median_inplace", "_pixels_last_copy", "_pixels_last",
     "pixels_last", "middle_pair", "select_ranks", "dask_meta", "is_dask",
+    "_with_ticks", "run_with_ticks", "_compute_local", "_Cancelled",
 }  # fmt: skip
 SHARED_BUDGETS = {
     "TILE_BYTES", "MEDIAN_TILE_BYTES", "BLOCK_BYTES", "BAND_BYTES", "_BAND_BYTES",
@@ -321,6 +322,49 @@ def test_median_mad_counted_and_partition_paths_agree(monkeypatch):
     sorted_ = _median.median_mad(np, data)
     for a, b in zip(counted, sorted_, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- ticks
+
+
+def test_run_with_ticks_reports_every_tick_and_stops_the_work_on_cancel():
+    import time
+
+    from camtrack._parallel import run_with_ticks
+
+    done = []
+
+    def run(tick):
+        for _ in range(50):
+            time.sleep(0.002)
+            done.append(1)
+            tick()
+
+    seen = []
+
+    def progress(it, total):
+        for x in it:
+            seen.append(total)
+            yield x
+
+    run_with_ticks(run, 50, progress)
+    assert len(done) == len(seen) == 50 and set(seen) == {50}
+
+    class Cancel(Exception):
+        pass
+
+    def cancel(it, total):
+        for i, x in enumerate(it):
+            if i == 2:
+                raise Cancel
+            yield x
+
+    done.clear()
+    with pytest.raises(Cancel):
+        run_with_ticks(run, 50, cancel)
+    stopped = len(done)
+    time.sleep(0.1)
+    assert len(done) == stopped < 10  # joined: nothing runs on after the cancel
 
 
 # ----------------------------------------------------------------------------- BLAS

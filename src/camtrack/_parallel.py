@@ -16,7 +16,9 @@ else the ``DASK_SCHEDULER_ADDRESS`` environment variable, else dask's local defa
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -35,6 +37,7 @@ __all__ = [
     "n_workers",
     "resolve",
     "run_parallel",
+    "run_with_ticks",
     "scheduler_target",
     "track",
 ]
@@ -82,6 +85,63 @@ def run_parallel(
         finally:
             for fut in futures:
                 fut.cancel()
+
+
+class _Cancelled(Exception):
+    """Raised by a tick in the work once the consumer of the progress has stopped."""
+
+
+def run_with_ticks(
+    run: Callable[[Callable[[], None]], None], n_ticks: int, progress: Progress | None
+) -> None:
+    """``run(tick)`` in a helper thread while this thread drives ``progress`` over the ticks.
+
+    Iterable-style progress bars (tqdm, napari's progress) see one bar of ``n_ticks``
+    steps across several phases of work; errors and interrupts propagate. When
+    ``progress`` raises (a Cancel button), the next ``tick()`` in the work raises too,
+    so the work stops within one piece (a task, a thread's item) instead of running
+    to its end in the background; its exception is re-raised once the work has
+    stopped (and cleaned up its temporary files).
+    """
+    if progress is None:
+        run(lambda: None)
+        return
+    events: queue.Queue = queue.Queue()
+    result: dict[str, BaseException] = {}
+    stop = threading.Event()
+
+    def tick() -> None:
+        if stop.is_set():
+            raise _Cancelled
+        events.put(1)
+
+    def target() -> None:
+        try:
+            run(tick)
+        except BaseException as exc:  # re-raised in the calling thread
+            result["error"] = exc
+        finally:
+            events.put(None)
+
+    def ticks():
+        seen = 0
+        while events.get() is not None:
+            seen += 1
+            if seen <= n_ticks:
+                yield seen
+
+    thread = threading.Thread(target=target, name="camtrack-ticks", daemon=True)
+    thread.start()
+    try:
+        for _ in progress(ticks(), total=n_ticks):
+            pass
+    except BaseException:
+        stop.set()
+        thread.join()
+        raise
+    thread.join()
+    if "error" in result:
+        raise result["error"]
 
 
 # ----------------------------------------------------------------------------- scheduler
@@ -431,9 +491,6 @@ def _compute_distributed(client: Any, x: Any, progress: Progress | None, ticks: 
 
 def _compute_local(x: Any, progress: Progress | None, scheduler: Any, kwargs: dict) -> Any:
     """Compute with dask's local scheduler, progress from its per-task callbacks."""
-    import queue
-    import threading
-
     if isinstance(x, list | tuple):
         import dask
 

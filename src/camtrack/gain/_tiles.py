@@ -22,7 +22,6 @@ Progress follows the engine's protocol: any tqdm-like callable used as
 from __future__ import annotations
 
 import itertools
-import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +51,7 @@ from camtrack._parallel import (
     is_distributed,
     n_workers,
     run_parallel,
+    run_with_ticks,
     scheduler_target,
 )
 from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, merge_sums, moment_sums
@@ -367,7 +367,7 @@ def reduce_robust(
                 adj_b[b0:b1] = (keep[1:] & keep[:-1]).sum(axis=0)
             out.update(totals, n_b=n_b, adj_b=adj_b)
 
-    _with_ticks(run, 2 * len(pieces), progress)
+    run_with_ticks(run, 2 * len(pieces), progress)
     n = _upsample_blocks(xp, out.pop("n_b"), ny, nx, rb.BLOCK)
     adj = _upsample_blocks(xp, out.pop("adj_b"), ny, nx, rb.BLOCK)
     mean, var = rb.finish(out, n, adj)
@@ -472,58 +472,3 @@ def _robust_pieces(stack: Any, whole: bool = False) -> list[tuple[slice, slice]]
     )  # fmt: skip
     edges = [*range(0, t - 1, diffs), t - 1]
     return [(slice(a, b), ys) for ys in bands for a, b in itertools.pairwise(edges)]
-
-
-class _Cancelled(Exception):
-    """Raised by a tick in the work once the consumer of the progress has stopped."""
-
-
-def _with_ticks(run: Callable[[Callable[[], None]], None], n_ticks: int, progress) -> None:
-    """``run(tick)`` in a helper thread while this thread drives ``progress`` over the ticks.
-
-    Iterable-style progress bars (tqdm, napari's progress) see one bar of ``n_ticks``
-    steps across several phases of work; errors and interrupts propagate. When
-    ``progress`` raises (a Cancel button), the next ``tick()`` in the work raises too,
-    so the work stops within one piece (a task, a thread's item) instead of running
-    to its end in the background; its exception is re-raised once the work has
-    stopped (and cleaned up its temporary files).
-    """
-    if progress is None:
-        run(lambda: None)
-        return
-    events: queue.Queue = queue.Queue()
-    result: dict[str, BaseException] = {}
-    stop = threading.Event()
-
-    def tick() -> None:
-        if stop.is_set():
-            raise _Cancelled
-        events.put(1)
-
-    def target() -> None:
-        try:
-            run(tick)
-        except BaseException as exc:  # re-raised in the calling thread
-            result["error"] = exc
-        finally:
-            events.put(None)
-
-    def ticks():
-        seen = 0
-        while events.get() is not None:
-            seen += 1
-            if seen <= n_ticks:
-                yield seen
-
-    thread = threading.Thread(target=target, name="camtrack-gain", daemon=True)
-    thread.start()
-    try:
-        for _ in progress(ticks(), total=n_ticks):
-            pass
-    except BaseException:
-        stop.set()
-        thread.join()
-        raise
-    thread.join()
-    if "error" in result:
-        raise result["error"]
