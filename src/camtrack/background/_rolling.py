@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import TILE_BYTES, needs_bands, plan_tiles, tile_chunks, work_dtype
+from camtrack._outofcore import TILE_BYTES, needs_bands, plan_tiles, to_time_tiles, work_dtype
 from camtrack._parallel import is_distributed
 from camtrack._validation import check_integer, check_stack
 from camtrack.background._common import (
@@ -265,7 +265,7 @@ def rolling_median(
     if _backend.is_dask(stack):
         if needs_bands(stack, dtype.itemsize):
             return _rolling_time_blocks(stack, window, dtype)
-        data = stack.rechunk(tile_chunks(stack.shape, dtype.itemsize))
+        data = to_time_tiles(stack, dtype.itemsize)
         return data.map_blocks(
             _rolling_block,
             window=window,
