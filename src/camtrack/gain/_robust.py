@@ -87,6 +87,20 @@ def _slab_rows(nx_pad: int, itemsize: int = 4) -> int:
     return max(BLOCK, rows // BLOCK * BLOCK)
 
 
+def _slabs(xp: Any, band: Any) -> tuple[int, int, int, int, Any, Any]:
+    """The slab layout both streaming passes use: block rows and columns, the padded
+    width, the rows of one cache-sized slab, and its frame and difference buffers in
+    the work dtype (:func:`~camtrack._outofcore.fitted_work_dtype` of the band)."""
+    _f, ny, nx = (int(s) for s in band.shape)
+    nrb, nbx = n_blocks(ny), n_blocks(nx)
+    xpad = nbx * BLOCK
+    wdt = fitted_work_dtype(xp, band)
+    rows = min(_slab_rows(xpad, wdt.itemsize), nrb * BLOCK)
+    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
+    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), wdt)
+    return nrb, nbx, xpad, rows, buf, dbuf
+
+
 def n_blocks(n: int) -> int:
     """Blocks along an axis of ``n`` pixels (the last one may be partial)."""
     return -(-int(n) // BLOCK)
@@ -105,14 +119,9 @@ def block_energy(xp: Any, band: Any, usable: Any = None, shift: float = 0.0) -> 
     """
     f_total, ny, nx = (int(s) for s in band.shape)
     nd = f_total - 1
-    nrb, nbx = n_blocks(ny), n_blocks(nx)
-    xpad = nbx * BLOCK
-    wdt = fitted_work_dtype(xp, band)
-    rows = min(_slab_rows(xpad, wdt.itemsize), nrb * BLOCK)
+    nrb, nbx, xpad, rows, buf, dbuf = _slabs(xp, band)
     energy = xp.empty((max(nd, 0), nrb, nbx), xp.float32)
     level = xp.empty((f_total, nrb, nbx), xp.float32)
-    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
-    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), wdt)
     drop = None
     if usable is not None and not bool(xp.all(usable)):
         # Left-out pixels are set to 0, not multiplied by 0: NaN * 0 is NaN, and one
@@ -120,7 +129,7 @@ def block_energy(xp: Any, band: Any, usable: Any = None, shift: float = 0.0) -> 
         drop = xp.ones((nrb * BLOCK, xpad), bool)
         drop[:ny, :nx] = ~xp.asarray(usable, dtype=bool)
 
-    ones = xp.ones(BLOCK, wdt)
+    ones = xp.ones(BLOCK, buf.dtype)
 
     def block_sums(a: Any, out: Any) -> None:
         # Along x as a matrix-vector product (memory-bound, faster than strided adds),
@@ -169,13 +178,8 @@ def kept_sums(xp: Any, band: Any, keep: Any, shift: float = 0.0) -> dict:
     """
     f_total, ny, nx = (int(s) for s in band.shape)
     nd = f_total - 1
-    nrb, nbx = n_blocks(ny), n_blocks(nx)
-    xpad = nbx * BLOCK
-    wdt = fitted_work_dtype(xp, band)
-    rows = min(_slab_rows(xpad, wdt.itemsize), nrb * BLOCK)
+    _nrb, _nbx, xpad, rows, buf, dbuf = _slabs(xp, band)
     out = {key: xp.zeros((ny, nx), xp.float64) for key in ("s1", "s2", "sx")}
-    buf = xp.zeros((SLAB_FRAMES + 1, rows, xpad), wdt)
-    dbuf = xp.empty((SLAB_FRAMES, rows, xpad), wdt)
     # An inf pixel (inf - inf) gives NaN sums for itself alone: it is left out by its
     # non-finite max / min, so numpy's warning about it says nothing new.
     with np.errstate(invalid="ignore"):
@@ -199,7 +203,7 @@ def kept_sums(xp: Any, band: Any, keep: Any, shift: float = 0.0) -> dict:
                 xp.subtract(a[1:], a[:-1], out=d)
                 # Contractions over the frames with the kept mask repeated along x
                 # (einsum forms no full-size temporaries).
-                wx = xp.repeat(w.astype(wdt), BLOCK, axis=2)
+                wx = xp.repeat(w.astype(buf.dtype), BLOCK, axis=2)
                 d4 = d.reshape(f, rb, BLOCK, xpad)
                 a4 = a[:-1].reshape(f, rb, BLOCK, xpad)
                 acc["s1"] += xp.einsum("tbkx,tbx->bkx", d4, wx).reshape(rr, xpad)[:r, :nx]
