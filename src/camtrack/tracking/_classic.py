@@ -52,8 +52,7 @@ from camtrack.tracking._common import (
     quiet,
     to_work,
 )
-from camtrack.tracking._errors import profile_variance
-from camtrack.tracking._measure import power_profile, shifted_profile
+from camtrack.tracking._measure import power_profile, profile_noise, shifted_profile
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 
@@ -183,9 +182,9 @@ def measure_classic(
             prof = _profile(xp, g, cx, cy, mode, profile, n_bins, oversample, prof_hole)
             prof = prof / bg[:, None]
         pvar = None
-        if prof is not None and profile == "radial":
+        if prof is not None:
             k = None if variance is not None else _border_k(xp, g, bg)
-            pvar = profile_variance(xp, prof, bg, variance, k)
+            pvar = profile_noise(xp, profile, prof, g, bg, cx, cy, variance, k)
         nan = math.nan
         n = cx.shape[0]
         x = xp.where(ok, bx, nan)

@@ -12,6 +12,7 @@ import numpy as np
 from camtrack.tracking._camera import CameraModel, apply_camera
 from camtrack.tracking._common import fft_module, prepare, quiet, rfft2, shift_spectrum, windowed
 from camtrack.tracking._errors import fast_errors, profile_variance, xy_errors
+from camtrack.tracking._fftnoise import fft_profile_variance, fft_window, window_mean_free
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 from camtrack.tracking._symmetry import (
@@ -46,19 +47,39 @@ def power_profile(xp: ModuleType, g: Any, cx: Any, cy: Any, n_bins: int, oversam
     """Radial profile of the windowed amplitude spectrum, centred on zero frequency.
 
     The amplitude spectrum does not move when the bead moves, so this profile depends
-    on z only (the window, radius S/2 - 4 px, follows the bead centre).
+    on z only (the window, radius S/2 - 4 px, follows the bead centre). The ROI's
+    window-weighted mean is taken out first, so the profile does not depend on the
+    background estimate (module ``_fftnoise``).
     """
     fft = fft_module(xp)
     n, s, _ = g.shape
-    pos = xp.arange(s, dtype=g.dtype)
-    r = xp.sqrt((pos[None, None, :] - cx[:, None, None]) ** 2 + (pos[None, :, None] - cy[:, None, None]) ** 2)  # fmt: skip
-    # One window size for every ROI (and the LUT): the spectrum depends on it.
-    w = tukey(xp, r, max(s / 2.0 - 4.0, 2.0))
-    amp = xp.abs(fft.fft2(g * w, axes=(-2, -1)))
-    amp = fft.fftshift(amp, axes=(-2, -1)) / w.reshape(n, -1).sum(axis=1)[:, None, None]
+    h, total = window_mean_free(xp, g, fft_window(xp, s, cx, cy, g.dtype))
+    amp = xp.abs(fft.fft2(h, axes=(-2, -1)))
+    amp = fft.fftshift(amp, axes=(-2, -1)) / total[:, None, None]
     op = radial_operator(s, n_bins, oversample)
     c = xp.full(n, float(s // 2), dtype=g.dtype)
     return op.apply(xp, amp.astype(g.dtype), c, c)
+
+
+def profile_noise(
+    xp: ModuleType,
+    profile: str,
+    prof: Any,
+    g: Any,
+    bg: Any,
+    cx: Any,
+    cy: Any,
+    variance: Any,
+    k: Any,
+) -> Any:
+    """(N, B) noise variance of each profile bin's samples on the profile's scale, for
+    z_err (None without profiles): the pixel variance at the bin's level (radial) or
+    the amplitude noise of the windowed spectrum (FFT, module ``_fftnoise``)."""
+    if prof is None:
+        return None
+    if profile == "radial":
+        return profile_variance(xp, prof, bg, variance, k)
+    return fft_profile_variance(xp, g, bg, cx, cy, variance, k, prof.shape[1])
 
 
 _SHIFT_TAPER = 3.0  # px: cosine edge of the window used for the Fourier shift
@@ -572,7 +593,7 @@ def measure(
             prof = prof / bg[:, None]
         # Each bin's pixel variance on the profile's scale, for z_err (radial only: the
         # FFT profile's noise is not linear in the pixels').
-        pvar = profile_variance(xp, prof, bg, variance, k) if prof is not None and profile == "radial" else None  # fmt: skip
+        pvar = profile_noise(xp, profile, prof, g, bg, cx, cy, variance, k)
         if any_bad:
             nan = math.nan
             cx = xp.where(bad, nan, cx)

@@ -14,6 +14,7 @@ from camtrack.tracking._camera import CameraModel, roi_camera
 from camtrack.tracking._classic import CENTRES, SYMMETRY, measure_classic
 from camtrack.tracking._common import as_rois, computed
 from camtrack.tracking._errors import profile_correlation
+from camtrack.tracking._fftnoise import fft_profile_correlation
 from camtrack.tracking._lookup import zfit
 from camtrack.tracking._measure import (
     MODES,
@@ -104,7 +105,11 @@ def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, A
     else:
         noise = None
         if out["profile_variance"] is not None:
-            corr = profile_correlation(int(batch.shape[-1]), o["n_bins"], o["oversample"], mode)
+            size = int(batch.shape[-1])
+            if o["profile"] == "fft":
+                corr = fft_profile_correlation(size, o["n_bins"], o["oversample"])
+            else:
+                corr = profile_correlation(size, o["n_bins"], o["oversample"], mode)
             noise = (out["profile_variance"], corr)
         z, match, z_err = zfit(xp, out["profiles"], zlut, o["z_iter"], noise=noise)
     res = {
