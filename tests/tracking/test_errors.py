@@ -122,3 +122,29 @@ def test_errors_without_lut_are_nan_for_z():
     assert np.all(np.isfinite(res.x_err)) and np.all(res.x_err > 0)
     assert np.all(np.isnan(res.z_err))
     assert {"x_err", "y_err", "z_err"} <= set(res.to_table())
+
+
+def test_compiled_fast_errors_equal_the_array_version(monkeypatch):
+    # The fast mode's projection errors without a camera: the compiled per-ROI pass and
+    # the array passes give the same errors and k to float32 rounding.
+    import camtrack.tracking._errors as errors_module
+    from camtrack.tracking._common import prepare
+    from camtrack.tracking._symmetry import projection_centre
+
+    if errors_module._fast_kernel() is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(14)
+    n, size = 40, 48
+    x = 23.5 + rng.uniform(-1.5, 1.5, n)
+    y = 23.5 + rng.uniform(-1.5, 1.5, n)
+    rois, _ = bead_rois(x, y, rng.uniform(-2000, 2000, n), roi_size=size, background_e=400.0, rng=15)  # fmt: skip
+    g, bg, _, _ = prepare(np, rois)
+    cx, cy, _, power, proj = projection_centre(np, g, n_iter=2, noise=True)
+    a = errors_module.fast_errors(np, g, bg, cx, cy, noise=power, proj=proj)
+    with monkeypatch.context() as mp:
+        mp.setattr(errors_module, "_fast_compiled", False)
+        b = errors_module.fast_errors(np, g, bg, cx, cy, noise=power, proj=proj)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_allclose(u, v, rtol=2e-4)
+    # and they are the dim ROIs' errors: a few hundredths of a pixel
+    assert 0.003 < float(np.median(a[0])) < 0.1
