@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import TILE_BYTES, fit, frame_blocks, work_dtype
+from camtrack._outofcore import TILE_BYTES, bands, fit, frame_blocks, work_dtype
 from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import (
     check_integer,
@@ -44,6 +44,11 @@ _AUTO_SIGMAS = 5.0
 # ... and an image holds an object when its count of deviating pixels exceeds the
 # typical count by more than 5 Poisson sigmas plus this many pixels.
 _MIN_OBJECT_PX = 4
+# Native bytes of one band (all frames of a kernel window, some rows) of a dask stack
+# held for the bisection kernel: it selects in the band itself (no working copy), so
+# the band, the chunks in flight and the images stay well under 300 MB; a 200-frame
+# window of 512 x 512 uint16 (105 MB) is one band, read once.
+_WINDOW_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
@@ -405,18 +410,8 @@ def sparse_median(
 
     windows = _kernel_windows(n_frames, kernel, split)
     if lazy:
-        # One kernel window at a time (each uses every core inside): several windows
-        # in flight would hold several kernels of frames at once.
         with resolve(scheduler, stack) as where:
-            cluster = is_distributed(where)
-            planes = []
-            for w in track(windows, len(windows), progress):
-                lazy_plane = _reduce(stack[w], [50.0], None, None, None, skip_nan=True, cluster=cluster)  # fmt: skip
-                planes.append(compute(lazy_plane, scheduler=where))
-        xp, _ = _backend.namespace(planes[0])
-        series = xp.stack([p[0] for p in planes])
-        n_missing = sum(int(p[1].sum(dtype=xp.int64)) for p in planes)
-        del planes
+            series, n_missing = _lazy_medians(stack, windows, (ny, nx), dtype, where, progress)
     else:
         xp, _ = _backend.namespace(stack)
         series = xp.empty((len(windows), ny, nx), dtype=dtype)
@@ -461,6 +456,64 @@ def _bisect_medians(frames: np.ndarray, out: np.ndarray) -> None:
         window_median(frames[:, rows], out[rows])
 
     run_parallel(work, bands, workers=workers)
+
+
+def _lazy_medians(
+    stack: Any, windows: list[slice], shape: tuple[int, int], dtype: Any, where: Any, progress: Any
+) -> tuple[Any, int]:
+    """The median images of a dask stack's kernel windows and their missing samples.
+
+    One kernel window at a time (each uses every core inside): several windows in
+    flight would hold several kernels of frames at once. Integer stacks with numpy
+    chunks, computed in this process, go through the numpy path's bisection kernel
+    (:func:`_read_bisect_medians`); others (floats, cupy chunks, a cluster) through
+    the temporal quantiles' tiles.
+    """
+    cluster = is_distributed(where)
+    if not cluster and _lazy_bisection(stack):
+        series = np.empty((len(windows), *shape), dtype=dtype)
+        for i in track(range(len(windows)), len(windows), progress):
+            _read_bisect_medians(stack[windows[i]], series[i], where)
+        return series, 0
+    planes = []
+    for w in track(windows, len(windows), progress):
+        lazy_plane = _reduce(stack[w], [50.0], None, None, None, skip_nan=True, cluster=cluster)  # fmt: skip
+        planes.append(compute(lazy_plane, scheduler=where))
+    xp, _ = _backend.namespace(planes[0])
+    series = xp.stack([p[0] for p in planes])
+    n_missing = sum(int(p[1].sum(dtype=xp.int64)) for p in planes)
+    return series, n_missing
+
+
+def _lazy_bisection(stack: Any) -> bool:
+    """True when a dask stack's window medians run through :func:`window_median`:
+    numpy chunks of a bisectable dtype, with numba."""
+    return isinstance(getattr(stack, "_meta", None), np.ndarray) and use_bisection(
+        np.empty((0, 0, 0), dtype=stack.dtype)
+    )
+
+
+def _read_bisect_medians(frames: Any, out: np.ndarray, scheduler: Any) -> None:
+    """``out[...] = median(frames, axis=0)`` for one kernel window of a dask stack.
+
+    The window is read in row bands of at most :data:`_WINDOW_BYTES` (one band for
+    the usual windows), each chunk stored into the band's buffer as it arrives, so
+    memory is the band plus the chunks in flight (no concatenated copy); the band then
+    goes through the same bisection kernel as numpy input, with the same values.
+    """
+    import dask.array as da
+
+    from camtrack._parallel import compute_isolated
+
+    t, ny, nx = (int(s) for s in frames.shape)
+    rows = fit(_WINDOW_BYTES, t * nx * frames.dtype.itemsize, ny)
+    # a local scheduler that runs in this process (the stores write into our buffer)
+    local = "sync" if scheduler in ("sync", "synchronous", "single-threaded") else "threads"
+    buf = np.empty((t, min(rows, ny), nx), dtype=frames.dtype)
+    for ys in bands(ny, rows):
+        band = buf[:, : ys.stop - ys.start]
+        compute_isolated(da.store(frames[:, ys], band, lock=False, compute=False), scheduler=local)
+        _bisect_medians(band, out[ys])
 
 
 def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarray, dtype: Any):
