@@ -106,6 +106,24 @@ def test_engine_modules_take_the_shared_pieces_from_the_one_layer(module):
     assert names, f"{module} does not import from camtrack._outofcore"
 
 
+def test_one_band_major_store_serves_the_spill_and_the_gain_block_arrays():
+    """The spill and the robust kernel's block arrays share camtrack._spill.BandStore: no
+    engine defines a store class or does file I/O of its own, and _spill has one store."""
+    classes = {n.name for n in ast.walk(_tree(ROOT / "_spill.py")) if isinstance(n, ast.ClassDef)}
+    assert classes == {"SpillDir", "BandStore"}
+    assert not (ROOT / "gain" / "_blockstore.py").exists()
+    bad = []
+    for path in _engine_files():
+        text = path.read_text(encoding="utf-8")
+        for word in ("SpillDir", "os.pwrite", "os.preadv", "ftruncate", "memmap"):
+            if word in text:
+                bad.append(f"{path.relative_to(ROOT)} mentions {word}")
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.ClassDef) and ("Store" in node.name or "Spill" in node.name):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno} defines {node.name}")
+    assert not bad, "\n".join(bad)
+
+
 # ----------------------------------------------------------------------------- work dtype
 
 

@@ -14,7 +14,7 @@ dask. What they need for that lives here, once (#17 item 3):
   :func:`to_time_tiles`, a spill file, or a chain of bands :func:`read_band`;
   :func:`needs_bands` decides between tiles and bands);
 - the **banded reduction** (:func:`spill_reduce`): a frame-chunked dask stack spilled
-  band-major (:class:`camtrack._spill.BandSpill`) and reduced band by band, with
+  band-major (:meth:`camtrack._spill.BandStore.spill`) and reduced band by band, with
   progress and Cancel in both phases;
 - the **BLAS limiter** (:func:`single_threaded_blas`), for every place where our own
   threads are the parallelism.
@@ -125,7 +125,7 @@ BAND_BYTES = 96 * 2**20
 # Native bytes of one band of a spill file; two are held (one reduced, one prefetched).
 SPILL_BAND_BYTES = 48 * 2**20
 # Block-level arrays (the gain's robust detection) larger than this, all together, go
-# to temporary files instead of memory (:class:`camtrack.gain._blockstore.BlockStore`).
+# to temporary files instead of memory (:class:`camtrack._spill.BandStore`, ``on_disk``).
 STORE_MEMORY_BYTES = 96 * 2**20
 
 
@@ -303,16 +303,16 @@ def spill_reduce(
 
     ``arrays`` (frame-chunked dask, numpy chunks, same (T, Y, X) shape) are rewritten
     band-major into temporary files in one pass over their frame chunks
-    (:class:`camtrack._spill.BandSpill`), then each tile's bands are read back in one
+    (:meth:`camtrack._spill.BandStore.spill`), then each tile's bands are read back in one
     contiguous read each (the next tile's read while this one is reduced) and handed
     to ``reduce``, which returns (planes, rows, cols). ``progress`` (tqdm-like) is
     advanced per frame group written and per tile reduced, so an exception it raises
     (Cancel) stops within a group or a tile, and the files are removed.
     """
     from camtrack._parallel import track
-    from camtrack._spill import BandSpill
+    from camtrack._spill import BandStore
 
-    with BandSpill(arrays, tiles, progress=progress) as spill:
+    with BandStore.spill(arrays, tiles, progress=progress) as spill:
         it = spill.iter_bands(range(len(arrays)))
         for k, data in track(it, len(tiles), progress):
             out[(slice(None), *tiles[k])] = reduce(*data)

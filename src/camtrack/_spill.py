@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ try:  # POSIX: a lock that dies with its process, however it dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["BandSpill", "SpillDir", "reclaim_spills", "spill_dir", "spill_fits"]
+__all__ = ["BandSpill", "BandStore", "SpillDir", "reclaim_spills", "spill_dir", "spill_fits"]
 
 ROOT_NAME = "camtrack-spill"  # one folder under the base for every camtrack run
 OWNER_FILE = "owner"
@@ -239,53 +240,113 @@ def spill_fits(nbytes: int, folder: str | None = None) -> bool:
     return free > nbytes * 1.1 + 256 * 2**20
 
 
-class BandSpill:
-    """One or more (T, Y, X) dask arrays rewritten band-major into temporary files.
+class BandStore:
+    """Named (n_t, Y, X) arrays stored band-major: tile ``k`` of an array, all its
+    times, is one contiguous C-ordered (n_t, rows, cols) run of bytes.
+
+    The one out-of-core store of the engine (#17 item 3). Two uses:
+
+    - a **spill** (:meth:`spill`): frame-chunked dask stacks rewritten once, in one
+      sequential pass over their frame chunks, so that each all-frames tile of a
+      temporal reduction is then a single read (:meth:`read`, :meth:`iter_bands`);
+    - a **block store** (the gain's robust detection): arrays filled piece by piece
+      (:meth:`write_rows`: whole row bands, any range of times) and read by ranges of
+      rows and times (:meth:`read_rows`), on disk or, below a memory budget, in plain
+      arrays (``on_disk=False``).
 
     Parameters
     ----------
-    arrays : sequence of dask arrays
-        Same shape (T, Y, X), numpy chunks; each gets its own file in its own dtype.
-    bands : sequence of (slice, slice)
-        Spatial tiles (rows, cols) covering the frame; tile ``k`` of every array is
-        stored as one contiguous (T, rows, cols) C-ordered block.
+    arrays : dict name -> (n_t, dtype)
+        The arrays: times and dtype of each; every array has the frame ``shape``.
+    shape : (int, int)
+        Rows and columns of one frame (time step).
+    tiles : sequence of (slice, slice)
+        Spatial tiles (rows, cols) covering the frame: the on-disk layout.
+        :meth:`write_rows` and :meth:`read_rows` need full-width tiles (row bands).
+    xp : module
+        numpy or cupy: what reads return (files are always read to the host).
+    on_disk : bool
+        Files in a private run folder (:class:`SpillDir`, kind ``kind``; sparse zeros
+        until written), else zeroed arrays on ``xp``.
+    folder : str, optional
+        Base folder of the files (default :func:`spill_dir`).
 
-    progress : callable, optional
-        tqdm-like ``progress(iterable, total=n)``, advanced per group of input frames
-        written; an exception it raises (Cancel) stops the write and removes the files.
-
-    Use as a context manager; :meth:`read` returns band ``k`` of array ``i`` as numpy.
+    Use as a context manager: :meth:`close` removes the files, also after an error or a
+    Cancel raised while they are written.
     """
 
     def __init__(
         self,
-        arrays: Sequence[Any],
-        bands: Sequence[tuple[slice, slice]],
+        arrays: dict[str, tuple[int, Any]],
+        shape: Sequence[int],
+        tiles: Sequence[tuple[slice, slice]],
         *,
+        xp: Any = np,
+        on_disk: bool = True,
         folder: str | None = None,
-        progress: Any = None,
+        kind: str = "spill",
     ) -> None:
-        self.progress = progress  # tqdm-like, advanced per frame group written
-        self.shape = tuple(int(s) for s in arrays[0].shape)
-        self.dtypes = [np.dtype(a.dtype) for a in arrays]
-        self.bands = [(slice(*ys.indices(self.shape[1])[:2]), slice(*xs.indices(self.shape[2])[:2])) for ys, xs in bands]  # fmt: skip
-        t = self.shape[0]
-        sizes = [(ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs in self.bands]
-        self._offsets = np.concatenate(([0], np.cumsum(sizes)))[:-1] * t  # in elements
-        self._dir = SpillDir("spill", folder)
-        self._files: list[Any] = []
+        self.xp = xp
+        self.ny, self.nx = (int(s) for s in shape)
+        self.tiles = [(slice(*ys.indices(self.ny)[:2]), slice(*xs.indices(self.nx)[:2])) for ys, xs in tiles]  # fmt: skip
+        self.spec = {name: (int(n), np.dtype(dt)) for name, (n, dt) in arrays.items()}
+        self.names = list(self.spec)
+        self.on_disk = bool(on_disk)
+        sizes = [(ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs in self.tiles]
+        self._starts = [int(v) for v in np.cumsum([0, *sizes])[:-1]]  # elements per time
+        self._mem: dict[str, Any] = {}
+        self._fds: dict[str, int] = {}
+        self._dir: SpillDir | None = None
+        if not self.on_disk:
+            for name, (n, dt) in self.spec.items():
+                self._mem[name] = xp.zeros((n, self.ny, self.nx), dtype=dt)
+            return
+        self._dir = SpillDir(kind, folder)
         try:
-            for i in range(len(arrays)):
-                self._files.append(open(self._dir.file(f"array{i}.raw"), "w+b"))  # noqa: SIM115
-            self._write(arrays)
+            for name, (n, dt) in self.spec.items():
+                fd = os.open(self._dir.file(f"{name}.raw"), os.O_RDWR | os.O_CREAT | os.O_TRUNC | _BINARY, 0o600)  # fmt: skip
+                self._fds[name] = fd
+                os.ftruncate(fd, n * self.ny * self.nx * dt.itemsize)
         except BaseException:
             self.close()
             raise
 
+    @staticmethod
+    def nbytes(arrays: dict[str, tuple[int, Any]], shape: Sequence[int]) -> int:
+        """Bytes the arrays take (in memory or on disk)."""
+        px = int(np.prod([int(s) for s in shape]))
+        return sum(int(n) * px * np.dtype(dt).itemsize for n, dt in arrays.values())
+
+    @classmethod
+    def spill(
+        cls,
+        arrays: Sequence[Any],
+        tiles: Sequence[tuple[slice, slice]],
+        *,
+        folder: str | None = None,
+        progress: Any = None,
+    ) -> BandStore:
+        """A store of (T, Y, X) dask arrays (numpy chunks, same shape), rewritten band-major.
+
+        Array ``i`` is named ``i`` (file ``array<i>.raw``, its own dtype). One pass over
+        the frame chunks, about :data:`WRITE_BYTES` of whole chunks computed at a time;
+        ``progress`` (tqdm-like ``progress(iterable, total=n)``) is advanced per group
+        written, and an exception it raises (Cancel) stops the write and removes the files.
+        """
+        t, ny, nx = (int(s) for s in arrays[0].shape)
+        spec = {f"array{i}": (t, a.dtype) for i, a in enumerate(arrays)}
+        store = cls(spec, (ny, nx), tiles, folder=folder, kind="spill")
+        try:
+            store._fill(arrays, progress)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
     def _groups(self, array: Any) -> list[tuple[int, int]]:
         """Frame ranges of whole input chunks, about WRITE_BYTES each."""
         edges = np.cumsum((0, *array.chunks[0]))
-        frame = int(np.prod(self.shape[1:])) * max(d.itemsize for d in self.dtypes)
+        frame = self.ny * self.nx * max(dt.itemsize for _, dt in self.spec.values())
         out: list[tuple[int, int]] = []
         start = 0
         for i in range(1, len(edges)):
@@ -294,44 +355,108 @@ class BandSpill:
                 start = int(edges[i])
         return out
 
-    def _write(self, arrays: Sequence[Any]) -> None:
+    def _fill(self, arrays: Sequence[Any], progress: Any) -> None:
         from camtrack._parallel import track
 
         groups = self._groups(arrays[0])
-        for a, b in track(groups, len(groups), self.progress):
-            for array, fh, dtype in zip(arrays, self._files, self.dtypes, strict=True):
+        for a, b in track(groups, len(groups), progress):
+            for array, name in zip(arrays, self.names, strict=True):
                 # The local threaded scheduler: this may run inside a task of an outer graph.
-                part = np.asarray(array[a:b].compute(scheduler="threads"), dtype=dtype)
-                for (ys, xs), off in zip(self.bands, self._offsets, strict=True):
-                    block = np.ascontiguousarray(part[:, ys, xs])
-                    rows_cols = block.shape[1] * block.shape[2]
-                    fh.seek(int(off + a * rows_cols) * dtype.itemsize)
-                    fh.write(memoryview(block).cast("B"))
+                part = np.asarray(array[a:b].compute(scheduler="threads"), dtype=self.spec[name][1])  # fmt: skip
+                for k in range(len(self.tiles)):
+                    self.write(k, a, part[(slice(None), *self.tiles[k])], name)
                 del part
-        for fh in self._files:
-            fh.flush()
 
-    def read(self, k: int, i: int = 0) -> np.ndarray:
-        """Band ``k`` of array ``i``: (T, rows, cols), a fresh numpy array."""
-        ys, xs = self.bands[k]
-        dtype = self.dtypes[i]
-        shape = (self.shape[0], ys.stop - ys.start, xs.stop - xs.start)
-        out = np.empty(shape, dtype=dtype)
-        fh = self._files[i]
-        fh.seek(int(self._offsets[k]) * dtype.itemsize)
-        got = fh.readinto(memoryview(out).cast("B"))
-        if got != out.nbytes:  # pragma: no cover - a full disk shows up while writing
-            raise OSError(f"spill file {fh.name} is short: read {got} of {out.nbytes} bytes")
-        return out
+    def _name(self, array: int | str) -> str:
+        return self.names[array] if isinstance(array, int | np.integer) else array
 
-    def iter_bands(self, arrays: Sequence[int] = (0,)) -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:  # fmt: skip
-        """Yield ``(k, (band k of each array in arrays))`` in order, reading band k + 1
-        in a thread while the caller reduces band k (two bands in memory at a time)."""
+    def _offset(self, name: str, k: int, t0: int) -> int:
+        """Byte offset of time ``t0`` of tile ``k`` of array ``name``."""
+        n, dt = self.spec[name]
+        ys, xs = self.tiles[k]
+        rows_cols = (ys.stop - ys.start) * (xs.stop - xs.start)
+        return (self._starts[k] * n + t0 * rows_cols) * dt.itemsize
 
-        def load(k: int) -> tuple[np.ndarray, ...]:
+    def write(self, k: int, t0: int, value: Any, array: int | str = 0) -> None:
+        """Store ``value`` (n, rows, cols): tile ``k`` of ``array`` at times ``t0 ..``.
+
+        Thread-safe for disjoint regions.
+        """
+        name = self._name(array)
+        if not self.on_disk:
+            ys, xs = self.tiles[k]
+            self._mem[name][t0 : t0 + value.shape[0], ys, xs] = value
+            return
+        host = value.get() if hasattr(value, "get") else value
+        block = np.ascontiguousarray(host, dtype=self.spec[name][1])
+        _pwrite_all(self._fds[name], memoryview(block).cast("B"), self._offset(name, k, t0))
+
+    def read(self, k: int, array: int | str = 0, ts: slice | None = None) -> Any:
+        """Tile ``k`` of ``array`` (index or name) at times ``ts`` (contiguous; default
+        all): (n, rows, cols) on ``xp``, a fresh array when on disk."""
+        name = self._name(array)
+        n, dt = self.spec[name]
+        t0, t1, _ = (ts or slice(None)).indices(n)
+        ys, xs = self.tiles[k]
+        if not self.on_disk:
+            return self._mem[name][t0:t1, ys, xs]
+        out = np.empty((t1 - t0, ys.stop - ys.start, xs.stop - xs.start), dtype=dt)
+        _pread_all(self._fds[name], memoryview(out).cast("B"), self._offset(name, k, t0))
+        return self.xp.asarray(out)
+
+    @property
+    def row_bands(self) -> list[tuple[int, int]]:
+        """(first, end) row of each tile: the bands of a store of full-width tiles."""
+        return [(ys.start, ys.stop) for ys, _ in self.tiles]
+
+    def _bands_in(self, r0: int, r1: int) -> list[int]:
+        if any(xs.stop - xs.start != self.nx for _, xs in self.tiles):
+            raise ValueError("BandStore rows need full-width tiles (row bands)")
+        return [k for k, (ys, _) in enumerate(self.tiles) if ys.start < r1 and ys.stop > r0]
+
+    def write_rows(self, array: int | str, t0: int, r0: int, value: Any) -> None:
+        """Store ``value`` (n, rows, X) at times ``t0 ..`` and rows ``r0 ..``.
+
+        On disk the rows must cover whole bands. Thread-safe for disjoint regions.
+        """
+        name = self._name(array)
+        n_rows = int(value.shape[1])
+        if not self.on_disk:
+            self._mem[name][t0 : t0 + value.shape[0], r0 : r0 + n_rows] = value
+            return
+        host = value.get() if hasattr(value, "get") else np.asarray(value)
+        for k in self._bands_in(r0, r0 + n_rows):
+            ys, _ = self.tiles[k]
+            if ys.start < r0 or ys.stop > r0 + n_rows:
+                raise ValueError("BandStore.write_rows must cover whole bands on disk")
+            self.write(k, t0, host[:, ys.start - r0 : ys.stop - r0], name)
+
+    def read_rows(self, array: int | str, r0: int, r1: int, ts: slice | None = None) -> Any:
+        """Rows ``r0:r1`` of ``array`` at times ``ts`` (a contiguous slice; default all)."""
+        name = self._name(array)
+        n, dt = self.spec[name]
+        if not self.on_disk:
+            t0, t1, _ = (ts or slice(None)).indices(n)
+            return self._mem[name][t0:t1, r0:r1]
+        bands = self._bands_in(r0, r1)
+        if len(bands) == 1 and self.tiles[bands[0]][0] == slice(r0, r1):
+            return self.read(bands[0], name, ts)
+        t0, t1, _ = (ts or slice(None)).indices(n)
+        out = np.empty((t1 - t0, r1 - r0, self.nx), dtype=dt)
+        for k in bands:
+            ys, _ = self.tiles[k]
+            lo, hi = max(ys.start, r0), min(ys.stop, r1)
+            out[:, lo - r0 : hi - r0] = self.read(k, name, ts)[:, lo - ys.start : hi - ys.start]
+        return self.xp.asarray(out)
+
+    def iter_bands(self, arrays: Sequence[int | str] = (0,)) -> Iterator[tuple[int, tuple[Any, ...]]]:  # fmt: skip
+        """Yield ``(k, (tile k of each array in arrays))`` in order, reading tile k + 1
+        in a thread while the caller reduces tile k (two tiles in memory at a time)."""
+
+        def load(k: int) -> tuple[Any, ...]:
             return tuple(self.read(k, i) for i in arrays)
 
-        n = len(self.bands)
+        n = len(self.tiles)
         with ThreadPoolExecutor(1) as reader:
             pending = reader.submit(load, 0) if n else None
             for k in range(n):
@@ -342,14 +467,58 @@ class BandSpill:
                 del data
 
     def close(self) -> None:
-        for fh in self._files:
+        """Close and remove the files (idempotent)."""
+        for fd in self._fds.values():
             with contextlib.suppress(OSError):
-                fh.close()
-        self._files = []
-        self._dir.close()
+                os.close(fd)
+        self._fds = {}
+        self._mem = {}
+        if self._dir is not None:
+            self._dir.close()
+            self._dir = None
 
-    def __enter__(self) -> BandSpill:
+    def __enter__(self) -> BandStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+# The spill's former name (a class of its own until the gain's block store and the
+# spill became one store): ``BandSpill(arrays, tiles)`` is :meth:`BandStore.spill`.
+BandSpill = BandStore.spill
+
+
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+# Positioned reads and writes (thread-safe, no shared file position) where the system
+# has them; elsewhere (Windows) a seek and a read or write under one lock.
+_SEEK_LOCK = threading.Lock()
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data.nbytes:
+        if hasattr(os, "pwrite"):
+            done = os.pwrite(fd, data, offset)
+        else:  # pragma: no cover - Windows
+            with _SEEK_LOCK:
+                os.lseek(fd, offset, os.SEEK_SET)
+                done = os.write(fd, data)
+        data = data[done:]
+        offset += done
+
+
+def _pread_all(fd: int, buf: memoryview, offset: int) -> None:
+    while buf.nbytes:
+        if hasattr(os, "preadv"):
+            got = os.preadv(fd, [buf], offset)
+        else:  # pragma: no cover - systems without preadv
+            with _SEEK_LOCK:
+                os.lseek(fd, offset, os.SEEK_SET)
+                chunk = os.read(fd, buf.nbytes)
+            got = len(chunk)
+            buf[:got] = chunk
+        if got == 0:  # pragma: no cover - the file is sized at creation
+            raise OSError("spill file is short")
+        buf = buf[got:]
+        offset += got

@@ -192,7 +192,8 @@ def test_robust_lazy_block_arrays_on_disk_equal_numpy(tmp_path, monkeypatch):
     """A lazy stack whose block arrays exceed the memory budget keeps them in band-major
     temporary files: the same result as numpy, no file left behind."""
     da = pytest.importorskip("dask.array")
-    from camtrack.gain import _blockstore, _tiles
+    from camtrack import _spill
+    from camtrack.gain import _tiles
 
     cam = Camera(shape=(128, 128), e_per_adu=0.5, offset_std_adu=2.0, read_noise_e=1.6, rng=3)
     stack, _ = camera_stack(120, camera=cam, n_beads=3, rng=4)
@@ -200,13 +201,13 @@ def test_robust_lazy_block_arrays_on_disk_equal_numpy(tmp_path, monkeypatch):
     monkeypatch.setattr(_tiles, "STORE_MEMORY_BYTES", 0)
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     seen = []
-    real = _blockstore.BlockStore.__init__
+    real = _spill.BandStore.__init__
 
     def spy(self, *args, **kwargs):
         real(self, *args, **kwargs)
         seen.append(self.on_disk)
 
-    monkeypatch.setattr(_blockstore.BlockStore, "__init__", spy)
+    monkeypatch.setattr(_spill.BandStore, "__init__", spy)
     res = estimate_gain(da.from_array(stack, chunks=(25, 64, -1)), method="robust")
     assert seen == [True]
     np.testing.assert_allclose(res.var, ref.var, rtol=1e-6, equal_nan=True)

@@ -233,17 +233,17 @@ def _noise_model(xp: Any, store: Any, n_pix: Any, use_kept: bool) -> tuple[float
     dropped and the line refitted.
     """
     nd, _ = store.spec["energy"]
-    step = max(1, (nd * store.nby * store.nbx) // MODEL_SAMPLES)
+    step = max(1, (nd * store.ny * store.nx) // MODEL_SAMPLES)
     xs, ys = [], []
-    for b0, b1 in store.bands:
+    for b0, b1 in store.row_bands:
         n = n_pix[b0:b1]
-        e = store.read("energy", b0, b1)[::step]
-        m = store.read("level", b0, b1)
+        e = store.read_rows("energy", b0, b1)[::step]
+        m = store.read_rows("level", b0, b1)
         x = (m[:-1][::step] + m[1:][::step]) / (2.0 * n)
         y = e / (2.0 * n)
         sel = xp.broadcast_to(n >= BLOCK * BLOCK // 2, e.shape)
         if use_kept:
-            sel = sel & store.read("keep", b0, b1)[::step]
+            sel = sel & store.read_rows("keep", b0, b1)[::step]
         xs.append(_backend.to_host(x[sel]).astype(np.float64))
         ys.append(_backend.to_host(y[sel]).astype(np.float64))
     x, y = np.concatenate(xs), np.concatenate(ys)
@@ -318,7 +318,7 @@ def _detect_tiles(nd: int, nbx: int, bands: Sequence[tuple[int, int]]) -> list:
 def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> None:
     """Mark which differences of which blocks are free of moving objects.
 
-    ``store`` (a :class:`~camtrack.gain._blockstore.BlockStore`) holds ``energy``
+    ``store`` (a :class:`~camtrack._spill.BandStore` of row bands) holds ``energy``
     (T - 1, nby, nbx) and ``level`` (T, nby, nbx) float32 from :func:`block_energy`;
     the result goes to its bool ``keep`` (T - 1, nby, nbx). ``n_pix``: (nby, nbx)
     usable pixels per block. Tiles of the store's bands by ranges of differences run
@@ -333,10 +333,10 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
     n_pix = xp.asarray(n_pix, dtype=xp.float32)
     usable = n_pix > 0
     nd, _ = store.spec["energy"]
-    tiles = _detect_tiles(nd, store.nbx, store.bands)
+    tiles = _detect_tiles(nd, store.nx, store.row_bands)
     # The calibration's probe: a layout that depends on the shape alone, so the result
     # does not depend on the store's bands.
-    probe = _detect_tiles(nd, store.nbx, detection_bands(store.nby))[::4]
+    probe = _detect_tiles(nd, store.nx, detection_bands(store.ny))[::4]
     with single_threaded_blas(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for it in range(ITERATIONS):
             a, b = _noise_model(xp, store, n_pix, use_kept=it > 0)
@@ -365,7 +365,7 @@ def detect(xp: Any, ndi: Any, store: Any, n_pix: Any, *, workers: int = 1) -> No
             # iteration writes (the noise model read the last one before), so each
             # tile is stored as it comes: memory stays a few tiles.
             for tile, k in zip(tiles, pool.map(decide, tiles), strict=True):
-                store.write("keep", tile[2], tile[0], k)
+                store.write_rows("keep", tile[2], tile[0], k)
 
 
 def _pooled(
@@ -388,16 +388,16 @@ def _pooled(
     n`` are combinations of the pooled ``n``, ``S`` and ``S**2 / n``.
     """
     nd, _ = store.spec["energy"]
-    h0, h1 = max(0, b0 - RADIUS), min(store.nby, b1 + RADIUS)
+    h0, h1 = max(0, b0 - RADIUS), min(store.ny, b1 + RADIUS)
     u0, u1 = max(0, t0 - HALF_WINDOW), min(nd, t1 + HALF_WINDOW)
     own = (slice(t0 - u0, t1 - u0), slice(b0 - h0, b1 - h0))
     size_t = 2 * HALF_WINDOW + 1
     n = n_pix[h0:h1]
     use = (n > 0).astype(xp.float32)
-    m = store.read("level", h0, h1, slice(u0, u1 + 1))
+    m = store.read_rows("level", h0, h1, slice(u0, u1 + 1))
     s = (m[1:] + m[:-1]) * use
     del m
-    p_d = _pool(ndi, store.read("energy", h0, h1, slice(u0, u1)) * use, size_t)[own]
+    p_d = _pool(ndi, store.read_rows("energy", h0, h1, slice(u0, u1)) * use, size_t)[own]
     p_s = _pool(ndi, s, size_t)[own]
     s *= s
     s *= xp.where(n > 0, 1.0 / xp.maximum(n, 1.0), 0.0).astype(xp.float32)

@@ -298,9 +298,8 @@ def reduce_robust(
     minimum; see :func:`~camtrack.gain._robust.kept_sums`). dask pieces are read and
     reduced on ``scheduler``; the detection between the passes runs here.
     """
-    from camtrack._spill import spill_fits
+    from camtrack._spill import BandStore, spill_fits
     from camtrack.gain import _robust as rb
-    from camtrack.gain._blockstore import BlockStore
 
     t, ny, nx = (int(s) for s in stack.shape)
     xp, ndi = _backend.namespace(stack)
@@ -322,19 +321,20 @@ def reduce_robust(
     piece_rows = sorted({(ys.start // rb.BLOCK, rb.n_blocks(ys.stop)) for _, ys in pieces})
     bands = rb.detection_bands(nby, piece_rows)
     arrays = {"energy": (t - 1, np.float32), "level": (t, np.float32), "keep": (t - 1, bool)}
-    size = BlockStore.nbytes(arrays, nby, nbx)
+    size = BandStore.nbytes(arrays, (nby, nbx))
     on_disk = (
         _backend.is_dask(stack) and size > STORE_MEMORY_BYTES and not gpu and spill_fits(size)
     )
     out: dict[str, Any] = {}
 
     def run(tick: Callable[[], None]) -> None:
-        with BlockStore(xp, arrays, nby, nbx, bands, on_disk=on_disk) as store:
+        tiles = [(slice(b0, b1), slice(0, nbx)) for b0, b1 in bands]
+        with BandStore(arrays, (nby, nbx), tiles, xp=xp, on_disk=on_disk, kind="blocks") as store:
 
             def sums_done(i: int, result: tuple[Any, Any]) -> None:
                 ts, ys = pieces[i]
-                store.write("energy", ts.start, ys.start // rb.BLOCK, result[0])
-                store.write("level", ts.start, ys.start // rb.BLOCK, result[1])
+                store.write_rows("energy", ts.start, ys.start // rb.BLOCK, result[0])
+                store.write_rows("level", ts.start, ys.start // rb.BLOCK, result[1])
                 tick()
 
             def sums_args(i: int) -> tuple[Any, float]:
@@ -349,7 +349,9 @@ def reduce_robust(
 
             def kept_args(i: int) -> tuple[Any, float]:
                 ts, ys = pieces[i]
-                return store.read("keep", ys.start // rb.BLOCK, rb.n_blocks(ys.stop), ts), shift
+                return store.read_rows(
+                    "keep", ys.start // rb.BLOCK, rb.n_blocks(ys.stop), ts
+                ), shift
 
             def kept_done(i: int, part: dict) -> None:
                 ys = pieces[i][1]
@@ -362,7 +364,7 @@ def reduce_robust(
             n_b = xp.zeros((nby, nbx), xp.int64)
             adj_b = xp.zeros((nby, nbx), xp.int64)
             for b0, b1 in bands:
-                keep = store.read("keep", b0, b1)
+                keep = store.read_rows("keep", b0, b1)
                 n_b[b0:b1] = keep.sum(axis=0)
                 adj_b[b0:b1] = (keep[1:] & keep[:-1]).sum(axis=0)
             out.update(totals, n_b=n_b, adj_b=adj_b)
