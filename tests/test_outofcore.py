@@ -33,6 +33,7 @@ SHARED_DEFS = {
 SHARED_BUDGETS = {
     "TILE_BYTES", "MEDIAN_TILE_BYTES", "BLOCK_BYTES", "BAND_BYTES", "_BAND_BYTES",
     "SPILL_BAND_BYTES", "_SPILL_BAND_BYTES", "MEMORY_BYTES", "STORE_MEMORY_BYTES",
+    "DETECT_TILE_BYTES", "_DETECT_BYTES",
     "FLOAT32_EXACT",
 }  # fmt: skip
 
@@ -197,6 +198,29 @@ def test_plan_blocks_fit_the_budget(shape, itemsize):
     assert whole == [slice(0, ny)]
     _, capped = ooc.plan_blocks(shape, itemsize, frames=8, max_frames=10, budget=budget)
     assert 8 <= capped <= 10
+
+
+@pytest.mark.parametrize("nby", [1, 7, 8, 9, 64, 129])
+@pytest.mark.parametrize("nd", [1, 9, 199, 20000])
+@pytest.mark.parametrize("nbx", [1, 65, 2048])
+def test_robust_detection_tiles_cover_once_within_the_shared_budget(nby, nd, nbx):
+    """The robust detection's tiles (gain/_robust.py) are counted by the shared rule
+    against the shared budget: every (difference, block row) once, each tile's one
+    block-level array with its context within DETECT_TILE_BYTES unless at its minimum."""
+    from camtrack.gain import _robust as rb
+
+    within = [(0, nby // 3), (nby // 3, nby)] if nby > 2 else ()
+    row_bands = rb.detection_bands(nby, within)
+    assert all(b1 - b0 <= rb.BAND_ROWS for b0, b1 in row_bands)
+    assert [b for band in row_bands for b in range(*band)] == list(range(nby))
+    seen = np.zeros((nd, nby), int)
+    for b0, b1, t0, t1 in rb._detect_tiles(nd, nbx, row_bands):
+        seen[t0:t1, b0:b1] += 1
+        rows = b1 - b0 + 2 * rb.RADIUS
+        span = t1 - t0 + 2 * rb.HALF_WINDOW
+        small = b1 - b0 <= rb.BAND_ROWS or t1 - t0 <= 8 * rb.HALF_WINDOW
+        assert small or rows * span * nbx * 4 <= ooc.DETECT_TILE_BYTES
+    assert (seen == 1).all()
 
 
 def test_merge_tiles_joins_full_width_bands_only():

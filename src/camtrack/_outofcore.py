@@ -40,6 +40,7 @@ import numpy as np
 __all__ = [
     "BAND_BYTES",
     "BLOCK_BYTES",
+    "DETECT_TILE_BYTES",
     "FLOAT32_EXACT",
     "MEDIAN_TILE_BYTES",
     "SPILL_BAND_BYTES",
@@ -127,6 +128,10 @@ SPILL_BAND_BYTES = 48 * 2**20
 # Block-level arrays (the gain's robust detection) larger than this, all together, go
 # to temporary files instead of memory (:class:`camtrack._spill.BandStore`, ``on_disk``).
 STORE_MEMORY_BYTES = 96 * 2**20
+# float32 bytes of one block-level array of a tile of the gain's robust detection, its
+# context rows and differences included: a tile holds several such arrays while it is
+# pooled, one tile per thread, so the detection's memory does not grow with the stack.
+DETECT_TILE_BYTES = 8 * 2**20
 
 
 def fit(budget: int, unit_bytes: int, limit: int) -> int:

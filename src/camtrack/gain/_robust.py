@@ -58,7 +58,13 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import fitted_work_dtype, single_threaded_blas
+from camtrack._outofcore import (
+    DETECT_TILE_BYTES,
+    bands,
+    fit,
+    fitted_work_dtype,
+    single_threaded_blas,
+)
 
 __all__ = [
     "BLOCK", "MIN_KEPT", "RADIUS", "block_energy", "detect", "detection_bands", "finish", "kept_sums",
@@ -76,7 +82,6 @@ MIN_KEPT = 5
 WINDOW_CORRELATION = 1.4
 SLAB_FRAMES = 32  # differences per slab of the streaming passes
 _SLAB_BYTES = 2 * 2**20  # float32 bytes of one slab: cache-sized
-_DETECT_BYTES = 8 * 2**20  # float32 bytes of one block-level array of a detection tile
 BAND_ROWS = 8  # block rows per band of the detection and of the block store
 MODEL_SAMPLES = 500_000  # block differences the noise model is fitted to
 MODEL_BINS = 32
@@ -289,28 +294,29 @@ def _noise_model(xp: Any, store: Any, n_pix: Any, use_kept: bool) -> tuple[float
 def detection_bands(nby: int, within: Sequence[tuple[int, int]] = ()) -> list:
     """Bands of :data:`BAND_ROWS` block rows (the store's layout), refining the row
     ranges ``within`` (the passes' pieces, so that their writes cover whole bands)."""
-    out = []
-    for r0, r1 in within or [(0, nby)]:
-        out += [(b, min(r1, b + BAND_ROWS)) for b in range(r0, r1, BAND_ROWS)]
-    return out
+    return [(r0 + b.start, r0 + b.stop) for r0, r1 in within or [(0, nby)] for b in bands(r1 - r0, BAND_ROWS)]  # fmt: skip
 
 
-def _detect_tiles(nd: int, nbx: int, bands: Sequence[tuple[int, int]]) -> list:
+def _detect_tiles(nd: int, nbx: int, row_bands: Sequence[tuple[int, int]]) -> list:
     """(b0, b1, t0, t1) tiles of the detection: runs of consecutive bands, cut into
     ranges of differences, such that one block-level array of a tile (with its
-    context) stays within :data:`_DETECT_BYTES`: wide tiles when the stack is short
-    (less context re-read), short ones when it is long (bounded memory)."""
-    rows = max(BAND_ROWS, _DETECT_BYTES // max(1, nd * nbx * 4) - 2 * RADIUS)
+    context) stays within :data:`~camtrack._outofcore.DETECT_TILE_BYTES`: wide tiles
+    when the stack is short (less context re-read), short ones when it is long
+    (bounded memory). Counts by the shared rule (:func:`~camtrack._outofcore.fit`), at
+    least :data:`BAND_ROWS` rows and ``8 HALF_WINDOW`` differences a tile."""
+    f32 = 4
+    end = max((b1 for _, b1 in row_bands), default=0)
+    rows = max(BAND_ROWS, fit(DETECT_TILE_BYTES, nd * nbx * f32, end + 2 * RADIUS) - 2 * RADIUS)
     runs: list[tuple[int, int]] = []
-    for b0, b1 in bands:
+    for b0, b1 in row_bands:
         if runs and runs[-1][1] == b0 and b1 - runs[-1][0] <= rows:
             runs[-1] = (runs[-1][0], b1)
         else:
             runs.append((b0, b1))
     out = []
     for b0, b1 in runs:
-        per_t = (b1 - b0 + 2 * RADIUS) * nbx * 4
-        span = max(8 * HALF_WINDOW, _DETECT_BYTES // per_t - 2 * HALF_WINDOW)
+        per_t = (b1 - b0 + 2 * RADIUS) * nbx * f32
+        span = max(8 * HALF_WINDOW, fit(DETECT_TILE_BYTES, per_t, nd + 2 * HALF_WINDOW) - 2 * HALF_WINDOW)  # fmt: skip
         out += [(b0, b1, t, min(nd, t + span)) for t in range(0, nd, span)]
     return out
 
