@@ -89,10 +89,14 @@ CASES: dict[str, str] = {
     "temporal_median_clip": "temporal_median(stack, sigma_clip=3), uint16",
     "temporal_median_mask": "temporal_median(stack, mask=known bead mask (T, Y, X)), uint16",
     "sparse_median_uint16": "sparse_median(stack, window=50) + offsets, uint16",
+    "sparse_median_lazy": "sparse_median(lazy TIFF, window=50) + offsets computed, uint16",
+    "sparse_median_lazy_tiles": "the same through the temporal quantiles' tiles (before #18)",
     "frame_stats_std": "frame_stats(stack, 'std'), uint16",
     "frame_stats_p10": "frame_stats(stack, 'percentile', q=10), uint16",
 }
-FLAT_CASES = [c for c in CASES if c != "temporal_median_mask"]
+# opt-in: the lazy sparse cases write the stack to a temporary TIFF first
+LAZY_SPARSE = ("sparse_median_lazy", "sparse_median_lazy_tiles")
+FLAT_CASES = [c for c in CASES if c != "temporal_median_mask" and c not in LAZY_SPARSE]
 BEAD_CASES = [
     "temporal_median_uint16",
     "temporal_median_clip",
@@ -294,7 +298,7 @@ def _case(name: str, stack: np.ndarray, mask=None):
 
         # no simple numpy reference for sigma clipping or masking
         return run, (check_median if plain else lambda out: float("nan"))
-    if name == "sparse_median_uint16":
+    if name.startswith("sparse_median"):
 
         def check(res):
             # every kept image against numpy's median of its 50 frames (at the sampled
@@ -314,7 +318,9 @@ def _case(name: str, stack: np.ndarray, mask=None):
                 err = max(err, abs(float(np.median(diff[band])) - float(res.offsets[t])))
             return err
 
-        return (lambda: bg.sparse_median(stack, window=50)), check
+        if name == "sparse_median_uint16":
+            return (lambda: bg.sparse_median(stack, window=50)), check
+        return _lazy_sparse(stack, tiles=name.endswith("tiles")), check
     if name == "frame_stats_std":
 
         def check(out):
@@ -329,6 +335,40 @@ def _case(name: str, stack: np.ndarray, mask=None):
 
         return (lambda: bg.frame_stats(stack, "percentile", q=10)), check
     raise KeyError(name)
+
+
+def _lazy_sparse(stack: np.ndarray, *, tiles: bool) -> Callable[[], object]:
+    """sparse_median of ``stack`` written to a temporary TIFF and opened lazily (as the
+    napari reader does: whole-frame chunks), its offsets computed; ``tiles``: the
+    window medians through the temporal quantiles' tiles, the path before the
+    bisection kernel served dask input."""
+    import atexit
+    import dataclasses
+
+    import tifffile
+
+    from camtrack import background as bg
+    from camtrack.background import _sparse
+    from camtrack.io import open_stack
+
+    fd, name = tempfile.mkstemp(prefix="camtrack-bench-sparse-", suffix=".tif")
+    os.close(fd)
+    path = Path(name)
+    atexit.register(path.unlink, missing_ok=True)
+    tifffile.imwrite(path, stack)
+    lazy, _info = open_stack(str(path))
+
+    def run():
+        keep = _sparse._lazy_bisection
+        if tiles:
+            _sparse._lazy_bisection = lambda _stack: False
+        try:
+            res = bg.sparse_median(lazy, window=50)
+        finally:
+            _sparse._lazy_bisection = keep
+        return dataclasses.replace(res, offsets=res.offsets.compute())
+
+    return run
 
 
 def child(name: str, paths: dict, repeat: int) -> dict:
@@ -488,6 +528,14 @@ def _external_peer(peer: str, script: str, extra: list[str], what: str, out: str
     return run
 
 
+_DCNUM_SPARSE = _external_peer(
+    "dcnum",
+    "dcnum_sparse.py",
+    ["--kernel-size", "50", "--split-frames", "50", "--num-cpus", "2"],
+    "dcnum BackgroundSparseMed(kernel_size=50), on a uint8 copy (dcnum is uint8 only)",
+    "--out-full",
+)
+
 # case name -> {peer: runner(paths, repeat, tmpdir, timeout) -> measurement}
 PEER_RUNNERS: dict[str, dict[str, Callable[[dict, int, Path, float], dict]]] = {
     "temporal_median_uint16": {p: _local_peer(p) for p in LOCAL_PEERS},
@@ -509,15 +557,9 @@ PEER_RUNNERS: dict[str, dict[str, Callable[[dict, int, Path, float], dict]]] = {
             "--out",
         )
     },
-    "sparse_median_uint16": {
-        "dcnum": _external_peer(
-            "dcnum",
-            "dcnum_sparse.py",
-            ["--kernel-size", "50", "--split-frames", "50", "--num-cpus", "2"],
-            "dcnum BackgroundSparseMed(kernel_size=50), on a uint8 copy (dcnum is uint8 only)",
-            "--out-full",
-        )
-    },
+    "sparse_median_uint16": {"dcnum": _DCNUM_SPARSE},
+    # the same peer again, next to the lazy case (its input is the same stack in RAM)
+    "sparse_median_lazy": {"dcnum": _DCNUM_SPARSE},
 }
 
 
@@ -683,7 +725,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cases", nargs="*", default=FLAT_CASES, choices=FLAT_CASES)
+    parser.add_argument(
+        "--cases", nargs="*", default=FLAT_CASES, choices=[*FLAT_CASES, *LAZY_SPARSE]
+    )
     parser.add_argument("--beads", type=int, default=12, help="moving beads; 0: no beads stack")
     parser.add_argument("--beads-repeat", type=int, default=1)
     parser.add_argument(
