@@ -329,6 +329,51 @@ def test_spill_reduce_cancel_stops_and_removes_the_files(tmp_path, monkeypatch, 
     assert not any(tmp_path.rglob("*.raw"))
 
 
+# ----------------------------------------------------------------------------- dispatch
+
+
+def _row_sums(piece, scale):
+    return np.asarray(piece).sum(axis=0) * scale
+
+
+@pytest.mark.parametrize("kind", ["numpy", "threads", "sync"])
+def test_for_each_result_hands_every_result_over_once(kind):
+    """The one streaming dispatch (camtrack._parallel.for_each_result), which the gain's
+    robust passes use: each piece's result reaches ``done`` once, on every scheduler."""
+    from camtrack._parallel import for_each_result
+
+    data = np.arange(5 * 12 * 4, dtype=np.float32).reshape(5, 12, 4)
+    if kind != "numpy":
+        da = pytest.importorskip("dask.array")
+        data_in = da.from_array(data, chunks=(2, 5, -1))
+    else:
+        data_in = data
+    rows = [slice(0, 3), slice(3, 8), slice(8, 12)]
+    got = {}
+
+    def done(i, value):
+        assert i not in got
+        got[i] = value
+
+    for_each_result(
+        _row_sums, [data_in[:, ys] for ys in rows], lambda i: (i + 1,), done,
+        scheduler=None if kind == "numpy" else kind,
+    )  # fmt: skip
+    assert sorted(got) == [0, 1, 2]
+    for i, ys in enumerate(rows):
+        np.testing.assert_array_equal(got[i], data[:, ys].sum(axis=0) * (i + 1))
+
+
+def test_gain_dispatches_through_the_shared_layer():
+    """gain/_tiles.py keeps no threads / dask / cluster dispatch of its own."""
+    tree = _tree(ROOT / "gain" / "_tiles.py")
+    names = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert not names & {"_robust_pass", "_runs_per_task"}
+    text = (ROOT / "gain" / "_tiles.py").read_text(encoding="utf-8")
+    for word in ("as_completed", "client.compute", "nthreads", "compute_isolated"):
+        assert word not in text, word
+
+
 # ----------------------------------------------------------------------------- median
 
 

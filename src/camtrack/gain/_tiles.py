@@ -37,7 +37,6 @@ from camtrack._outofcore import (
     merge_tiles,
     plan_blocks,
     plan_tiles,
-    single_threaded_blas,
     spill_reduce,
     temporal_layout,
     to_time_tiles,
@@ -47,11 +46,12 @@ from camtrack._parallel import (
     Hidden,
     Progress,
     compute,
-    compute_isolated,
+    for_each_result,
     is_distributed,
     n_workers,
     run_parallel,
     run_with_ticks,
+    runs_per_task,
     scheduler_target,
 )
 from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, merge_sums, moment_sums
@@ -126,7 +126,7 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
     edges = [*list(range(0, t, block_frames)), t]
     runs = [[(a, b)] for a, b in itertools.pairwise(edges)]
     if cluster:
-        runs = _runs_per_task(runs, scheduler, len(bands))
+        runs = runs_per_task(runs, scheduler, len(bands))
     token = tokenize(stack)
     kernel = dask.delayed(_run_sums, pure=True)
     merge = dask.delayed(merge_sums, pure=True)
@@ -149,22 +149,6 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
         outs.append(leaves[0])
     parts = _compute_dask(outs, progress, scheduler, kernels)
     return _stack_bands(list(parts), xp)
-
-
-# Kernel tasks per worker thread on a cluster: each merges its run of blocks itself, so
-# only a few sum maps (six float64 frames each) cross between workers in the tree; 2
-# keep the threads busy while the slower ones finish (a 2 GB TIFF, 2 workers: 16
-# one-block tasks 0.85x, 2 per thread 0.99-1.09x under a load of 7-13 on 2 cores).
-_TASKS_PER_THREAD = 2
-
-
-def _runs_per_task(runs: list, scheduler: Any, n_bands: int) -> list:
-    """Join consecutive blocks into about :data:`_TASKS_PER_THREAD` tasks per thread."""
-    with scheduler_target(scheduler) as target:
-        threads = sum(target.client.nthreads().values()) if target.distributed else 1
-    want = max(1, -(-_TASKS_PER_THREAD * max(threads, 1) // n_bands))
-    per = max(1, -(-len(runs) // want))
-    return [[ab for run in runs[i : i + per] for ab in run] for i in range(0, len(runs), per)]
 
 
 def _run_sums(pieces: list, owns: list[int]) -> dict:
@@ -325,6 +309,8 @@ def reduce_robust(
     on_disk = (
         _backend.is_dask(stack) and size > STORE_MEMORY_BYTES and not gpu and spill_fits(size)
     )
+    # Frames ts.start .. ts.stop of rows ys: the differences ts and the frame after the last.
+    frames = [stack[ts.start : ts.stop + 1, ys] for ts, ys in pieces]
     out: dict[str, Any] = {}
 
     def run(tick: Callable[[], None]) -> None:
@@ -340,7 +326,7 @@ def reduce_robust(
             def sums_args(i: int) -> tuple[Any, float]:
                 return use[pieces[i][1]], shift
 
-            _robust_pass(stack, pieces, _energy_kernel, sums_args, sums_done, scheduler)
+            for_each_result(_energy_kernel, frames, sums_args, sums_done, scheduler=scheduler)
             _backend.release_memory()
             rb.detect(xp, ndi, store, n_pix, workers=workers)
             _backend.release_memory()
@@ -360,7 +346,7 @@ def reduce_robust(
                         totals[key][ys] += xp.asarray(value)
                 tick()
 
-            _robust_pass(stack, pieces, _kept_kernel, kept_args, kept_done, scheduler)
+            for_each_result(_kept_kernel, frames, kept_args, kept_done, scheduler=scheduler)
             n_b = xp.zeros((nby, nbx), xp.int64)
             adj_b = xp.zeros((nby, nbx), xp.int64)
             for b0, b1 in bands:
@@ -379,8 +365,6 @@ def reduce_robust(
 
 
 def _energy_kernel(piece: Any, use: Any, shift: float) -> tuple[Any, Any]:
-    if isinstance(piece, Hidden):
-        piece = piece.read()
     xp, _ = _backend.namespace(piece)
     from camtrack.gain._robust import block_energy
 
@@ -388,67 +372,10 @@ def _energy_kernel(piece: Any, use: Any, shift: float) -> tuple[Any, Any]:
 
 
 def _kept_kernel(piece: Any, keep: Any, shift: float) -> dict:
-    if isinstance(piece, Hidden):
-        piece = piece.read()
     xp, _ = _backend.namespace(piece)
     from camtrack.gain._robust import kept_sums
 
     return kept_sums(xp, xp.asarray(piece), xp.asarray(keep), shift)
-
-
-def _robust_pass(
-    stack: Any,
-    pieces: list,
-    kernel: Callable[..., Any],
-    args: Callable[[int], tuple],
-    done: Callable[[int, Any], None],
-    scheduler: Any = None,
-) -> None:
-    """``done(i, kernel(frames, *args(i)))`` for every piece ``i``: frames ``ts.start ..
-    ts.stop`` (the differences ``ts`` and the frame after the last) of rows ``ys``.
-
-    numpy / cupy: threads. dask, locally: one task per piece on the local scheduler
-    (``kernel`` and ``done`` in the task). dask on a cluster: ``kernel`` runs on the
-    workers (one piece read per task), ``done`` here as the results arrive, since the
-    block store it fills lives in this process.
-    """
-
-    def whole(i: int, piece: Any) -> None:
-        done(i, kernel(piece, *args(i)))
-
-    def frames(i: int) -> Any:
-        ts, ys = pieces[i]
-        return stack[ts.start : ts.stop + 1, ys]
-
-    if not _backend.is_dask(stack):
-        workers = 1 if _backend.is_cupy(stack) else n_workers()
-        run_parallel(lambda i: whole(i, frames(i)), list(range(len(pieces))), workers=workers)
-        return
-    import dask
-
-    with scheduler_target(scheduler) as target:
-        if target.distributed:
-            from distributed import as_completed
-
-            task = dask.delayed(kernel, pure=True)
-            # Each task reads its own piece on its worker (see Hidden).
-            futures = target.client.compute([task(Hidden(frames(i)), *args(i)) for i in range(len(pieces))])  # fmt: skip
-            index = {f.key: i for i, f in enumerate(futures)}
-            try:
-                for fut, value in as_completed(
-                    futures, loop=target.client.loop, with_results=True
-                ):
-                    done(index[fut.key], value)
-                    fut.release()
-            except BaseException:
-                target.client.cancel(futures)
-                raise
-            return
-        tasks = [dask.delayed(whole)(i, frames(i)) for i in range(len(pieces))]
-        opts = {"num_workers": n_workers()} if target.local in ("threads", "threading") else {}
-        with single_threaded_blas():
-            # No dask callbacks of anyone else's (see compute_isolated): ``done`` ticks.
-            compute_isolated(dask.delayed(list)(tasks), scheduler=target.local, **opts)
 
 
 def _upsample_blocks(xp: Any, b: Any, ny: int, nx: int, block: int) -> Any:
