@@ -26,7 +26,7 @@ SHARED_DEFS = {
     "needs_bands", "_needs_bands", "read_band", "_read_band", "spill_reduce",
     "single_threaded_blas", "_single_threaded_blas", "_openblas_threads_api",
     "temporal_layout", "to_time_tiles",
-    "median_mad", "_median_inplace", "median_inplace", "_pixels_last_copy", "_pixels_last",
+    "median_mad", "_mad", "sorted_mad", "_kth_deviation", "_median_inplace", "median_inplace", "_pixels_last_copy", "_pixels_last",
     "pixels_last", "middle_pair", "select_ranks", "dask_meta", "is_dask",
     "_with_ticks", "run_with_ticks", "_compute_local", "_Cancelled",
 }  # fmt: skip
@@ -64,7 +64,7 @@ def test_the_counting_selection_and_the_median_kernel_live_at_the_top_level():
     assert not (ROOT / "background" / "_select.py").exists()
     for module, names in {
         "gain/_tiles.py": {"median_mad"},
-        "background/_quantiles.py": {"median_inplace", "middle_pair", "pixels_last"},
+        "background/_quantiles.py": {"median_inplace", "middle_pair", "pixels_last", "sorted_mad"},
     }.items():
         got = set()
         for node in ast.walk(_tree(ROOT / module)):
@@ -397,6 +397,21 @@ def test_median_mad_equals_numpy(dtype, frames):
         np.testing.assert_array_equal(med, ref)
         np.testing.assert_array_equal(mad, np.median(np.abs(x - ref), axis=0))
         assert med.dtype == mad.dtype == np.float64
+
+
+def test_sorted_mad_equals_numpy_on_kept_ranges():
+    """The MAD of a kept range of sorted samples (sigma clipping) is numpy's."""
+    from camtrack._median import sorted_mad
+
+    rng = np.random.default_rng(5)
+    rows = np.sort(np.round(rng.normal(100, 20, (400, 37))), axis=1)
+    lo = rng.integers(0, 37, 400)
+    count = rng.integers(0, 38, 400).clip(0, 37 - lo)
+    kept = [r[a : a + n] for r, a, n in zip(rows, lo, count, strict=True)]
+    med = np.array([np.median(k) if k.size else 0.0 for k in kept])
+    got = sorted_mad(np, rows, lo, count, med)
+    want = [np.median(np.abs(k - m)) if k.size else 0.0 for k, m in zip(kept, med, strict=True)]
+    np.testing.assert_array_equal(got, want)
 
 
 def test_median_mad_counted_and_partition_paths_agree(monkeypatch):

@@ -11,6 +11,9 @@ A (T, rows, cols) tile is reduced along T, per pixel:
   partition per statistic (:func:`median_inplace`).
 
 Both give numpy's values: the mean of the two middle samples for an even T.
+
+The MAD of a kept range of already sorted samples (the background's sigma clipping)
+is :func:`sorted_mad`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 
 from camtrack import _backend, _select
 
-__all__ = ["median_inplace", "median_mad", "middle_pair", "pixels_last"]
+__all__ = ["median_inplace", "median_mad", "middle_pair", "pixels_last", "sorted_mad"]
 
 # Frames per step of the blocked transpose: a (64, cols) slab of frames and its
 # (cols, 64) image stay in cache, where one strided transpose of the whole tile misses
@@ -122,3 +125,52 @@ def _median_mad_counted(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mad += dhi
     mad /= 4.0
     return s / 2.0, mad
+
+
+# ----------------------------------------------------------------------------- sorted rows
+
+
+def _gather(xp: Any, rows: Any, idx: Any) -> Any:
+    idx = xp.clip(idx, 0, rows.shape[1] - 1)
+    return xp.take_along_axis(rows, idx[:, None], axis=1)[:, 0].astype(xp.float64)
+
+
+def _kth_deviation(xp: Any, rows: Any, split: Any, n_a: Any, n_b: Any, med: Any, k: Any) -> Any:
+    """k-th smallest (0-based) of ``|x - med|`` over the kept sorted samples.
+
+    Below the median the deviations ``A[i] = med - rows[split - 1 - i]`` and above it
+    ``B[j] = rows[split + j] - med`` are each already sorted, so the k-th smallest of
+    their union is found by bisecting how many of the k + 1 smallest come from ``A``
+    (log2(T) gathers instead of a second sort).
+    """
+    c = k + 1
+    lo = xp.maximum(0, c - n_b)
+    hi = xp.minimum(c, n_a)
+    for _ in range(int(np.ceil(np.log2(rows.shape[1] + 1))) + 1):
+        mid = (lo + hi) // 2
+        a_mid = med - _gather(xp, rows, split - 1 - mid)
+        b_prev = _gather(xp, rows, split + c - mid - 1) - med
+        need_more_a = (mid < n_a) & (c - mid > 0) & (b_prev > a_mid) & (lo < hi)
+        lo = xp.where(need_more_a, mid + 1, lo)
+        hi = xp.where(need_more_a | (lo >= hi), hi, mid)
+    i = lo
+    a_last = xp.where(i > 0, med - _gather(xp, rows, split - i), -xp.inf)
+    b_last = xp.where(c - i > 0, _gather(xp, rows, split + c - i - 1) - med, -xp.inf)
+    return xp.maximum(a_last, b_last)
+
+
+def sorted_mad(xp: Any, rows: Any, lo: Any, count: Any, med: Any) -> Any:
+    """Median absolute deviation from ``med`` of ``rows[p, lo : lo + count]`` (sorted).
+
+    The MAD of a kept range of sorted samples (the background's sigma clipping: a
+    different range per pixel, narrowed pass by pass), found by bisection on the two
+    sorted runs of deviations below and above the median (no second sort); float64,
+    0 where ``count`` is 0. :func:`median_mad` is the one for whole unsorted tiles.
+    """
+    split = xp.clip((rows < med[:, None]).sum(axis=1), lo, lo + count)
+    n_a, n_b = split - lo, lo + count - split
+    k1 = xp.maximum((count - 1) // 2, 0)
+    k2 = xp.maximum(count // 2, 0)
+    d1 = _kth_deviation(xp, rows, split, n_a, n_b, med, k1)
+    d2 = _kth_deviation(xp, rows, split, n_a, n_b, med, k2)
+    return xp.where(count > 0, 0.5 * (d1 + d2), 0.0)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._median import median_inplace, middle_pair, pixels_last
+from camtrack._median import median_inplace, middle_pair, pixels_last, sorted_mad
 from camtrack._outofcore import work_dtype
 from camtrack._select import COUNTABLE, select_masked, select_ranks, use_counting
 
@@ -57,46 +57,6 @@ def _lerp_values(xp: Any, v0: Any, v1: Any, frac: Any, empty: Any) -> Any:
         val = xp.where(frac >= 0.5, v1 - diff * (1.0 - frac), v0 + diff * frac)
         val = xp.where(frac == 0, v0, val)
     return xp.where(empty, xp.nan, val)
-
-
-def _gather(xp: Any, rows: Any, idx: Any) -> Any:
-    idx = xp.clip(idx, 0, rows.shape[1] - 1)
-    return xp.take_along_axis(rows, idx[:, None], axis=1)[:, 0].astype(xp.float64)
-
-
-def _kth_deviation(xp: Any, rows: Any, split: Any, n_a: Any, n_b: Any, med: Any, k: Any) -> Any:
-    """k-th smallest (0-based) of ``|x - med|`` over the kept sorted samples.
-
-    Below the median the deviations ``A[i] = med - rows[split - 1 - i]`` and above it
-    ``B[j] = rows[split + j] - med`` are each already sorted, so the k-th smallest of
-    their union is found by bisecting how many of the k + 1 smallest come from ``A``
-    (log2(T) gathers instead of a second sort).
-    """
-    c = k + 1
-    lo = xp.maximum(0, c - n_b)
-    hi = xp.minimum(c, n_a)
-    for _ in range(int(np.ceil(np.log2(rows.shape[1] + 1))) + 1):
-        mid = (lo + hi) // 2
-        a_mid = med - _gather(xp, rows, split - 1 - mid)
-        b_prev = _gather(xp, rows, split + c - mid - 1) - med
-        need_more_a = (mid < n_a) & (c - mid > 0) & (b_prev > a_mid) & (lo < hi)
-        lo = xp.where(need_more_a, mid + 1, lo)
-        hi = xp.where(need_more_a | (lo >= hi), hi, mid)
-    i = lo
-    a_last = xp.where(i > 0, med - _gather(xp, rows, split - i), -xp.inf)
-    b_last = xp.where(c - i > 0, _gather(xp, rows, split + c - i - 1) - med, -xp.inf)
-    return xp.maximum(a_last, b_last)
-
-
-def _mad(xp: Any, rows: Any, lo: Any, count: Any, med: Any) -> Any:
-    """Median absolute deviation from ``med`` of ``rows[p, lo : lo + count]`` (sorted)."""
-    split = xp.clip((rows < med[:, None]).sum(axis=1), lo, lo + count)
-    n_a, n_b = split - lo, lo + count - split
-    k1 = xp.maximum((count - 1) // 2, 0)
-    k2 = xp.maximum(count // 2, 0)
-    d1 = _kth_deviation(xp, rows, split, n_a, n_b, med, k1)
-    d2 = _kth_deviation(xp, rows, split, n_a, n_b, med, k2)
-    return xp.where(count > 0, 0.5 * (d1 + d2), 0.0)
 
 
 def _median_rows(rows: np.ndarray) -> np.ndarray:
@@ -237,7 +197,7 @@ def tile_quantiles(
     if sigma_clip is not None:
         for _ in range(_CLIP_ITERS):
             med = xp.where(count > 0, _lerp_at(xp, rows, lo, count, 50.0), 0.0)
-            half = sigma_clip * _mad(xp, rows, lo, count, med) / _MAD_PER_SIGMA
+            half = sigma_clip * sorted_mad(xp, rows, lo, count, med) / _MAD_PER_SIGMA
             lower = (rows < (med - half)[:, None]).sum(axis=1)
             upper = (rows <= (med + half)[:, None]).sum(axis=1)
             new_lo = xp.maximum(lo, lower)
