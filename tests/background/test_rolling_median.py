@@ -131,7 +131,8 @@ def test_frame_chunked_dask_is_processed_by_time_blocks(
     d = da.from_array(stack, chunks=(frames_per_chunk, 23, 17))  # whole frames, as a TIFF
     out = rolling_median(d, window=window)
     assert isinstance(out, da.Array) and len(out.chunks[0]) > 1  # blocks of frames
-    assert out.chunks[1:] == ((23,), (17,))
+    # each block in row bands (tasks sharing the block's input chunks)
+    assert out.chunks[1:] == ((6, 6, 6, 5), (17,))
     np.testing.assert_array_equal(out.compute(), rolling_median(stack, window=window))
     # One frame of the result reads only the frames its block's windows cover.
     assert out[20].compute().shape == (23, 17)

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import TILE_BYTES, needs_bands, plan_tiles, to_time_tiles, work_dtype
+from camtrack._outofcore import (
+    TILE_BYTES,
+    bands,
+    needs_bands,
+    plan_tiles,
+    to_time_tiles,
+    work_dtype,
+)
 from camtrack._parallel import is_distributed
 from camtrack._validation import check_integer, check_stack
 from camtrack.background._common import (
@@ -26,6 +33,14 @@ __all__ = ["rolling_median"]
 # to stay in the CPU caches between min/max passes, large enough that numpy's call
 # overhead (a few microseconds per pass) stays negligible.
 _TILE_BYTES = 2 * 2**20
+# Row bands per time block of a frame-chunked dask stack: one task each, sharing the
+# block's input chunks. The threads then mostly work on bands of one block (one
+# block's input, small outputs) instead of on whole blocks (an input and a whole
+# output each), at the same compute per frame (a band's windows cost what the block's
+# did per pixel). Peak RSS above the input of one cold pass over a lazy 1000 x 512 x
+# 512 uint16 TIFF (window 51, 2 cores, one process each, interleaved): 1 band
+# 301-317 MB, 2 bands 240-285 MB, 4 bands 246-249 MB, times equal within the noise.
+_ROW_BANDS = 4
 
 
 def _check_window(window: Any, n_frames: int) -> int:
@@ -143,13 +158,18 @@ def _time_blocks(n_frames: int, window: int, frame_px: int, native: int, out: in
     return [slice(a, min(a + length, n_frames)) for a in range(0, n_frames, length)]
 
 
-def _block_task(pieces: list[Any], starts: Any, window: int, dtype: Any) -> Any:
-    """One time block: ``pieces`` are its input frame chunks (whole frames), in order.
+def _block_task(
+    pieces: list[Any], starts: Any, window: int, dtype: Any, rows: slice = slice(None)
+) -> Any:
+    """One time block's ``rows``: ``pieces`` are its input frame chunks (whole frames),
+    in order.
 
     The pieces are not concatenated: each cache-sized spatial tile gathers its rows
-    from them, so the block's memory is its input chunks and its output.
+    from them, so the task's memory is its input chunks (shared with the block's other
+    row bands) and its output.
     """
     xp, _ = _backend.namespace(pieces[0])
+    pieces = [p[:, rows] for p in pieces]  # views
     n_in = sum(p.shape[0] for p in pieces)
     shape = pieces[0].shape[1:]
     out = xp.empty((len(starts), *shape), dtype=dtype)
@@ -168,12 +188,13 @@ def _block_task(pieces: list[Any], starts: Any, window: int, dtype: Any) -> Any:
 def _rolling_time_blocks(stack: Any, window: int, dtype: Any) -> Any:
     """Lazy rolling median of a frame-chunked dask stack, by blocks of frames.
 
-    Each output block of frames ``[a, b)`` is one task that reads the input frames its
-    windows cover (``window - 1`` more than it outputs) and runs the in-memory kernel
-    on them. The I/O is linear in the stack (each frame is read by at most a few
-    neighbouring blocks), the memory is a block per worker whatever the number of
-    frames, and the result is chunked by frames, so showing one frame in napari
-    computes one block.
+    Each output block of frames ``[a, b)`` is :data:`_ROW_BANDS` tasks (one per row
+    band) on the input frames its windows cover (``window - 1`` more than it
+    outputs, read once for all bands), each running the in-memory kernel on its rows.
+    The I/O is linear in the stack (each frame is read by at most a few neighbouring
+    blocks), the memory is about one block's input and a band's output per worker
+    whatever the number of frames, and the result is chunked by frames (and row
+    bands), so showing one frame in napari computes one block.
     """
     import dask
     import dask.array as da
@@ -186,15 +207,20 @@ def _rolling_time_blocks(stack: Any, window: int, dtype: Any) -> Any:
         stack = stack.rechunk({1: -1, 2: -1})  # whole frames per chunk
     meta = _backend.dask_meta(stack, dtype, 3)
     task = dask.delayed(_block_task, pure=True)
+    ny, nx = (int(s) for s in stack.shape[1:])
+    row_bands = bands(ny, -(-ny // _ROW_BANDS))
     parts = []
     for block in _time_blocks(t, window, frame_px, native, dtype.itemsize):
         starts = np.clip(np.arange(block.start, block.stop) - half, 0, t - window)
         lo, hi = int(starts[0]), int(starts[-1]) + window
         pieces = list(stack[lo:hi].to_delayed().ravel())
-        value = task(pieces, starts - lo, window, dtype)
-        shape = (block.stop - block.start, *stack.shape[1:])
-        parts.append(da.from_delayed(value, shape=shape, dtype=dtype, meta=meta))
-    return da.concatenate(parts, axis=0)
+        row_parts = []
+        for ys in row_bands:
+            value = task(pieces, starts - lo, window, dtype, ys)
+            shape = (block.stop - block.start, ys.stop - ys.start, nx)
+            row_parts.append([da.from_delayed(value, shape=shape, dtype=dtype, meta=meta)])
+        parts.append(row_parts)
+    return da.block(parts)
 
 
 def rolling_median(
@@ -246,7 +272,7 @@ def rolling_median(
     spatial tiles of at most 64 MB, each processed the same way; input in chunks of
     whole frames (a TIFF, an HDF5 stack chunked by frames) is processed by blocks of
     frames instead (each block reads the ``window - 1`` frames of context its windows
-    need; the result is chunked by frames), so the I/O stays linear and the working
+    need; the result is chunked by frames and row bands), so the I/O stays linear and the working
     memory bounded whatever the number of frames. cupy input takes one
     median per window position on the GPU.
 
