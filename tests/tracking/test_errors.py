@@ -142,7 +142,7 @@ def test_compiled_fast_errors_equal_the_array_version(monkeypatch):
     cx, cy, _, power, proj = projection_centre(np, g, n_iter=2, noise=True)
     a = errors_module.fast_errors(np, g, bg, cx, cy, noise=power, proj=proj)
     with monkeypatch.context() as mp:
-        mp.setattr(errors_module, "_fast_compiled", False)
+        mp.setattr(errors_module._fast_kernel, "compiled", False)
         b = errors_module.fast_errors(np, g, bg, cx, cy, noise=power, proj=proj)
     for u, v in zip(a, b, strict=True):
         np.testing.assert_allclose(u, v, rtol=2e-4)

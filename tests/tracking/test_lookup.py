@@ -35,7 +35,7 @@ def test_compiled_zfit_equals_the_array_version(monkeypatch, mode):
         for n_iter in (0, 3):
             a = lookup.zfit(np, m, lut, n_iter, noise=noise)
             with monkeypatch.context() as mp:
-                mp.setattr(lookup, "_compiled", False)
+                mp.setattr(lookup._zfit_kernel, "compiled", False)
                 b = lookup.zfit(np, m, lut, n_iter, noise=noise)
             for u, v in zip(a, b, strict=True):
                 np.testing.assert_array_equal(np.isnan(u), np.isnan(v))

@@ -32,7 +32,7 @@ def test_compiled_newton_steps_equal_the_array_version(monkeypatch, crop):
     for kw in ({"n_iter": 2, "keep": True}, {"n_iter": 1, "quality": False, "first_steps": 1}, {"n_iter": 2, "hole": hole}):  # fmt: skip
         a = symmetry.symmetry_centre(np, g, cx, cy, **kw)
         with monkeypatch.context() as mp:
-            mp.setattr(symmetry, "_compiled", False)
+            mp.setattr(symmetry._newton_kernel, "compiled", False)
             b = symmetry.symmetry_centre(np, g, cx, cy, **kw)
         for u, v in zip(a[:3], b[:3], strict=True):
             if v is None:
@@ -60,7 +60,7 @@ def test_compiled_hole_equals_the_array_update(monkeypatch, smooth):
         x = a.copy()
         symmetry.multiply_hole(np, x, rows, cx, cy, hole, smooth=smooth)
         with monkeypatch.context() as mp:
-            mp.setattr(symmetry, "_hole_compiled", False)
+            mp.setattr(symmetry._hole_kernel, "compiled", False)
             y = a.copy()
             symmetry.multiply_hole(np, y, rows, cx, cy, hole, smooth=smooth)
         np.testing.assert_array_equal(x, y)
@@ -82,7 +82,7 @@ def test_compiled_hole_cut_equals_the_array_version(monkeypatch):
     hole = rng.uniform(2.0, 6.0, n).astype(np.float32)
     a = symmetry.projection_centre(np, g, n_iter=2, cx=cx, cy=cy, hole=hole, noise=True)
     with monkeypatch.context() as mp:
-        mp.setattr(symmetry, "_cut_compiled", False)
+        mp.setattr(symmetry._cut_kernel, "compiled", False)
         b = symmetry.projection_centre(np, g, n_iter=2, cx=cx, cy=cy, hole=hole, noise=True)
     np.testing.assert_allclose(a[0], b[0], rtol=0, atol=2e-5)
     np.testing.assert_allclose(a[1], b[1], rtol=0, atol=2e-5)
@@ -109,7 +109,7 @@ def test_compiled_compact_equals_the_array_version(monkeypatch):
     for dtype in (np.float32, np.float64):
         a = saturation.compact(np, mask, cx.astype(dtype), cy.astype(dtype))
         with monkeypatch.context() as mp:
-            mp.setattr(saturation, "_compact_compiled", False)
+            mp.setattr(saturation._compact_kernel, "compiled", False)
             b = saturation.compact(np, mask, cx.astype(dtype), cy.astype(dtype))
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])

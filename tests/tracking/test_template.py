@@ -186,7 +186,7 @@ def test_compiled_template_step_equals_the_vectorised_one(monkeypatch, camera):
     for m in (None, mask):
         a = template_module.template_step(np, g, bg, cx, cy, radius, variance, m)
         with monkeypatch.context() as mp:
-            mp.setattr(template_module, "_compiled", False)
+            mp.setattr(template_module._kernels, "compiled", False)
             b = template_module.template_step(np, g, bg, cx, cy, radius, variance, m)
         for u, v in zip(a, b, strict=True):
             np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)

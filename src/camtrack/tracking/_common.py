@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 import scipy.fft
 
 from camtrack import _backend
+from camtrack._jit import LazyJit
 from camtrack._validation import check_stack
 
 __all__ = [
@@ -243,24 +243,9 @@ def _prepare_loop(rois, g, bg, top, bad, count, tol, vmin, vmax):  # type: ignor
         count[i] = c if tol >= 0.0 else -1
 
 
-_compiled: Any = None
-_lock = threading.Lock()
-
-
-def _prepare_kernel() -> Any:
-    """The compiled :func:`_prepare_loop`, or None without a working numba (then the
-    array passes run; tested equal)."""
-    global _compiled
-    if _compiled is None:
-        with _lock:
-            if _compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _compiled = False
-                    return None
-                _compiled = numba.njit(nogil=True, cache=True)(_prepare_loop)
-    return _compiled or None
+# The compiled :func:`_prepare_loop`, or None without a working numba (then the array
+# passes run; tested equal).
+_prepare_kernel = LazyJit(_prepare_loop, nogil=True, cache=True)
 
 
 def windowed(xp: ModuleType, g: Any, wy: Any, wx: Any) -> Any:
@@ -288,22 +273,8 @@ def _window_loop(g, wy, wx, out):  # type: ignore[no-untyped-def]
                 out[i, y, x] = g[i, y, x] * a * wx[i, x]
 
 
-_window_compiled: Any = None
-
-
-def _window_kernel() -> Any:
-    """The compiled :func:`_window_loop`, or None without a working numba."""
-    global _window_compiled
-    if _window_compiled is None:
-        with _lock:
-            if _window_compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _window_compiled = False
-                    return None
-                _window_compiled = numba.njit(nogil=True, cache=True)(_window_loop)
-    return _window_compiled or None
+# The compiled :func:`_window_loop`, or None without a working numba.
+_window_kernel = LazyJit(_window_loop, nogil=True, cache=True)
 
 
 def shift_spectrum(xp: ModuleType, spec: Any, sx: Any, sy: Any, size: int) -> None:
@@ -367,22 +338,8 @@ def _shift_loop(spec, sx, sy, size):  # type: ignore[no-untyped-def]
                 row[k] = complex(z.real * pr - z.imag * pi, z.real * pi + z.imag * pr)
 
 
-_shift_compiled: Any = None
-
-
-def _shift_kernel() -> Any:
-    """The compiled :func:`_shift_loop`, or None without a working numba."""
-    global _shift_compiled
-    if _shift_compiled is None:
-        with _lock:
-            if _shift_compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _shift_compiled = False
-                    return None
-                _shift_compiled = numba.njit(nogil=True, cache=True)(_shift_loop)
-    return _shift_compiled or None
+# The compiled :func:`_shift_loop`, or None without a working numba.
+_shift_kernel = LazyJit(_shift_loop, nogil=True, cache=True)
 
 
 def boxes(xp: ModuleType, a: Any, y0: Any, x0: Any, b: int) -> Any:

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from camtrack._jit import LazyJit
 from camtrack.tracking._common import quiet
 from camtrack.tracking._radial import default_n_bins, radial_operator
 
@@ -358,24 +358,9 @@ def _fast_loop(p, w, lev_x, lev_y, bg, noise, err, k):  # type: ignore[no-untype
             err[r] = math.sqrt(num + _NOISE2 * num2) / den
 
 
-_fast_compiled: Any = None
-_lock = threading.Lock()
-
-
-def _fast_kernel() -> Any:
-    """The compiled :func:`_fast_loop`, or None without a working numba (then the
-    array version runs; tested equal to float32 rounding)."""
-    global _fast_compiled
-    if _fast_compiled is None:
-        with _lock:
-            if _fast_compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _fast_compiled = False
-                    return None
-                _fast_compiled = numba.njit(nogil=True, cache=True, error_model="numpy")(_fast_loop)  # fmt: skip
-    return _fast_compiled or None
+# The compiled :func:`_fast_loop`, or None without a working numba (then the array
+# version runs; tested equal to float32 rounding).
+_fast_kernel = LazyJit(_fast_loop, nogil=True, cache=True, error_model="numpy")
 
 
 def _fast_array(xp: ModuleType, g: Any, bg: Any, p: Any, w: Any, variance: Any, noise: Any) -> tuple[Any, Any]:  # fmt: skip

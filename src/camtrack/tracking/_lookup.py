@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from camtrack import _backend
+from camtrack._jit import LazyJit
 from camtrack._validation import check_integer, renamed_keywords
 from camtrack.tracking._common import quiet
 
@@ -304,24 +304,9 @@ def _zfit_loop(mz, w, n_finite, z0, zp, coef, ok_seg, all_ok, n_iter, with_noise
             out_e[i] = z_err if (good and nw > 3 and curv > 0) else math.nan
 
 
-_compiled: Any = None
-_lock = threading.Lock()
-
-
-def _zfit_kernel() -> Any:
-    """The compiled :func:`_zfit_loop`, or None without a working numba (then the array
-    version runs; tested equal to rounding)."""
-    global _compiled
-    if _compiled is None:
-        with _lock:
-            if _compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _compiled = False
-                    return None
-                _compiled = numba.njit(nogil=True, cache=True, error_model="numpy")(_zfit_loop)
-    return _compiled or None
+# The compiled :func:`_zfit_loop`, or None without a working numba (then the array
+# version runs; tested equal to rounding).
+_zfit_kernel = LazyJit(_zfit_loop, nogil=True, cache=True, error_model="numpy")
 
 
 @renamed_keywords(n_iter="z_iter")

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from camtrack._jit import LazyJit
 
 __all__ = ["RadialOperator", "default_n_bins", "radial_operator"]
 
@@ -282,24 +283,9 @@ def _gather_loop(g, s, by, bx, cell, flat, oy, ox, vals, use, prow):  # type: ig
                     u[k] = 0.0
 
 
-_compiled: Any = None
-_lock = threading.Lock()
-
-
-def _gather_kernel() -> Any:
-    """The compiled :func:`_gather_loop`, or None without a working numba (then the
-    array gather runs; tested equal)."""
-    global _compiled
-    if _compiled is None:
-        with _lock:
-            if _compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _compiled = False
-                    return None
-                _compiled = numba.njit(nogil=True, cache=True, boundscheck=False)(_gather_loop)
-    return _compiled or None
+# The compiled :func:`_gather_loop`, or None without a working numba (then the array
+# gather runs; tested equal).
+_gather_kernel = LazyJit(_gather_loop, nogil=True, cache=True, boundscheck=False)
 
 
 def _rings(radius: np.ndarray, coef: np.ndarray, width: float = _RING_PX) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:  # fmt: skip

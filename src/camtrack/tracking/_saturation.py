@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import threading
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from camtrack._jit import LazyJit
 from camtrack._validation import check_positive
 from camtrack.tracking._common import boxes
 
@@ -177,20 +177,5 @@ def _compact_loop(mask, y0, x0, ys, xs, cx, cy, count, inside, far):  # type: ig
         far[k] = best
 
 
-_compact_compiled: Any = None
-_lock = threading.Lock()
-
-
-def _compact_kernel() -> Any:
-    """The compiled :func:`_compact_loop`, or None without a working numba."""
-    global _compact_compiled
-    if _compact_compiled is None:
-        with _lock:
-            if _compact_compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _compact_compiled = False
-                    return None
-                _compact_compiled = numba.njit(nogil=True, cache=True)(_compact_loop)
-    return _compact_compiled or None
+# The compiled :func:`_compact_loop`, or None without a working numba.
+_compact_kernel = LazyJit(_compact_loop, nogil=True, cache=True)

@@ -17,12 +17,12 @@ radially symmetric about the estimate, so the fixed-point argument still holds.
 from __future__ import annotations
 
 import math
-import threading
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from camtrack._jit import LazyJit
 from camtrack.tracking._common import boxes, cis, fft_module, rfft2, windowed
 
 __all__ = [
@@ -35,9 +35,6 @@ __all__ = [
 ]
 
 _TAPER = 0.35  # fraction of the window half-width used by the cosine taper
-
-_compiled: Any = None  # the compiled Newton steps (_newton_kernel)
-_lock = threading.Lock()
 
 
 def tukey(xp: ModuleType, u: Any, half: Any, taper: float = _TAPER) -> Any:
@@ -155,22 +152,8 @@ def _hole_loop(a, rows, y0, x0, b, cx, cy, h, smooth):  # type: ignore[no-untype
                 ai[yy, xx] *= w
 
 
-_hole_compiled: Any = None
-
-
-def _hole_kernel() -> Any:
-    """The compiled :func:`_hole_loop`, or None without a working numba."""
-    global _hole_compiled
-    if _hole_compiled is None:
-        with _lock:
-            if _hole_compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _hole_compiled = False
-                    return None
-                _hole_compiled = numba.njit(nogil=True, cache=True)(_hole_loop)
-    return _hole_compiled or None
+# The compiled :func:`_hole_loop`, or None without a working numba.
+_hole_kernel = LazyJit(_hole_loop, nogil=True, cache=True)
 
 
 def _half_width(xp: ModuleType, c: Any, size: int, limit: float | None) -> Any:
@@ -312,22 +295,8 @@ def _cut_loop(g, y0, x0, b, cx, cy, h, wx, wy, cols, rows):  # type: ignore[no-u
             cols[i, x0[i] + q] -= acc[q]
 
 
-_cut_compiled: Any = None
-
-
-def _cut_kernel() -> Any:
-    """The compiled :func:`_cut_loop`, or None without a working numba."""
-    global _cut_compiled
-    if _cut_compiled is None:
-        with _lock:
-            if _cut_compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _cut_compiled = False
-                    return None
-                _cut_compiled = numba.njit(nogil=True, cache=True)(_cut_loop)
-    return _cut_compiled or None
+# The compiled :func:`_cut_loop`, or None without a working numba.
+_cut_kernel = LazyJit(_cut_loop, nogil=True, cache=True)
 
 
 def projection_centre(
@@ -567,23 +536,11 @@ def _newton_2d_loop(spec, wk, size, tx0, ty0, n_iter, value, out_t, out_a):  # t
         out_a[i] = a
 
 
-def _newton_kernel() -> Any:
-    """The compiled :func:`_newton_2d_loop`, or None without a working numba (then the
-    array version runs; tested equal to float32 rounding)."""
-    global _compiled
-    if _compiled is None:
-        with _lock:
-            if _compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken
-                    _compiled = False
-                    return None
-                # Reassociated sums over kx (vectorised); no finite-math flags, so a NaN
-                # centre stays NaN.
-                jit = numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")  # fmt: skip
-                _compiled = jit(_newton_2d_loop)
-    return _compiled or None
+# The compiled :func:`_newton_2d_loop`, or None without a working numba (then the array
+# version runs; tested equal to float32 rounding).
+# Reassociated sums over kx (vectorised); no finite-math flags, so a NaN centre
+# stays NaN.
+_newton_kernel = LazyJit(_newton_2d_loop, nogil=True, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")  # fmt: skip
 
 
 def symmetry_centre(

@@ -26,13 +26,13 @@ passes run as array operations.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from camtrack._jit import LazyJit
 from camtrack.tracking._common import boxes, quiet
 
 __all__ = ["template_step"]
@@ -459,30 +459,10 @@ def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd):  # type:
     return out
 
 
-_compiled: Any = None
-_lock = threading.Lock()
-
-
-def _kernels() -> tuple[Any, ...] | None:
-    """The compiled passes (bins, residuals, sums), or None without a working numba.
-
-    numba is imported and the kernels compiled on first use (cached on disk), so
-    ``import camtrack`` does not pay for it.
-    """
-    global _compiled, _pixel
-    if _compiled is None:
-        with _lock:
-            if _compiled is None:
-                try:
-                    import numba
-                except Exception:  # numba missing or broken: the vectorised passes
-                    _compiled = False
-                    return None
-                # fastmath: reassociated sums (20 % faster); every input is finite
-                # (bad ROIs are zeroed, NaN centres replaced, bins guarded).
-                jit = numba.njit(nogil=True, cache=True, fastmath=True)
-                # The kernels call _pixel through this module's globals, which numba
-                # reads when it compiles them: the jitted helper must be there first.
-                _pixel = jit(_pixel)
-                _compiled = (jit(_bins_kernel), jit(_residual_kernel), jit(_sums_kernel))
-    return _compiled or None
+# The compiled passes (bins, residuals, sums), or None without a working numba. numba is
+# imported and the kernels compiled on first use (cached on disk), so ``import
+# camtrack`` does not pay for it.
+# fastmath: reassociated sums (20 % faster); every input is finite (bad ROIs are
+# zeroed, NaN centres replaced, bins guarded). The kernels call _pixel through this
+# module's globals: it is compiled first (helpers).
+_kernels = LazyJit(_bins_kernel, _residual_kernel, _sums_kernel, helpers=(_pixel,), nogil=True, cache=True, fastmath=True)  # fmt: skip
