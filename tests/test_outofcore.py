@@ -370,7 +370,8 @@ def test_gain_dispatches_through_the_shared_layer():
     names = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     assert not names & {"_robust_pass", "_runs_per_task"}
     text = (ROOT / "gain" / "_tiles.py").read_text(encoding="utf-8")
-    for word in ("as_completed", "client.compute", "nthreads", "compute_isolated"):
+    assert "_compute_dask" not in names
+    for word in ("as_completed", "client.compute", "nthreads", "compute_isolated", "num_workers"):
         assert word not in text, word
 
 

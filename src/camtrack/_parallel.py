@@ -33,6 +33,7 @@ __all__ = [
     "Progress",
     "Target",
     "compute",
+    "compute_on_cores",
     "for_each_result",
     "is_distributed",
     "n_workers",
@@ -639,6 +640,24 @@ def for_each_result(
             done(i, kernel(piece, *args(i)))
 
         tasks = [dask.delayed(local)(i, p) for i, p in enumerate(pieces)]
-        opts = {"num_workers": n_workers()} if target.local in ("threads", "threading") else {}
         with single_threaded_blas():
-            compute_isolated(dask.delayed(list)(tasks), scheduler=target.local, **opts)
+            compute_isolated(
+                dask.delayed(list)(tasks), scheduler=target.local, **_cores(target.local)
+            )
+
+
+def _cores(local: Any) -> dict:
+    """dask options for a local scheduler: the threaded one on :func:`n_workers` threads
+    (the CPUs this process may use, where dask's default counts every CPU of the
+    machine); the others take no thread count ("sync" would refuse one)."""
+    return {"num_workers": n_workers()} if local in ("threads", "threading") else {}
+
+
+def compute_on_cores(x: Any, *, progress: Progress | None = None, scheduler: Any = None, ticks: Sequence[Any] = ()) -> Any:  # fmt: skip
+    """:func:`compute` where ``scheduler`` resolves to (:func:`scheduler_target`), the local
+    threaded scheduler on :func:`n_workers` threads; on a cluster progress advances per
+    finished item of ``ticks``."""
+    with scheduler_target(scheduler) as target:
+        if target.distributed:
+            return compute(x, progress=progress, scheduler=target.client, ticks=ticks)
+        return compute(x, progress=progress, scheduler=target.local, **_cores(target.local))

@@ -45,31 +45,17 @@ from camtrack._outofcore import (
 from camtrack._parallel import (
     Hidden,
     Progress,
-    compute,
+    compute_on_cores,
     for_each_result,
     is_distributed,
     n_workers,
     run_parallel,
     run_with_ticks,
     runs_per_task,
-    scheduler_target,
 )
 from camtrack.gain._kernels import OVERLAP, SLAB_FRAMES, merge_sums, moment_sums
 
 __all__ = ["Progress", "n_workers", "reduce_median", "reduce_moments"]
-
-
-def _compute_dask(graph_outputs: Any, progress: Progress | None, scheduler: Any = None, ticks: Any = ()):  # fmt: skip
-    """Compute ``graph_outputs`` where ``scheduler`` resolves to, through the engine's one
-    compute (:func:`camtrack._parallel.compute`): progress per finished task locally (a
-    Cancel stops the graph within a task, and dask's global callbacks are never
-    touched), per finished item of ``ticks`` (the kernel tasks) on a cluster."""
-    with scheduler_target(scheduler) as target:
-        if target.distributed:
-            return compute(graph_outputs, progress=progress, scheduler=target.client, ticks=ticks)  # fmt: skip
-        # The thread count only where it means something (threads); "sync" takes none.
-        opts = {"num_workers": n_workers()} if target.local in ("threads", "threading") else {}
-        return compute(graph_outputs, progress=progress, scheduler=target.local, **opts)
 
 
 # ----------------------------------------------------------------------------- moments
@@ -147,7 +133,7 @@ def _moments_dask(stack: Any, progress: Progress | None, scheduler: Any = None) 
                 nxt.append(leaves[-1])
             leaves = nxt
         outs.append(leaves[0])
-    parts = _compute_dask(outs, progress, scheduler, kernels)
+    parts = compute_on_cores(outs, progress=progress, scheduler=scheduler, ticks=kernels)
     return _stack_bands(list(parts), xp)
 
 
@@ -235,7 +221,7 @@ def _median_dask(
         meta=_backend.dask_meta(stack, np.float64, 3),
         name=name,
     )
-    maps = _compute_dask(out, progress, scheduler)
+    maps = compute_on_cores(out, progress=progress, scheduler=scheduler)
     return maps[0], maps[1], maps[2], maps[3]
 
 
