@@ -386,8 +386,11 @@ def sparse_median(
     image), of the cleansing comparison and of the offsets' medians; ``n_missing``
     counts them. A NaN pixel therefore costs its own sample only.
 
-    For dask input the median images are computed here (reading the kernels once,
-    in spatial tiles), the offsets stay lazy, and ``expand()`` is lazy.
+    For dask input the median images are computed here, reading each kernel window
+    once: integer stacks chunk by chunk into one buffer (row bands of at most 128 MB)
+    that goes through the same compiled kernel as numpy input (equal images); floats,
+    cupy chunks and clusters through the temporal quantiles' all-frames tiles. The
+    offsets stay lazy, and ``expand()`` is lazy.
 
     Examples
     --------
