@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camtrack._spill import BandSpill, BandStore
+from camtrack._spill import BandStore
 
 
 @pytest.mark.parametrize("on_disk", [False, True])
@@ -66,7 +66,7 @@ def test_spill_equals_the_arrays_and_its_old_name_still_builds_one(tmp_path):
             np.testing.assert_array_equal(got[k][1][1], b[:, ys, xs])
             assert got[k][1][0].dtype == np.uint16 and got[k][1][1].dtype == np.float32
     assert list(tmp_path.iterdir()) == []
-    with BandSpill(arrays[:1], tiles, folder=str(tmp_path)) as st:
+    with BandStore.spill(arrays[:1], tiles, folder=str(tmp_path)) as st:
         assert isinstance(st, BandStore)
         np.testing.assert_array_equal(st.read(1), a[:, 5:])
     assert list(tmp_path.iterdir()) == []

@@ -40,7 +40,7 @@ try:  # POSIX: a lock that dies with its process, however it dies
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["BandSpill", "BandStore", "SpillDir", "reclaim_spills", "spill_dir", "spill_fits"]
+__all__ = ["BandStore", "SpillDir", "reclaim_spills", "spill_dir", "spill_fits"]
 
 ROOT_NAME = "camtrack-spill"  # one folder under the base for every camtrack run
 OWNER_FILE = "owner"
@@ -482,11 +482,6 @@ class BandStore:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-# The spill's former name (a class of its own until the gain's block store and the
-# spill became one store): ``BandSpill(arrays, tiles)`` is :meth:`BandStore.spill`.
-BandSpill = BandStore.spill
 
 
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation

@@ -341,9 +341,9 @@ def test_killed_write_leaves_a_named_temporary_that_the_next_write_removes(tmp_p
 SPILL = """
     import time
     import dask.array as da, numpy as np
-    from camtrack._spill import BandSpill
+    from camtrack._spill import BandStore
     a = da.ones((8, 16, 16), dtype=np.uint16, chunks=(4, 16, 16))
-    spill = BandSpill([a], [(slice(0, 8), slice(None)), (slice(8, 16), slice(None))])
+    spill = BandStore.spill([a], [(slice(0, 8), slice(None)), (slice(8, 16), slice(None))])
     print("spilled", flush=True)
     time.sleep(600)
 """
@@ -356,7 +356,7 @@ def _files_under(folder) -> list[str]:
 
 @posix_only
 def test_killed_spill_is_reclaimed_at_the_next_start(tmp_path, monkeypatch):
-    from camtrack._spill import BandSpill
+    from camtrack._spill import BandStore
 
     monkeypatch.setenv("CAMTRACK_TMPDIR", str(tmp_path))
     killed = _start(SPILL, env={"CAMTRACK_TMPDIR": str(tmp_path)})
@@ -369,14 +369,14 @@ def test_killed_spill_is_reclaimed_at_the_next_start(tmp_path, monkeypatch):
         assert len(spilled) == 2
         assert all(f.startswith("camtrack-spill" + os.sep) for f in spilled)
         a = da.ones((8, 16, 16), dtype=np.uint16, chunks=(4, 16, 16))
-        with BandSpill([a], [(slice(0, 16), slice(None))]) as spill:
+        with BandStore.spill([a], [(slice(0, 16), slice(None))]) as spill:
             assert spill.read(0).sum() == 8 * 16 * 16
         # the dead run's folder is gone, the live run's is kept
         [kept] = [f for f in _files_under(tmp_path) if f.endswith("array0.raw")]
         assert f"-{live.pid}-" in kept
     finally:
         _kill(live)
-    with BandSpill([a], [(slice(0, 16), slice(None))]):
+    with BandStore.spill([a], [(slice(0, 16), slice(None))]):
         pass
     assert list(tmp_path.iterdir()) == []
 

@@ -418,7 +418,7 @@ def _track_parallel(
     with _parallel.scheduler_target(scheduler) as target:
         client = target.client
         # Waves of tasks: progress (and Cancel) between waves, bounded results in flight.
-        wave = 8 if client is None else max(8, 2 * sum(client.nthreads().values()))
+        wave = 8 if client is None else max(8, _parallel.TASKS_PER_THREAD * sum(client.nthreads().values()))  # fmt: skip
         waves = [tasks[i : i + wave] for i in range(0, len(tasks), wave)]
         if progress is not None:
             waves = progress(waves, total=len(waves))
