@@ -32,10 +32,11 @@ both paths.
 from __future__ import annotations
 
 import importlib.util
-import threading
 from typing import Any
 
 import numpy as np
+
+from camtrack._jit import LazyJit
 
 # numba is imported on the first call, not with the engine: its import alone takes
 # about 0.8 s here, which `import camtrack` should not pay.
@@ -185,45 +186,24 @@ def _masked_kernel(  # pragma: no cover - compiled
                         v1[o // 2, y, x0 + i] = vals[m, 0, 0]
 
 
-_compiled: Any = None
-_compiled_masked: Any = None
-_compile_lock = threading.Lock()
+# The compiled kernels (plain and masked), built on first use: numba then compiles each
+# once per input dtype and memory layout and caches the machine code on disk
+# (``cache=True``), so later processes only load it (about 0.1 s). They call
+# _select_pixel and _load_block through this module's globals: those are compiled
+# first (helpers).
+_kernels = LazyJit(_select_kernel, _masked_kernel, helpers=(_select_pixel, _load_block), nogil=True, cache=True)  # fmt: skip
 
 
 def _kernel() -> Any:
-    """The compiled kernel, or None without a working numba.
-
-    Built on first use: numba then compiles it once per input dtype and memory layout
-    and caches the machine code on disk (``cache=True``), so later processes only
-    load it (about 0.1 s).
-    """
-    global _compiled, _select_pixel, _load_block
-    with _compile_lock:
-        if _compiled is None:
-            try:
-                import numba
-            except Exception:  # a broken install: count nothing, stay correct
-                _compiled = False
-                return None
-            # The kernel calls _select_pixel through this module's globals, which numba
-            # reads when it compiles the kernel: the jitted version must be there first.
-            _select_pixel = numba.njit(nogil=True, cache=True)(_select_pixel)
-            _load_block = numba.njit(nogil=True, cache=True)(_load_block)
-            _compiled = numba.njit(nogil=True, cache=True)(_select_kernel)
-    return _compiled or None
+    """The compiled kernel, or None without a working numba."""
+    kernels = _kernels()
+    return None if kernels is None else kernels[0]
 
 
 def _masked() -> Any:
-    """The compiled masked kernel (after :func:`_kernel`), or None without numba."""
-    global _compiled_masked
-    if _kernel() is None:
-        return None
-    with _compile_lock:
-        if _compiled_masked is None:
-            import numba
-
-            _compiled_masked = numba.njit(nogil=True, cache=True)(_masked_kernel)
-    return _compiled_masked
+    """The compiled masked kernel, or None without a working numba."""
+    kernels = _kernels()
+    return None if kernels is None else kernels[1]
 
 
 def use_counting(tile: Any) -> bool:
