@@ -52,6 +52,7 @@ from camtrack.tracking._common import (
     quiet,
     to_work,
 )
+from camtrack.tracking._fftnoise import fft_window
 from camtrack.tracking._measure import power_profile, profile_noise, shifted_profile
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
@@ -177,14 +178,16 @@ def measure_classic(
                 prof_hole = xp.where(area >= _PROFILE_HOLE_PX, hole, 0.0)
                 if not bool((prof_hole > 0).any()):
                     prof_hole = None
-        prof = None
+        prof = window = None
         if profiles:
-            prof = _profile(xp, g, cx, cy, mode, profile, n_bins, oversample, prof_hole)
+            if profile != "radial":
+                window = fft_window(xp, s, cx, cy, g.dtype)  # the profile's and its noise's
+            prof = _profile(xp, g, cx, cy, mode, profile, n_bins, oversample, prof_hole, window)
             prof = prof / bg[:, None]
         pvar = None
         if prof is not None:
             k = None if variance is not None else _border_k(xp, g, bg)
-            pvar = profile_noise(xp, profile, prof, g, bg, cx, cy, variance, k)
+            pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k)
         nan = math.nan
         n = cx.shape[0]
         x = xp.where(ok, bx, nan)
@@ -206,11 +209,13 @@ def _profile(
     n_bins: int,
     oversample: int,
     prof_hole: Any,
+    window: Any = None,
 ) -> Any:
-    """The mode's profile about (cx, cy), as ``_measure.measure`` takes it."""
+    """The mode's profile about (cx, cy), as ``_measure.measure`` takes it (``window``:
+    the FFT profile's, :func:`~camtrack.tracking._fftnoise.fft_window`)."""
     s = g.shape[-1]
     if profile != "radial":
-        return power_profile(xp, g, cx, cy, n_bins, oversample)
+        return power_profile(xp, g, cx, cy, n_bins, oversample, window)
     if mode == "precise":
         return shifted_profile(xp, radial_operator(s, n_bins, oversample), g, cx, cy, prof_hole)
     inner = min(n_bins, max(default_n_bins(s, oversample), 2))

@@ -50,7 +50,7 @@ def window_mean_free(xp: ModuleType, g: Any, w: Any) -> tuple[Any, Any]:
 
 
 def fft_profile_variance(
-    xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, variance: Any, k: Any, n_bins: int
+    xp: ModuleType, g: Any, bg: Any, w: Any, variance: Any, k: Any, n_bins: int
 ) -> Any:
     """(N, B) amplitude-noise variance of an FFT profile's samples, over ``bg**2``.
 
@@ -58,11 +58,11 @@ def fft_profile_variance(
     variance at its level ``bg + g`` (the camera's, or ``k`` times the level, as
     :func:`~camtrack.tracking._errors.profile_variance`); divided by ``bg**2`` for the
     relative profile. The same for every bin (white noise is white in Fourier space);
-    their correlation is :func:`fft_profile_correlation`.
+    their correlation is :func:`fft_profile_correlation`. ``w``: the profile's window
+    (:func:`fft_window`, as the profile took it).
     """
-    n, s, _ = g.shape
+    n = g.shape[0]
     dt = g.dtype
-    w = fft_window(xp, s, cx, cy, dt)
     b = bg.astype(dt)
     level = g + b[:, None, None]
     var = variance(level) if variance is not None else k.astype(dt)[:, None, None] * level

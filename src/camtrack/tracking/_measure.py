@@ -43,17 +43,21 @@ def batch_size(size: int, mode: str = "precise") -> int:
     return max(1, pixels // (size * size))
 
 
-def power_profile(xp: ModuleType, g: Any, cx: Any, cy: Any, n_bins: int, oversample: int) -> Any:
+def power_profile(
+    xp: ModuleType, g: Any, cx: Any, cy: Any, n_bins: int, oversample: int, window: Any = None
+) -> Any:
     """Radial profile of the windowed amplitude spectrum, centred on zero frequency.
 
     The amplitude spectrum does not move when the bead moves, so this profile depends
     on z only (the window, radius S/2 - 4 px, follows the bead centre). The ROI's
     window-weighted mean is taken out first, so the profile does not depend on the
-    background estimate (module ``_fftnoise``).
+    background estimate (module ``_fftnoise``). ``window``: that window, if the caller
+    already has it (``fft_window(xp, S, cx, cy, g.dtype)``, also its noise's).
     """
     fft = fft_module(xp)
     n, s, _ = g.shape
-    h, total = window_mean_free(xp, g, fft_window(xp, s, cx, cy, g.dtype))
+    w = fft_window(xp, s, cx, cy, g.dtype) if window is None else window
+    h, total = window_mean_free(xp, g, w)
     amp = xp.abs(fft.fft2(h, axes=(-2, -1)))
     amp = fft.fftshift(amp, axes=(-2, -1)) / total[:, None, None]
     op = radial_operator(s, n_bins, oversample)
@@ -67,19 +71,19 @@ def profile_noise(
     prof: Any,
     g: Any,
     bg: Any,
-    cx: Any,
-    cy: Any,
+    window: Any,
     variance: Any,
     k: Any,
 ) -> Any:
     """(N, B) noise variance of each profile bin's samples on the profile's scale, for
     z_err (None without profiles): the pixel variance at the bin's level (radial) or
-    the amplitude noise of the windowed spectrum (FFT, module ``_fftnoise``)."""
+    the amplitude noise of the windowed spectrum (FFT, module ``_fftnoise``; ``window``
+    the profile's window, None for radial profiles)."""
     if prof is None:
         return None
     if profile == "radial":
         return profile_variance(xp, prof, bg, variance, k)
-    return fft_profile_variance(xp, g, bg, cx, cy, variance, k, prof.shape[1])
+    return fft_profile_variance(xp, g, bg, window, variance, k, prof.shape[1])
 
 
 _SHIFT_TAPER = 3.0  # px: cosine edge of the window used for the Fourier shift
@@ -565,6 +569,7 @@ def measure(
                 reach = xp.full(cx.shape, min(_FAST_REACH, s / 2.0), dtype=g.dtype)
                 every = xp.nonzero(xp.isfinite(cx) & xp.isfinite(cy))[0]
                 cx, cy, xe, ye, _ = _template_refine(xp, g, bg, cx, cy, xe, ye, every, reach, variance, clip_mask, k, only_better=True)  # fmt: skip
+        window = None  # the FFT profile's window
         if not profiles:
             prof = None
         elif profile == "radial":
@@ -588,12 +593,12 @@ def measure(
                 op = radial_operator(s, n_bins, oversample)
                 prof = shifted_profile(xp, op, g, cx, cy, prof_hole)
         else:
-            prof = power_profile(xp, g, cx, cy, n_bins, oversample)
+            window = fft_window(xp, s, cx, cy, g.dtype)  # the profile's and its noise's
+            prof = power_profile(xp, g, cx, cy, n_bins, oversample, window)
         if prof is not None:
             prof = prof / bg[:, None]
-        # Each bin's pixel variance on the profile's scale, for z_err (radial only: the
-        # FFT profile's noise is not linear in the pixels').
-        pvar = profile_noise(xp, profile, prof, g, bg, cx, cy, variance, k)
+        # Each bin's noise variance on the profile's scale, for z_err.
+        pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k)
         if any_bad:
             nan = math.nan
             cx = xp.where(bad, nan, cx)
