@@ -585,6 +585,21 @@ def _read_and_call(kernel: Callable[..., Any], piece: Any, *args: Any) -> Any:
     return kernel(piece.read(), *args)
 
 
+def _call_scattered(kernel: Callable[..., Any], call: tuple) -> Any:
+    """:func:`_read_and_call` of a scattered ``(piece, *args)`` tuple."""
+    return _read_and_call(kernel, *call)
+
+
+# Tasks of :func:`for_each_result` in flight per worker thread of a cluster: a piece's
+# arguments (the gain's kept masks, read from its on-disk store) exist in this process
+# only from its submission to its result, so the client holds this many pieces'
+# arguments per thread instead of every piece's (the kept masks alone are 1/128 of a
+# uint16 stack's bytes: a client out of memory for a stack far larger than RAM). 2, as
+# :data:`TASKS_PER_THREAD`: one running, one queued behind it, so a thread does not wait
+# for the client to hand the last result over before it gets the next task.
+WINDOW_PER_THREAD = 2
+
+
 def for_each_result(
     kernel: Callable[..., Any],
     pieces: Sequence[Any],
@@ -602,8 +617,12 @@ def for_each_result(
     anyone else's, see :func:`compute_isolated`). dask on a cluster: ``kernel`` runs on
     the workers, each task reading its own piece (:class:`Hidden`), and ``done`` here
     as the results arrive (what it fills lives in this process); an error or a Cancel
-    raised by ``done`` cancels the remaining tasks. ``args(i)`` is evaluated where the
-    task is built (here, for every piece up front, on a cluster).
+    raised by ``done`` cancels the tasks in flight and submits no more.
+
+    ``args(i)`` is evaluated where the task is built, just before it runs: in the task
+    (threads, local dask), or here on a cluster, piece by piece as a window of
+    :data:`WINDOW_PER_THREAD` tasks per worker thread frees up, so that this process
+    holds the arguments of that many pieces at a time, never of all of them.
     """
     if not any(hasattr(p, "__dask_graph__") for p in pieces):
         from camtrack import _backend
@@ -619,21 +638,7 @@ def for_each_result(
 
     with scheduler_target(scheduler) as target:
         if target.distributed:
-            from dask.base import tokenize
-            from distributed import as_completed as completed
-
-            task = dask.delayed(_read_and_call, pure=True)
-            calls = [(kernel, Hidden(p), *args(i)) for i, p in enumerate(pieces)]
-            # Keys named after the kernel (as a task of the kernel itself would be).
-            futures = target.client.compute([task(*c, dask_key_name=f"{kernel.__name__}-{tokenize(*c)}") for c in calls])  # fmt: skip
-            index = {f.key: i for i, f in enumerate(futures)}
-            try:
-                for fut, value in completed(futures, loop=target.client.loop, with_results=True):
-                    done(index[fut.key], value)
-                    fut.release()
-            except BaseException:
-                target.client.cancel(futures)
-                raise
+            _stream_on_cluster(target.client, kernel, pieces, args, done)
             return
 
         def local(i: int, piece: Any) -> None:
@@ -644,6 +649,56 @@ def for_each_result(
             compute_isolated(
                 dask.delayed(list)(tasks), scheduler=target.local, **_cores(target.local)
             )
+
+
+def _stream_on_cluster(
+    client: Any,
+    kernel: Callable[..., Any],
+    pieces: Sequence[Any],
+    args: Callable[[int], tuple],
+    done: Callable[[int, Any], None],
+) -> None:
+    """:func:`for_each_result` on a cluster: a bounded window of tasks, each submitted
+    (its ``args`` built) as an earlier one's result is handed over, in piece order."""
+    from dask.base import tokenize
+    from distributed import as_completed
+
+    threads = sum(client.nthreads().values())
+    window = max(2, WINDOW_PER_THREAD * threads)
+    todo = iter(range(len(pieces)))
+    live: dict[Any, tuple[int, Any, Any]] = {}  # key -> (piece, task, its data): in flight
+    arriving = as_completed(loop=client.loop, with_results=True)
+
+    def submit() -> None:
+        i = next(todo, None)
+        if i is None:
+            return
+        call = (Hidden(pieces[i]), *args(i))
+        # Keys named after the kernel (as a task of the kernel itself would be).
+        key = f"{kernel.__name__}-{tokenize(kernel, *call)}"
+        # The arguments travel by scatter, not inside the task's message: the client's
+        # stream to the scheduler keeps its last 1000 messages under 1 MB for debugging
+        # (distributed.admin.low-level-log-length), and with them the arrays they carry
+        # (pickled out of band, so the originals): up to 1000 pieces' arguments.
+        [data] = client.scatter([call], hash=False)
+        del call  # alive on a worker until its task has run, no longer here
+        fut = client.submit(_call_scattered, kernel, data, key=key, pure=True)
+        live[key] = (i, fut, data)
+        arriving.add(fut)
+
+    try:
+        for _ in range(window):
+            submit()
+        for fut, value in arriving:
+            i, _, data = live.pop(fut.key)
+            fut.release()
+            data.release()
+            submit()  # the next task runs while this result is handed over
+            done(i, value)
+            del value
+    except BaseException:
+        client.cancel([f for _, *futures in live.values() for f in futures])
+        raise
 
 
 def _cores(local: Any) -> dict:
