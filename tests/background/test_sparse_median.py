@@ -293,13 +293,13 @@ def test_dask_windows_read_in_bands_and_every_scheduler(monkeypatch):
     """A window larger than the band budget is read in row bands, with the same values;
     the synchronous scheduler and the numpy fallback (no numba) agree too."""
     from camtrack import _select
-    from camtrack.background import _sparse
+    from camtrack.background import _sparse, _sparselazy
 
     stack, _, _ = _scene(seed=8)
     ref = sparse_median(stack, window=30, split=17)
     d = da.from_array(stack, chunks=(9, 13, -1))
     # about 3 rows of 30 frames per band: 16 bands per window
-    monkeypatch.setattr(_sparse, "_WINDOW_BYTES", 30 * X * 2 * 3)
+    monkeypatch.setattr(_sparselazy, "WINDOW_BYTES", 30 * X * 2 * 3)
     if not _sparse._lazy_bisection(d):
         pytest.skip("numba not installed")
     for scheduler in (None, "sync"):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from camtrack import _backend
-from camtrack._outofcore import TILE_BYTES, bands, fit, frame_blocks, work_dtype
+from camtrack._outofcore import TILE_BYTES, fit, frame_blocks, work_dtype
 from camtrack._parallel import compute, is_distributed, resolve
 from camtrack._validation import (
     check_integer,
@@ -25,11 +25,12 @@ from camtrack.background._common import (
     track,
 )
 from camtrack.background._sparseclean import cleanse_counts, on_grid
-from camtrack.background._sparsecount import (
-    offset_plan,
-    offsets_counted,
-    use_bisection,
-    window_median,
+from camtrack.background._sparsecount import offset_plan, offsets_counted, use_bisection
+from camtrack.background._sparselazy import (
+    OffsetsOf,
+    bisect_medians,
+    lazy_bisection,
+    read_pass,
 )
 from camtrack.background._temporal import _reduce
 
@@ -44,11 +45,6 @@ _AUTO_SIGMAS = 5.0
 # ... and an image holds an object when its count of deviating pixels exceeds the
 # typical count by more than 5 Poisson sigmas plus this many pixels.
 _MIN_OBJECT_PX = 4
-# Native bytes of one band (all frames of a kernel window, some rows) of a dask stack
-# held for the bisection kernel: it selects in the band itself (no working copy), so
-# the band, the chunks in flight and the images stay well under 300 MB; a 200-frame
-# window of 512 x 512 uint16 (105 MB) is one band, read once.
-_WINDOW_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
@@ -258,18 +254,19 @@ def _nearest(frames: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def _offsets_block(
-    frames: Any, idx: Any, images: Any, region: Any, out_dtype: Any = np.float32
+    frames: Any, idx: Any, images: Any, region: Any, out_dtype: Any = np.float32, plan: Any = None
 ) -> Any:
     """Median over ``region`` of frame - background, per frame of the block.
 
     Non-finite differences (a NaN pixel of the frame or of its background) are left
     out; a frame with no finite one gets NaN. Frames without any run the plain median.
     Integer frames with half-integer images (numpy, numba) are counted instead, with
-    the same values (:func:`offsets_counted`).
+    the same values (:func:`offsets_counted`); ``plan``: the region's
+    :func:`offset_plan`, for a caller with many small blocks.
     """
     xp, _ = _backend.namespace(frames)
     if xp is np:
-        plan = offset_plan(frames, images, region)
+        plan = offset_plan(frames, images, region) if plan is None else plan
         counted = None if plan is None else offsets_counted(frames, idx, images, plan, out_dtype)
         if counted is not None:
             return counted
@@ -386,11 +383,14 @@ def sparse_median(
     image), of the cleansing comparison and of the offsets' medians; ``n_missing``
     counts them. A NaN pixel therefore costs its own sample only.
 
-    For dask input the median images are computed here, reading each kernel window
-    once: integer stacks chunk by chunk into one buffer (row bands of at most 128 MB)
-    that goes through the same compiled kernel as numpy input (equal images); floats,
-    cupy chunks and clusters through the temporal quantiles' all-frames tiles. The
-    offsets stay lazy, and ``expand()`` is lazy.
+    For dask input the median images are computed here. Integer stacks (numpy chunks,
+    in this process) are read once, window by window, chunk by chunk into one buffer
+    (row bands of at most 128 MB) that goes through the same compiled kernel as numpy
+    input (equal images); the frames in memory give their offsets too (equal values),
+    and frames in no window are read once for theirs. Only frames whose image
+    cleansing dropped are read again, lazily. Floats, cupy chunks and clusters go
+    through the temporal quantiles' all-frames tiles, and their offsets read the stack
+    again, lazily. ``offsets`` is a dask array either way, and ``expand()`` is lazy.
 
     Examples
     --------
@@ -412,31 +412,44 @@ def sparse_median(
     lazy = _backend.is_dask(stack)
 
     windows = _kernel_windows(n_frames, kernel, split)
+    centres_all = np.array([(w.start + w.stop - 1) / 2.0 for w in windows])
+    frames = np.arange(n_frames, dtype=np.float64)
+    early = None  # dask: offsets found in the medians' pass, and their image
     if lazy:
         with resolve(scheduler, stack) as where:
-            series, n_missing = _lazy_medians(stack, windows, (ny, nx), dtype, where, progress)
+            if not is_distributed(where) and _lazy_bisection(stack):
+                nearest = _nearest(frames, centres_all)
+                of = None if region is None else OffsetsOf(_offsets_block, region, dtype, stack)
+                series, values, done = read_pass(stack, windows, dtype, nearest, of, where, progress)  # fmt: skip
+                early = None if values is None else (values, done, nearest)
+                n_missing = 0
+            else:
+                series, n_missing = _lazy_medians(stack, windows, dtype, where, progress)
     else:
         xp, _ = _backend.namespace(stack)
         series = xp.empty((len(windows), ny, nx), dtype=dtype)
         n_missing = 0
         for i in track(range(len(windows)), len(windows), progress):
             if use_bisection(stack):  # integers: no missing samples
-                _bisect_medians(stack[windows[i]], series[i])
+                bisect_medians(stack[windows[i]], series[i])
                 continue
             med, missing = _reduce(stack[windows[i]], [50.0], None, None, None, skip_nan=True)
             series[i] = med
             n_missing += int(missing.sum(dtype=xp.int64))
 
-    centres_all = np.array([(w.start + w.stop - 1) / 2.0 for w in windows])
     keep = _cleanse(_backend.to_host(series), thresh, frac)
     xp, _ = _backend.namespace(series)
-    images = series[xp.asarray(np.flatnonzero(keep))]
+    kept = np.flatnonzero(keep)
+    images = series[xp.asarray(kept)]
     centers = centres_all[keep]
-    frame_index = _nearest(np.arange(n_frames, dtype=np.float64), centers)
+    frame_index = _nearest(frames, centers)
 
     offsets = None
     if region is not None:
-        offsets = _offsets(stack, frame_index, images, region, dtype)
+        if early is not None:  # those whose image cleansing kept
+            values, done, nearest = early
+            early = (values, done & (nearest == kept[frame_index]))
+        offsets = _offsets(stack, frame_index, images, region, dtype, early)
     return SparseMedianResult(
         images=images,
         frame_index=frame_index,
@@ -448,36 +461,22 @@ def sparse_median(
     )
 
 
-def _bisect_medians(frames: np.ndarray, out: np.ndarray) -> None:
-    """``out[...] = median(frames, axis=0)`` by the bisection kernel, on row bands in
-    threads (a few bands per thread, so a thread slowed by other work is balanced)."""
-    ny = frames.shape[1]
-    workers = n_workers()
-    bands = frame_blocks(ny, 4 * workers if workers > 1 else 1)
-
-    def work(rows: slice) -> None:
-        window_median(frames[:, rows], out[rows])
-
-    run_parallel(work, bands, workers=workers)
+def _lazy_bisection(stack: Any) -> bool:
+    """True when a dask stack takes :func:`read_pass` (a name of this module, so that a
+    benchmark can switch it off)."""
+    return lazy_bisection(stack)
 
 
 def _lazy_medians(
-    stack: Any, windows: list[slice], shape: tuple[int, int], dtype: Any, where: Any, progress: Any
+    stack: Any, windows: list[slice], dtype: Any, where: Any, progress: Any
 ) -> tuple[Any, int]:
-    """The median images of a dask stack's kernel windows and their missing samples.
+    """The median images of a dask stack's kernel windows and their missing samples,
+    through the temporal quantiles' tiles (floats, cupy chunks, a cluster).
 
     One kernel window at a time (each uses every core inside): several windows in
-    flight would hold several kernels of frames at once. Integer stacks with numpy
-    chunks, computed in this process, go through the numpy path's bisection kernel
-    (:func:`_read_bisect_medians`); others (floats, cupy chunks, a cluster) through
-    the temporal quantiles' tiles.
+    flight would hold several kernels of frames at once.
     """
     cluster = is_distributed(where)
-    if not cluster and _lazy_bisection(stack):
-        series = np.empty((len(windows), *shape), dtype=dtype)
-        for i in track(range(len(windows)), len(windows), progress):
-            _read_bisect_medians(stack[windows[i]], series[i], where)
-        return series, 0
     planes = []
     for w in track(windows, len(windows), progress):
         lazy_plane = _reduce(stack[w], [50.0], None, None, None, skip_nan=True, cluster=cluster)  # fmt: skip
@@ -488,60 +487,17 @@ def _lazy_medians(
     return series, n_missing
 
 
-def _lazy_bisection(stack: Any) -> bool:
-    """True when a dask stack's window medians run through :func:`window_median`:
-    numpy chunks of a bisectable dtype, with numba."""
-    return isinstance(getattr(stack, "_meta", None), np.ndarray) and use_bisection(
-        np.empty((0, 0, 0), dtype=stack.dtype)
-    )
-
-
-def _read_bisect_medians(frames: Any, out: np.ndarray, scheduler: Any) -> None:
-    """``out[...] = median(frames, axis=0)`` for one kernel window of a dask stack.
-
-    The window is read in row bands of at most :data:`_WINDOW_BYTES` (one band for
-    the usual windows), each chunk stored into the band's buffer as it arrives, so
-    memory is the band plus the chunks in flight (no concatenated copy); the band then
-    goes through the same bisection kernel as numpy input, with the same values.
-    """
-    import dask.array as da
-
-    from camtrack._parallel import compute_isolated
-
-    t, ny, nx = (int(s) for s in frames.shape)
-    rows = fit(_WINDOW_BYTES, t * nx * frames.dtype.itemsize, ny)
-    # a local scheduler that runs in this process (the stores write into our buffer)
-    local = "sync" if scheduler in ("sync", "synchronous", "single-threaded") else "threads"
-    buf = np.empty((t, min(rows, ny), nx), dtype=frames.dtype)
-    for ys in bands(ny, rows):
-        band = buf[:, : ys.stop - ys.start]
-        compute_isolated(da.store(frames[:, ys], band, lock=False, compute=False), scheduler=local)
-        _bisect_medians(band, out[ys])
-
-
-def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarray, dtype: Any):
+def _offsets(
+    stack: Any,
+    frame_index: np.ndarray,
+    images: Any,
+    region: np.ndarray,
+    dtype: Any,
+    early: tuple[np.ndarray, np.ndarray] | None = None,
+):
     n_frames, ny, nx = (int(s) for s in stack.shape)
     if _backend.is_dask(stack):
-        import dask.array as da
-
-        frames = stack.rechunk({1: -1, 2: -1})
-        idx = da.from_array(frame_index, chunks=(frames.chunks[0],))
-        imgs = da.from_array(images, chunks=images.shape)
-        return da.blockwise(
-            _offsets_block,
-            "t",
-            frames,
-            "tyx",
-            idx,
-            "t",
-            imgs,
-            "nyx",
-            concatenate=True,
-            region=region,
-            out_dtype=dtype,
-            dtype=dtype,
-            meta=_backend.dask_meta(stack, dtype, 1),
-        )
+        return _lazy_offsets(stack, frame_index, images, region, dtype, early)
     xp, _ = _backend.namespace(stack)
     out = xp.empty(n_frames, dtype=dtype)
     per = fit(TILE_BYTES, ny * nx * dtype.itemsize, n_frames)
@@ -555,3 +511,58 @@ def _offsets(stack: Any, frame_index: np.ndarray, images: Any, region: np.ndarra
 
     run_parallel(work, blocks, workers=workers)
     return out
+
+
+def _lazy_offsets(
+    stack: Any,
+    frame_index: np.ndarray,
+    images: Any,
+    region: np.ndarray,
+    dtype: Any,
+    early: tuple[np.ndarray, np.ndarray] | None,
+) -> Any:
+    """The offsets of a dask stack, lazy, chunked as its frames: the values found in
+    the medians' pass (``early``: values and where they hold) for the frame chunks that
+    have all of them, computed from the frames for the others (only those are read)."""
+    import dask.array as da
+
+    frames = stack.rechunk({1: -1, 2: -1})
+    chunks = frames.chunks[0]
+    edges = np.concatenate([[0], np.cumsum(chunks)]).astype(int)
+    have = np.zeros(len(chunks), dtype=bool)
+    if early is not None:
+        have = np.logical_and.reduceat(early[1], edges[:-1])
+    imgs = None
+    pieces = []
+    k = 0
+    while k < len(chunks):  # runs of chunks alike
+        j = k
+        while j < len(chunks) and have[j] == have[k]:
+            j += 1
+        a, b = int(edges[k]), int(edges[j])
+        if have[k]:
+            pieces.append(da.from_array(early[0][a:b], chunks=(chunks[k:j],)))
+        else:
+            if imgs is None:
+                imgs = da.from_array(images, chunks=images.shape)
+            part = frames[a:b]
+            idx = da.from_array(frame_index[a:b], chunks=(part.chunks[0],))
+            pieces.append(
+                da.blockwise(
+                    _offsets_block,
+                    "t",
+                    part,
+                    "tyx",
+                    idx,
+                    "t",
+                    imgs,
+                    "nyx",
+                    concatenate=True,
+                    region=region,
+                    out_dtype=dtype,
+                    dtype=dtype,
+                    meta=_backend.dask_meta(stack, dtype, 1),
+                )
+            )
+        k = j
+    return pieces[0] if len(pieces) == 1 else da.concatenate(pieces)

@@ -1,0 +1,292 @@
+"""The sparse median of a dask stack in one pass over its frames.
+
+Each kernel window is read chunk by chunk into one buffer (row bands of at most
+:data:`WINDOW_BYTES`), whose median image goes through the numpy path's bisection
+kernel; while the window's frames are in memory they also give their per-frame offsets
+against the image each frame will get if cleansing keeps every image (its nearest
+window). Frames in no window (``split`` > ``window``) are read once, after the image
+they need. So every frame is read once (a frame of two overlapping windows is kept in
+the buffer, not read again), where the window medians and the offsets used to read the
+stack twice (the offsets a second time, when they were computed). Offsets against an
+image that cleansing then drops are left to a lazy pass over those frames only.
+
+Everything runs in this process, on a local scheduler, into host buffers: numpy chunks
+of a dtype the bisection kernel takes, with numba (:func:`lazy_bisection`). The
+caller takes the temporal quantiles' tiles for the rest (floats, cupy, a cluster).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from camtrack._outofcore import bands, fit, frame_blocks
+from camtrack.background._common import n_workers, run_parallel, track
+from camtrack.background._sparsecount import offset_plan, use_bisection, window_median
+
+__all__ = ["WINDOW_BYTES", "OffsetsOf", "bisect_medians", "lazy_bisection", "read_pass"]
+
+# Native bytes of one band (all frames of a kernel window, some rows) of a dask stack
+# held for the bisection kernel: it selects in the band itself (no working copy), so
+# the band, the chunks in flight and the images stay well under 300 MB; a 200-frame
+# window of 512 x 512 uint16 (105 MB) is one band, read once. Frames read for their
+# offsets only (``split`` > ``window``) go through the same buffer.
+WINDOW_BYTES = 128 * 2**20
+
+
+def lazy_bisection(stack: Any) -> bool:
+    """True when a dask stack's window medians run through :func:`window_median`:
+    numpy chunks of a bisectable dtype, with numba."""
+    return isinstance(getattr(stack, "_meta", None), np.ndarray) and use_bisection(
+        np.empty((0, 0, 0), dtype=stack.dtype)
+    )
+
+
+def bisect_medians(frames: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = median(frames, axis=0)`` by the bisection kernel, on row bands in
+    threads (a few bands per thread, so a thread slowed by other work is balanced)."""
+    ny = frames.shape[1]
+    workers = n_workers()
+    parts = frame_blocks(ny, 4 * workers if workers > 1 else 1)
+
+    def work(rows: slice) -> None:
+        window_median(frames[:, rows], out[rows])
+
+    run_parallel(work, parts, workers=workers)
+
+
+def read_pass(
+    stack: Any,
+    windows: list[slice],
+    dtype: Any,
+    nearest: np.ndarray,
+    offsets_of: Any,
+    scheduler: Any,
+    progress: Any,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The median images of ``windows`` and, where ``offsets_of`` is given, the offsets
+    of every frame against its ``nearest`` image, reading each frame once.
+
+    Parameters
+    ----------
+    stack : dask array (T, Y, X)
+        Numpy chunks (:func:`lazy_bisection` is True).
+    windows : list of slice
+        The kernel windows, in order (starts and stops never decrease).
+    dtype : numpy dtype
+        The images' and offsets' dtype.
+    nearest : numpy.ndarray of int, shape (T,)
+        For each frame, the window whose image is its background if cleansing keeps
+        all images.
+    offsets_of : callable or None
+        ``offsets_of(frames, idx, images)``: the offsets of ``frames`` (t, Y', X')
+        against ``images[idx]`` (the region already applied where ``Y' * X'`` is the
+        region's size, see below); None: no offsets.
+    scheduler : str or None
+        The dask scheduler name the caller chose (``"sync"`` stays synchronous).
+    progress : callable or None
+        tqdm-like; advanced per window.
+
+    Returns
+    -------
+    series : numpy.ndarray (N, Y, X)
+        One median image per window.
+    offsets : numpy.ndarray (T,) or None
+        Each frame's offset against ``series[nearest[t]]``.
+    done : numpy.ndarray of bool (T,) or None
+        Where ``offsets`` holds a value (all frames, unless a band of a window too
+        large for one buffer left some out; see :class:`_Reader`).
+    """
+    reader = _Reader(stack, windows, dtype, nearest, offsets_of, scheduler)
+    for i in track(range(len(windows)), len(windows), progress):
+        reader.window(i)
+    return reader.series, reader.offsets, reader.done
+
+
+class _Reader:
+    """The state of :func:`read_pass`: the buffer, the images, the offsets so far.
+
+    Frame ``t`` gets its offset at the first window ``i >= nearest[t]`` that holds it
+    (its ``home``: the image it needs is known by then, and the frame is in memory),
+    or, in no such window, is read alone right after window ``nearest[t]``'s median.
+    A window split into row bands (larger than the buffer) gathers the offset region
+    of its home frames as its bands pass, when they fit in the buffer's budget too;
+    otherwise those frames are read again as whole frames after the window.
+    """
+
+    def __init__(
+        self,
+        stack: Any,
+        windows: list[slice],
+        dtype: Any,
+        nearest: np.ndarray,
+        offsets_of: Any,
+        scheduler: Any,
+    ) -> None:
+        n_frames, ny, nx = (int(s) for s in stack.shape)
+        self.stack = stack
+        self.windows = windows
+        self.nearest = nearest
+        self.offsets_of = offsets_of
+        # a local scheduler that runs in this process (the stores write into our buffer)
+        self.local = "sync" if scheduler in ("sync", "synchronous", "single-threaded") else "threads"  # fmt: skip
+        self.series = np.empty((len(windows), ny, nx), dtype=dtype)
+        kernel = max(w.stop - w.start for w in windows)
+        itemsize = np.dtype(stack.dtype).itemsize
+        self.rows = fit(WINDOW_BYTES, kernel * nx * itemsize, ny)
+        self.buf = np.empty((kernel, self.rows, nx), dtype=stack.dtype)
+        self.held: slice | None = None  # the frames (all rows) that ``buf`` holds
+        self.offsets = self.done = None
+        if offsets_of is None:
+            return
+        self.offsets = np.empty(n_frames, dtype=dtype)
+        self.done = np.zeros(n_frames, dtype=bool)
+        starts = np.array([w.start for w in windows])
+        stops = np.array([w.stop for w in windows])
+        frames = np.arange(n_frames)
+        first = np.searchsorted(stops, frames, side="right")  # first window holding t
+        last = np.searchsorted(starts, frames, side="right") - 1  # last window holding t
+        home = np.maximum(first, nearest)
+        self.home = np.where(home <= last, home, -1)
+
+    # ------------------------------------------------------------------ reading
+    def _store(self, frames: slice, rows: slice, out: np.ndarray) -> None:
+        import dask.array as da
+
+        from camtrack._parallel import compute_isolated
+
+        part = self.stack[frames, rows]
+        compute_isolated(da.store(part, out, lock=False, compute=False), scheduler=self.local)
+
+    def _frames_buffer(self, n: int) -> np.ndarray:
+        """Up to ``n`` whole frames in the buffer's memory (one frame at least)."""
+        _, ny, nx = self.series.shape
+        per = min(n, self.buf.size // (ny * nx))
+        self.held = None
+        if per == 0:  # a frame larger than the buffer: the frame alone
+            return np.empty((1, ny, nx), dtype=self.buf.dtype)
+        return self.buf.reshape(-1)[: per * ny * nx].reshape(per, ny, nx)
+
+    # ------------------------------------------------------------------ one window
+    def window(self, i: int) -> None:
+        w = self.windows[i]
+        ny = self.series.shape[1]
+        mine = [] if self.offsets_of is None else _runs(np.flatnonzero(self.home[w] == i))
+        if self.rows >= ny:
+            frames = self._whole_window(w)
+            bisect_medians(frames, self.series[i])
+            for a, b in mine:
+                self._offsets(slice(w.start + a, w.start + b), frames[a:b])
+        else:
+            self._banded_window(i, w, mine)
+        if self.offsets_of is not None:
+            alone = np.flatnonzero((self.home == -1) & (self.nearest == i) & ~self.done)
+            self._read_alone(alone)
+
+    def _whole_window(self, w: slice) -> np.ndarray:
+        """The window's frames in the buffer; those of the previous window kept."""
+        n = w.stop - w.start
+        keep = 0
+        if self.held is not None and self.held.start <= w.start < self.held.stop:
+            keep = self.held.stop - w.start
+            shift = w.start - self.held.start
+            # forward, in pieces no longer than the shift: no piece overlaps its source
+            for a in range(0, keep if shift else 0, max(shift, 1)):
+                b = min(a + shift, keep)
+                self.buf[a:b] = self.buf[a + shift : b + shift]
+        frames = self.buf[:n]
+        if keep < n:
+            self._store(slice(w.start + keep, w.stop), slice(None), frames[keep:])
+        self.held = w
+        return frames
+
+    def _banded_window(self, i: int, w: slice, mine: list[tuple[int, int]]) -> None:
+        ny = self.series.shape[1]
+        n = w.stop - w.start
+        frames = self.buf[:n]
+        self.held = None
+        region = getattr(self.offsets_of, "region", None)
+        n_home = sum(b - a for a, b in mine)
+        gather = None
+        if n_home and region is not None:
+            n_region = int(region.sum())
+            if n_home * n_region * self.buf.dtype.itemsize <= WINDOW_BYTES:
+                gather = np.empty((n_home, n_region), dtype=self.buf.dtype)
+        pos = np.concatenate([np.arange(a, b) for a, b in mine]) if mine else None
+        col = 0
+        for ys in bands(ny, self.rows):
+            band = frames[:, : ys.stop - ys.start]
+            self._store(w, ys, band)
+            bisect_medians(band, self.series[i, ys])
+            if gather is not None:
+                inside = region[ys]
+                k = int(inside.sum())
+                row = 0
+                for a, b in mine:  # the region's pixels only, frame run by frame run
+                    gather[row : row + b - a, col : col + k] = band[a:b][:, inside]
+                    row += b - a
+                col += k
+        if gather is not None:
+            self._offsets_gathered(w.start + pos, gather)
+        elif pos is not None:
+            self._read_alone(w.start + pos)
+
+    # ------------------------------------------------------------------ offsets
+    def _offsets(self, where: slice, frames: np.ndarray) -> None:
+        # one thread: the kernel waits on memory (two threads ran no faster, 2 cores)
+        self.offsets[where] = self.offsets_of(frames, self.nearest[where], self.series)
+        self.done[where] = True
+
+    def _offsets_gathered(self, frames: np.ndarray, values: np.ndarray) -> None:
+        """Offsets of ``frames`` from their region's values (n, region pixels)."""
+        region = self.offsets_of.region
+        used, local = np.unique(self.nearest[frames], return_inverse=True)
+        images = self.series[used][:, region][:, None, :]
+        self.offsets[frames] = self.offsets_of.flat(values[:, None, :], local.reshape(-1), images)
+        self.done[frames] = True
+
+    def _read_alone(self, frames: np.ndarray) -> None:
+        """Offsets of ``frames`` (sorted) read as whole frames, a buffer at a time."""
+        if frames.size == 0:
+            return
+        buf = self._frames_buffer(frames.size)
+        for a, b in _runs(frames):
+            for s in range(a, b, buf.shape[0]):
+                e = min(b, s + buf.shape[0])
+                part = buf[: e - s]
+                self._store(slice(s, e), slice(None), part)
+                self._offsets(slice(s, e), part)
+
+
+class OffsetsOf:
+    """``offsets_of`` for :func:`read_pass`: the offsets' block function
+    ``block(frames, idx, images, region, dtype, plan)`` bound to its region, dtype and
+    the region's plans (made once: a plan per block cost 1 ms, a third of a small
+    block's offsets)."""
+
+    def __init__(self, block: Any, region: np.ndarray, dtype: Any, stack: Any) -> None:
+        self.block = block
+        self.region = region
+        self.dtype = dtype
+        self.plan = offset_plan(stack, np.empty(0), region)
+        self.whole = np.ones((1, int(region.sum())), dtype=bool)
+        self.whole_plan = offset_plan(stack, np.empty(0), self.whole)
+
+    def __call__(self, frames: np.ndarray, idx: np.ndarray, images: np.ndarray) -> Any:
+        return self.block(frames, idx, images, self.region, self.dtype, self.plan)
+
+    def flat(self, values: np.ndarray, idx: np.ndarray, images: np.ndarray) -> Any:
+        """The same from the region's values: ``values`` (t, 1, P), ``images`` (n, 1, P);
+        the same medians (of the same values, in the region's row-major order)."""
+        return self.block(values, idx, images, self.whole, self.dtype, self.whole_plan)
+
+
+def _runs(sorted_idx: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted indices as ``(start, stop)`` runs of consecutive values."""
+    if sorted_idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(sorted_idx) != 1) + 1
+    starts = sorted_idx[np.concatenate([[0], breaks])]
+    stops = sorted_idx[np.concatenate([breaks - 1, [sorted_idx.size - 1]])] + 1
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
