@@ -327,49 +327,78 @@ def _bins_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask):  # type: ignore[no-u
     """Per-bin pixel weight, weighted sum of the template (linear binning) and weight
     of the fitted (not masked) pixels (``cnt`` itself without a mask).
 
-    Neighbouring pixels fall in the same bins, so two interleaved sets of sums (even
+    Written for speed: each box row's bin coordinates first, in float32 (a loop the
+    compiler vectorises: the square roots were half the cost), then the scatter;
+    neighbouring pixels fall in the same bins, so two interleaved sets of sums (even
     and odd columns) halve the chains of dependent additions.
     """
     n = g.shape[0]
     cnt = np.zeros((n, nb))
     tot = np.zeros((n, nb))
     any_mask = False
+    bmax = 0
     for i in range(n):
         any_mask = any_mask or use_mask[i]
+        bmax = max(bmax, b[i])
     kept = np.zeros((n, nb)) if any_mask else cnt
-    c2 = np.zeros((2, nb))
-    t2 = np.zeros((2, nb))
-    lim = nb - 1.5
+    ub = np.empty(bmax, dtype=np.float32)
+    dxa = np.empty(bmax, dtype=np.float32)
+    c0 = np.zeros(nb)
+    c1 = np.zeros(nb)
+    t0 = np.zeros(nb)
+    t1 = np.zeros(nb)
+    lim = np.float32(nb - 1.5)
+    inv = np.float32(1.0 / _BIN)
     for i in range(n):
-        c2[:] = 0.0
-        t2[:] = 0.0
-        oxi = ox[i]
-        oyi = oy[i]
+        c0[:] = 0.0
+        c1[:] = 0.0
+        t0[:] = 0.0
+        t1[:] = 0.0
         xi = x0[i]
+        bi = b[i]
         ui = use_mask[i]
-        for yy in range(b[i]):
-            dy = yy - oyi
+        for xx in range(bi):
+            dxa[xx] = np.float32(xx - ox[i])
+        for yy in range(bi):
+            dy = np.float32(yy - oy[i])
             dy2 = dy * dy
-            grow = g[i, y0[i] + yy]
-            for xx in range(b[i]):
-                dx = xx - oxi
-                u = math.sqrt(dx * dx + dy2) * (1.0 / _BIN)
-                if u > lim:
-                    u = lim
-                j = int(u)
-                f = u - j
-                v = grow[xi + xx]
-                if ui and not mask[i, y0[i] + yy, xi + xx]:
-                    kept[i, j] += 1.0 - f
-                    kept[i, j + 1] += f
-                p = xx & 1
-                c2[p, j] += 1.0 - f
-                c2[p, j + 1] += f
-                t2[p, j] += v * (1.0 - f)
-                t2[p, j + 1] += v * f
+            for xx in range(bi):
+                ub[xx] = min(np.sqrt(dxa[xx] * dxa[xx] + dy2) * inv, lim)
+            grow = g[i, y0[i] + yy, xi : xi + bi]
+            if ui:
+                mrow = mask[i, y0[i] + yy, xi : xi + bi]
+                for xx in range(bi):
+                    if not mrow[xx]:
+                        j = int(ub[xx])
+                        f = np.float64(ub[xx]) - j
+                        kept[i, j] += 1.0 - f
+                        kept[i, j + 1] += f
+            for xx in range(0, bi - 1, 2):
+                j = int(ub[xx])
+                f = np.float64(ub[xx]) - j
+                v = grow[xx]
+                c0[j] += 1.0 - f
+                c0[j + 1] += f
+                t0[j] += v * (1.0 - f)
+                t0[j + 1] += v * f
+                j = int(ub[xx + 1])
+                f = np.float64(ub[xx + 1]) - j
+                v = grow[xx + 1]
+                c1[j] += 1.0 - f
+                c1[j + 1] += f
+                t1[j] += v * (1.0 - f)
+                t1[j + 1] += v * f
+            if bi & 1:
+                j = int(ub[bi - 1])
+                f = np.float64(ub[bi - 1]) - j
+                v = grow[bi - 1]
+                c0[j] += 1.0 - f
+                c0[j + 1] += f
+                t0[j] += v * (1.0 - f)
+                t0[j + 1] += v * f
         for j in range(nb):
-            cnt[i, j] = c2[0, j] + c2[1, j]
-            tot[i, j] = t2[0, j] + t2[1, j]
+            cnt[i, j] = c0[j] + c1[j]
+            tot[i, j] = t0[j] + t1[j]
             if any_mask and not ui:
                 kept[i, j] = cnt[i, j]
     return cnt, tot, kept
@@ -400,15 +429,25 @@ def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd):  # type:
     """Per ROI (fxx, fyy, fxy, bx, by, res**2): Fisher matrix and gradient of the fit,
     and the sum of squared residuals over the fitted pixels.
 
-    Written for speed (the fast mode runs it on every ROI): per-ROI rows and bin
-    slopes, one square root and one division per pixel (1/r = r / r**2).
+    Written for speed (the fast mode runs it on every ROI): per-ROI bin slopes; each
+    box row's bin coordinates and inverse radii first, in float32 (a vectorised loop:
+    the scalar square root and division were 40 % of the cost), then the gathers and
+    sums in float64.
     """
     n = g.shape[0]
     out = np.zeros((n, 6))
     st = np.zeros(nb)
     s2 = np.zeros(nb)
     s1 = np.zeros(nb)
-    lim = nb - 1.5
+    bmax = 0
+    for i in range(n):
+        bmax = max(bmax, b[i])
+    ub = np.empty(bmax, dtype=np.float32)
+    ir = np.empty(bmax, dtype=np.float32)
+    dxa = np.empty(bmax, dtype=np.float32)
+    lim = np.float32(nb - 1.5)
+    inv = np.float32(1.0 / _BIN)
+    zero = np.float32(0.0)
     for i in range(n):
         ti = t[i]
         w2 = wd2[i]
@@ -420,36 +459,40 @@ def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd):  # type:
         oxi = ox[i]
         oyi = oy[i]
         xi = x0[i]
-        fxx = fyy = fxy = bx = by = r2 = 0.0
+        bi = b[i]
         ui = use_mask[i]
-        for yy in range(b[i]):
+        for xx in range(bi):
+            dxa[xx] = np.float32(xx - oxi)
+        fxx = fyy = fxy = bx = by = r2 = 0.0
+        for yy in range(bi):
             row = y0[i] + yy
             dy = yy - oyi
-            dy2 = dy * dy
+            dy32 = np.float32(dy)
+            dy2 = dy32 * dy32
+            for xx in range(bi):
+                rr = dxa[xx] * dxa[xx] + dy2
+                # 1/r (0 at the centre: that pixel carries no direction)
+                q = np.float32(1.0) / np.sqrt(rr) if rr > zero else zero
+                ub[xx] = min(rr * q * inv, lim)
+                ir[xx] = q
             grow = g[i, row]
-            for xx in range(b[i]):
+            for xx in range(bi):
                 col = xi + xx
                 if ui and mask[i, row, col]:
                     continue
-                dx = xx - oxi
-                rr = dx * dx + dy2
-                r = math.sqrt(rr)
-                u = r * (1.0 / _BIN)
-                if u > lim:
-                    u = lim
-                j = int(u)
-                f = u - j
+                j = int(ub[xx])
+                f = np.float64(ub[xx]) - j
                 res = grow[col] - (ti[j] + st[j] * f)
                 r2 += res * res
-                if rr > 0.0:
-                    irr = 1.0 / rr
-                    p2 = (w2[j] + s2[j] * f) * irr
-                    q = (w1[j] + s1[j] * f) * res * r * irr
-                    fxx += p2 * dx * dx
-                    fyy += p2 * dy2
-                    fxy += p2 * dx * dy
-                    bx -= q * dx
-                    by -= q * dy
+                irx = np.float64(ir[xx])
+                dx = xx - oxi
+                p2 = (w2[j] + s2[j] * f) * irx * irx
+                q = (w1[j] + s1[j] * f) * res * irx
+                fxx += p2 * dx * dx
+                fyy += p2 * dy * dy
+                fxy += p2 * dx * dy
+                bx -= q * dx
+                by -= q * dy
         out[i, 0] = fxx
         out[i, 1] = fyy
         out[i, 2] = fxy
