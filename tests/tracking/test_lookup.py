@@ -42,3 +42,25 @@ def test_compiled_zfit_equals_the_array_version(monkeypatch, mode):
                 # The error without a noise model subtracts nearly equal sums (chi2).
                 np.testing.assert_allclose(u, v, rtol=1e-8, atol=0)
             assert np.isnan(a[0][:2]).all() and np.isfinite(a[0][2:]).all()
+
+
+def test_weighted_pearson_matches_a_direct_formula():
+    # Shared weights (every row: the same finite bins) take the shortcut that computes
+    # the references' moments once; mixed weights the general path. Both against the
+    # textbook weighted correlation, row by row.
+    rng = np.random.default_rng(1)
+    m = rng.standard_normal((6, 20))
+    ref = rng.standard_normal((9, 20))
+    base = rng.random(20)
+    shared = np.tile(base, (6, 1))
+    mixed = shared.copy()
+    mixed[2, :5] = 0.0  # one row leaves five bins out
+    for w in (shared, mixed):
+        got = lookup.weighted_pearson(np, m, ref, w)
+        for i in range(6):
+            wi = w[i]
+            for j in range(9):
+                a = m[i] - np.average(m[i], weights=wi)
+                b = ref[j] - np.average(ref[j], weights=wi)
+                want = np.sum(wi * a * b) / np.sqrt(np.sum(wi * a * a) * np.sum(wi * b * b))
+                assert abs(got[i, j] - want) < 1e-12

@@ -67,7 +67,11 @@ def _dot(xp: Any, a: Any, b: Any) -> Any:
 
 
 def weighted_pearson(xp: Any, m: Any, ref: Any, w: Any) -> Any:
-    """(N, P) weighted Pearson correlation; ``w`` (N, B) weights (0 leaves a bin out)."""
+    """(N, P) weighted Pearson correlation; ``w`` (N, B) weights (0 leaves a bin out).
+
+    Where every row has the same weights (the usual case: the same bins finite in
+    every profile), the references' weighted means and variances are computed once.
+    """
     with quiet():
         rf = xp.where(xp.isfinite(ref), ref, 0.0)
         m0 = xp.where(w > 0, m, 0.0)
@@ -75,9 +79,12 @@ def weighted_pearson(xp: Any, m: Any, ref: Any, w: Any) -> Any:
         mu_m = _dot(xp, w, m0)[:, None] / sw
         mc = xp.where(w > 0, m0 - mu_m, 0.0)
         wmc = w * mc
-        mu_r = (w @ rf.T) / sw
         cov = wmc @ rf.T
-        var_r = w @ (rf * rf).T - sw * mu_r * mu_r
+        same = w.shape[0] > 1 and bool((w == w[:1]).all())
+        wr = w[:1] if same else w
+        swr = sw[:1] if same else sw
+        mu_r = (wr @ rf.T) / swr
+        var_r = wr @ (rf * rf).T - swr * mu_r * mu_r
         var_m = _dot(xp, wmc, mc)[:, None]
         r = cov / xp.sqrt(var_m * xp.maximum(var_r, 0.0))
     return r
