@@ -359,13 +359,13 @@ def _lazy_sparse(stack: np.ndarray, *, tiles: bool) -> Callable[[], object]:
     lazy, _info = open_stack(str(path))
 
     def run():
-        keep = _sparse._lazy_bisection
+        keep = _sparse._one_pass
         if tiles:
-            _sparse._lazy_bisection = lambda _stack: False
+            _sparse._one_pass = lambda _stack: False
         try:
             res = bg.sparse_median(lazy, window=50)
         finally:
-            _sparse._lazy_bisection = keep
+            _sparse._one_pass = keep
         return dataclasses.replace(res, offsets=res.offsets.compute())
 
     return run

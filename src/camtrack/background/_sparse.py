@@ -29,7 +29,7 @@ from camtrack.background._sparsecount import offset_plan, offsets_counted, use_b
 from camtrack.background._sparselazy import (
     OffsetsOf,
     bisect_medians,
-    lazy_bisection,
+    one_pass,
     read_pass,
 )
 from camtrack.background._temporal import _reduce
@@ -383,14 +383,14 @@ def sparse_median(
     image), of the cleansing comparison and of the offsets' medians; ``n_missing``
     counts them. A NaN pixel therefore costs its own sample only.
 
-    For dask input the median images are computed here. Integer stacks (numpy chunks,
-    in this process) are read once, window by window, chunk by chunk into one buffer
-    (row bands of at most 128 MB) that goes through the same compiled kernel as numpy
-    input (equal images); the frames in memory give their offsets too (equal values),
-    and frames in no window are read once for theirs. Only frames whose image
-    cleansing dropped are read again, lazily. Floats, cupy chunks and clusters go
-    through the temporal quantiles' all-frames tiles, and their offsets read the stack
-    again, lazily. ``offsets`` is a dask array either way, and ``expand()`` is lazy.
+    For dask input the median images are computed here. Stacks of numpy chunks (in
+    this process) are read once, window by window, chunk by chunk into one buffer (row
+    bands of at most 128 MB) that goes through the same kernels as numpy input (equal
+    images); the frames in memory give their offsets too (equal values), and frames in
+    no window are read once for theirs. Only frames whose image cleansing dropped are
+    read again, lazily. Cupy chunks and clusters go through the temporal quantiles'
+    all-frames tiles, and their offsets read the stack again, lazily. ``offsets`` is a
+    dask array either way, and ``expand()`` is lazy.
 
     Examples
     --------
@@ -417,12 +417,11 @@ def sparse_median(
     early = None  # dask: offsets found in the medians' pass, and their image
     if lazy:
         with resolve(scheduler, stack) as where:
-            if not is_distributed(where) and _lazy_bisection(stack):
+            if not is_distributed(where) and _one_pass(stack):
                 nearest = _nearest(frames, centres_all)
                 of = None if region is None else OffsetsOf(_offsets_block, region, dtype, stack)
-                series, values, done = read_pass(stack, windows, dtype, nearest, of, where, progress)  # fmt: skip
+                series, values, done, n_missing = read_pass(stack, windows, dtype, nearest, of, _window_median, where, progress)  # fmt: skip
                 early = None if values is None else (values, done, nearest)
-                n_missing = 0
             else:
                 series, n_missing = _lazy_medians(stack, windows, dtype, where, progress)
     else:
@@ -430,12 +429,7 @@ def sparse_median(
         series = xp.empty((len(windows), ny, nx), dtype=dtype)
         n_missing = 0
         for i in track(range(len(windows)), len(windows), progress):
-            if use_bisection(stack):  # integers: no missing samples
-                bisect_medians(stack[windows[i]], series[i])
-                continue
-            med, missing = _reduce(stack[windows[i]], [50.0], None, None, None, skip_nan=True)
-            series[i] = med
-            n_missing += int(missing.sum(dtype=xp.int64))
+            n_missing += _window_median(stack[windows[i]], series[i])
 
     keep = _cleanse(_backend.to_host(series), thresh, frac)
     xp, _ = _backend.namespace(series)
@@ -461,17 +455,30 @@ def sparse_median(
     )
 
 
-def _lazy_bisection(stack: Any) -> bool:
+def _window_median(frames: Any, out: Any) -> int:
+    """``out[...] = median(frames, axis=0)`` for one kernel window (or a row band of
+    it), numpy or cupy; returns the missing samples left out. Integers go through the
+    bisection kernel (no missing samples), the rest through the temporal quantiles."""
+    if use_bisection(frames):
+        bisect_medians(frames, out)
+        return 0
+    xp, _ = _backend.namespace(frames)
+    med, missing = _reduce(frames, [50.0], None, None, None, skip_nan=True)
+    out[...] = med
+    return int(missing.sum(dtype=xp.int64))
+
+
+def _one_pass(stack: Any) -> bool:
     """True when a dask stack takes :func:`read_pass` (a name of this module, so that a
     benchmark can switch it off)."""
-    return lazy_bisection(stack)
+    return one_pass(stack)
 
 
 def _lazy_medians(
     stack: Any, windows: list[slice], dtype: Any, where: Any, progress: Any
 ) -> tuple[Any, int]:
     """The median images of a dask stack's kernel windows and their missing samples,
-    through the temporal quantiles' tiles (floats, cupy chunks, a cluster).
+    through the temporal quantiles' tiles (cupy chunks, a cluster).
 
     One kernel window at a time (each uses every core inside): several windows in
     flight would hold several kernels of frames at once.

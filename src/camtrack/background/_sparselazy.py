@@ -1,8 +1,8 @@
 """The sparse median of a dask stack in one pass over its frames.
 
 Each kernel window is read chunk by chunk into one buffer (row bands of at most
-:data:`WINDOW_BYTES`), whose median image goes through the numpy path's bisection
-kernel; while the window's frames are in memory they also give their per-frame offsets
+:data:`WINDOW_BYTES`), whose median image goes through the numpy path's own function
+(the bisection kernel for integers); while the window's frames are in memory they also give their per-frame offsets
 against the image each frame will get if cleansing keeps every image (its nearest
 window). Frames in no window (``split`` > ``window``) are read once, after the image
 they need. So every frame is read once (a frame of two overlapping windows is kept in
@@ -10,9 +10,9 @@ the buffer, not read again), where the window medians and the offsets used to re
 stack twice (the offsets a second time, when they were computed). Offsets against an
 image that cleansing then drops are left to a lazy pass over those frames only.
 
-Everything runs in this process, on a local scheduler, into host buffers: numpy chunks
-of a dtype the bisection kernel takes, with numba (:func:`lazy_bisection`). The
-caller takes the temporal quantiles' tiles for the rest (floats, cupy, a cluster).
+Everything runs in this process, on a local scheduler, into host buffers: stacks of
+numpy chunks (:func:`one_pass`); the caller takes the temporal quantiles' tiles for
+the rest (cupy chunks, a cluster).
 """
 
 from __future__ import annotations
@@ -23,24 +23,22 @@ import numpy as np
 
 from camtrack._outofcore import bands, fit, frame_blocks
 from camtrack.background._common import n_workers, run_parallel, track
-from camtrack.background._sparsecount import offset_plan, use_bisection, window_median
+from camtrack.background._sparsecount import offset_plan, window_median
 
-__all__ = ["WINDOW_BYTES", "OffsetsOf", "bisect_medians", "lazy_bisection", "read_pass"]
+__all__ = ["WINDOW_BYTES", "OffsetsOf", "bisect_medians", "one_pass", "read_pass"]
 
 # Native bytes of one band (all frames of a kernel window, some rows) of a dask stack
-# held for the bisection kernel: it selects in the band itself (no working copy), so
-# the band, the chunks in flight and the images stay well under 300 MB; a 200-frame
-# window of 512 x 512 uint16 (105 MB) is one band, read once. Frames read for their
-# offsets only (``split`` > ``window``) go through the same buffer.
+# held for the window's median: the bisection kernel selects in the band itself (no
+# working copy; floats' tiles copy a TILE_BYTES tile per thread), so the band, the
+# chunks in flight and the images stay well under 300 MB; a 200-frame window of
+# 512 x 512 uint16 (105 MB) is one band, read once. Frames read for their offsets only
+# (``split`` > ``window``) go through the same buffer.
 WINDOW_BYTES = 128 * 2**20
 
 
-def lazy_bisection(stack: Any) -> bool:
-    """True when a dask stack's window medians run through :func:`window_median`:
-    numpy chunks of a bisectable dtype, with numba."""
-    return isinstance(getattr(stack, "_meta", None), np.ndarray) and use_bisection(
-        np.empty((0, 0, 0), dtype=stack.dtype)
-    )
+def one_pass(stack: Any) -> bool:
+    """True when a dask stack takes :func:`read_pass`: numpy chunks."""
+    return isinstance(getattr(stack, "_meta", None), np.ndarray)
 
 
 def bisect_medians(frames: np.ndarray, out: np.ndarray) -> None:
@@ -62,16 +60,17 @@ def read_pass(
     dtype: Any,
     nearest: np.ndarray,
     offsets_of: Any,
+    median: Any,
     scheduler: Any,
     progress: Any,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int]:
     """The median images of ``windows`` and, where ``offsets_of`` is given, the offsets
     of every frame against its ``nearest`` image, reading each frame once.
 
     Parameters
     ----------
     stack : dask array (T, Y, X)
-        Numpy chunks (:func:`lazy_bisection` is True).
+        Numpy chunks (:func:`one_pass` is True).
     windows : list of slice
         The kernel windows, in order (starts and stops never decrease).
     dtype : numpy dtype
@@ -83,6 +82,9 @@ def read_pass(
         ``offsets_of(frames, idx, images)``: the offsets of ``frames`` (t, Y', X')
         against ``images[idx]`` (the region already applied where ``Y' * X'`` is the
         region's size, see below); None: no offsets.
+    median : callable
+        ``median(frames, out)``: ``out[...] = median(frames, axis=0)`` for numpy frames
+        (T, Y', X'), returning the missing (non-finite) samples it left out.
     scheduler : str or None
         The dask scheduler name the caller chose (``"sync"`` stays synchronous).
     progress : callable or None
@@ -95,13 +97,14 @@ def read_pass(
     offsets : numpy.ndarray (T,) or None
         Each frame's offset against ``series[nearest[t]]``.
     done : numpy.ndarray of bool (T,) or None
-        Where ``offsets`` holds a value (all frames, unless a band of a window too
-        large for one buffer left some out; see :class:`_Reader`).
+        Where ``offsets`` holds a value (every frame).
+    n_missing : int
+        The missing samples of all windows (``median``'s counts).
     """
-    reader = _Reader(stack, windows, dtype, nearest, offsets_of, scheduler)
+    reader = _Reader(stack, windows, dtype, nearest, offsets_of, median, scheduler)
     for i in track(range(len(windows)), len(windows), progress):
         reader.window(i)
-    return reader.series, reader.offsets, reader.done
+    return reader.series, reader.offsets, reader.done, reader.n_missing
 
 
 class _Reader:
@@ -122,6 +125,7 @@ class _Reader:
         dtype: Any,
         nearest: np.ndarray,
         offsets_of: Any,
+        median: Any,
         scheduler: Any,
     ) -> None:
         n_frames, ny, nx = (int(s) for s in stack.shape)
@@ -129,6 +133,8 @@ class _Reader:
         self.windows = windows
         self.nearest = nearest
         self.offsets_of = offsets_of
+        self.median = median
+        self.n_missing = 0
         # a local scheduler that runs in this process (the stores write into our buffer)
         self.local = "sync" if scheduler in ("sync", "synchronous", "single-threaded") else "threads"  # fmt: skip
         self.series = np.empty((len(windows), ny, nx), dtype=dtype)
@@ -175,7 +181,7 @@ class _Reader:
         mine = [] if self.offsets_of is None else _runs(np.flatnonzero(self.home[w] == i))
         if self.rows >= ny:
             frames = self._whole_window(w)
-            bisect_medians(frames, self.series[i])
+            self.n_missing += self.median(frames, self.series[i])
             for a, b in mine:
                 self._offsets(slice(w.start + a, w.start + b), frames[a:b])
         else:
@@ -218,7 +224,7 @@ class _Reader:
         for ys in bands(ny, self.rows):
             band = frames[:, : ys.stop - ys.start]
             self._store(w, ys, band)
-            bisect_medians(band, self.series[i, ys])
+            self.n_missing += self.median(band, self.series[i, ys])
             if gather is not None:
                 inside = region[ys]
                 k = int(inside.sum())
