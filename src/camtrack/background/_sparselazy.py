@@ -25,7 +25,7 @@ from camtrack._outofcore import bands, fit, frame_blocks
 from camtrack.background._common import n_workers, run_parallel, track
 from camtrack.background._sparsecount import offset_plan, window_median
 
-__all__ = ["WINDOW_BYTES", "OffsetsOf", "bisect_medians", "one_pass", "read_pass"]
+__all__ = ["CARRY_BYTES", "WINDOW_BYTES", "OffsetsOf", "bisect_medians", "one_pass", "read_pass"]
 
 # Native bytes of one band (all frames of a kernel window, some rows) of a dask stack
 # held for the window's median: the bisection kernel selects in the band itself (no
@@ -34,6 +34,12 @@ __all__ = ["WINDOW_BYTES", "OffsetsOf", "bisect_medians", "one_pass", "read_pass
 # 512 x 512 uint16 (105 MB) is one band, read once. Frames read for their offsets only
 # (``split`` > ``window``) go through the same buffer.
 WINDOW_BYTES = 128 * 2**20
+# Largest frame chunk (all its frames, whole) kept for the next read, which starts
+# inside it: dask reads a chunk whole for any of its frames, so a window ending inside
+# a chunk read it whole, and the next window read it again (a TIFF opened in 8 MB
+# chunks, 16 frames of 512 x 512 uint16, under windows of 50 frames: 512 frames read
+# for 400). Larger chunks (a whole-stack chunk) are read again instead.
+CARRY_BYTES = 32 * 2**20
 
 
 def one_pass(stack: Any) -> bool:
@@ -110,6 +116,10 @@ def read_pass(
 class _Reader:
     """The state of :func:`read_pass`: the buffer, the images, the offsets so far.
 
+    Whole frames are read chunk by chunk in ``stack``'s frame chunks, each chunk once
+    where the reads follow each other: a read that ends inside a chunk reads it whole
+    into a spare buffer (:data:`CARRY_BYTES`) and keeps it for the next read.
+
     Frame ``t`` gets its offset at the first window ``i >= nearest[t]`` that holds it
     (its ``home``: the image it needs is known by then, and the frame is in memory),
     or, in no such window, is read alone right after window ``nearest[t]``'s median.
@@ -143,6 +153,13 @@ class _Reader:
         self.rows = fit(WINDOW_BYTES, kernel * nx * itemsize, ny)
         self.buf = np.empty((kernel, self.rows, nx), dtype=stack.dtype)
         self.held: slice | None = None  # the frames (all rows) that ``buf`` holds
+        # the last frame chunk read whole: (first frame, end frame, its frames)
+        self.carry: tuple[int, int, np.ndarray] | None = None
+        chunks = stack.chunks[0]
+        self.edges = np.concatenate([[0], np.cumsum(chunks)]).astype(np.int64)
+        most = max(chunks, default=0)
+        fits = 0 < most * ny * nx * itemsize <= CARRY_BYTES
+        self.spare = np.empty((most, ny, nx), dtype=stack.dtype) if fits else None
         self.offsets = self.done = None
         if offsets_of is None:
             return
@@ -158,6 +175,32 @@ class _Reader:
 
     # ------------------------------------------------------------------ reading
     def _store(self, frames: slice, rows: slice, out: np.ndarray) -> None:
+        """``out[...] = stack[frames, rows]``; whole frames through the carry."""
+        if rows != slice(None):
+            self._dask_store(frames, rows, out)
+            return
+        a, b = frames.start, frames.stop
+        carry = self.carry
+        if carry is not None and carry[0] <= a < carry[1]:
+            k = min(b, carry[1]) - a
+            out[:k] = carry[2][a - carry[0] : a - carry[0] + k]
+            a, out = a + k, out[k:]
+        if a >= b:
+            return
+        j = int(np.searchsorted(self.edges, b - 1, side="right")) - 1
+        cs, ce = int(self.edges[j]), int(self.edges[j + 1])
+        if ce == b or self.spare is None:  # ends on a chunk's end (or no carry)
+            self._dask_store(slice(a, b), rows, out)
+            return
+        if a < cs:
+            self._dask_store(slice(a, cs), rows, out[: cs - a])
+        whole = self.spare[: ce - cs]
+        self._dask_store(slice(cs, ce), rows, whole)
+        lo = max(a, cs)
+        out[lo - a :] = whole[lo - cs : b - cs]
+        self.carry = (cs, ce, whole)
+
+    def _dask_store(self, frames: slice, rows: slice, out: np.ndarray) -> None:
         import dask.array as da
 
         from camtrack._parallel import compute_isolated
