@@ -1,5 +1,10 @@
-"""Regenerate the documentation screenshots: `xvfb-run -a python docs/screenshots.py`."""
+"""Regenerate the documentation screenshots: `xvfb-run -a python docs/screenshots.py`.
 
+Names pick some: `xvfb-run -a python docs/screenshots.py gain tracking` (background, gain,
+gain_pixels, tracking, forces).
+"""
+
+import sys
 from pathlib import Path
 
 from qtpy.QtWidgets import QApplication
@@ -219,9 +224,12 @@ def forces() -> None:
     viewer.close()
 
 
+SHOTS = {"background": background, "gain": gain, "gain_pixels": gain_pixels,
+         "tracking": tracking, "forces": forces}  # fmt: skip
+
 if __name__ == "__main__":
-    background()
-    gain()
-    gain_pixels()
-    tracking()
-    forces()
+    unknown = set(sys.argv[1:]) - set(SHOTS)
+    if unknown:
+        sys.exit(f"unknown screenshot(s) {sorted(unknown)}; choose from {', '.join(SHOTS)}")
+    for name in sys.argv[1:] or SHOTS:
+        SHOTS[name]()

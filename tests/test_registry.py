@@ -85,7 +85,8 @@ def test_shared_keywords_agree_across_methods(registry):
     for method in registry.values():
         for p in method.params:
             first = seen.setdefault(p.name, p)
-            for attr in ("kind", "choices", "min", "max", "step", "unit", "many", "widget"):
+            for attr in ("kind", "choices", "min", "max", "step", "unit", "many", "widget",
+                         "text", "note"):  # fmt: skip
                 assert getattr(p, attr) == getattr(first, attr), (p.name, attr)
             assert p.flag == first.flag
     assert len({m.label for m in registry.values()}) == len(registry)
@@ -299,3 +300,27 @@ def test_gui_kwargs_map_widget_values():
     kwargs = sparse.gui_kwargs(values)
     assert kwargs["split"] is None and kwargs["window"] == 200  # 0 in the widget: None
     inspect.signature(sparse.func).bind(None, **kwargs)
+
+
+def test_human_labels_from_keywords():
+    """Widget labels are words, not keywords (a first-use defect: users read
+    ``sigma_clip (sigma, 0: none)``); the keyword stays the field's name and tooltip."""
+    from camtrack._registry import human_text
+
+    assert human_text("roi_size") == "ROI size" and human_text("n_bins") == "Bins"
+    assert human_text("z_step") == "z step" and human_text("lut_beads") == "LUT beads"
+    assert human_text("radius_nm", "nm") == "Radius"
+    assert human_text("exposure_s", "s") == "Exposure" and human_text("psd_fit") == "PSD fit"
+    assert human_text("viscosity_pa_s", "Pa s") == "Viscosity"
+    assert human_text("fft_profile") == "FFT profile" and human_text("n") == "N"
+    p = Param("sigma_clip", unit="sigma", note="0 = off")
+    assert p.text == "Sigma clip" and p.label == "Sigma clip (\u03c3; 0 = off)"
+    assert Param("q", unit="%", text="Percentile").label == "Percentile (%)"
+    assert Param("offset_correction", bool).label == "Offset correction"
+
+
+@pytest.mark.parametrize(("engine", "method"), ENTRIES, ids=IDS)
+def test_every_param_has_a_human_label_and_a_keyword_tooltip(engine, method):
+    for p in method.params:
+        assert "_" not in p.label and p.label[:1] not in "abcdefghijklmnopqrstuvw", p.label
+        assert p.tooltip.startswith(f"keyword: {p.name} — ") and p.doc in p.tooltip

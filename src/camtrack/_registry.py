@@ -1,10 +1,12 @@
 """Method registries: one entry per engine method, read by widgets, CLI and docs.
 
 A :class:`Method` is the engine function plus a :class:`Param` spec per exposed keyword
-(name = the keyword, its range, unit and where it appears). Defaults and help are not
-typed twice: :class:`Method` reads each default from the function's signature and each
-help text from its numpydoc Parameters section, so the widget, the command line and
-the doc tables say what the function says. A new method is one function plus one entry.
+(name = the keyword, its range, unit, the widget's human label and where it appears).
+Defaults and help are not typed twice: :class:`Method` reads each default from the
+function's signature and each help text from its numpydoc Parameters section, so the
+widget, the command line and the doc tables say what the function says. A new method
+is one function plus one entry. The widget labels a field in words ("ROI size (px)")
+and keeps the keyword as the field's name and in its tooltip ("keyword: roi_size").
 
 The command-line options are built by ``camtrack._registry_cli`` (plain argparse), the
 widget fields by ``camtrack.napari._widgets._fields``, the doc tables by
@@ -33,6 +35,8 @@ __all__ = [
     "Method",
     "Param",
     "Registry",
+    "human_text",
+    "keyword_tooltip",
     "keyword_union",
     "plain_number",
 ]
@@ -90,7 +94,13 @@ class Param:
         Passed (and shown in the widget) only while another keyword has that value,
         e.g. ``("stat", "percentile")``; None otherwise.
     note : str
-        Short text in the widget label after the unit (e.g. "0: auto").
+        Short text in the widget label after the unit, what a special value means
+        (e.g. "0 = auto").
+    text : str
+        The widget's human label without unit or note, sentence case (e.g. "ROI
+        size"). Default: from ``name`` (:func:`human_text`: underscores to spaces,
+        known abbreviations in capitals, a trailing unit word dropped: ``radius_nm``
+        with unit "nm" is "Radius").
     widget : str
         "slider" for a slider instead of a spin box.
     gui, cli : bool
@@ -115,10 +125,15 @@ class Param:
     when: tuple[str, Any] | None = None
     note: str = ""
     widget: str = ""
+    text: str = ""
     gui: bool = True
     cli: bool = True
     default: Any = field(default=_FROM_SIGNATURE)
     doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            object.__setattr__(self, "text", human_text(self.name, self.unit))
 
     @property
     def required(self) -> bool:
@@ -139,9 +154,16 @@ class Param:
 
     @property
     def label(self) -> str:
-        """The widget label: name, then unit and note in brackets."""
-        extra = ", ".join(s for s in (self.unit, self.note) if s)
-        return f"{self.name} ({extra})" if extra else self.name
+        """The widget label: the human text, then unit and note in brackets
+        ("Sigma clip (σ; 0 = off)"). The field's name stays the keyword."""
+        extra = "; ".join(s for s in (_UNIT_TEXT.get(self.unit, self.unit), self.note) if s)
+        return f"{self.text} ({extra})" if extra else self.text
+
+    @property
+    def tooltip(self) -> str:
+        """The widget tooltip: the engine keyword (for Python users), then its
+        docstring entry."""
+        return keyword_tooltip(self.name, self.doc or self.help)
 
     @property
     def start(self) -> Any:
@@ -171,6 +193,40 @@ class Param:
         if isinstance(self.default, tuple | list):
             return ", ".join(str(plain_number(v)) for v in self.default)
         return self.default if isinstance(self.default, str) else str(plain_number(self.default))
+
+
+# Units as a label shows them (the command line and the doc tables keep the spec's).
+_UNIT_TEXT = {"sigma": "\u03c3"}  # σ
+# Words a label writes otherwise than lower case (first word capitalised anyway).
+_WORDS = {"roi": "ROI", "rois": "ROIs", "lut": "LUT", "psd": "PSD", "fft": "FFT", "qi": "QI",
+          "adu": "ADU", "ccd": "CCD", "emccd": "EMCCD", "scmos": "sCMOS", "csv": "CSV",
+          "z": "z", "x": "x", "y": "y"}  # fmt: skip
+
+
+def human_text(name: str, unit: str = "") -> str:
+    """A label from a keyword: ``roi_size`` -> "ROI size", ``n_bins`` -> "Bins",
+    ``radius_nm`` with unit "nm" -> "Radius", ``z_step`` -> "z step".
+
+    Underscores become spaces, a leading ``n`` ("number of") and trailing words that
+    spell the unit are dropped, known abbreviations are written as such and the first
+    letter is capitalised (but x, y, z stay lower case).
+    """
+    words = name.split("_")
+    tail = unit.lower().split()
+    if tail and len(words) > len(tail) and [w.lower() for w in words[-len(tail) :]] == tail:
+        words = words[: -len(tail)]
+    if words[0] == "n" and len(words) > 1:
+        words = words[1:]
+    words = [_WORDS.get(w.lower(), w) for w in words]
+    first = words[0]
+    if first not in _WORDS.values():
+        words[0] = first[:1].upper() + first[1:]
+    return " ".join(words)
+
+
+def keyword_tooltip(name: str, text: str) -> str:
+    """A field's tooltip naming its engine keyword: "keyword: roi_size — ..."."""
+    return f"keyword: {name} — {text}" if text else f"keyword: {name}"
 
 
 def plain_number(value: Any) -> Any:

@@ -23,8 +23,8 @@ def _cell(text: Any) -> str:
 
 def markdown_table(methods: Iterable[Method]) -> str:
     """Two Markdown tables: the methods (Python, widget and command-line names) and
-    their parameters (keyword, flag, default, range, unit, help); the second is left
-    out when no method has parameters."""
+    their parameters (keyword, widget label, flag, default, range, unit, help); the
+    second is left out when no method has parameters."""
     methods = list(methods)
     rows = ["| Python | Widget | Command line | Summary |", "|---|---|---|---|"]
     for m in methods:
@@ -36,12 +36,12 @@ def markdown_table(methods: Iterable[Method]) -> str:
     for m in methods:
         for p in m.params:
             seen.setdefault(p.name, []).append(m)
+    # The widget's label of each keyword, in a column of its own where a widget shows any.
+    in_widget = any(p.gui for m in methods for p in m.params)
     if seen:
-        rows += [
-            "",
-            "| Parameter | Methods | Command line | Default | Range | Unit | Description |",
-            "|---|---|---|---|---|---|---|",
-        ]
+        head = ("Parameter", *(("Widget",) if in_widget else ()), "Methods", "Command line",
+                "Default", "Range", "Unit", "Description")  # fmt: skip
+        rows += ["", f"| {' | '.join(head)} |", "|---" * len(head) + "|"]
     for name, users in seen.items():
         p = users[0].param(name)
         per = {m.label: _cell(m.param(name).default_text) for m in users}
@@ -55,8 +55,9 @@ def markdown_table(methods: Iterable[Method]) -> str:
         if on_cli and any(m.gui for m in users) and not any(m.param(name).gui for m in users):
             flag += " (command line only)"
         which = "all" if len(users) == len(methods) > 1 else ", ".join(m.label for m in users)
+        label = _cell(p.label) if any(m.param(name).gui for m in users) else "-"
         rows.append(
-            f"| `{name}` | {which} | {flag} "
+            f"| `{name}` |{f' {label} |' if in_widget else ''} {which} | {flag} "
             f"| {default} | {_cell(p.range_text)} | {p.unit} | {_cell(p.help)} |"
         )
     return "\n".join(rows) + "\n"

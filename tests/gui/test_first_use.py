@@ -285,7 +285,11 @@ def test_every_field_has_a_tooltip_from_the_engine_docs(beads_viewer):
         missing = [name for name, w in value_fields(widget).items() if not w.tooltip]
         assert not missing, (cls.__name__, missing)
     widget = TrackingWidget(viewer)
-    assert widget.roi_size.tooltip == parameter_docs(track_beads)["roi_size"]
+    # The engine keyword first (the label is words: "ROI size (px)"), then its docs.
+    assert widget.roi_size.label == "ROI size (px)" and widget.roi_size.name == "roi_size"
+    assert (
+        widget.roi_size.tooltip == "keyword: roi_size — " + parameter_docs(track_beads)["roi_size"]
+    )
     assert "``" not in widget.roi_size.tooltip
 
 

@@ -30,13 +30,14 @@ def _specs(methods) -> dict:
 
 
 def _check_fields(owner, fields: dict, methods) -> None:
-    """Each field: the registry's keyword, label, tooltip, start value and range."""
+    """Each field: the registry's keyword (its name), human label, tooltip, start value
+    and range."""
     specs = _specs(methods)
     assert set(fields) == set(specs)
     for name, field in fields.items():
         p = specs[name]
-        assert getattr(owner, name) is field
-        assert field.tooltip == p.doc and field.label == p.label
+        assert getattr(owner, name) is field and field.name == name
+        assert field.tooltip == p.tooltip and field.label == p.label
         assert field.value == (tuple(p.start) if p.size else p.start), name
         if p.choices:
             assert tuple(field.choices) == p.choices
@@ -103,9 +104,10 @@ def test_force_widget_method_and_fields_are_registered(make_napari_viewer):
         if name in keywords:
             assert name in specs, f"{name} is a calibrate_force keyword: register it"
     # Every keyword the registry shows in the widget is a field there (by that name),
-    # with the registry's unit in its label.
+    # with the registry's label (the docs' tables show it), unit included.
     for name, p in specs.items():
         assert name in fields, name
+        assert fields[name].label == p.label and fields[name].name == name
         assert not p.unit or p.unit in fields[name].label, (name, fields[name].label)
     hidden = {p.name for m in force.METHODS.values() for p in m.params if not p.gui}
     assert not hidden & set(fields)
@@ -118,3 +120,43 @@ def test_tracking_widget_modes_are_the_registry(make_napari_viewer):
     widget = TrackingWidget(make_napari_viewer())
     assert list(widget.mode.choices) == list(MODES.gui()) == list(ENGINE_MODES)
     assert widget.mode.value == next(iter(MODES))
+
+
+def _labels_and_tips(widget) -> dict:
+    """{field name: (label, tooltip)} of a widget's value fields (sections included)."""
+    out = {}
+    for name, field in value_fields(widget).items():
+        if hasattr(field, "fields") and not hasattr(field, "label"):
+            continue
+        label = field.label or getattr(field, "text", "")
+        if label:  # a table without a label shows none
+            out[name] = (label, field.tooltip or "")
+    return out
+
+
+@pytest.mark.parametrize("which", ["background", "gain", "pixels", "force", "tracking"])
+def test_field_labels_are_words_and_tooltips_name_the_keyword(make_napari_viewer, which):
+    """A first-use defect: labels were the engine's keywords (``roi_size (px)``,
+    ``sigma_clip (sigma, 0: none)``). Every field of every widget has a human label (no
+    underscore, sentence case); every registry-built field keeps the keyword as its
+    name and names it in its tooltip, as does every field named like a keyword of the
+    engine function it feeds."""
+    from camtrack.napari._widgets import TrackingWidget
+
+    viewer = make_napari_viewer()
+    built = {"background": BackgroundWidget, "gain": GainWidget, "pixels": GainWidget,
+             "force": ForceWidget, "tracking": TrackingWidget}[which](viewer)  # fmt: skip
+    widget = built.pixels if which == "pixels" else built
+    registry = {"background": background.METHODS, "gain": gain.METHODS,
+                "pixels": gain.PIXELS, "force": force.METHODS, "tracking": MODES}[which]  # fmt: skip
+    fields = getattr(widget, "fields", {})
+    for name, field in fields.items():  # registry-built
+        assert field.name == name
+        assert "_" not in field.label, (name, field.label)
+        assert field.tooltip.startswith(f"keyword: {name} — "), (name, field.tooltip)
+    keywords = {k for m in registry.values() for k in inspect.signature(m.func).parameters}
+    for name, (label, tip) in _labels_and_tips(widget).items():
+        assert label and "_" not in label, (name, label)
+        assert label[0].isupper() or label.split()[0] in ("z", "x", "y"), (name, label)
+        if name in keywords:
+            assert tip.startswith(f"keyword: {name} — "), (name, tip)

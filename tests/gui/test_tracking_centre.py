@@ -25,8 +25,12 @@ def test_centre_and_profile_fields_are_the_registry(make_napari_viewer):
         assert labels == list(registry.gui())
         assert field.value == next(iter(registry))
         assert field.native.isHidden()  # behind 'advanced': the panel stays as tall as it was
-    assert widget.centre.tooltip == parameter_docs(tracking.track_rois)["centre"]
-    assert widget.profile.tooltip == parameter_docs(tracking.build_zlut)["profile"]
+    centre, profile = (
+        parameter_docs(tracking.track_rois)["centre"],
+        parameter_docs(tracking.build_zlut)["profile"],
+    )
+    assert widget.centre.tooltip == f"keyword: centre — {centre}"
+    assert widget.profile.tooltip == f"keyword: profile — {profile}"
     widget.advanced.value = True
     assert not widget.centre.native.isHidden() and not widget.profile.native.isHidden()
     widget.advanced.value = False

@@ -21,8 +21,8 @@ __all__ = ["METHODS"]
 # Widget ranges: wide enough for any stack (a window or kernel of a million frames),
 # tight where the engine's meaning ends (a fraction, a percentile).
 _SIGMA_CLIP = Param("sigma_clip", float, min=0.0, max=100.0, step=0.5, unit="sigma",
-                    gui_none=0.0, note="0: none")  # fmt: skip
-_Q = Param("q", float, min=0.0, max=100.0, unit="%", many=True, gui_value=50.0)
+                    gui_none=0.0, note="0 = off")  # fmt: skip
+_Q = Param("q", float, min=0.0, max=100.0, unit="%", many=True, gui_value=50.0, text="Percentile")
 # Frames per median: one field for the rolling and the sparse median. Step 2 keeps the
 # rolling median's window odd (its engine refuses an even one); the sparse median takes
 # any count.
@@ -64,14 +64,16 @@ METHODS = Registry(
             "(illumination flicker); fast on long stacks.",
             (_WINDOW,
              Param("split", int, min=0, max=1_000_000, unit="frames", gui_none=0,
-                   note="0: = window", help="Frames between median images (default: "
+                   text="Median every", note="0 = window", help="Frames between median images (default: "
                    "window, or split_time x fs_hz)."),
-             Param("fs_hz", float, min=0.0, unit="Hz", gui=False),
+             Param("fs_hz", float, min=0.0, unit="Hz", gui=False, text="Frame rate"),
              Param("split_time", float, min=0.0, unit="s", gui=False),
-             Param("thresh_cleansing", float, min=0.0, max=1e6, unit="ADU", note="0: auto",
+             Param("thresh_cleansing", float, min=0.0, max=1e6, unit="ADU", note="0 = auto",
+                   text="Cleansing threshold",
                    help="Deviation from the reference marking an object in a median "
                    "image; 0: automatic (5 robust sigmas)."),
              Param("frac_cleansing", float, min=0.0, max=1.0, widget="slider",
+                   text="Images kept", note="fraction; 1 = no cleansing",
                    help="Fraction of the median images always kept; 1 disables cleansing."),
              Param("offset_correction", bool)),
             hidden=("offset_region",),
@@ -79,7 +81,7 @@ METHODS = Registry(
         Method(
             "frame-stats", frame_stats,
             "A statistic over time of every pixel: min, max, mean, std or percentile.",
-            (Param("stat", str, choices=STATS, gui_value="mean"),
+            (Param("stat", str, choices=STATS, gui_value="mean", text="Statistic"),
              replace(_Q, when=("stat", "percentile"))),
             label="frame statistic",
         ),

@@ -21,24 +21,27 @@ __all__ = ["METHODS"]
 # Ranges as the Forces widget offers them: frame rates up to 1 MHz, lengths and
 # heights up to 1 mm; noise up to 1 um (beyond that the trace is no tether).
 _ACQUISITION = (
-    Param("fs_hz", float, min=0.0, max=1e6, unit="Hz", gui_value=0.0, note="from the layer"),
+    Param("fs_hz", float, min=0.0, max=1e6, unit="Hz", gui_value=0.0,
+          text="Frame rate"),
     Param("exposure_s", float, min=0.0, max=100.0, unit="s", gui_none=0.0,
-          note="0: whole frame"),
+          note="0 = whole frame"),
     Param("length_nm", float, min=0.0, max=1e6, unit="nm", gui_value=0.0,
-          note="0: extension + radius"),
+          text="Pendulum length", note="0 = extension + radius"),
     Param("temperature_k", float, min=1.0, max=1000.0, unit="K"),
 )  # fmt: skip
 _DRAG = (
-    Param("radius_nm", float, min=0.0, max=1e5, unit="nm", gui_none=0.0, note="0: unknown",
+    Param("radius_nm", float, min=0.0, max=1e5, unit="nm", gui_none=0.0, note="0 = unknown",
+          text="Bead radius",
           help="Bead radius; with height_nm it fixes the drag (Stokes with Faxén's wall "
           "correction) instead of fitting it."),
-    Param("height_nm", float, min=0.0, max=1e6, unit="nm", gui_none=0.0, note="0: unknown",
+    Param("height_nm", float, min=0.0, max=1e6, unit="nm", gui_none=0.0, note="0 = unknown",
+          text="Bead height",
           help="Height of the bead's centre above the surface (with radius_nm)."),
     # Not in the widget or the table pipeline yet: water at room temperature there.
     Param("viscosity_pa_s", float, min=0.0, unit="Pa s", gui=False, cli=False),
 )  # fmt: skip
 _NOISE = Param("noise_nm", float, min=0.0, max=1000.0, unit="nm", gui=False, gui_none=0.0,
-               note="0: fitted")  # fmt: skip
+               text="Tracking noise", note="0 = fitted")  # fmt: skip
 
 
 def _method(name: str, summary: str, params: tuple[Param, ...]) -> Method:

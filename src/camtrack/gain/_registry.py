@@ -17,7 +17,15 @@ from camtrack.gain._pixels import calibrate_pixels
 __all__ = ["METHODS", "PIXELS"]
 
 # F**2 is 1 (CCD, sCMOS) to 2 (EMCCD at high EM gain); the engine refuses values outside.
-_F2 = Param("excess_noise_factor", float, min=1.0, max=2.0, step=0.1, note="EMCCD: 2")
+_F2 = Param(
+    "excess_noise_factor",
+    float,
+    min=1.0,
+    max=2.0,
+    step=0.1,
+    text="Excess noise F²",
+    note="EMCCD = 2",
+)
 # Every estimate_gain method bins the per-pixel means and fits the bins alike: the same
 # keywords for all. 3 bins is the engine's minimum; 1000 bins leave too few pixels per
 # bin for any camera frame below 4 Mpx (min_count 10). The saturation field's upper end
@@ -25,10 +33,10 @@ _F2 = Param("excess_noise_factor", float, min=1.0, max=2.0, step=0.1, note="EMCC
 _FIT = (
     Param("n_bins", int, min=3, max=1000),
     Param("fit_range", float, min=0.0, max=100.0, unit="%", size=2),
-    Param("min_count", int, min=0, max=1_000_000, unit="px"),
+    Param("min_count", int, min=0, max=1_000_000, unit="px", text="Min count per bin"),
     _F2,
     Param("saturation", float, min=0.0, max=2.0**32 - 1, unit="ADU", gui_none=0.0,
-          note="0: auto"),
+          note="0 = auto"),
 )  # fmt: skip
 _HIDDEN = ("dark", "mask")  # arrays: the widget's dark layer, --dark / --offset-adu
 

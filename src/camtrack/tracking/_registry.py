@@ -76,12 +76,12 @@ _CENTRES = ("rois", "x", "y")  # refinements start from given centres
 _PY = {"gui": False, "cli": False}
 # Odd point counts for the sub-pixel parabola; more than ~21 points fit the bead's
 # shape rather than its peak.
-_N_LOCAL = Param("n_local", int, min=3, max=21, step=2, unit="points", **_PY)
-_SUB_PIXEL = Param("sub_pixel", bool, **_PY)
-_SEARCH = Param("search", float, min=0.5, max=512.0, unit="px", **_PY)
+_N_LOCAL = Param("n_local", int, min=3, max=21, step=2, unit="points", text="Peak fit", **_PY)
+_SUB_PIXEL = Param("sub_pixel", bool, text="Sub-pixel", **_PY)
+_SEARCH = Param("search", float, min=0.5, max=512.0, unit="px", text="Search range", **_PY)
 # Profile bins: 0 in a widget means the default (from the ROI size).
-_OVERSAMPLE = Param("oversample", int, min=1, max=8, unit="bins/px", **_PY)
-_N_BINS = Param("n_bins", int, min=0, max=1024, gui_none=0, note="0: from S", **_PY)
+_OVERSAMPLE = Param("oversample", int, min=1, max=8, unit="bins/px", text="Oversampling", **_PY)
+_N_BINS = Param("n_bins", int, min=0, max=1024, gui_none=0, note="0 = from S", **_PY)
 # track_rois' keywords besides ``centre`` (the data is ``rois``).
 _ROIS_KEYWORDS = ("zlut", "mode", "camera", "e_per_adu", "offset_adu", "read_noise_e",
                   "fs_hz", "exposure_s", *(k for k in TRACK_OPTIONS if k != "centre"))  # fmt: skip
@@ -126,14 +126,14 @@ CENTRES = Registry(
             "qi", qi,
             "Quadrant interpolation (van Loenhout et al. 2012): symmetry of the four "
             "quadrant radial profiles, iterated to convergence.",
-            (Param("n_iter", int, min=1, max=100, **_PY),
-             Param("tol", float, min=0.0, max=1.0, unit="px", **_PY),
+            (Param("n_iter", int, min=1, max=100, text="Iterations", **_PY),
+             Param("tol", float, min=0.0, max=1.0, unit="px", text="Tolerance", **_PY),
              Param("n_radial", int, min=0, max=1024, unit="samples", gui_none=0,
-                   note="0: 2 x radius", **_PY),
+                   text="Radial", note="0 = 2 x radius", **_PY),
              Param("n_angular", int, min=0, max=4096, step=4, unit="samples", gui_none=0,
-                   note="0: auto", **_PY),
+                   text="Angular", note="0 = auto", **_PY),
              Param("radius", float, min=0.0, max=1024.0, unit="px", gui_none=0.0,
-                   note="0: S/2 - 3", **_PY)),
+                   note="0 = S/2 - 3", **_PY)),
             label="QI", inputs=_CENTRES, picked_by="centre",
         ),
     ],

@@ -57,13 +57,13 @@ class BackgroundWidget(ThreadedRun, Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
-        self.image = ComboBox(label="image", choices=self._image_layers)
-        self.method = ComboBox(label="method", choices=list(METHODS), value="spatial mean")
+        self.image = ComboBox(label="Image", choices=self._image_layers)
+        self.method = ComboBox(label="Method", choices=list(METHODS), value="spatial mean")
         # One field per engine keyword (self.radius, self.window, ...), from the registry.
         self.fields = fields_for(METHODS.values())
         for name, field in self.fields.items():
             setattr(self, name, field)
-        self.preview = CheckBox(label="live preview (current frame)", value=True)
+        self.preview = CheckBox(label="Live preview (current frame)", value=True)
         self.apply_button = PushButton(text="Apply")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = message_label("")

@@ -1,8 +1,9 @@
 """Widget fields built from an engine registry (:mod:`camtrack._registry`).
 
-One field per keyword: named like the keyword, labelled with its unit, ranged by the
-spec and with the keyword's docstring entry as tooltip, so a registered method needs
-no widget code of its own for its parameters.
+One field per keyword: named like the keyword, labelled with the spec's human text and
+unit ("ROI size (px)"), ranged by the spec and with the keyword and its docstring entry
+as tooltip ("keyword: roi_size — ..."), so a registered method needs no widget code of
+its own for its parameters.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _OPEN = 1e9
 
 def field_for(param: Param) -> Any:
     """The magicgui widget of one parameter spec."""
-    common = {"label": param.label, "tooltip": param.doc or param.help}
+    common = {"name": param.name, "label": param.label, "tooltip": param.tooltip}
     value = param.start
     if param.kind is bool:
         return CheckBox(value=bool(value), **common)

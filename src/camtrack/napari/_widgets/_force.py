@@ -47,6 +47,9 @@ from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
 TABLE_FILE = "table file"
+# The labels of the fields that are calibrate_force keywords: the registry's, as the
+# docs' tables show them.
+_LABEL = {p.name: p.label for p in force.METHODS["psd"].params}
 # The results table (docked left of the plot): short headers and the force with its
 # interval in one column, so it stays narrow (the export has every column).
 HEADERS = ("bead", "plateau", "F (pN) [68 %]", "f_c (Hz)", "ext. (nm)", "method", "flag")
@@ -94,34 +97,34 @@ class ForceWidget(ThreadedRun, Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
-        self.source = ComboBox(label="tracking", choices=self._sources)
-        self.table_file = FileEdit(label="table file", mode="r", filter="*.csv *.h5 *.hdf5")
-        self.fs_hz = FloatSpinBox(label="frame rate (Hz)", value=0.0, min=0.0, max=1e6)
-        self.exposure_s = FloatSpinBox(label="exposure (s, 0: whole frame)", value=0.0,
+        self.source = ComboBox(label="Tracking", choices=self._sources)
+        self.table_file = FileEdit(label="Table file", mode="r", filter="*.csv *.h5 *.hdf5")
+        self.fs_hz = FloatSpinBox(label=_LABEL["fs_hz"], value=0.0, min=0.0, max=1e6)
+        self.exposure_s = FloatSpinBox(label=_LABEL["exposure_s"], value=0.0,
                                        min=0.0, max=100.0, step=0.0001)  # fmt: skip
         self.exposure_s.native.setDecimals(6)
-        self.nm_per_px = FloatSpinBox(label="pixel size (nm)", value=0.0, min=0.0, max=1e5)
-        self.axis = ComboBox(label="axis", choices=["x", "y"], value="x")
-        self.direction = ComboBox(label="direction", choices=["parallel", "perpendicular"])
-        self.length_nm = FloatSpinBox(label="length (nm, 0: extension + radius)", value=0.0,
+        self.nm_per_px = FloatSpinBox(label="Pixel size (nm)", value=0.0, min=0.0, max=1e5)
+        self.axis = ComboBox(label="Axis", choices=["x", "y"], value="x")
+        self.direction = ComboBox(label="Direction", choices=["parallel", "perpendicular"])
+        self.length_nm = FloatSpinBox(label=_LABEL["length_nm"], value=0.0,
                                       min=0.0, max=1e6)  # fmt: skip
-        self.radius_nm = FloatSpinBox(label="bead radius (nm)", value=0.0, min=0.0, max=1e5)
-        self.drag = ComboBox(label="drag", choices=DRAG_MODES, value="fitted")
-        self.height_nm = FloatSpinBox(label="height (nm)", value=0.0, min=0.0, max=1e6)
-        self.surface = ComboBox(label="surface", choices=SURFACES, value="reference beads")
-        self.surface_nm = FloatSpinBox(label="surface z (nm)", value=0.0, min=-1e7, max=1e7)
-        self.focal_shift = FloatSpinBox(label="focal shift", value=force.FOCAL_SHIFT,
+        self.radius_nm = FloatSpinBox(label=_LABEL["radius_nm"], value=0.0, min=0.0, max=1e5)
+        self.drag = ComboBox(label="Drag", choices=DRAG_MODES, value="fitted")
+        self.height_nm = FloatSpinBox(label=_LABEL["height_nm"], value=0.0, min=0.0, max=1e6)
+        self.surface = ComboBox(label="Surface", choices=SURFACES, value="reference beads")
+        self.surface_nm = FloatSpinBox(label="Surface z (nm)", value=0.0, min=-1e7, max=1e7)
+        self.focal_shift = FloatSpinBox(label="Focal shift", value=force.FOCAL_SHIFT,
                                         min=0.01, max=2.0, step=0.001)  # fmt: skip
-        self.reference = LineEdit(label="reference beads", value="")
-        self.plateaus = LineEdit(label="plateaus (frames)", value="")
-        self.magnet_column = LineEdit(label="plateaus from column", value="")
+        self.reference = LineEdit(label="Reference beads", value="")
+        self.plateaus = LineEdit(label="Plateaus (frames)", value="")
+        self.magnet_column = LineEdit(label="Plateaus from column", value="")
         # calibrate_force's methods, from the registry (camtrack.force.METHODS).
-        self.method = ComboBox(label="method", choices=list(force.METHODS.gui()), value="psd")
-        self.temperature_k = FloatSpinBox(label="temperature (K)", value=296.15, min=1.0,
+        self.method = ComboBox(label="Method", choices=list(force.METHODS.gui()), value="psd")
+        self.temperature_k = FloatSpinBox(label=_LABEL["temperature_k"], value=296.15, min=1.0,
                                           max=1000.0)  # fmt: skip
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.bead = ComboBox(label="plot", choices=[])
+        self.bead = ComboBox(label="Plot", choices=[])
         self.results = Table(value={c: [] for c in HEADERS})
         self.results.read_only = True
         self.results.native.setMinimumSize(440, 120)  # every column, the header, 3 rows
@@ -131,7 +134,7 @@ class ForceWidget(ThreadedRun, Container):
 
         self.results.native.setItemDelegate(QStyledItemDelegate(self.results.native))
         self.results.native.verticalHeader().setVisible(False)  # the bead column says it
-        self.overwrite = CheckBox(label="overwrite", value=False)
+        self.overwrite = CheckBox(label="Overwrite", value=False)
         self.export_button = PushButton(text="Export forces", enabled=False)
         self.status = message_label("")
         super().__init__(

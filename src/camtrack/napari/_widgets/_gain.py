@@ -44,20 +44,20 @@ class GainWidget(ThreadedRun, Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
-        self.image = ComboBox(label="image", choices=self._stacks)
-        self.dark = ComboBox(label="dark (optional)", choices=self._dark_choices)
-        self.offset_known = CheckBox(label="known offset (no dark)", value=False)
-        self.offset_adu = FloatSpinBox(label="offset (ADU)", value=100.0, min=-1e6, max=1e6)
-        self.method = ComboBox(label="method", choices=list(METHODS), value="auto")
+        self.image = ComboBox(label="Image", choices=self._stacks)
+        self.dark = ComboBox(label="Dark (optional)", choices=self._dark_choices)
+        self.offset_known = CheckBox(label="Known offset (no dark)", value=False)
+        self.offset_adu = FloatSpinBox(label="Offset (ADU)", value=100.0, min=-1e6, max=1e6)
+        self.method = ComboBox(label="Method", choices=list(METHODS), value="auto")
         # One field per engine keyword (self.n_bins, self.fit_range, ...), from the registry.
         self.fields = fields_for(METHODS.values())
         for name, field in self.fields.items():
             setattr(self, name, field)
-        self.first_frame = SpinBox(label="first frame", value=0, min=0, max=0)
-        self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
+        self.first_frame = SpinBox(label="First frame", value=0, min=0, max=0)
+        self.last_frame = SpinBox(label="Last frame", value=0, min=0, max=0)
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.convert_with = ComboBox(label="convert with", choices=CONVERT_WITH, value=SCALAR)
+        self.convert_with = ComboBox(label="Convert with", choices=CONVERT_WITH, value=SCALAR)
         self.convert_button = PushButton(text="Convert to photoelectrons", enabled=False)
         self.save_button = PushButton(text="Save calibration", enabled=False)
         self.status = message_label("")

@@ -60,9 +60,9 @@ class PixelCalibrationSection(ThreadedRun, Container):
         self.viewer = viewer
         self._on_change = on_change
         self.expand = CheckBox(text="Per-pixel calibration (sCMOS)", value=False)
-        self.dark = ComboBox(label="dark stack", choices=self._dark_choices)
-        self.stacks = Select(label="flat stacks", choices=self._stacks)
-        self.frames_per_level = SpinBox(label="frames per level", value=0, min=0, max=10**7)
+        self.dark = ComboBox(label="Dark stack", choices=self._dark_choices)
+        self.stacks = Select(label="Flat stacks", choices=self._stacks)
+        self.frames_per_level = SpinBox(label="Frames per level", value=0, min=0, max=10**7)
         # The keywords of calibrate_pixels (excess_noise_factor), from camtrack.gain.PIXELS.
         self.fields = fields_for(PIXELS.gui().values())
         for name, field in self.fields.items():

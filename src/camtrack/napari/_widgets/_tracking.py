@@ -50,6 +50,7 @@ from magicgui.widgets import (
 )
 
 from camtrack import tracking
+from camtrack._registry import keyword_tooltip
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import image_stacks, keep_on_top, upsert
 from camtrack.napari._plots import share_width
@@ -141,51 +142,54 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         guard_gl_context_on_layer_removal(napari_viewer)  # docs/known-issues.md
-        self.image = ComboBox(label="image", choices=self._stacks)
-        self.roi_size = SpinBox(label="roi_size (px)", value=48, min=8, max=1024, step=2)
-        self.mode = ComboBox(label="mode", choices=list(MODES.gui()), value="precise")
+        self.image = ComboBox(label="Image", choices=self._stacks)
+        self.roi_size = SpinBox(label="ROI size (px)", value=48, min=8, max=1024, step=2)
+        self.mode = ComboBox(label="Mode", choices=list(MODES.gui()), value="precise")
         # Both from the registries: label shown, engine name as value.
-        self.advanced = CheckBox(label="advanced: centre, profile", value=False)
-        self.centre = ComboBox(label="centre",
+        self.advanced = CheckBox(label="Advanced: centre, profile", value=False)
+        self.centre = ComboBox(label="Centre",
                                choices=[(label, m.name) for label, m in CENTRES.gui().items()],
                                value=next(iter(CENTRES)))  # fmt: skip
-        self.profile = ComboBox(label="profile (Z-LUT)",
+        self.profile = ComboBox(label="Profile (Z-LUT)",
                                 choices=[(label, m.name) for label, m in PROFILES.gui().items()],
                                 value=next(iter(PROFILES)))  # fmt: skip
-        self.radius = FloatSpinBox(label="find radius (px)", value=16.0, min=2.0, max=500.0)
+        self.radius = FloatSpinBox(label="Find radius (px)", value=16.0, min=2.0, max=500.0)
         self.nm_per_px = FloatSpinBox(
-            label="pixel size (nm, 0: unknown)", value=0.0, min=0.0, max=1e5, step=1.0
+            label="Pixel size (nm; 0 = unknown)", value=0.0, min=0.0, max=1e5, step=1.0
         )
-        self.fs_hz = FloatSpinBox(label="frame rate (Hz, 0: unknown)", value=0.0, min=0.0, max=1e7)
-        self.exposure_s = FloatSpinBox(label="exposure (s, 0: unknown)", value=0.0, min=0.0,
+        self.fs_hz = FloatSpinBox(
+            label="Frame rate (Hz; 0 = unknown)", value=0.0, min=0.0, max=1e7
+        )
+        self.exposure_s = FloatSpinBox(label="Exposure (s; 0 = unknown)", value=0.0, min=0.0,
                                        max=1e4, step=1e-4)  # fmt: skip
         self.exposure_s.native.setDecimals(6)
         self.find_button = PushButton(text="Find beads")
         self.reference_button = PushButton(text="Toggle reference (selected beads)")
-        self.calibration = ComboBox(label="calibration z-sweep", choices=self._calib_choices)
+        self.calibration = ComboBox(label="Calibration z-sweep", choices=self._calib_choices)
         self.z_source = ComboBox(label="z of the planes", choices=Z_SOURCES, value="metadata")
         self.z_list = LineEdit(label="z values (nm)", value="")
         self.z_file = FileEdit(label="z CSV file", mode="r", filter="*.csv *.txt")
         self.lut_beads = ComboBox(label="LUT beads", choices=LUT_BEADS, value="first bead")
-        self.lut_use = ComboBox(label="use LUT", choices=["best bead", "per bead"])
+        self.lut_use = ComboBox(label="Use LUT", choices=["best bead", "per bead"])
         self.z_start = FloatSpinBox(label="z start (nm)", value=-4500.0, min=-1e7, max=1e7)
         self.z_step = FloatSpinBox(label="z step (nm)", value=100.0, min=-1e6, max=1e6)
-        self.frames_per_plane = SpinBox(label="frames per plane", value=1, min=1, max=10_000)
+        self.frames_per_plane = SpinBox(label="Frames per plane", value=1, min=1, max=10_000)
         self.lut_button = PushButton(text="Build Z-LUT")
         self.save_lut_button = PushButton(text="Save Z-LUT", enabled=False)
         self.load_lut_button = PushButton(text="Load Z-LUT")
-        self.first_frame = SpinBox(label="first frame", value=0, min=0, max=0)
-        self.last_frame = SpinBox(label="last frame", value=0, min=0, max=0)
-        self.camera = ComboBox(label="camera", choices=CAMERA_SOURCES, value="none")
-        self.camera_file = FileEdit(label="camera file", mode="r", filter="*.json *.h5 *.npz")
-        self.preview = CheckBox(label="live preview (current frame)", value=False)
-        self.trace = ComboBox(label="trace", choices=["z", "x", "y"], value="z")
-        self.error_band = CheckBox(label="shade +-2 standard errors", value=True)
-        self.scheduler = LineEdit(label="scheduler (optional)", value="")
-        self.scheduler.tooltip = (
+        self.first_frame = SpinBox(label="First frame", value=0, min=0, max=0)
+        self.last_frame = SpinBox(label="Last frame", value=0, min=0, max=0)
+        self.camera = ComboBox(label="Camera", choices=CAMERA_SOURCES, value="none")
+        self.camera_file = FileEdit(label="Camera file", mode="r", filter="*.json *.h5 *.npz")
+        self.preview = CheckBox(label="Live preview (current frame)", value=False)
+        self.trace = ComboBox(label="Trace", choices=["z", "x", "y"], value="z")
+        self.error_band = CheckBox(label="Shade ±2 standard errors", value=True)
+        self.scheduler = LineEdit(label="Scheduler (optional)", value="")
+        self.scheduler.tooltip = keyword_tooltip(
+            "scheduler",
             "Track frame chunks in parallel: a dask.distributed address (tcp://host:8786), "
             "'threads' or 'processes'. Empty: $DASK_SCHEDULER_ADDRESS if set, else chunk "
-            "after chunk here."
+            "after chunk here.",
         )
         self.track_button = PushButton(text="Track")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -209,8 +213,12 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         self.start_button = self.track_button
         self._init_threaded()
         # The full descriptions (track_beads only refers to track_rois for these).
-        self.centre.tooltip = parameter_docs(tracking.track_rois)["centre"]
-        self.profile.tooltip = parameter_docs(tracking.build_zlut)["profile"]
+        self.centre.tooltip = keyword_tooltip(
+            "centre", parameter_docs(tracking.track_rois)["centre"]
+        )
+        self.profile.tooltip = keyword_tooltip(
+            "profile", parameter_docs(tracking.build_zlut)["profile"]
+        )
         set_tooltips(
             value_fields(self),
             (tracking.track_beads, tracking.find_beads, tracking.build_zlut, tracking.track_rois),
