@@ -668,8 +668,12 @@ def _stream_on_cluster(
     todo = iter(range(len(pieces)))
     live: dict[Any, tuple[int, Any, Any]] = {}  # key -> (piece, task, its data): in flight
     arriving = as_completed(loop=client.loop, with_results=True)
+    # Without a running worker (an adaptive cluster scaled to zero) a scatter has nowhere
+    # to go: the arguments then go with the tasks, whose queue makes the cluster scale up.
+    scatter = threads > 0
 
     def submit() -> None:
+        nonlocal scatter
         i = next(todo, None)
         if i is None:
             return
@@ -680,9 +684,14 @@ def _stream_on_cluster(
         # stream to the scheduler keeps its last 1000 messages under 1 MB for debugging
         # (distributed.admin.low-level-log-length), and with them the arrays they carry
         # (pickled out of band, so the originals): up to 1000 pieces' arguments.
-        [data] = client.scatter([call], hash=False)
+        data = None
+        if scatter:
+            try:
+                [data] = client.scatter([call], hash=False)
+            except TimeoutError:  # no running worker left (scaled down): as above
+                scatter = False
+        fut = client.submit(_call_scattered, kernel, call if data is None else data, key=key, pure=True)  # fmt: skip
         del call  # alive on a worker until its task has run, no longer here
-        fut = client.submit(_call_scattered, kernel, data, key=key, pure=True)
         live[key] = (i, fut, data)
         arriving.add(fut)
 
@@ -692,12 +701,13 @@ def _stream_on_cluster(
         for fut, value in arriving:
             i, _, data = live.pop(fut.key)
             fut.release()
-            data.release()
+            if data is not None:
+                data.release()
             submit()  # the next task runs while this result is handed over
             done(i, value)
             del value
     except BaseException:
-        client.cancel([f for _, *futures in live.values() for f in futures])
+        client.cancel([f for _, *futures in live.values() for f in futures if f is not None])
         raise
 
 

@@ -96,6 +96,31 @@ def test_for_each_result_on_a_cluster_holds_a_window_of_arguments(client):
     assert live.most <= BOUND, (live.most, BOUND)
 
 
+def test_for_each_result_sends_the_arguments_with_the_tasks_where_none_can_be_scattered(
+    client, monkeypatch
+):
+    """No running worker to scatter to (an adaptive cluster scaled down): the arguments
+    go with the tasks (one failed scatter, not one per piece), the results are the same."""
+    data = np.arange(20 * 3 * 4, dtype=np.float64).reshape(20, 3, 4)
+    lazy = da.from_array(data, chunks=(5, -1, -1))
+    tries = []
+
+    def no_workers(*args, **kwargs):
+        tries.append(1)
+        raise TimeoutError("No valid workers found")
+
+    monkeypatch.setattr(client, "scatter", no_workers)
+    got = {}
+    _parallel.for_each_result(
+        _slow_sum, [lazy[i : i + 2] for i in range(0, 20, 2)], lambda i: (float(i),),
+        lambda i, value: got.setdefault(i, value),
+    )  # fmt: skip
+    assert tries == [1]
+    assert sorted(got) == list(range(10))
+    for i, value in got.items():
+        np.testing.assert_array_equal(value, data[2 * i : 2 * i + 2].sum(axis=0) * i)
+
+
 def _slow_down(monkeypatch, name: str) -> list:
     """Make ``camtrack.gain._robust.<name>`` sleep 10 ms a call (the in-process workers
     see it); returns the list its calls are appended to."""
