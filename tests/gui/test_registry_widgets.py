@@ -160,3 +160,23 @@ def test_field_labels_are_words_and_tooltips_name_the_keyword(make_napari_viewer
         assert label[0].isupper() or label.split()[0] in ("z", "x", "y"), (name, label)
         if name in keywords:
             assert tip.startswith(f"keyword: {name} — "), (name, tip)
+
+
+@pytest.mark.parametrize("name", ["Camera gain", "Forces"])
+def test_fields_line_up_with_napari_fonts(make_napari_viewer, qtbot, name):
+    """magicgui sizes the label column with the application font, napari draws the
+    labels larger: the longest labels ("Saturation (ADU; 0 = auto)") pushed their
+    fields out of line. Every labelled field of the docked panel starts at one x."""
+    from magicgui.widgets import Container
+    from qtpy.QtCore import QPoint
+
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-camtrack", name)
+    qtbot.wait(50)
+    starts = {
+        field.label: field.native.mapTo(widget.native, QPoint(0, 0)).x()
+        for field in widget
+        if field.label and not isinstance(field, Container)
+        and field._labeled_widget() is not None and field.native.isVisible()
+    }  # fmt: skip
+    assert len(starts) > 5 and len(set(starts.values())) == 1, starts

@@ -26,7 +26,7 @@ _ACQUISITION = (
     Param("exposure_s", float, min=0.0, max=100.0, unit="s", gui_none=0.0,
           note="0 = whole frame"),
     Param("length_nm", float, min=0.0, max=1e6, unit="nm", gui_value=0.0,
-          text="Pendulum length", note="0 = extension + radius"),
+          text="Pendulum length", note="0 = auto"),
     Param("temperature_k", float, min=1.0, max=1000.0, unit="K"),
 )  # fmt: skip
 _DRAG = (

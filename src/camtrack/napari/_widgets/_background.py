@@ -28,7 +28,7 @@ from camtrack._layerdata import as_lazy, background_layers
 from camtrack._parallel import compute, compute_isolated
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import upsert_all, upsert_image
-from camtrack.napari._widgets._fields import fields_for
+from camtrack.napari._widgets._fields import fields_for, fit_label_column
 from camtrack.napari._widgets._threaded import ThreadedRun, deferred, message_label, while_alive
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
@@ -75,6 +75,7 @@ class BackgroundWidget(ThreadedRun, Container):
         )  # fmt: skip
         self.start_button = self.apply_button
         self._init_threaded()
+        fit_label_column(self)  # the labels as napari draws them
         set_tooltips(  # the parameter fields have theirs from the registry
             value_fields(self),
             (),

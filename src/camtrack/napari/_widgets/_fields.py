@@ -75,3 +75,34 @@ def fields_for(methods: Iterable[Method]) -> dict[str, Any]:
         for param in method.gui_params():
             specs.setdefault(param.name, param)
     return {name: field_for(specs[name]) for name in field_order(methods)}
+
+
+def fit_label_column(container: Any) -> None:
+    """Keep the label column of ``container`` as wide as its widest label drawn.
+
+    magicgui sizes the column with the application font (9 pt under Xvfb), napari's
+    stylesheet draws the labels at 10 pt: a label near the widest ("Saturation (ADU;
+    0 = auto)", 176 px drawn against 167 px measured) pushed its field out of line.
+    Each time the panel is shown or restyled, the column takes the labels' own size
+    hints. ``_labeled_widget`` is magicgui's (its containers use it the same way).
+    """
+    from qtpy.QtCore import QEvent, QObject
+
+    def fit() -> None:
+        rows = [r for r in (w._labeled_widget() for w in container) if r is not None]
+        if rows:
+            width = max(r._label_widget.native.sizeHint().width() for r in rows)
+            for row in rows:
+                row.label_width = width
+
+    events = (QEvent.Type.Show, QEvent.Type.StyleChange, QEvent.Type.FontChange)
+
+    class _Refit(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:  # Qt names it
+            if event.type() in events:
+                fit()
+            return False
+
+    # Parented to the panel: lives as long as it.
+    container.native.installEventFilter(_Refit(container.native))
+    fit()

@@ -43,6 +43,7 @@ from camtrack.force import (
     read_table,
 )
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
+from camtrack.napari._widgets._fields import fit_label_column
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
@@ -149,6 +150,7 @@ class ForceWidget(ThreadedRun, Container):
         )  # fmt: skip
         self.start_button = self.run_button
         self._init_threaded()
+        fit_label_column(self)  # the labels as napari draws them
         set_tooltips(value_fields(self), (force.calibrate_force, force.extension_nm,
                                           force.pendulum_length_nm), TOOLTIPS)  # fmt: skip
         self.result: TableForces | None = None

@@ -27,7 +27,7 @@ from camtrack import gain
 from camtrack.gain import estimate_gain
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import image_stacks, upsert_all, upsert_image
-from camtrack.napari._widgets._fields import fields_for
+from camtrack.napari._widgets._fields import fields_for, fit_label_column
 from camtrack.napari._widgets._pixelcal_section import PixelCalibrationSection
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
@@ -76,6 +76,7 @@ class GainWidget(ThreadedRun, Container):
         self._source = None  # (layer name, first frame, last frame) of the result
         self.start_button = self.run_button
         self._init_threaded()
+        fit_label_column(self)  # the labels as napari draws them
         set_tooltips(  # the parameter fields have theirs from the registry
             value_fields(self),
             (estimate_gain,),

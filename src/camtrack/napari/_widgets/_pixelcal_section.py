@@ -28,7 +28,7 @@ from magicgui.widgets import (
 from camtrack._layerdata import PIXEL_MAP_LAYERS
 from camtrack.gain import PIXELS, PixelCalibration, calibrate_pixels
 from camtrack.napari._layers import image_stacks, upsert_all
-from camtrack.napari._widgets._fields import fields_for
+from camtrack.napari._widgets._fields import fields_for, fit_label_column
 from camtrack.napari._widgets._threaded import ThreadedRun, message_label
 from camtrack.napari._widgets._tooltips import set_tooltips, value_fields
 
@@ -85,6 +85,7 @@ class PixelCalibrationSection(ThreadedRun, Container):
         self._inputs: tuple[str, ...] = ()  # files of the layers used: never overwritten
         self.start_button = self.calibrate_button
         self._init_threaded()
+        fit_label_column(self)  # the labels as napari draws them
         row = self.stacks.native.fontMetrics().lineSpacing() + 4
         self.stacks.native.setMaximumHeight(LIST_ROWS * row + 8)
         set_tooltips(value_fields(self), (calibrate_pixels,), _TIPS)

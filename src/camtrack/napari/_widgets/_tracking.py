@@ -54,6 +54,7 @@ from camtrack._registry import keyword_tooltip
 from camtrack.napari._glguard import guard_gl_context_on_layer_removal
 from camtrack.napari._layers import image_stacks, keep_on_top, upsert
 from camtrack.napari._plots import share_width
+from camtrack.napari._widgets._fields import fit_label_column
 from camtrack.napari._widgets._threaded import (
     ThreadedRun,
     deferred,
@@ -114,7 +115,7 @@ TOOLTIPS = {
     "last_frame": "Last frame to track (inclusive).",
     "preview": "Track the beads in the current frame only, on every frame or parameter change.",
     "trace": "Which coordinate the docked plot shows per bead over time.",
-    "error_band": "Shade each trace +-2 standard errors (x_err, y_err, z_err): about 95 % "
+    "error_band": "Shade each trace ±2 standard errors (x_err, y_err, z_err): about 95 % "
     "of positions lie within it of the truth. Time in s when the frame rate is known.",
     "camera": "The camera's noise model for tracking and the Z-LUT: none (errors from each "
     "ROI's own residuals), the Camera gain widget's last result (run it with a dark stack "
@@ -212,6 +213,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         )  # fmt: skip
         self.start_button = self.track_button
         self._init_threaded()
+        fit_label_column(self)  # the labels as napari draws them
         # The full descriptions (track_beads only refers to track_rois for these).
         self.centre.tooltip = keyword_tooltip(
             "centre", parameter_docs(tracking.track_rois)["centre"]
@@ -680,7 +682,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         ylabel = f"{what} displacement (nm)" if scale > 0 else f"{what} ({unit})"
         self.z_plot.plot_series(
             series, xlabel="time (s)" if fs_hz else "frame", ylabel=ylabel,
-            title=f"{what}(t) per bead" + (", +-2 s.e. shaded" if bands else ""),
+            title=f"{what}(t) per bead" + (", ±2 s.e. shaded" if bands else ""),
             highlight=picked, bands=bands or None,
         )  # fmt: skip
 

@@ -185,7 +185,7 @@ class ZLutSection:
             self.roi_size.value = lut.roi_size
             from napari.utils.notifications import show_info
 
-            show_info(f"roi_size set from {old} to {lut.roi_size} px, the Z-LUT's ROI size.")
+            show_info(f"ROI size set from {old} to {lut.roi_size} px, the Z-LUT's ROI size.")
         # Pixel units (rows: planes, columns: radial bins), so the table does not stretch
         # the field's world; the planes' z go into the layer's metadata. Shown once so
         # napari slices it (a layer first added hidden stays "loading" and painting its
