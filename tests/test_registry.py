@@ -106,9 +106,10 @@ COMMANDS = {
                                "axis", "nm_per_px", "reference", "no_drift", "surface_nm",
                                "focal_shift", "plateaus", "magnet_column")),
     "track": ("tracking-modes", False, (*_FILES, "stack", "lut", "beads", "radius", "first_frame",
-                                        "last_frame", "nm_per_px")),
+                                        "last_frame", "nm_per_px", "excess_noise_factor")),
     "zlut": ("tracking-modes", False, (*_FILES, "sweep", "z_csv", "z_start", "z_step",
-                                       "frames_per_plane", "bead", "profile")),
+                                       "frames_per_plane", "bead", "profile",
+                                       "excess_noise_factor")),
 }  # fmt: skip
 
 

@@ -236,14 +236,31 @@ def _add_camera_options(cmd: argparse.ArgumentParser) -> None:
                        help="dark offset in ADU (overrides the file's; default 0)")  # fmt: skip
     group.add_argument("--read-noise-e", type=float, default=None,
                        help="read noise in e- RMS (overrides the file's; default 0)")  # fmt: skip
+    group.add_argument("--excess-noise-factor", type=float, default=None,
+                       help="F**2 of the shot noise with the scalars: 2 for an EMCCD whose "
+                            "--e-per-adu is input-referred (a datasheet's); a --camera "
+                            "file carries its own (camtrack gain --excess-noise-factor)")  # fmt: skip
 
 
 def _camera_kwargs(args: argparse.Namespace) -> dict:
-    """The engine's camera keywords from the --camera options."""
-    return {
+    """The engine's camera keywords from the --camera options (a camera dict where
+    --excess-noise-factor is given, which the engine takes only that way)."""
+    kw = {
         "camera": args.camera, "e_per_adu": args.e_per_adu,
         "offset_adu": args.offset_adu, "read_noise_e": args.read_noise_e,
     }  # fmt: skip
+    f2 = getattr(args, "excess_noise_factor", None)
+    if f2 is None:
+        return kw
+    if args.camera is not None:
+        raise ValueError(
+            "--excess-noise-factor goes with the scalars only: the --camera file carries "
+            "the factor its gain was fitted with (camtrack gain --excess-noise-factor 2)."
+        )
+    if args.e_per_adu is None:
+        raise ValueError("--excess-noise-factor needs --e-per-adu (input-referred e-/ADU).")
+    camera = {k: kw[k] for k in ("e_per_adu", "offset_adu", "read_noise_e") if kw[k] is not None}
+    return {"camera": {**camera, "excess_noise_factor": f2}}
 
 
 def _cmd_info(path: Path) -> int:

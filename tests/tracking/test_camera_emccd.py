@@ -63,14 +63,16 @@ def test_reported_errors_match_the_scatter_with_the_excess_factor():
 
 
 def test_every_camera_source_carries_the_excess_factor(tmp_path):
-    from camtrack.gain import estimate_gain
+    from camtrack.gain import calibrate_pixels, estimate_gain
 
     sim = Camera(shape=(32, 32), excess_noise_factor=2.0, rng=5, **EM)
     assert as_camera_model(sim).excess_noise_factor == 2.0
     assert as_camera_model({**EM, "excess_noise_factor": 1.5}).excess_noise_factor == 1.5
     assert as_camera_model(EM).excess_noise_factor == 1.0
-    # an override on top of another source
-    assert as_camera_model(sim, excess_noise_factor=1.0).excess_noise_factor == 1.0
+    # No override on top of a calibration: its gain was fitted with its own factor.
+    with pytest.raises(ValueError, match="cannot override"):
+        as_camera_model(sim, excess_noise_factor=1.0)
+    assert as_camera_model(None, excess_noise_factor=2.0, **EM).excess_noise_factor == 2.0
     light, _ = camera_stack(40, (32, 32), camera=sim, rng=6)
     dark, _ = dark_stack(40, (32, 32), camera=sim, rng=7)
     result = estimate_gain(light, dark=dark, excess_noise_factor=2.0)
@@ -78,6 +80,11 @@ def test_every_camera_source_carries_the_excess_factor(tmp_path):
     assert model.excess_noise_factor == 2.0
     json_path, _ = result.save(tmp_path / "gain.json")
     assert as_camera_model(json_path).excess_noise_factor == 2.0
+    # per-pixel calibration: the object and its saved file
+    levels = [camera_stack(30, (32, 32), camera=sim, rng=8 + i, signal_e=m)[0] for i, m in enumerate((200.0, 800.0))]  # fmt: skip
+    cal = calibrate_pixels(levels, dark, excess_noise_factor=2.0)
+    assert as_camera_model(cal).excess_noise_factor == 2.0
+    assert as_camera_model(cal.save(tmp_path / "pixels.h5")).excess_noise_factor == 2.0
     # maps cut for ROIs keep it, and the variance doubles the shot noise only
     maps = CameraModel(np.full((8, 8), 0.5), 100.0, 2.0, quantized=False, excess_noise_factor=2.0)  # fmt: skip
     cut = maps.crop([0, 1], [0, 2], 4)
@@ -86,3 +93,18 @@ def test_every_camera_source_carries_the_excess_factor(tmp_path):
     assert cut.variance_adu(300.0)[0, 0, 0] == pytest.approx((2.0 * shot + 4.0) / 0.25)
     with pytest.raises(ValueError, match="excess_noise_factor"):
         as_camera_model({**EM, "excess_noise_factor": 3.0})
+
+
+def test_the_cli_passes_the_excess_factor_with_the_scalars_only(tmp_path):
+    from camtrack import cli
+
+    parser = cli._build_parser()
+    base = ["track", "s.tif", "-o", "o.csv", "--e-per-adu", "0.2", "--offset-adu", "100"]
+    kw = cli._camera_kwargs(parser.parse_args([*base, "--excess-noise-factor", "2"]))
+    cam = as_camera_model(kw["camera"])
+    assert (cam.excess_noise_factor, cam.e_per_adu, cam.offset_adu) == (2.0, 0.2, 100.0)
+    assert cli._camera_kwargs(parser.parse_args(base))["e_per_adu"] == 0.2
+    with pytest.raises(ValueError, match="carries the factor"):
+        cli._camera_kwargs(parser.parse_args([*base, "--camera", "g.json", "--excess-noise-factor", "2"]))  # fmt: skip
+    with pytest.raises(ValueError, match="needs --e-per-adu"):
+        cli._camera_kwargs(parser.parse_args(["zlut", "s.tif", "-o", "l.h5", "--z-start", "0", "--z-step", "100", "--excess-noise-factor", "2"]))  # fmt: skip

@@ -46,8 +46,12 @@ class CameraModel:
         Add the ADC rounding variance 1/12 ADU**2 (integer data).
     excess_noise_factor : float
         ``F**2`` of the shot noise, in [1, 2]: 1 for CCD and sCMOS, 2 for an EMCCD at
-        high EM gain (its register doubles the shot-noise variance). Left at 1 for an
-        EMCCD, every reported error comes out about 1.4x too small.
+        high EM gain (its register doubles the shot-noise variance) whose ``e_per_adu``
+        is input-referred (a datasheet's, or a photon-transfer fit made with
+        ``excess_noise_factor=2``). A gain fitted with 1 on an EMCCD already holds the
+        excess noise (it is half the input-referred one) and goes with 1. An
+        input-referred gain left at 1 gives errors (``z_err`` most) about 1.4x too
+        small.
 
     Notes
     -----
@@ -210,7 +214,9 @@ def as_camera_model(camera: Any = None, **scalars: Any) -> CameraModel | None:
         JSON of ``GainResult.save`` with its maps file, or the ``.h5`` / ``.npz`` of
         ``PixelCalibration.save``).
     **scalars
-        ``e_per_adu``, ``offset_adu``, ``read_noise_e`` (override ``camera``'s).
+        ``e_per_adu``, ``offset_adu``, ``read_noise_e`` (override ``camera``'s);
+        ``excess_noise_factor`` only without ``camera`` (a calibration's gain was
+        fitted with its own factor: overriding it would count the excess noise twice).
 
     Returns
     -------
@@ -219,6 +225,14 @@ def as_camera_model(camera: Any = None, **scalars: Any) -> CameraModel | None:
     given = {k: v for k, v in scalars.items() if v is not None}
     if camera is None and not given:
         return None
+    if camera is not None and "excess_noise_factor" in given:
+        raise ValueError(
+            "`excess_noise_factor` cannot override the factor of `camera`: its e_per_adu "
+            "was fitted with its own (a gain fitted with 1 on an EMCCD already holds the "
+            "excess noise). Set it where the gain is estimated (estimate_gain(..., "
+            "excess_noise_factor=2)), or pass a dict of e_per_adu, offset_adu, "
+            "read_noise_e and excess_noise_factor without `camera`."
+        )
     if camera is None:
         base = {"e_per_adu": None, "offset_adu": 0.0, "read_noise_e": 0.0, "quantized": True, "excess_noise_factor": 1.0}  # fmt: skip
     elif isinstance(camera, CameraModel):
