@@ -28,7 +28,8 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 THREADS = 2
-WINDOW = _parallel.WINDOW_PER_THREAD * THREADS
+PER_THREAD = 2  # a smaller window than the default, so that few pieces are many windows
+WINDOW = PER_THREAD * THREADS
 # The most pieces whose arguments may be alive at once: the window in flight, the next
 # one built while a result is handed over, and up to a window of finished tasks whose
 # data the worker drops only when the scheduler passes on the client's release (a few
@@ -47,6 +48,11 @@ def client():
         distributed.Client(cluster) as c,  # the default client: the engine finds it
     ):
         yield c
+
+
+@pytest.fixture(autouse=True)
+def _window(monkeypatch):
+    monkeypatch.setattr(_parallel, "WINDOW_PER_THREAD", PER_THREAD, raising=False)
 
 
 class _Live:
