@@ -20,12 +20,12 @@ exactly (an odd window: one sample, cast to the output's float dtype).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 
 from camtrack import _select
+from camtrack._jit import LazyJit
 
 # Integer dtypes whose whole range fits the histogram (65536 int32 bins = 256 kB, in
 # L2 cache; a pixel uses only its own range, a few hundred bins for camera data).
@@ -87,25 +87,15 @@ def _slide_pixel(series, base, top, window, n_win, med, hist):  # pragma: no cov
         med[s] = base + cur
 
 
-_compiled: Any = None
-_compile_lock = threading.Lock()
-_load_block: Any = None  # _select's jitted block loader, bound in _kernel()
+_load_block: Any = None  # _select's jitted block loader, bound by _rolling_jit (borrow)
+# The kernel calls _slide_pixel and _select's _load_block through this module's
+# globals: the one compiled first (helpers), the other borrowed from _select's kernels.
+_rolling_jit = LazyJit(_rolling_kernel, helpers=(_slide_pixel,), borrow=(_select._kernels,), nogil=True, cache=True)  # fmt: skip
 
 
 def _kernel() -> Any:
     """The compiled kernel (see :func:`camtrack._select._kernel`), or None."""
-    global _compiled, _slide_pixel, _load_block
-    if _select._kernel() is None:  # compiles the shared block loader too
-        return None
-    with _compile_lock:
-        if _compiled is None:
-            import numba
-
-            # Read from this module's globals when the kernel compiles: jitted first.
-            _load_block = _select._load_block
-            _slide_pixel = numba.njit(nogil=True, cache=True)(_slide_pixel)
-            _compiled = numba.njit(nogil=True, cache=True)(_rolling_kernel)
-    return _compiled or None
+    return _rolling_jit()
 
 
 def use_sliding(tile: Any) -> bool:

@@ -11,18 +11,17 @@ bisection kernel and histograms (:mod:`._sparsecount`) instead of partitions: 83
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from camtrack import _select
+from camtrack._jit import LazyJit
 from camtrack.background import _sparsecount
 from camtrack.background._sparsecount import _HIST_BINS, BISECTABLE, window_median
 
-_compile_lock = threading.Lock()
-_rank_pair: Any = None  # _sparsecount's jitted selection, bound in _cleanse_fns()
+_rank_pair: Any = None  # _sparsecount's jitted selection, bound by _cleanse_jit (borrow)
 
 
 def _deviation_kernel(grid, ref2, dev, hist):  # pragma: no cover - compiled
@@ -50,23 +49,15 @@ def _count_kernel(dev, limit, counts):  # pragma: no cover - compiled
         counts[j] = c
 
 
-_compiled_cleanse: Any = None
+# The deviation kernel calls _sparsecount's _rank_pair through this module's globals:
+# borrowed from the offsets' LazyJit, compiled first.
+_cleanse_jit = LazyJit(_deviation_kernel, _count_kernel, borrow=(_sparsecount._offsets_jit,), nogil=True, cache=True)  # fmt: skip
 
 
 def _cleanse_fns() -> Any:
     """The compiled (deviation, count, rank pair) kernels, or None without numba."""
-    global _compiled_cleanse, _rank_pair
-    if _sparsecount._offsets_fn() is None:  # compiles the shared selection too
-        return None
-    with _compile_lock:
-        if _compiled_cleanse is None:
-            import numba
-
-            # Read from this module's globals when the kernel compiles: jitted first.
-            _rank_pair = _sparsecount._rank_pair
-            jit = numba.njit(nogil=True, cache=True)
-            _compiled_cleanse = (jit(_deviation_kernel), jit(_count_kernel), _rank_pair)
-    return _compiled_cleanse or None
+    kernels = _cleanse_jit()
+    return None if kernels is None else (*kernels, _rank_pair)
 
 
 # Grid scales tried for the integer form of the cleansing, most likely first: median

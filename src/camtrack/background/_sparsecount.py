@@ -35,12 +35,12 @@ everything else (and without numba), and the tests compare both.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 
 from camtrack import _select
+from camtrack._jit import LazyJit
 
 # Dtypes of the bisection kernel: their values and midpoints are exact in int64.
 BISECTABLE = _select.COUNTABLE
@@ -125,21 +125,14 @@ def _median_kernel(data, t_len, n_rows, n_cols, st, sy, out, lo, hi, mid, cnt, a
                 out[y, x0 + i] = (a + b) * 0.5
 
 
-_compiled: Any = None
-_compile_lock = threading.Lock()
+# Compiled on first use, after _select's kernels (None where those are: no numba, or
+# switched off).
+_median_jit = LazyJit(_median_kernel, borrow=(_select._kernels,), nogil=True, cache=True)
 
 
 def _kernel() -> Any:
     """The compiled median kernel, or None without numba (see :func:`camtrack._select._kernel`)."""
-    global _compiled
-    if _select._kernel() is None:
-        return None
-    with _compile_lock:
-        if _compiled is None:
-            import numba
-
-            _compiled = numba.njit(nogil=True, cache=True)(_median_kernel)
-    return _compiled or None
+    return _median_jit()
 
 
 def use_bisection(stack: Any) -> bool:
@@ -333,22 +326,14 @@ def _rank_pair(buf, rank, hist):  # pragma: no cover - compiled
         first = False
 
 
-_compiled_offsets: Any = None
+# The offsets' kernel calls _rank_pair and _rank_pair_near through this module's
+# globals: compiled first (helpers); the cleansing borrows _rank_pair from here.
+_offsets_jit = LazyJit(_offsets_kernel, helpers=(_rank_pair, _rank_pair_near), borrow=(_select._kernels,), nogil=True, cache=True)  # fmt: skip
 
 
 def _offsets_fn() -> Any:
-    global _compiled_offsets, _rank_pair, _rank_pair_near
-    if _select._kernel() is None:
-        return None
-    with _compile_lock:
-        if _compiled_offsets is None:
-            import numba
-
-            # Read from this module's globals when the kernel compiles: jitted first.
-            _rank_pair = numba.njit(nogil=True, cache=True)(_rank_pair)
-            _rank_pair_near = numba.njit(nogil=True, cache=True)(_rank_pair_near)
-            _compiled_offsets = numba.njit(nogil=True, cache=True)(_offsets_kernel)
-    return _compiled_offsets or None
+    """The compiled offsets kernel, or None without numba."""
+    return _offsets_jit()
 
 
 class OffsetPlan:
