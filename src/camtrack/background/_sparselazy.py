@@ -177,7 +177,7 @@ class _Reader:
     def _store(self, frames: slice, rows: slice, out: np.ndarray) -> None:
         """``out[...] = stack[frames, rows]``; whole frames through the carry."""
         if rows != slice(None):
-            self._dask_store(frames, rows, out)
+            self._dask_store([(frames, rows, out)])
             return
         a, b = frames.start, frames.stop
         carry = self.carry
@@ -190,23 +190,27 @@ class _Reader:
         j = int(np.searchsorted(self.edges, b - 1, side="right")) - 1
         cs, ce = int(self.edges[j]), int(self.edges[j + 1])
         if ce == b or self.spare is None:  # ends on a chunk's end (or no carry)
-            self._dask_store(slice(a, b), rows, out)
+            self._dask_store([(slice(a, b), rows, out)])
             return
-        if a < cs:
-            self._dask_store(slice(a, cs), rows, out[: cs - a])
+        jobs = [(slice(a, cs), rows, out[: cs - a])] if a < cs else []
         whole = self.spare[: ce - cs]
-        self._dask_store(slice(cs, ce), rows, whole)
+        self._dask_store([*jobs, (slice(cs, ce), rows, whole)])  # one compute
         lo = max(a, cs)
         out[lo - a :] = whole[lo - cs : b - cs]
         self.carry = (cs, ce, whole)
 
-    def _dask_store(self, frames: slice, rows: slice, out: np.ndarray) -> None:
+    def _dask_store(self, jobs: list[tuple[slice, slice, np.ndarray]]) -> None:
+        """``out[...] = stack[frames, rows]`` for every job, in one compute."""
+        import dask
         import dask.array as da
 
-        from camtrack._parallel import compute_isolated
-
-        part = self.stack[frames, rows]
-        compute_isolated(da.store(part, out, lock=False, compute=False), scheduler=self.local)
+        parts = [self.stack[frames, rows] for frames, rows, _ in jobs]
+        stores = da.store(parts, [out for *_, out in jobs], lock=False, compute=False)
+        if len(jobs) == 1:
+            stores = (stores,)
+        # with exactly no callbacks, never dask's global ones, as compute_isolated (whose
+        # reasons hold here: self.local is a local scheduler), for several collections
+        dask.compute(*stores, scheduler=self.local, callbacks=[])
 
     def _frames_buffer(self, n: int) -> np.ndarray:
         """Up to ``n`` whole frames in the buffer's memory (one frame at least)."""
