@@ -10,6 +10,10 @@ readers are pickled to the workers, which reopen the file per task):
 
 - ``gain_meanvar``: ``estimate_gain(stack, method="meanvar", scheduler=client)`` (blocks
   of frames reduced to sums on the workers, merged in a tree);
+- ``gain_robust``: ``estimate_gain(stack, method="robust", scheduler=client)`` (two
+  streaming passes of pieces of frames on the workers, the detection between them
+  here; the kept-differences pass sends each piece its kept mask, a window of tasks
+  at a time, so this process holds a few pieces' masks, not the whole stack's);
 - ``temporal_median``: ``temporal_median(stack, scheduler=client)`` computed on the
   client (a p2p rechunk of the frame chunks to all-frames tiles through the workers'
   disks, then one median task per tile).
@@ -22,7 +26,7 @@ the load of shared cores hits them alike. Times are the medians of ``--runs`` ru
 two-worker speed-up is t(1 worker) / t(2 workers) of those medians, and the median of
 the per-run ratios. The JSON goes to ``benchmarks/results/bench_distributed.json``.
 
-Run (about 10 min for 2 GB on 2 cores)::
+Run (about 15 min for 2 GB on 2 cores)::
 
     flock /tmp/bench.lock .venv/bin/python benchmarks/bench_distributed.py --gb 2
 """
@@ -45,6 +49,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _memory import reset_peak_rss, vm_kib  # noqa: E402
 from bench_outofcore import truth, write_stack  # noqa: E402
 
 ADU_PER_E = 0.5  # the stack's camera: e_per_adu = 2
@@ -57,6 +62,7 @@ def _cases(stack: object, scheduler: object) -> dict:
 
     return {
         "gain_meanvar": lambda: estimate_gain(stack, method="meanvar", scheduler=scheduler),
+        "gain_robust": lambda: estimate_gain(stack, method="robust", scheduler=scheduler),
         "temporal_median": lambda: compute(
             temporal_median(stack, scheduler=scheduler), scheduler=scheduler
         ),
@@ -65,7 +71,7 @@ def _cases(stack: object, scheduler: object) -> dict:
 
 def _score(case: str, value: object, meta: dict) -> float:
     """The error against the truth: relative gain error, or the median's max |error| (ADU)."""
-    if case == "gain_meanvar":
+    if case.startswith("gain_"):
         return abs(value.e_per_adu * ADU_PER_E - 1.0)
     return float(np.max(np.abs(np.asarray(value) - truth(meta["size"], ADU_PER_E))))
 
@@ -94,20 +100,29 @@ def run(path: Path, meta: dict, runs: int) -> dict:
             for fn in per_config.values():
                 fn()
         times: dict = {name: {case: [] for case in cases[name]} for name in configs}
+        peaks: dict = {name: {case: [] for case in cases[name]} for name in configs}
         errors: dict = {name: {} for name in configs}
         for r in range(runs):
             for name, per_config in cases.items():
                 for case, fn in per_config.items():
+                    before = vm_kib("VmRSS")
+                    reset_peak_rss()
                     t0 = time.perf_counter()
                     value = fn()
                     times[name][case].append(time.perf_counter() - t0)
+                    peaks[name][case].append((vm_kib("VmHWM") - before) / 1024)
                     errors[name][case] = _score(case, value, meta)
                     del value
             print(f"run {r + 1}/{runs}: {times}", file=sys.stderr)
     out: dict = {"chunks": [int(stack.chunks[0][0]), *map(int, stack.chunksize[1:])]}
     for name in configs:
         out[name] = {
-            case: {"times_s": t, "median_s": statistics.median(t), "error": errors[name][case]}
+            case: {
+                "times_s": t,
+                "median_s": statistics.median(t),
+                "error": errors[name][case],
+                "peak_rss_over_mib": statistics.median(peaks[name][case]),
+            }
             for case, t in times[name].items()
         }
     # Paired ratios (same run, so the same load): their median is the robust speed-up.
