@@ -26,6 +26,11 @@ the load of shared cores hits them alike. Times are the medians of ``--runs`` ru
 two-worker speed-up is t(1 worker) / t(2 workers) of those medians, and the median of
 the per-run ratios. The JSON goes to ``benchmarks/results/bench_distributed.json``.
 
+Each call's rise of this process's peak RSS above its RSS before the call is recorded
+too (``peak_rss_over_mib``, median over runs): the client with the LocalClusters'
+schedulers (the workers are other processes); memory that earlier calls freed and this
+one reuses does not count, so it is a lower bound on what the call needs.
+
 Run (about 15 min for 2 GB on 2 cores)::
 
     flock /tmp/bench.lock .venv/bin/python benchmarks/bench_distributed.py --gb 2
