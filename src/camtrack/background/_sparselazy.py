@@ -2,13 +2,15 @@
 
 Each kernel window is read chunk by chunk into one buffer (row bands of at most
 :data:`WINDOW_BYTES`), whose median image goes through the numpy path's own function
-(the bisection kernel for integers); while the window's frames are in memory they also give their per-frame offsets
-against the image each frame will get if cleansing keeps every image (its nearest
-window). Frames in no window (``split`` > ``window``) are read once, after the image
-they need. So every frame is read once (a frame of two overlapping windows is kept in
-the buffer, not read again), where the window medians and the offsets used to read the
-stack twice (the offsets a second time, when they were computed). Offsets against an
-image that cleansing then drops are left to a lazy pass over those frames only.
+(the bisection kernel for integers); while the window's frames are in memory they also
+give their per-frame offsets against the image each frame will get if cleansing keeps
+every image (its nearest window). Frames in no window (``split`` > ``window``) are read
+once, after the image they need. So every frame is read once (a frame of two
+overlapping windows is kept in the buffer, not read again; a frame chunk that two
+windows share is kept too, see :data:`CARRY_BYTES`), where the window medians and the
+offsets used to read the stack twice (the offsets a second time, when they were
+computed). Offsets against an image that cleansing then drops are left to a lazy pass
+over those frames only.
 
 Everything runs in this process, on a local scheduler, into host buffers: stacks of
 numpy chunks (:func:`one_pass`); the caller takes the temporal quantiles' tiles for
