@@ -271,3 +271,10 @@ def test_template_refine_adds_its_bias_to_the_step_error():
     assert not taken[0] and nx[0] == cx[0] and ex[0] == current[0]
     assert taken[1] and ex[1] == pytest.approx(np.sqrt(5.0) * e0[1], rel=1e-6)
     assert taken[2] and ex[2] == pytest.approx(e0[2], rel=1e-12)
+
+
+def test_template_step_on_no_rois():
+    g = np.zeros((0, 32, 32), dtype=np.float32)
+    e = np.zeros(0, dtype=np.float32)
+    out = template_module.template_step(np, g, e, e, e, e)
+    assert [a.shape for a in out] == [(0,)] * 4

@@ -69,6 +69,9 @@ def template_step(
     (N,). Pixel centres at integer coordinates.
     """
     n, s, _ = g.shape
+    if n == 0:
+        empty = xp.zeros(0)
+        return cx[:0].copy(), cy[:0].copy(), empty, empty.copy()
     side = xp.minimum(2 * xp.ceil(radius).astype(xp.int64) + 2, s)  # box side per ROI
     if xp is np and _kernels() is not None:
         # Compiled: one call, each ROI its own box.
