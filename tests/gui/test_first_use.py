@@ -239,7 +239,7 @@ def test_preview_with_another_roi_size_than_the_lut_says_why_z_is_missing(
     widget.roi_size.value = widget.zlut.roi_size - 8
     widget.preview.value = True
     widget.preview_frame()
-    assert f"roi_size {widget.zlut.roi_size}" in widget.status.value
+    assert f"ROI size {widget.zlut.roi_size} px" in widget.status.value
     # Loading a LUT that changes roi_size says so.
     infos: list[str] = []
     import napari.utils.notifications as notes
@@ -247,7 +247,7 @@ def test_preview_with_another_roi_size_than_the_lut_says_why_z_is_missing(
     monkeypatch.setattr(notes, "show_info", lambda msg: infos.append(str(msg)))
     widget.set_lut(widget.zlut)
     assert widget.roi_size.value == widget.zlut.roi_size
-    assert infos and "roi_size" in infos[-1]
+    assert infos and "ROI size set from" in infos[-1]
 
 
 # -- 7. a single-bead sweep of any size -------------------------------------------------

@@ -326,7 +326,7 @@ def test_find_beads_leaves_out_overlapping_rois_and_says_why(make_napari_viewer)
     widget.find()
     kept = len(viewer.layers["beads"].data)
     assert kept < n_all and "left out" in widget.status.value, widget.status.value
-    assert "roi_size" in widget.status.value
+    assert "lower the ROI size" in widget.status.value
 
 
 def test_lut_crops_of_a_lazy_field_sweep_read_each_chunk_once(make_napari_viewer):

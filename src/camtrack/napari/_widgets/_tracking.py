@@ -508,7 +508,7 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
 
             show_warning(
                 f"Beads {close} lie within roi_size/2 = {half:g} px of the frame edge: they "
-                "give NaN while there. Delete them or lower roi_size."
+                "give NaN while there. Delete them or lower the ROI size."
             )
 
     def _inside(self, xy: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -582,8 +582,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
                 raise ValueError(f"`last frame` ({last}) is before `first frame` ({first}).")
             if self.zlut is not None and self.zlut.roi_size != self.roi_size.value:
                 raise ValueError(
-                    f"The Z-LUT was built for roi_size {self.zlut.roi_size}, not "
-                    f"{self.roi_size.value}: rebuild it or set roi_size back."
+                    f"The Z-LUT was built for ROI size {self.zlut.roi_size} px, not "
+                    f"{self.roi_size.value}: rebuild it or set the ROI size back."
                 )
             zlut = self.tracking_lut(len(positions))
             camera = self.camera_model()
@@ -731,8 +731,8 @@ class TrackingWidget(ZLutSection, ThreadedRun, Container):
         note = ""
         if self.zlut is not None and zlut is None:
             note = (
-                f"; no z: the Z-LUT is for roi_size {self.zlut.roi_size}, not {size} (set "
-                "roi_size back or rebuild the Z-LUT)"
+                f"; no z: the Z-LUT is for ROI size {self.zlut.roi_size} px, not {size} (set "
+                "the ROI size back or rebuild the Z-LUT)"
             )
         # Points (y, x) in the frame: each ROI's position plus its corner.
         points = res.to_points(origin=(y0, x0), name=PREVIEW, face_color="#ff6f61")
@@ -803,7 +803,7 @@ def _left_out(reasons: Any, roi_size: int) -> str:
         counts[why] = counts.get(why, 0) + 1
     parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     hint = (
-        f" at roi_size {roi_size} px: lower roi_size to keep them"
+        f" at ROI size {roi_size} px: lower the ROI size to keep them"
         if {"roi overlap", "edge"} & set(counts)
         else ""
     )
