@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import camtrack
+from _progress import recording_progress
 from camtrack import _outofcore as ooc
 
 ROOT = Path(camtrack.__file__).parent
@@ -283,13 +284,7 @@ def test_spill_reduce_equals_numpy_and_reports_both_phases(tmp_path, monkeypatch
     data = np.random.default_rng(1).integers(0, 900, (30, 17, 11)).astype(np.uint16)
     stack = da.from_array(data, chunks=(4, -1, -1))
     tiles = ooc.plan_tiles(data.shape, 2, budget=30 * 11 * 2 * 3)
-    bars = []
-
-    def progress(it, total):
-        bars.append([total, 0])
-        for x in it:
-            bars[-1][1] += 1
-            yield x
+    bars, progress = recording_progress()
 
     out = np.empty((2, 17, 11))
     ooc.spill_reduce(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from _progress import recording_progress
 from camtrack.gain import METHODS, GainResult, estimate_gain
 from camtrack.simulate import Camera, camera_stack, dark_stack
 
@@ -170,13 +171,8 @@ def test_median_of_frame_chunked_dask_spills_and_cleans_up(clean, tmp_path, monk
     ref = estimate_gain(stack, method="median")
     # Tiles smaller than a frame chunk (a long stack of large frames, scaled down).
     monkeypatch.setattr(_tiles, "MEDIAN_TILE_BYTES", stack.shape[0] * stack.shape[2] * 4 * 16)
-    bars = []  # (total, ticks) per bar: the spill's writes, then its bands
-
-    def progress(it, total):
-        bars.append([total, 0])
-        for x in it:
-            bars[-1][1] += 1
-            yield x
+    # (total, ticks) per bar: the spill's writes, then its bands
+    bars, progress = recording_progress()
 
     res = estimate_gain(
         da.from_array(stack, chunks=(16, -1, -1)), method="median", progress=progress

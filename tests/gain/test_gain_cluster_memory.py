@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 import pytest
 
+from _progress import recording_progress
 from camtrack import _parallel
 from camtrack.gain import estimate_gain
 from camtrack.simulate import Camera, camera_stack
@@ -192,13 +193,7 @@ def test_robust_gain_on_a_cluster_reports_progress_and_stops_on_cancel(client, m
 
     monkeypatch.setattr(_tiles, "BLOCK_BYTES", 64 * 64 * 2 * 2)
     lazy = da.from_array(_stack(), chunks=(16, 16, -1))
-    bars = []
-
-    def progress(it, total):
-        bars.append([total, 0])
-        for x in it:
-            bars[-1][1] += 1
-            yield x
+    bars, progress = recording_progress()
 
     estimate_gain(lazy, method="robust", progress=progress)
     assert bars and all(total == n > 0 for total, n in bars)

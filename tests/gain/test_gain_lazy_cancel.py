@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from _progress import recording_progress
 from camtrack.gain import calibrate_pixels, estimate_gain
 from camtrack.simulate import Camera, camera_stack
 
@@ -26,18 +27,6 @@ def _stack(frames=256):
     cam = Camera(shape=(64, 64), e_per_adu=0.5, offset_std_adu=2.0, read_noise_e=1.6, rng=3)
     stack, _ = camera_stack(frames, camera=cam, n_beads=0, rng=4)
     return stack
-
-
-def _bars():
-    bars = []
-
-    def progress(it, total):
-        bars.append([total, 0])
-        for x in it:
-            bars[-1][1] += 1
-            yield x
-
-    return bars, progress
 
 
 class _Counting:
@@ -75,7 +64,7 @@ LAZY = [
 @pytest.mark.parametrize(("method", "chunks"), LAZY)
 def test_lazy_estimate_gain_reports_progress_to_the_end(method, chunks):
     stack = _stack()
-    bars, progress = _bars()
+    bars, progress = recording_progress()
     res = estimate_gain(da.from_array(stack, chunks=chunks), method=method, progress=progress)
     ref = estimate_gain(stack, method=method)
     assert res.e_per_adu == pytest.approx(ref.e_per_adu, rel=1e-9)
@@ -122,7 +111,7 @@ def test_lazy_calibrate_pixels_progress_and_cancel(monkeypatch):
 
     dark = da.from_array(_stack(128) // 4, chunks=(8, -1, -1))
     flats = [da.from_array(_stack(128) + k * 100, chunks=(8, -1, -1)) for k in (1, 2)]
-    bars, progress = _bars()
+    bars, progress = recording_progress()
     calibrate_pixels(flats, dark, progress=progress)
     assert bars and all(total == done > 0 for total, done in bars)
     monkeypatch.setattr(_tiles, "BLOCK_BYTES", 64 * 64 * 2 * 8)

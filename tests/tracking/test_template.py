@@ -166,6 +166,18 @@ def test_fast_mode_template_step(monkeypatch):
         assert 0.8 < ratio < 1.25, ratio
 
 
+def _compiled_step_equals_vectorised(monkeypatch, *args):
+    """template_step(np, *args) through the compiled passes and the array passes (as on
+    cupy, or without numba): the same step and errors; returns the compiled one."""
+    a = template_module.template_step(np, *args)
+    with monkeypatch.context() as mp:
+        mp.setattr(template_module._kernels, "compiled", False)
+        b = template_module.template_step(np, *args)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+    return a
+
+
 @pytest.mark.parametrize("camera", [None, CAMERA], ids=["residuals", "camera"])
 def test_compiled_template_step_equals_the_vectorised_one(monkeypatch, camera):
     # The numba passes and the array passes (cupy, or numba missing) compute the same
@@ -184,12 +196,7 @@ def test_compiled_template_step_equals_the_vectorised_one(monkeypatch, camera):
     if template_module._kernels() is None:
         pytest.skip("numba is not installed")
     for m in (None, mask):
-        a = template_module.template_step(np, g, bg, cx, cy, radius, variance, m)
-        with monkeypatch.context() as mp:
-            mp.setattr(template_module._kernels, "compiled", False)
-            b = template_module.template_step(np, g, bg, cx, cy, radius, variance, m)
-        for u, v in zip(a, b, strict=True):
-            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+        a = _compiled_step_equals_vectorised(monkeypatch, g, bg, cx, cy, radius, variance, m)
         # and the step is a real refinement: closer to the truth than the start
         assert rms(a[0] - x) < 0.5 * rms(cx - x)
 
@@ -245,12 +252,7 @@ def test_compiled_template_step_on_odd_boxes(monkeypatch):
     mask = g > np.percentile(g, 99.7)
     for m, r in ((None, 31.5), (mask, 31.5), (mask, 9.0)):
         radius = np.full(24, r, dtype=np.float32)
-        a = template_module.template_step(np, g, bg, cx, cy, radius, None, m)
-        with monkeypatch.context() as mp:
-            mp.setattr(template_module._kernels, "compiled", False)
-            b = template_module.template_step(np, g, bg, cx, cy, radius, None, m)
-        for u, v in zip(a, b, strict=True):
-            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+        _compiled_step_equals_vectorised(monkeypatch, g, bg, cx, cy, radius, None, m)
 
 
 def test_template_refine_adds_its_bias_to_the_step_error():
