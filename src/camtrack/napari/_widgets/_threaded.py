@@ -22,46 +22,98 @@ class Cancelled(Exception):
     """Raised inside the engine's progress loop when the user presses Cancel."""
 
 
+class _Count:
+    """One progress bar's finished steps, counted by the worker and read by the GUI.
+
+    The worker only adds to ``n`` and emits ``advanced`` when no emission is pending,
+    so a fast loop queues one signal, not one per step (plain attribute access: the
+    GIL orders it, and the GUI clears ``pending`` before it reads ``n``).
+    """
+
+    __slots__ = ("n", "pending")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.pending = False
+
+
 def _ticker(inline: Any):
     from qtpy.QtCore import QObject, Signal
 
     class Ticker(QObject):
-        """Progress signals, emitted by the worker, handled in the GUI thread."""
+        """Progress signals, emitted by the worker, handled in the GUI thread.
 
-        started = Signal(int, str)  # total, description
-        advanced = Signal()
-        closed = Signal()
+        napari's progress bar widget calls ``QApplication.processEvents()`` on every
+        value it shows, so a slot that updates it runs the signals queued behind it
+        inside itself. One queued signal per step made that a recursion as deep as the
+        steps waiting, and a fast run (hundreds of steps queued) hit Python's recursion
+        limit inside a Qt slot, after which the event loop stopped. Steps are counted
+        (:class:`_Count`) and shown in one update, and a slot entered again from inside
+        an update returns at once: the running update shows what came in meanwhile.
+        """
+
+        started = Signal(int, str, object)  # total, description, its _Count
+        advanced = Signal(object)  # the _Count
+        closed = Signal(object)  # the _Count
 
         def __init__(self, inline: Any) -> None:
             super().__init__()
             self.bar = None
             self.inline = inline  # the widget's own magicgui ProgressBar
+            self.count: _Count | None = None  # the bar shown now
+            self.shown = 0
+            self._updating = False
             # Queued from the worker: they may arrive after the widget was closed.
             self.started.connect(while_alive(self._start))
             self.advanced.connect(while_alive(self._advance))
             self.closed.connect(while_alive(self._close))
 
-        def _start(self, total: int, desc: str) -> None:
+        def _start(self, total: int, desc: str, count: _Count) -> None:
             from napari.utils import progress as napari_progress
 
-            self._close()
-            self.bar = napari_progress(total=total or None, desc=desc)
+            self._close(self.count)
+            self.count, self.shown = count, 0
             # max 0 makes Qt draw a busy bar when the total is unknown
             self.inline.min, self.inline.max, self.inline.value = 0, max(int(total), 0), 0
             self.inline.label = desc
             self.inline.native.setFormat(f"{desc}: %p%" if total else desc)
             self.inline.visible = True
+            bar = napari_progress(total=total or None, desc=desc)  # may run queued slots
+            if self.count is not count:  # closed or replaced meanwhile
+                bar.close()
+                return
+            self.bar = bar
+            if self.shown:
+                bar.update(self.shown)  # the steps counted while it was made
+            self._advance(count)
 
-        def _advance(self) -> None:
-            if self.bar is not None:
-                self.bar.update(1)
-            if self.inline.max:
-                self.inline.value = min(self.inline.value + 1, self.inline.max)
+        def _advance(self, count: _Count) -> None:
+            if count is not self.count or self._updating:
+                return
+            self._updating = True
+            try:
+                while count is self.count:
+                    count.pending = False  # before reading n: a later step emits again
+                    delta = count.n - self.shown
+                    if delta <= 0:
+                        break
+                    self.shown += delta
+                    if self.inline.max:
+                        self.inline.value = min(self.shown, self.inline.max)
+                    if self.bar is not None:
+                        self.bar.update(delta)  # napari processes events here
+            finally:
+                self._updating = False
 
-        def _close(self) -> None:
-            if self.bar is not None:
-                self.bar.close()
-                self.bar = None
+        def _close(self, count: _Count | None) -> None:
+            if count is None or count is not self.count:
+                return  # an earlier bar's late signal
+            if self.inline.max:  # the last steps, even if no update showed them
+                self.inline.value = min(count.n, self.inline.max)
+            self.count = None
+            bar, self.bar = self.bar, None
+            if bar is not None:
+                bar.close()
 
     return Ticker(inline)
 
@@ -98,15 +150,19 @@ class ThreadedRun:
         cancel, ticker = self._cancel, self._ticker
 
         def wrap(iterable, total=None):
-            ticker.started.emit(int(total or 0), desc)
+            count = _Count()
+            ticker.started.emit(int(total or 0), desc, count)
             try:
                 for item in iterable:
                     if cancel.is_set():
                         raise Cancelled
                     yield item
-                    ticker.advanced.emit()
+                    count.n += 1
+                    if not count.pending:
+                        count.pending = True
+                        ticker.advanced.emit(count)
             finally:
-                ticker.closed.emit()
+                ticker.closed.emit(count)
 
         return wrap
 
