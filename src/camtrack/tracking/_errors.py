@@ -418,8 +418,9 @@ def _refined_errors(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, hole: Any
             crop = c
             if hr is not None and bool((hr > 0).any()):
                 crop = min(s, max(c, 2 * math.ceil(float(hr.max()) + _SMOOTH_RAMP + _REFINE_RING)))
-            # A box 16 px wider than the crop, so the template reaches the window's edge.
-            box = min(s, crop + 16)
+            # A box _ERROR_PAD px wider than the crop, so the template reaches past the
+            # window's edge (where the window is 0).
+            box = min(s, crop + _ERROR_PAD)
             y0 = xp.clip(xp.round(cy[rows]).astype(xp.int64) - box // 2, 0, s - box)
             x0 = xp.clip(xp.round(cx[rows]).astype(xp.int64) - box // 2, 0, s - box)
             gc = xp.ascontiguousarray(boxes(xp, g[rows], y0, x0, box))
@@ -429,6 +430,12 @@ def _refined_errors(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, hole: Any
             xe[rows] = rx
             ye[rows] = rx
     return xe, ye
+
+
+# px added to the 2-D refinement's crop for its error's box. 16 px before: 8 gives the
+# same RMS and error ratios on our model's clipped 64 px ROIs (bright x/x_err 1.055 ->
+# 1.046, dim 1.014 -> 1.015) for about 4 % of the fast clipped case's time.
+_ERROR_PAD = 8
 
 
 def _rows(variance: Any, rows: Any) -> Any:
