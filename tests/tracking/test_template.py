@@ -201,6 +201,27 @@ def test_compiled_template_step_equals_the_vectorised_one(monkeypatch, camera):
         assert rms(a[0] - x) < 0.5 * rms(cx - x)
 
 
+def test_vectorised_template_step_fits_each_roi_on_its_own_box(monkeypatch):
+    # Mixed radii: the compiled passes fit each ROI on its own box; the array passes
+    # (cupy, or numba missing) ran chunks of sorted sizes on the chunk's largest box,
+    # so an ROI next to a larger one in its chunk got a different step.
+    if template_module._kernels() is None:
+        pytest.skip("numba is not installed")
+    rois, x, y, _ = _gauss_dim(n=40)
+    g, bg, _, _ = prepare(np, rois)
+    cx = (x + 0.15).astype(np.float32)
+    cy = (y - 0.1).astype(np.float32)
+    radius = np.resize(np.array([6.0, 9.5, 15.0, 15.0, 11.0], dtype=np.float32), len(g))
+    _compiled_step_equals_vectorised(monkeypatch, g, bg, cx, cy, radius, None, None)
+    # A chunk holds one box size only: the step of an ROI is the same alone or with
+    # others of other sizes.
+    with monkeypatch.context() as mp:
+        mp.setattr(template_module._kernels, "compiled", False)
+        together = template_module.template_step(np, g, bg, cx, cy, radius)
+        alone = template_module.template_step(np, g[:1], bg[:1], cx[:1], cy[:1], radius[:1])
+    np.testing.assert_allclose(together[0][:1], alone[0], rtol=0, atol=1e-6)
+
+
 def test_fast_template_step_skips_sharp_clipped_edges(monkeypatch):
     # Our model's focus clips into a wide plateau (30-80 px) whose sharp edge the
     # template's 0.5 px bins cannot follow: noise-free, the step leaves 0.0038 px rms

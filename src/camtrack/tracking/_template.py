@@ -25,6 +25,7 @@ passes run as array operations.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from types import ModuleType
@@ -77,15 +78,18 @@ def template_step(
         # Compiled: one call, each ROI its own box.
         var = None if variance is None else (lambda level: variance(level, xp.arange(n)))
         return _step(xp, g, bg, cx, cy, side, var, mask, k)
-    # Vectorised: ROIs sorted by box size, in chunks of similar boxes (one ROI with a
-    # large box no longer makes every box large), each chunk about _CHUNK_PX pixels.
-    order = xp.argsort(side)
+    # Vectorised: ROIs sorted by box size, in chunks of one box size (each ROI its own
+    # box, as compiled: a chunk of mixed sizes had fitted its smaller ones on its
+    # largest box, a different result), each chunk at most about _CHUNK_PX pixels.
+    order = xp.argsort(side, kind="stable")
+    sides = [int(v) for v in side[order].tolist()]
     out = [xp.full(n, math.nan, dtype=cx.dtype), xp.full(n, math.nan, dtype=cy.dtype), xp.full(n, math.nan), xp.full(n, math.nan)]  # fmt: skip
     i = 0
     while i < n:
-        step = max(1, _CHUNK_PX // int(side[order[i]]) ** 2)
+        b = sides[i]
+        end = bisect.bisect_right(sides, b, lo=i)  # the last ROI with this box size
+        step = min(max(1, _CHUNK_PX // b**2), end - i)
         rows = order[i : i + step]
-        b = int(side[rows[-1]])
         var = None if variance is None else (lambda level, rows=rows: variance(level, rows))
         part = _step(xp, g[rows], bg[rows], cx[rows], cy[rows], b, var, None if mask is None else mask[rows], None if k is None else k[rows])  # fmt: skip
         for o, p in zip(out, part, strict=True):
