@@ -15,7 +15,7 @@ from camtrack.tracking._common import quiet
 if TYPE_CHECKING:
     from camtrack.tracking._zlut import ZLut
 
-__all__ = ["lookup_z", "pearson", "weighted_pearson", "zfit"]
+__all__ = ["lookup_z", "pearson", "weighted_pearson", "zfit", "zfit_influence"]
 
 
 def pearson(profiles: Any, references: Any) -> Any:
@@ -149,14 +149,7 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
         ones = xp.ones(m.shape[1])
 
         def spline(z: Any, deriv: bool) -> tuple[Any, Any, Any, Any]:
-            seg = xp.clip(xp.searchsorted(zp, z, side="right") - 1, 0, p - 2)
-            t = (z - zp[seg])[:, None]
-            c = coef[seg]  # (N, 4, B)
-            c0, c1, c2, c3 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
-            val = ((c0 * t + c1) * t + c2) * t + c3
-            der = (3.0 * c0 * t + 2.0 * c1) * t + c2 if deriv else None
-            ww = w if all_ok else w * ok_seg[seg]
-            return seg, val, der, ww
+            return _spline(xp, z, zp, coef, w, ok_seg, all_ok)
 
         for _ in range(n_iter):
             seg, val, der, ww = spline(z, True)
@@ -184,36 +177,11 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
             dz = xp.clip(xp.where(xp.isfinite(dz), dz, 0.0), -lim, lim)
             z = xp.clip(z + dz, zp[0], zp[-1])
         _, val, der, ww = spline(z, True)
-        sw = ww @ ones
-        mm = _dot(xp, ww, mz) / sw
-        wv = ww * val
-        mv = (wv @ ones) / sw
-        cov = _dot(xp, wv, mz) - sw * mm * mv
-        vm = _dot(xp, ww * mz, mz) - sw * mm * mm
-        vv = _dot(xp, wv, val) - sw * mv * mv
-        match = cov / xp.sqrt(vm * vv)
-        # Standard error: the weighted residual variance of the affine fit at z over the
-        # variable-projection curvature (J = a L' less its part absorbed by a and b).
-        slope = cov / vv
-        chi2 = vm - slope * cov  # sum w (m - a L - b)**2 at the best a, b
-        nb = (ww > 0).sum(axis=1)
-        s2 = chi2 / xp.maximum(nb - 3, 1)
-        wd = ww * der
-        d = wd @ ones
-        dv = _dot(xp, wd, val)
-        sl = wv @ ones
-        sll = _dot(xp, wv, val)
-        det = sw * sll - sl * sl
-        proj = (sll * d * d - 2.0 * sl * d * dv + sw * dv * dv) / det
-        curv = slope * slope * (_dot(xp, wd, der) - proj)
+        match, s2, curv, nb, u = _at_solution(xp, mz, ww, val, der)
         if noise is None:
             z_err = xp.sqrt(xp.maximum(s2, 0.0) / curv)
         else:
             pvar, corr = noise
-            # u = w J with J the part of a L' that a and b cannot absorb.
-            alpha = (sll * d - sl * dv) / det
-            beta = (sw * dv - sl * d) / det
-            u = ww * slope[:, None] * (der - alpha[:, None] - beta[:, None] * val)
             v = xp.where(ww > 0, u * xp.sqrt(xp.maximum(xp.asarray(pvar, dtype=u.dtype), 0.0)), 0.0)  # fmt: skip
             g = xp.asarray(corr, dtype=v.dtype)
             fpp = float(np.mean(zlut.frames_per_plane))
@@ -223,6 +191,80 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
         match = xp.where(good, match, xp.nan)
         z_err = xp.where(good & (nb > 3) & (curv > 0), z_err, xp.nan)
     return z, match, z_err
+
+
+def _spline(xp: Any, z: Any, zp: Any, coef: Any, w: Any, ok_seg: Any, all_ok: bool) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    """The LUT spline at ``z`` (N,): (segment, value, derivative, weights), (N, B) each;
+    bins whose segment is not valid get weight 0."""
+    seg = xp.clip(xp.searchsorted(zp, z, side="right") - 1, 0, zp.size - 2)
+    t = (z - zp[seg])[:, None]
+    c = coef[seg]  # (N, 4, B)
+    c0, c1, c2, c3 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+    val = ((c0 * t + c1) * t + c2) * t + c3
+    der = (3.0 * c0 * t + 2.0 * c1) * t + c2
+    ww = w if all_ok else w * ok_seg[seg]
+    return seg, val, der, ww
+
+
+def _at_solution(xp: Any, mz: Any, ww: Any, val: Any, der: Any) -> tuple[Any, ...]:
+    """The fit's statistics at its solution: (match, s2, curv, nb, u).
+
+    ``match`` the weighted correlation, ``s2`` the weighted residual variance of the
+    affine fit, ``curv`` the variable-projection curvature, ``nb`` the bins used and
+    ``u`` (N, B) the influence of each bin: ``dz = u . dm / curv`` (``u = w J``, J the
+    part of ``a L'`` that a and b cannot absorb).
+    """
+    ones = xp.ones(mz.shape[1])
+    sw = ww @ ones
+    mm = _dot(xp, ww, mz) / sw
+    wv = ww * val
+    mv = (wv @ ones) / sw
+    cov = _dot(xp, wv, mz) - sw * mm * mv
+    vm = _dot(xp, ww * mz, mz) - sw * mm * mm
+    vv = _dot(xp, wv, val) - sw * mv * mv
+    match = cov / xp.sqrt(vm * vv)
+    slope = cov / vv
+    chi2 = vm - slope * cov  # sum w (m - a L - b)**2 at the best a, b
+    nb = (ww > 0).sum(axis=1)
+    s2 = chi2 / xp.maximum(nb - 3, 1)
+    wd = ww * der
+    d = wd @ ones
+    dv = _dot(xp, wd, val)
+    sl = wv @ ones
+    sll = _dot(xp, wv, val)
+    det = sw * sll - sl * sl
+    proj = (sll * d * d - 2.0 * sl * d * dv + sw * dv * dv) / det
+    curv = slope * slope * (_dot(xp, wd, der) - proj)
+    alpha = (sll * d - sl * dv) / det
+    beta = (sw * dv - sl * d) / det
+    u = ww * slope[:, None] * (der - alpha[:, None] - beta[:, None] * val)
+    return match, s2, curv, nb, u
+
+
+def zfit_influence(xp: Any, m: Any, zlut: ZLut, z: Any) -> tuple[Any, Any]:
+    """(u, curv) of :func:`zfit`'s solution ``z`` (N,): ``dz = u . dm / curv``, u (N, B).
+
+    The same weights as the fit (its start plane's shot-noise weights), so a noise
+    model of the profile bins other than (variance, correlation) gives z_err as
+    ``sqrt(u^T Cov(m) u) / curv`` (the FFT profile's, module ``_fftnoise``).
+    """
+    zp = xp.asarray(zlut.z)
+    lut = xp.asarray(zlut.profiles)
+    coef = xp.ascontiguousarray(xp.asarray(zlut.spline_coefficients).transpose(1, 0, 2))
+    ok_seg = xp.asarray(zlut.segment_valid)
+    m = xp.asarray(m, dtype=xp.float64)
+    finite = xp.isfinite(m)
+    with quiet():
+        w0 = finite * xp.asarray(zlut.weights)[None, :]
+        r = weighted_pearson(xp, m, lut, w0)
+        k0 = xp.argmax(xp.where(xp.isfinite(r), r, -2.0), axis=1)
+        level = xp.where(xp.isfinite(lut[k0]), 1.0 + lut[k0], 1.0)
+        w = w0 / xp.maximum(level, 0.05)
+        mz = xp.where(finite, m, 0.0)
+        zc = xp.clip(xp.where(xp.isfinite(z), z, zp[0]), zp[0], zp[-1])
+        _, val, der, ww = _spline(xp, zc, zp, coef, w, ok_seg, bool(ok_seg.all()))
+        _, _, curv, _, u = _at_solution(xp, mz, ww, val, der)
+    return xp.where(xp.isfinite(u), u, 0.0), curv
 
 
 def _zfit_loop(mz, w, n_finite, z0, zp, coef, ok_seg, all_ok, n_iter, with_noise, pvar, corr, fpp, out_z, out_m, out_e):  # type: ignore[no-untyped-def]  # fmt: skip

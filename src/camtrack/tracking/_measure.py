@@ -12,7 +12,12 @@ import numpy as np
 from camtrack.tracking._camera import CameraModel, apply_camera
 from camtrack.tracking._common import fft_module, prepare, quiet, rfft2, shift_spectrum, windowed
 from camtrack.tracking._errors import fast_errors, profile_variance, xy_errors
-from camtrack.tracking._fftnoise import fft_profile_variance, fft_window, window_mean_free
+from camtrack.tracking._fftnoise import (
+    fft_noise_image,
+    fft_profile_variance,
+    fft_window,
+    window_mean_free,
+)
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 from camtrack.tracking._symmetry import (
@@ -620,6 +625,7 @@ def measure(
             prof = prof / bg[:, None]
         # Each bin's noise variance on the profile's scale, for z_err.
         pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k)
+        fftn = None if (prof is None or window is None) else fft_noise_image(xp, g, bg, window, variance, k, cx, cy)  # fmt: skip
         if any_bad:
             nan = math.nan
             cx = xp.where(bad, nan, cx)
@@ -630,4 +636,4 @@ def measure(
             bg = xp.where(bad, nan, bg)
             if prof is not None:
                 prof = xp.where(bad[:, None], nan, prof)
-    return {"x": cx, "y": cy, "x_err": xe, "y_err": ye, "quality": q, "profiles": prof, "background": bg, "profile_variance": pvar}  # fmt: skip
+    return {"x": cx, "y": cy, "x_err": xe, "y_err": ye, "quality": q, "profiles": prof, "background": bg, "profile_variance": pvar, "fft_noise": fftn}  # fmt: skip

@@ -14,8 +14,8 @@ from camtrack.tracking._camera import CameraModel, roi_camera
 from camtrack.tracking._classic import CENTRES, SYMMETRY, measure_classic
 from camtrack.tracking._common import as_rois, computed
 from camtrack.tracking._errors import profile_correlation
-from camtrack.tracking._fftnoise import fft_profile_correlation
-from camtrack.tracking._lookup import zfit
+from camtrack.tracking._fftnoise import fft_profile_correlation, fft_z_error
+from camtrack.tracking._lookup import zfit, zfit_influence
 from camtrack.tracking._measure import (
     MODES,
     PROFILES,
@@ -112,6 +112,13 @@ def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, A
                 corr = profile_correlation(size, o["n_bins"], o["oversample"], mode)
             noise = (out["profile_variance"], corr)
         z, match, z_err = zfit(xp, out["profiles"], zlut, o["z_iter"], noise=noise)
+        if out.get("fft_noise") is not None:
+            # The FFT profile's exact z error (its bins' noise follows the bead's own
+            # shot noise, which the (variance, correlation) pair leaves out).
+            u, curv = zfit_influence(xp, out["profiles"], zlut, z)
+            fpp = float(np.mean(zlut.frames_per_plane))
+            exact = fft_z_error(xp, u, curv, out["fft_noise"], out["background"], o["oversample"], fpp)  # fmt: skip
+            z_err = xp.where(xp.isfinite(z_err), exact, xp.nan)
     res = {
         "x": out["x"].astype(xp.float64),
         "y": out["y"].astype(xp.float64),
