@@ -25,7 +25,7 @@ implies (64 px dim beads of our model: signal bins 1.3-2.2x the modelled varianc
 
     var(z) = sum_p w_p**2 v_p V(p - c)**2 / c**2,   V(r) = sum_k s_k U_k exp(-i k.r)
 
-(``s_k`` the sign of the bead's real spectrum about its centre), one FFT per ROI. The
+(``s_k`` the sign of the bead's real spectrum about its centre): two FFTs per ROI. The
 (variance, correlation) pair above stays the z fit's noise for its weights.
 """
 
@@ -121,40 +121,63 @@ def fft_profile_correlation(size: int, n_bins: int, oversample: int) -> np.ndarr
     return kn.T @ both.reshape(-1, size * size).T
 
 
-def _ramps(xp: ModuleType, size: int, cx: Any, cy: Any) -> tuple[Any, Any]:
-    """(N, S) each: ``exp(+2 pi i k c / S)`` along x and y (FFT frequency order)."""
+def _ramps(xp: ModuleType, size: int, cx: Any, cy: Any, dtype: Any) -> tuple[Any, Any]:
+    """(N, S) each: ``exp(+2 pi i k c / S)`` along x and y (FFT frequency order), as
+    ``dtype`` (complex)."""
     k = xp.asarray(np.fft.fftfreq(size) * size)
     ex = xp.exp((2j * np.pi / size) * (k[None, :] * xp.asarray(cx, dtype=xp.float64)[:, None]))
     ey = xp.exp((2j * np.pi / size) * (k[None, :] * xp.asarray(cy, dtype=xp.float64)[:, None]))
-    return ex, ey
+    return ex.astype(dtype), ey.astype(dtype)
 
 
-def fft_noise_image(xp: ModuleType, g: Any, bg: Any, w: Any, variance: Any, k: Any, cx: Any, cy: Any) -> tuple[Any, ...]:  # fmt: skip
+def _shifted(f: Any, ex: Any, ey: Any) -> Any:
+    """``f * exp(i k.c)`` (N, S, S): the phase ramps along x and y (a new array)."""
+    out = f * ex[:, None, :]
+    out *= ey[:, :, None]
+    return out
+
+
+def fft_noise_image(xp: ModuleType, g: Any, bg: Any, w: Any, variance: Any, k: Any, cx: Any, cy: Any, spectrum: Any = None) -> tuple[Any, ...]:  # fmt: skip
     """What :func:`fft_z_error` needs of each ROI: ``(a, sign, total, cx, cy)``.
 
     ``a`` (N, S, S) ``w**2 v``, each pixel's variance (the camera's at its level, or
-    ``k`` times the level) under the profile's window ``w``; ``sign`` (N, S, S) the
-    sign of the bead's spectrum about its centre ``(cx, cy)`` (real for a
-    point-symmetric bead; FFT frequency order); ``total`` (N,) ``sum w``; the centre
-    (N,) each, the window's.
+    ``k`` times the level) under the profile's window ``w``; ``sign`` (N, S, S//2 + 1)
+    the sign of the bead's spectrum about its centre ``(cx, cy)`` (real and even for a
+    point-symmetric bead; the half spectrum in FFT order); ``total`` (N,) ``sum w``; the centre
+    (N,) each, the window's. ``spectrum``: ``(FFT of (g - m) w, sum w)`` if the
+    profile has it (:func:`~camtrack.tracking._measure.power_profile`).
     """
-    fft = fft_module(xp)
-    h, total = window_mean_free(xp, g, w)
-    f = fft.fft2(h, axes=(-2, -1))
-    ex, ey = _ramps(xp, g.shape[-1], cx, cy)
-    re = (f * ey[:, :, None] * ex[:, None, :]).real
-    sign = xp.where(re < 0, -1.0, 1.0).astype(g.dtype)
+    if spectrum is None:
+        h, total = window_mean_free(xp, g, w)
+        f = fft_module(xp).fft2(h, axes=(-2, -1))
+    else:
+        f, total = spectrum
+    half = g.shape[-1] // 2 + 1  # the spectrum is even in k: half of it is enough
+    ex, ey = _ramps(xp, g.shape[-1], cx, cy, f.dtype)
+    sign = xp.where(_shifted(f[:, :, :half], ex[:, :half], ey).real < 0, -1.0, 1.0).astype(g.dtype)  # fmt: skip
     level = g + bg.astype(g.dtype)[:, None, None]
     var = variance(level) if variance is not None else k.astype(g.dtype)[:, None, None] * level
-    return w * w * xp.maximum(var, 0.0), sign, total, cx, cy
+    a = xp.maximum(var, 0.0)
+    a *= w
+    a *= w
+    return a, sign, total, cx, cy
 
 
 @functools.lru_cache(maxsize=16)
-def _bin_weights(size: int, n_bins: int, oversample: int) -> np.ndarray:
-    """(B, S*S) the FFT profile's normalised bin weights on the shifted frequency grid."""
+def _bin_weights(size: int, n_bins: int, oversample: int) -> tuple[np.ndarray, np.ndarray]:
+    """The FFT profile's normalised bin weights as functions of the radius: ``(W, idx)``,
+    ``W`` (B, R) on the grid's R distinct radii about zero frequency and ``idx``
+    (S*S,) each frequency's radius, in FFT order (unshifted): ``U = (u @ W)[:, idx]``
+    is ``u @ kn`` on the whole grid for a fraction of the work (the kernel is radial)."""
     kw = radial_operator(size, n_bins, oversample).k0.astype(np.float64)
     tot = kw.sum(axis=0)
-    return np.ascontiguousarray((kw / np.where(tot > 0, tot, 1.0)).T)
+    kn = kw / np.where(tot > 0, tot, 1.0)  # (S*S, B), shifted grid
+    pos = np.arange(size) - size // 2
+    r2 = (pos[:, None] ** 2 + pos[None, :] ** 2).ravel()
+    _, first, inverse = np.unique(r2, return_index=True, return_inverse=True)
+    weights = np.ascontiguousarray(kn[first].T)  # (B, R)
+    idx = np.fft.ifftshift(inverse.reshape(size, size)).ravel()  # unshifted order
+    return weights, np.ascontiguousarray(idx)
 
 
 def fft_z_error(xp: ModuleType, u: Any, curv: Any, noise: tuple[Any, ...], bg: Any, oversample: int, frames_per_plane: float) -> Any:  # fmt: skip
@@ -165,11 +188,19 @@ def fft_z_error(xp: ModuleType, u: Any, curv: Any, noise: tuple[Any, ...], bg: A
     fft = fft_module(xp)
     a, sign, total, cx, cy = noise
     n, s, _ = a.shape
-    kn = xp.asarray(_bin_weights(s, u.shape[1], oversample))
-    big_u = (xp.asarray(u, dtype=xp.float64) @ kn).reshape(n, s, s)  # shifted grid
-    v = fft.ifftshift(big_u, axes=(-2, -1)) * sign
-    ex, ey = _ramps(xp, s, cx, cy)
-    vt = fft.fft2(v * ey[:, :, None] * ex[:, None, :], axes=(-2, -1)).real  # V(p - c)
-    var = (a * vt * vt).reshape(n, -1).sum(axis=1) * (1.0 + 1.0 / frames_per_plane)
+    dt = a.dtype  # float32 for float32 ROIs: a standard error needs no more
+    weights, idx = _bin_weights(s, u.shape[1], oversample)
+    half = s // 2 + 1
+    per_radius = xp.asarray(u).astype(dt) @ xp.asarray(weights).astype(dt)
+    cut = xp.asarray(idx.reshape(s, s)[:, :half].ravel())
+    v = xp.take(per_radius, cut, axis=1).reshape(n, s, half)  # half spectrum, FFT order
+    v *= sign
+    # v is real and even, so v exp(-i k.c) is Hermitian: V(p - c) is the real inverse
+    # transform of its half spectrum (conjugate phase: irfft2 sums exp(+i k.p)).
+    cdt = xp.result_type(dt, xp.complex64)
+    ex, ey = _ramps(xp, s, -cx, -cy, cdt)
+    vt = fft.irfft2(_shifted(v, ex[:, :half], ey), s=(s, s), axes=(-2, -1)) * float(s * s)
+    av = (a * vt).reshape(n, -1)
+    var = xp.einsum("ni,ni->n", av, vt.reshape(n, -1)).astype(xp.float64) * (1.0 + 1.0 / frames_per_plane)  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
         return xp.sqrt(var) / (curv * total.astype(xp.float64) * bg.astype(xp.float64))

@@ -49,7 +49,15 @@ def batch_size(size: int, mode: str = "precise") -> int:
 
 
 def power_profile(
-    xp: ModuleType, g: Any, cx: Any, cy: Any, n_bins: int, oversample: int, window: Any = None
+    xp: ModuleType,
+    g: Any,
+    cx: Any,
+    cy: Any,
+    n_bins: int,
+    oversample: int,
+    window: Any = None,
+    *,
+    with_spectrum: bool = False,
 ) -> Any:
     """Radial profile of the windowed amplitude spectrum, centred on zero frequency.
 
@@ -58,16 +66,19 @@ def power_profile(
     window-weighted mean is taken out first, so the profile does not depend on the
     background estimate (module ``_fftnoise``). ``window``: that window, if the caller
     already has it (``fft_window(xp, S, cx, cy, g.dtype)``, also its noise's).
+    ``with_spectrum``: also return ``(spectrum, sum w)``, the unshifted complex
+    spectrum of the windowed ROI (for its noise, ``_fftnoise.fft_noise_image``).
     """
     fft = fft_module(xp)
     n, s, _ = g.shape
     w = fft_window(xp, s, cx, cy, g.dtype) if window is None else window
     h, total = window_mean_free(xp, g, w)
-    amp = xp.abs(fft.fft2(h, axes=(-2, -1)))
-    amp = fft.fftshift(amp, axes=(-2, -1)) / total[:, None, None]
+    f = fft.fft2(h, axes=(-2, -1))
+    amp = fft.fftshift(xp.abs(f), axes=(-2, -1)) / total[:, None, None]
     op = radial_operator(s, n_bins, oversample)
     c = xp.full(n, float(s // 2), dtype=g.dtype)
-    return op.apply(xp, amp.astype(g.dtype), c, c)
+    prof = op.apply(xp, amp.astype(g.dtype), c, c)
+    return (prof, (f, total)) if with_spectrum else prof
 
 
 def profile_noise(
@@ -620,12 +631,12 @@ def measure(
                 prof = shifted_profile(xp, op, g, cx, cy, prof_hole)
         else:
             window = fft_window(xp, s, cx, cy, g.dtype)  # the profile's and its noise's
-            prof = power_profile(xp, g, cx, cy, n_bins, oversample, window)
+            prof, spec = power_profile(xp, g, cx, cy, n_bins, oversample, window, with_spectrum=True)  # fmt: skip
         if prof is not None:
             prof = prof / bg[:, None]
         # Each bin's noise variance on the profile's scale, for z_err.
         pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k)
-        fftn = None if (prof is None or window is None) else fft_noise_image(xp, g, bg, window, variance, k, cx, cy)  # fmt: skip
+        fftn = None if (prof is None or window is None) else fft_noise_image(xp, g, bg, window, variance, k, cx, cy, spec)  # fmt: skip
         if any_bad:
             nan = math.nan
             cx = xp.where(bad, nan, cx)
