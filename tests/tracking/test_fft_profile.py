@@ -96,3 +96,16 @@ def test_z_err_matches_the_scatter_at_every_z(model, background_e):
         res = tr.track_rois(rois, zlut=lut)
         ratio = np.std(res.z) / rms(res.z_err)
         assert 0.75 < ratio < 1.25, (z0, ratio)
+
+
+def test_fft_z_err_on_the_device_double_equals_host(fakecupy):
+    """The exact FFT z_err keeps to one device (the cupy double refuses host/device
+    mixing as cupy does) and gives the host's z and z_err."""
+    from camtrack._backend import to_host
+
+    calib, zc, rois, _ = _case("ours")
+    lut = tr.build_zlut(calib, zc, profile="fft")
+    host = tr.track_rois(rois[:40], zlut=lut)
+    dev = tr.track_rois(fakecupy.asarray(rois[:40]), zlut=lut)
+    np.testing.assert_allclose(to_host(dev.z), host.z, atol=1e-3)
+    np.testing.assert_allclose(to_host(dev.z_err), host.z_err, rtol=1e-3)
