@@ -44,7 +44,7 @@ from camtrack._jit import LazyJit
 from camtrack.tracking._common import quiet
 from camtrack.tracking._radial import default_n_bins, radial_operator
 
-__all__ = ["fast_errors", "profile_correlation", "profile_variance", "xy_errors"]
+__all__ = ["error_profile", "fast_errors", "profile_correlation", "profile_variance", "xy_errors"]
 
 _OVERSAMPLE = 2  # bins per px of the error profile: kernel sigma 0.25 px keeps sharp rings
 _NOISE2 = math.pi**2 / 6.0
@@ -111,7 +111,7 @@ def _geometry(size: int, half: float) -> dict[str, np.ndarray]:
     }
 
 
-def _profile(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any) -> tuple[Any, Any, Any]:
+def error_profile(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any) -> tuple[Any, Any, Any]:
     """(slope, level, level_out): radial slope dT/dr and mean level (input units) per
     bin (N, B), and the level beyond the profile (N,)."""
     s = g.shape[-1]
@@ -200,6 +200,7 @@ def xy_errors(
     half: float | None = None,
     halves: tuple[float, ...] = (),
     k: Any = None,
+    profile: tuple[Any, Any, Any] | None = None,
 ) -> tuple[Any, ...]:
     """(N,) standard errors of the 2-D symmetry centre's x and y (see the module notes).
 
@@ -214,10 +215,11 @@ def xy_errors(
     have under windows of those half-widths (same template and noise; no hole), and a
     fifth: (error, reach) of the template step (:func:`_template_error`). ``k``
     given (without a camera): that per-level variance instead of one from ``noise``.
+    ``profile``: :func:`error_profile` of these ROIs about (cx, cy), if already known.
     """
     s = g.shape[-1]
     geo = _geometry(s, float((s + 1) / 2.0 if half is None else half))
-    prof = _profile(xp, g, bg, cx, cy)
+    prof = error_profile(xp, g, bg, cx, cy) if profile is None else profile
     err, k = _centre_error(xp, prof, geo, hole, variance, k=k, noise=noise)
     if not halves:
         return err, err.copy(), k

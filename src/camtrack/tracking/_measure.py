@@ -11,7 +11,7 @@ import numpy as np
 
 from camtrack.tracking._camera import CameraModel, apply_camera
 from camtrack.tracking._common import fft_module, prepare, quiet, rfft2, shift_spectrum, windowed
-from camtrack.tracking._errors import fast_errors, profile_variance, xy_errors
+from camtrack.tracking._errors import error_profile, fast_errors, profile_variance, xy_errors
 from camtrack.tracking._fftnoise import (
     fft_noise_image,
     fft_profile_variance,
@@ -448,8 +448,12 @@ def _unholed(
     variance: Any,
     k: Any,
     n_iter: int,
+    known: tuple[Any, Any, Any] | None = None,
 ) -> tuple[Any, Any, Any, Any, Any]:
-    """Refit clipped ROIs without their hole; keep it where it predicts a clear gain."""
+    """Refit clipped ROIs without their hole; keep it where it predicts a clear gain.
+
+    ``known``: (error profile, cx, cy), :func:`error_profile` of every ROI and where it
+    was taken; reused for the ROIs that have not moved since (a radial pass saved)."""
     rows = xp.nonzero(_noisy_holes(xp, hole, k))[0]
     if rows.size == 0:
         return cx, cy, q, err, err
@@ -457,7 +461,16 @@ def _unholed(
     # noise), first: only ROIs where it could win are refitted (our model's wide
     # plateau keeps its hole in most ROIs, and a refit is a full symmetry fit).
     kr = None if (k is None or variance is not None) else k[rows]
-    pred = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], None, None if variance is None else (lambda level: variance(level, rows)), k=kr)[0]  # fmt: skip
+    prof = None
+    if known is not None:
+        eprof, px, py = known
+        prof = tuple(p[rows] for p in eprof)
+        moved = xp.nonzero((px[rows] != cx[rows]) | (py[rows] != cy[rows]))[0]
+        if moved.size:  # refitted since (narrower windows): their profile again
+            mr = rows[moved]
+            for p, new in zip(prof, error_profile(xp, g[mr], bg[mr], cx[mr], cy[mr]), strict=True):
+                p[moved] = new
+    pred = xy_errors(xp, g[rows], bg[rows], cx[rows], cy[rows], None, None if variance is None else (lambda level: variance(level, rows)), k=kr, profile=prof)[0]  # fmt: skip
     with quiet():
         rows = rows[xp.isfinite(pred) & (pred < _UNHOLED_GAIN * err[rows])]
     if rows.size == 0:
@@ -561,13 +574,15 @@ def measure(
         if mode == "precise":
             cx, cy, q, last = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole, keep=True)
             halves = tuple(f * (s + 1) / 2.0 for f in _WINDOW_FRACTIONS)
-            xe, ye, k, others, (ml_err, reach) = xy_errors(xp, g, bg, cx, cy, hole, variance, noise=last["noise"], halves=halves)  # fmt: skip
+            eprof = error_profile(xp, g, bg, cx, cy)
+            at = (cx.copy(), cy.copy())  # where eprof was taken
+            xe, ye, k, others, (ml_err, reach) = xy_errors(xp, g, bg, cx, cy, hole, variance, noise=last["noise"], halves=halves, profile=eprof)  # fmt: skip
             cx, cy, q, xe, ye, _ = _narrow_windows(xp, g, bg, cx, cy, q, xe, hole, others, ml_err, reach, halves, n_iter, variance, clip_mask, k)  # fmt: skip
             if hole is not None:
                 # Also after a template step: the clipped plateau's edge is itself
                 # point-symmetric information that the step (clipped pixels left out)
                 # does not use (Gaussian-beam model, 64 px dim: 1.03x -> 1.15x without).
-                cx, cy, q, xe, ye = _unholed(xp, g, bg, cx, cy, q, xe, hole, variance, k, n_iter)
+                cx, cy, q, xe, ye = _unholed(xp, g, bg, cx, cy, q, xe, hole, variance, k, n_iter, (eprof, *at))  # fmt: skip
         elif refine_xy is True:
             # Projections lose precision as the ROI grows; one 2-D symmetry step on a
             # central crop recovers most of it (128 px dim: 0.017 -> 0.0075 px).
