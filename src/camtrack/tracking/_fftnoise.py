@@ -25,8 +25,10 @@ implies (64 px dim beads of our model: signal bins 1.3-2.2x the modelled varianc
 
     var(z) = sum_p w_p**2 v_p V(p - c)**2 / c**2,   V(r) = sum_k s_k U_k exp(-i k.r)
 
-(``s_k`` the sign of the bead's real spectrum about its centre): two FFTs per ROI. The
-(variance, correlation) pair above stays the z fit's noise for its weights.
+(``s_k`` the sign of the bead's real spectrum about its centre, soft where the
+spectrum is near zero: ``R / sqrt(R**2 + s2)``, ``s2`` the noise along it), one
+half-spectrum FFT per ROI beyond the profile's own. The (variance, correlation) pair
+above stays the z fit's noise for its weights.
 """
 
 from __future__ import annotations
@@ -142,10 +144,10 @@ def fft_noise_image(xp: ModuleType, g: Any, bg: Any, w: Any, variance: Any, k: A
 
     ``a`` (N, S, S) ``w**2 v``, each pixel's variance (the camera's at its level, or
     ``k`` times the level) under the profile's window ``w``; ``sign`` (N, S, S//2 + 1)
-    the (soft) sign of the bead's spectrum about its centre ``(cx, cy)`` (real and even
-    for a point-symmetric bead; the half spectrum in FFT order); ``total`` (N,) ``sum w``; the centre
-    (N,) each, the window's. ``spectrum``: ``(FFT of (g - m) w, sum w)`` if the
-    profile has it (:func:`~camtrack.tracking._measure.power_profile`).
+    the (soft) sign of the bead's spectrum about its centre ``(cx, cy)`` (real and
+    even for a point-symmetric bead; the half spectrum in FFT order); ``total`` (N,)
+    ``sum w``; the centre (N,) each, the window's. ``spectrum``: ``(FFT of (g - m) w,
+    sum w)`` if the profile has it (:func:`~camtrack.tracking._measure.power_profile`).
     """
     if spectrum is None:
         h, total = window_mean_free(xp, g, w)
