@@ -52,7 +52,7 @@ from camtrack.tracking._common import (
     quiet,
     to_work,
 )
-from camtrack.tracking._fftnoise import fft_noise_image, fft_window
+from camtrack.tracking._fftnoise import fft_window
 from camtrack.tracking._measure import power_profile, profile_noise, shifted_profile
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
@@ -184,12 +184,10 @@ def measure_classic(
                 window = fft_window(xp, s, cx, cy, g.dtype)  # the profile's and its noise's
             prof = _profile(xp, g, cx, cy, mode, profile, n_bins, oversample, prof_hole, window)
             prof = prof / bg[:, None]
-        pvar = fftn = None
+        pvar = None
         if prof is not None:
             k = None if variance is not None else _border_k(xp, g, bg)
-            pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k)
-            if window is not None:
-                fftn = fft_noise_image(xp, g, bg, window, variance, k, cx, cy)
+            pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k, cx, cy)
         nan = math.nan
         n = cx.shape[0]
         x = xp.where(ok, bx, nan)
@@ -198,7 +196,7 @@ def measure_classic(
             prof = xp.where(ok[:, None], prof, nan)
         bg = xp.where(bad, nan, bg)
     err = xp.full(n, nan)
-    return {"x": x, "y": y, "x_err": err, "y_err": err.copy(), "quality": xp.full(n, nan), "profiles": prof, "background": bg, "profile_variance": pvar, "fft_noise": fftn}  # fmt: skip
+    return {"x": x, "y": y, "x_err": err, "y_err": err.copy(), "quality": xp.full(n, nan), "profiles": prof, "background": bg, "profile_noise": pvar}  # fmt: skip
 
 
 def _profile(

@@ -10,25 +10,19 @@ was 16 nm off in z, noise-free (1.5 px: 34 nm); with it 1.8 nm at every offset.
 
 Noise (for ``z_err``): white pixel noise of variance ``v_p`` gives each Fourier sample
 complex noise of total variance ``V = sum w_p**2 v_p``; its amplitude, for a sample
-well above the noise, varies by the component along the sample's phase: ``V / 2``.
-A real image's spectrum is Hermitian, so the samples at ``k`` and ``-k`` carry the
-same amplitude noise. A bin ``b`` with normalised kernel weights ``kn_b`` therefore has
-covariance ``sigma**2 (kn_b . kn_c + kn_b . P kn_c)`` with its neighbours (``P`` the
-point reflection about zero frequency), ``sigma**2 = V / (2 (sum w)**2)``.
-
-That model takes the noise spectrum from the window alone, as if every pixel had the
-same variance. A bead's own shot noise does not: its pixel variance follows the image,
-whose spectrum is broad, so the samples of one ring share more noise than the window
-implies (64 px dim beads of our model: signal bins 1.3-2.2x the modelled variance,
-1.0x with uniform pixel noise). z_err therefore comes from the exact form
+well above the noise, varies by the component along the sample's phase. Samples share
+noise through ``w**2 v``, whose spectrum is not the window's alone: a bead's own shot
+noise follows its image, whose spectrum is broad, so the samples of one ring share
+more noise than the window implies (64 px dim beads of our model: signal bins 1.3-2.2x
+the variance of a window-only model, 1.0x with uniform pixel noise; that model's z_err
+was 0.57-1.39 of the scatter across z). z_err therefore comes from the exact form
 (:func:`fft_z_error`): for ``dz = sum_k U_k d|F_k| / c`` with ``U`` even in ``k``,
 
     var(z) = sum_p w_p**2 v_p V(p - c)**2 / c**2,   V(r) = sum_k s_k U_k exp(-i k.r)
 
 (``s_k`` the sign of the bead's real spectrum about its centre, soft where the
 spectrum is near zero: ``R / sqrt(R**2 + s2)``, ``s2`` the noise along it), one
-half-spectrum FFT per ROI beyond the profile's own. The (variance, correlation) pair
-above stays the z fit's noise for its weights.
+half-spectrum FFT per ROI beyond the profile's own.
 """
 
 from __future__ import annotations
@@ -45,8 +39,6 @@ from camtrack.tracking._symmetry import tukey
 
 __all__ = [
     "fft_noise_image",
-    "fft_profile_correlation",
-    "fft_profile_variance",
     "fft_window",
     "fft_z_error",
     "window_mean_free",
@@ -69,58 +61,6 @@ def window_mean_free(xp: ModuleType, g: Any, w: Any) -> tuple[Any, Any]:
     total = w.reshape(n, -1).sum(axis=1)
     mean = (g * w).reshape(n, -1).sum(axis=1) / total
     return (g - mean[:, None, None]) * w, total
-
-
-def fft_profile_variance(
-    xp: ModuleType, g: Any, bg: Any, w: Any, variance: Any, k: Any, n_bins: int
-) -> Any:
-    """(N, B) amplitude-noise variance of an FFT profile's samples, over ``bg**2``.
-
-    ``sigma**2 = sum w**2 v / (2 (sum w)**2)`` (module notes), ``v`` each pixel's
-    variance at its level ``bg + g`` (the camera's, or ``k`` times the level, as
-    :func:`~camtrack.tracking._errors.profile_variance`); divided by ``bg**2`` for the
-    relative profile. The same for every bin (white noise is white in Fourier space);
-    their correlation is :func:`fft_profile_correlation`. ``w``: the profile's window
-    (:func:`fft_window`, as the profile took it).
-    """
-    n = g.shape[0]
-    dt = g.dtype
-    b = bg.astype(dt)
-    level = g + b[:, None, None]
-    var = variance(level) if variance is not None else k.astype(dt)[:, None, None] * level
-    var = xp.maximum(var, 0.0)
-    sigma2 = (w * w * var).reshape(n, -1).sum(axis=1) / (2.0 * w.reshape(n, -1).sum(axis=1) ** 2)  # fmt: skip
-    return xp.repeat((sigma2 / (b * b))[:, None], n_bins, axis=1)
-
-
-@functools.lru_cache(maxsize=16)
-def fft_profile_correlation(size: int, n_bins: int, oversample: int) -> np.ndarray:
-    """(B, B) covariance of the FFT profile's bins for unit amplitude-noise variance.
-
-    Two Fourier samples ``k``, ``k'`` of the windowed ROI share noise through the
-    window: their complex noises correlate as ``c(k - k')``, the spectrum of ``w**2``
-    (normalised to ``c(0) = 1``; the window is 2(S/2 - 4) px wide in S, so neighbouring
-    samples correlate strongly). A point-symmetric bead has a real spectrum about its
-    centre, so the amplitude noises of ``k`` and ``k'`` correlate as
-    ``(c(k - k') + c(k + k')) / 2`` where the spectrum keeps its sign between them (the
-    second term is the Hermitian twin). Hence ``G = kn^T (C kn + P C kn)`` with ``C``
-    the convolution by ``c`` and ``P`` the point reflection about zero frequency (pixel
-    (S//2, S//2) after the shift: ``-k`` of index ``i`` is ``(S - i) % S``); the 1/2 is
-    in :func:`fft_profile_variance`.
-    """
-    op = radial_operator(size, n_bins, oversample)
-    kw = op.k0.astype(np.float64)
-    tot = kw.sum(axis=0)
-    kn = kw / np.where(tot > 0, tot, 1.0)
-    w = fft_window(np, size, np.array([size // 2], dtype=np.float64), np.array([size // 2], dtype=np.float64), np.float64)[0]  # fmt: skip
-    w2 = w * w
-    # c(q) on the unshifted frequency grid (q = 0 at index 0), real: w2 is symmetric.
-    c = np.fft.fft2(np.roll(w2, (-(size // 2), -(size // 2)), axis=(0, 1))).real / w2.sum()
-    grid = kn.T.reshape(-1, size, size)  # (B, S, S) on the shifted grid
-    conv = np.fft.ifft2(np.fft.fft2(grid) * np.fft.fft2(c)[None]).real
-    twin = (size - np.arange(size)) % size
-    both = conv + conv[:, twin][:, :, twin]
-    return kn.T @ both.reshape(-1, size * size).T
 
 
 def _ramps(xp: ModuleType, size: int, cx: Any, cy: Any, dtype: Any) -> tuple[Any, Any]:
@@ -191,7 +131,7 @@ def _bin_weights(size: int, n_bins: int, oversample: int) -> tuple[np.ndarray, n
 
 def fft_z_error(xp: ModuleType, u: Any, curv: Any, noise: tuple[Any, ...], bg: Any, oversample: int, frames_per_plane: float) -> Any:  # fmt: skip
     """(N,) standard error of z from the FFT profile (module notes): ``u``, ``curv`` the
-    z fit's influence (:func:`~camtrack.tracking._lookup.zfit_influence`), ``noise``
+    z fit's response (:func:`~camtrack.tracking._lookup.zfit` with ``influence``), ``noise``
     :func:`fft_noise_image`'s, ``bg`` (N,) the backgrounds the profile was divided
     by; the LUT's own noise as the z fit counts it (``1 + 1/frames_per_plane``)."""
     fft = fft_module(xp)

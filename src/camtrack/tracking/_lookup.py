@@ -15,7 +15,7 @@ from camtrack.tracking._common import quiet
 if TYPE_CHECKING:
     from camtrack.tracking._zlut import ZLut
 
-__all__ = ["lookup_z", "pearson", "weighted_pearson", "zfit", "zfit_influence"]
+__all__ = ["lookup_z", "pearson", "weighted_pearson", "zfit"]
 
 
 def pearson(profiles: Any, references: Any) -> Any:
@@ -90,8 +90,11 @@ def weighted_pearson(xp: Any, m: Any, ref: Any, w: Any) -> Any:
     return r
 
 
-def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[Any, Any, Any]:
-    """Vectorised z fit; returns (z, match, z_err).
+def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None, influence: bool = False) -> tuple[Any, ...]:  # fmt: skip
+    """Vectorised z fit; returns (z, match, z_err), and with ``influence`` a fourth item
+    ``(u, curv)``: the fit's response at its solution, ``dz = u . dm / curv`` (u (N, B),
+    0 where not finite), for a noise model of the bins other than ``noise``'s (the FFT
+    profile's, module ``_fftnoise``).
 
     ``match`` is the weighted correlation at z. ``z_err`` is the standard error of z,
     the fit linearised at its solution: ``dz = u . dm / (u . J)`` with ``J = a L'(z)``
@@ -126,7 +129,8 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
         z = zp[k0].astype(xp.float64)
         steps = xp.diff(zp)
         if p < 2:
-            return xp.where(finite.any(axis=1), z, xp.nan), r.max(axis=1), xp.full(z.shape, xp.nan)
+            out = (xp.where(finite.any(axis=1), z, xp.nan), r.max(axis=1), xp.full(z.shape, xp.nan))  # fmt: skip
+            return (*out, (xp.zeros(m.shape), xp.full(z.shape, xp.nan))) if influence else out
         kern = _zfit_kernel() if xp is np else None
         if kern is not None:
             # Compiled: the Gauss-Newton steps and the final statistics per profile in
@@ -145,14 +149,16 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
             kern(np.ascontiguousarray(mz), np.ascontiguousarray(w), finite.sum(axis=1), z, zp64,
                  np.ascontiguousarray(coef, dtype=np.float64), np.ascontiguousarray(ok_seg, dtype=np.float64),
                  all_ok, int(n_iter), noise is not None, pvar, corr, fpp, out_z, out_m, out_e)  # fmt: skip
-            return out_z, out_m, out_e
+            if not influence:
+                return out_z, out_m, out_e
+            # The kernel keeps its sums: the response again at its solution, as below.
+            zc = xp.where(xp.isfinite(out_z), out_z, zp[0])
+            _, val, der, ww = _spline(xp, zc, zp, coef, w, ok_seg, all_ok)
+            _, _, curv, _, u = _at_solution(xp, mz, ww, val, der)
+            return out_z, out_m, out_e, (xp.where(xp.isfinite(u), u, 0.0), curv)
         ones = xp.ones(m.shape[1])
-
-        def spline(z: Any, deriv: bool) -> tuple[Any, Any, Any, Any]:
-            return _spline(xp, z, zp, coef, w, ok_seg, all_ok)
-
         for _ in range(n_iter):
-            seg, val, der, ww = spline(z, True)
+            seg, val, der, ww = _spline(xp, z, zp, coef, w, ok_seg, all_ok)
             wv = ww * val
             s1 = ww @ ones
             sl = wv @ ones
@@ -176,7 +182,7 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
             lim = steps[seg]
             dz = xp.clip(xp.where(xp.isfinite(dz), dz, 0.0), -lim, lim)
             z = xp.clip(z + dz, zp[0], zp[-1])
-        _, val, der, ww = spline(z, True)
+        _, val, der, ww = _spline(xp, z, zp, coef, w, ok_seg, all_ok)
         match, s2, curv, nb, u = _at_solution(xp, mz, ww, val, der)
         if noise is None:
             z_err = xp.sqrt(xp.maximum(s2, 0.0) / curv)
@@ -190,6 +196,8 @@ def zfit(xp: Any, m: Any, zlut: ZLut, n_iter: int, noise: Any = None) -> tuple[A
         z = xp.where(good, z, xp.nan)
         match = xp.where(good, match, xp.nan)
         z_err = xp.where(good & (nb > 3) & (curv > 0), z_err, xp.nan)
+    if influence:
+        return z, match, z_err, (xp.where(xp.isfinite(u), u, 0.0), curv)
     return z, match, z_err
 
 
@@ -239,32 +247,6 @@ def _at_solution(xp: Any, mz: Any, ww: Any, val: Any, der: Any) -> tuple[Any, ..
     beta = (sw * dv - sl * d) / det
     u = ww * slope[:, None] * (der - alpha[:, None] - beta[:, None] * val)
     return match, s2, curv, nb, u
-
-
-def zfit_influence(xp: Any, m: Any, zlut: ZLut, z: Any) -> tuple[Any, Any]:
-    """(u, curv) of :func:`zfit`'s solution ``z`` (N,): ``dz = u . dm / curv``, u (N, B).
-
-    The same weights as the fit (its start plane's shot-noise weights), so a noise
-    model of the profile bins other than (variance, correlation) gives z_err as
-    ``sqrt(u^T Cov(m) u) / curv`` (the FFT profile's, module ``_fftnoise``).
-    """
-    zp = xp.asarray(zlut.z)
-    lut = xp.asarray(zlut.profiles)
-    coef = xp.ascontiguousarray(xp.asarray(zlut.spline_coefficients).transpose(1, 0, 2))
-    ok_seg = xp.asarray(zlut.segment_valid)
-    m = xp.asarray(m, dtype=xp.float64)
-    finite = xp.isfinite(m)
-    with quiet():
-        w0 = finite * xp.asarray(zlut.weights)[None, :]
-        r = weighted_pearson(xp, m, lut, w0)
-        k0 = xp.argmax(xp.where(xp.isfinite(r), r, -2.0), axis=1)
-        level = xp.where(xp.isfinite(lut[k0]), 1.0 + lut[k0], 1.0)
-        w = w0 / xp.maximum(level, 0.05)
-        mz = xp.where(finite, m, 0.0)
-        zc = xp.clip(xp.where(xp.isfinite(z), z, zp[0]), zp[0], zp[-1])
-        _, val, der, ww = _spline(xp, zc, zp, coef, w, ok_seg, bool(ok_seg.all()))
-        _, _, curv, _, u = _at_solution(xp, mz, ww, val, der)
-    return xp.where(xp.isfinite(u), u, 0.0), curv
 
 
 def _zfit_loop(mz, w, n_finite, z0, zp, coef, ok_seg, all_ok, n_iter, with_noise, pvar, corr, fpp, out_z, out_m, out_e):  # type: ignore[no-untyped-def]  # fmt: skip

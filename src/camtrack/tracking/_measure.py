@@ -14,7 +14,6 @@ from camtrack.tracking._common import fft_module, prepare, quiet, rfft2, shift_s
 from camtrack.tracking._errors import error_profile, fast_errors, profile_variance, xy_errors
 from camtrack.tracking._fftnoise import (
     fft_noise_image,
-    fft_profile_variance,
     fft_window,
     window_mean_free,
 )
@@ -90,16 +89,19 @@ def profile_noise(
     window: Any,
     variance: Any,
     k: Any,
+    cx: Any = None,
+    cy: Any = None,
+    spectrum: Any = None,
 ) -> Any:
-    """(N, B) noise variance of each profile bin's samples on the profile's scale, for
-    z_err (None without profiles): the pixel variance at the bin's level (radial) or
-    the amplitude noise of the windowed spectrum (FFT, module ``_fftnoise``; ``window``
-    the profile's window, None for radial profiles)."""
+    """What z_err needs of the profiles' noise (None without profiles): radial, (N, B)
+    each bin's pixel variance at its level on the profile's scale; FFT, the noise image
+    of module ``_fftnoise`` (:func:`~camtrack.tracking._fftnoise.fft_noise_image`;
+    ``window`` the profile's, ``spectrum`` its FFT and ``sum w`` if known)."""
     if prof is None:
         return None
     if profile == "radial":
         return profile_variance(xp, prof, bg, variance, k)
-    return fft_profile_variance(xp, g, bg, window, variance, k, prof.shape[1])
+    return fft_noise_image(xp, g, bg, window, variance, k, cx, cy, spectrum)
 
 
 _SHIFT_TAPER = 3.0  # px: cosine edge of the window used for the Fourier shift
@@ -621,7 +623,7 @@ def measure(
                         every = every & ~(xp.hypot(xe, ye) <= math.sqrt(2.0) * bias)
                 every = xp.nonzero(every)[0]
                 cx, cy, xe, ye, _ = _template_refine(xp, g, bg, cx, cy, xe, ye, every, reach, variance, clip_mask, k, only_better=True, bias=bias)  # fmt: skip
-        window = None  # the FFT profile's window
+        window = spec = None  # the FFT profile's window and spectrum
         if not profiles:
             prof = None
         elif profile == "radial":
@@ -649,9 +651,8 @@ def measure(
             prof, spec = power_profile(xp, g, cx, cy, n_bins, oversample, window, with_spectrum=True)  # fmt: skip
         if prof is not None:
             prof = prof / bg[:, None]
-        # Each bin's noise variance on the profile's scale, for z_err.
-        pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k)
-        fftn = None if (prof is None or window is None) else fft_noise_image(xp, g, bg, window, variance, k, cx, cy, spec)  # fmt: skip
+        # The profiles' noise, for z_err.
+        pvar = profile_noise(xp, profile, prof, g, bg, window, variance, k, cx, cy, spec)
         if any_bad:
             nan = math.nan
             cx = xp.where(bad, nan, cx)
@@ -662,4 +663,4 @@ def measure(
             bg = xp.where(bad, nan, bg)
             if prof is not None:
                 prof = xp.where(bad[:, None], nan, prof)
-    return {"x": cx, "y": cy, "x_err": xe, "y_err": ye, "quality": q, "profiles": prof, "background": bg, "profile_variance": pvar, "fft_noise": fftn}  # fmt: skip
+    return {"x": cx, "y": cy, "x_err": xe, "y_err": ye, "quality": q, "profiles": prof, "background": bg, "profile_noise": pvar}  # fmt: skip

@@ -14,8 +14,8 @@ from camtrack.tracking._camera import CameraModel, roi_camera
 from camtrack.tracking._classic import CENTRES, SYMMETRY, measure_classic
 from camtrack.tracking._common import as_rois, computed
 from camtrack.tracking._errors import profile_correlation
-from camtrack.tracking._fftnoise import fft_profile_correlation, fft_z_error
-from camtrack.tracking._lookup import zfit, zfit_influence
+from camtrack.tracking._fftnoise import fft_z_error
+from camtrack.tracking._lookup import zfit
 from camtrack.tracking._measure import (
     MODES,
     PROFILES,
@@ -103,22 +103,21 @@ def _one_batch(xp: Any, batch: Any, zlut: ZLut | None, mode: str, o: dict[str, A
         match = xp.full(m, np.nan)
         z_err = xp.full(m, np.nan)
     else:
-        noise = None
-        if out["profile_variance"] is not None:
-            size = int(batch.shape[-1])
-            if o["profile"] == "fft":
-                corr = fft_profile_correlation(size, o["n_bins"], o["oversample"])
-            else:
-                corr = profile_correlation(size, o["n_bins"], o["oversample"], mode)
-            noise = (out["profile_variance"], corr)
-        z, match, z_err = zfit(xp, out["profiles"], zlut, o["z_iter"], noise=noise)
-        if out.get("fft_noise") is not None:
-            # The FFT profile's exact z error (its bins' noise follows the bead's own
-            # shot noise, which the (variance, correlation) pair leaves out).
-            u, curv = zfit_influence(xp, out["profiles"], zlut, z)
+        pnoise = out["profile_noise"]
+        if o["profile"] == "fft" and pnoise is not None:
+            # The FFT profile's exact z error (module _fftnoise): the fit's response per
+            # bin under the noise of the spectrum's samples; where the fit's own error
+            # is defined (a finite residual and curvature).
+            z, match, z_err, (u, curv) = zfit(xp, out["profiles"], zlut, o["z_iter"], influence=True)  # fmt: skip
             fpp = float(np.mean(zlut.frames_per_plane))
-            exact = fft_z_error(xp, u, curv, out["fft_noise"], out["background"], o["oversample"], fpp)  # fmt: skip
+            exact = fft_z_error(xp, u, curv, pnoise, out["background"], o["oversample"], fpp)
             z_err = xp.where(xp.isfinite(z_err), exact, xp.nan)
+        else:
+            noise = None
+            if pnoise is not None:
+                size = int(batch.shape[-1])
+                noise = (pnoise, profile_correlation(size, o["n_bins"], o["oversample"], mode))
+            z, match, z_err = zfit(xp, out["profiles"], zlut, o["z_iter"], noise=noise)
     res = {
         "x": out["x"].astype(xp.float64),
         "y": out["y"].astype(xp.float64),
