@@ -114,3 +114,47 @@ def test_compiled_compact_equals_the_array_version(monkeypatch):
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
         assert (a[1] > 0).any() and (a[1] == 0).any()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.uint32])
+@pytest.mark.parametrize("level", [None, "inside", "below", "above"])
+def test_compiled_clipped_rows_equal_the_array_version(monkeypatch, dtype, level):
+    # The clip check's masks and the plateaus' counts and centroids: the compiled pass
+    # (one compare per pixel on the input dtype, the level's test folded into it) and
+    # the array passes (a float compare for the level) agree exactly, with the Z-LUT's
+    # level inside the dtype's range, below it (every pixel) and above it (none).
+    import camtrack.tracking._saturation as saturation
+    from camtrack.tracking._common import prepare
+
+    if saturation._clip_kernel() is None:
+        pytest.skip("numba is not installed")
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(5)
+    lo, hi = max(info.min, -100), min(info.max, 200)
+    rois = rng.integers(lo, hi - 40, size=(30, 24, 24), endpoint=True).astype(dtype)
+    yy, xx = np.mgrid[:24, :24]
+    for i in range(0, 30, 2):  # plateaus: discs at the ROI's maximum
+        cx, cy, r = rng.uniform(9, 14, 3)
+        rois[i][np.hypot(yy - cy, xx - cx) < r / 3.0] = hi
+    rois[3, 2:4, 2:4] = hi - 10  # near the level, too few pixels for a plateau
+    rois[5, :, 3] = hi - 10  # a line near the level: enough pixels
+    lev = {None: None, "inside": float(hi - 10) + 0.5, "below": float(info.min) - 50.0, "above": float(info.max) + 50.0}[level]  # fmt: skip
+    _, _, bad, top, count = prepare(np, rois, near=3.0)
+    a = saturation.clipped_rows(np, rois, top, "auto", 3.0, lev, bad, count, centroids=True)
+    with monkeypatch.context() as mp:
+        mp.setattr(saturation._clip_kernel, "compiled", False)
+        b = saturation.clipped_rows(np, rois, top, "auto", 3.0, lev, bad, count, centroids=True)
+    assert a is not None and b is not None
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    for u, v in zip(a[2], b[2], strict=True):
+        np.testing.assert_array_equal(u, v)
+    # The centroids against the masks themselves.
+    m = a[1].astype(np.float64)
+    cnt = m.sum(axis=(1, 2))
+    ok = cnt > 0
+    np.testing.assert_allclose(a[2][0], cnt)
+    np.testing.assert_allclose(a[2][1][ok], (m * xx).sum(axis=(1, 2))[ok] / cnt[ok], rtol=1e-12)
+    np.testing.assert_allclose(a[2][2][ok], (m * yy).sum(axis=(1, 2))[ok] / cnt[ok], rtol=1e-12)
+    if level == "below":
+        assert a[1].all()  # every pixel is at or above the level

@@ -404,6 +404,13 @@ def _template_refine(
 # focus: 30-80 px) keeps the hole: its long sharp edge aliases in the Fourier shift
 # (4000 e-/px: z 1.4x -> 1.6x the CRLB, and z errors 1.5x the reported ones, without).
 _PROFILE_HOLE_PX = 20
+# Clipped plateaus of at least this many pixels start the centre fits from their
+# centroid instead of the projections (see measure). A compact plateau's centroid is
+# off by up to a few tenths of a pixel, which the fast mode's holed projections do not
+# fully recover in their two iterations (Gaussian-beam model, noise-free: phase bias
+# 0.00018 -> 0.0008 px); a wide one (our model's focus, 30-80 px) starts as well as
+# the projections do.
+_PLATEAU_START_PX = 20
 
 # A clipped centre is fitted with a hole (the plateau and a smooth 5 px edge left out):
 # a sharp plateau edge is not band-limited and its aliasing moves the symmetry centre
@@ -445,7 +452,7 @@ def _unholed(
     cx: Any,
     cy: Any,
     q: Any,
-    err: Any,
+    errs: tuple[Any, Any],
     hole: Any,
     variance: Any,
     k: Any,
@@ -455,10 +462,13 @@ def _unholed(
     """Refit clipped ROIs without their hole; keep it where it predicts a clear gain.
 
     ``known``: (error profile, cx, cy), :func:`error_profile` of every ROI and where it
-    was taken; reused for the ROIs that have not moved since (a radial pass saved)."""
+    was taken; reused for the ROIs that have not moved since (a radial pass saved).
+    ``errs``: (x_err, y_err); the rows not refitted keep theirs (a template step's
+    differ in x and y)."""
+    err, err_y = errs
     rows = xp.nonzero(_noisy_holes(xp, hole, k))[0]
     if rows.size == 0:
-        return cx, cy, q, err, err
+        return cx, cy, q, err, err_y
     # The error without the hole, predicted at the current centre (same template and
     # noise), first: only ROIs where it could win are refitted (our model's wide
     # plateau keeps its hole in most ROIs, and a refit is a full symmetry fit).
@@ -476,7 +486,7 @@ def _unholed(
     with quiet():
         rows = rows[xp.isfinite(pred) & (pred < _UNHOLED_GAIN * err[rows])]
     if rows.size == 0:
-        return cx, cy, q, err, err.copy()
+        return cx, cy, q, err, err_y
     var_rows = None if variance is None else (lambda level: variance(level, rows))
     nx, ny, nq, last = symmetry_centre(xp, g[rows], cx[rows], cy[rows], n_iter=n_iter, keep=True, first_steps=1)  # fmt: skip
     ne, _, _ = xy_errors(xp, g[rows], bg[rows], nx, ny, None, var_rows, noise=last["noise"])
@@ -485,9 +495,9 @@ def _unholed(
     better = xp.isfinite(ne) & (ne < _UNHOLED_GAIN * err[rows])
     take = rows[better]
     if take.size:
-        cx, cy, q, err = cx.copy(), cy.copy(), q.copy(), err.copy()
-        cx[take], cy[take], q[take], err[take] = nx[better], ny[better], nq[better], ne[better]
-    return cx, cy, q, err, err.copy()
+        cx, cy, q, err, err_y = cx.copy(), cy.copy(), q.copy(), err.copy(), err_y.copy()
+        cx[take], cy[take], q[take], err[take], err_y[take] = nx[better], ny[better], nq[better], ne[better], ne[better]  # fmt: skip
+    return cx, cy, q, err, err_y
 
 
 def _unholed_fast(
@@ -510,6 +520,30 @@ def _unholed_fast(
         cx, cy, err = cx.copy(), cy.copy(), err.copy()
         cx[take], cy[take], err[take] = ax[better], ay[better], ae[better]
     return cx, cy, err, err.copy()
+
+
+def _projection_start(xp: ModuleType, g: Any, n_iter: int, skip: Any) -> tuple[Any, ...]:
+    """:func:`projection_centre` (with ``noise``) of every ROI but the rows ``skip``.
+
+    The skipped rows' centres, quality, noise and projections are NaN and zero, filled
+    in by the caller. Each row's result does not depend on the others.
+    """
+    n = g.shape[0]
+    if skip is None or skip.size == 0:
+        return projection_centre(xp, g, n_iter=n_iter, noise=True)
+    s = g.shape[-1]
+    cx = xp.full(n, math.nan, dtype=g.dtype)
+    cy, q = cx.copy(), cx.copy()
+    power = xp.zeros((2, n), dtype=g.dtype)
+    proj = (xp.zeros((2 * n, s), dtype=g.dtype), xp.zeros((2 * n, s), dtype=g.dtype))
+    keep = xp.ones(n, dtype=bool)
+    keep[skip] = False
+    rest = xp.nonzero(keep)[0]
+    if rest.size:
+        cx[rest], cy[rest], q[rest], power[:, rest], rp = projection_centre(xp, g[rest], n_iter=n_iter, noise=True)  # fmt: skip
+        both = xp.concatenate([rest, rest + n])
+        proj[0][both], proj[1][both] = rp
+    return cx, cy, q, power, proj
 
 
 def measure(
@@ -546,31 +580,54 @@ def measure(
         g, bg, _, _ = prepare(xp, corrected)
     any_bad = bool(bad.any())
     with quiet():
-        clipped = clipped_rows(xp, rois, top, saturation, saturation_tol, saturation_level, bad, count)  # fmt: skip
-        cx, cy, q, power, proj = projection_centre(xp, g, n_iter=n_iter, noise=True)
+        clipped = clipped_rows(xp, rois, top, saturation, saturation_tol, saturation_level, bad, count, centroids=True)  # fmt: skip
+        fast = mode == "fast"
+        # Precise mode's symmetry fit needs only a start from the projections: one
+        # iteration (its 2 Newton steps from the coarse peak) does (same x, y, z on
+        # both models' 64 px cases); the fast mode's centre is theirs.
+        p_iter = n_iter if fast else 1
+        n = g.shape[0]
+        wide = None
+        if clipped is not None:
+            rows, sub, (n_clip, px, py) = clipped
+            # A wide clipped plateau is a filled disc about the bead's centre: its
+            # centroid starts those ROIs' fits, without the projections (which the
+            # plateau's sharp edge disturbs anyway; a holed pass follows in the fast
+            # mode). Compact plateaus (a few pixels) start from the projections.
+            wide = xp.nonzero(n_clip >= _PLATEAU_START_PX)[0]
+        cx, cy, q, power, proj = _projection_start(xp, g, p_iter, None if wide is None else rows[wide])  # fmt: skip
         hole = clip_mask = prof_hole = None
         if clipped is not None:
-            rows, sub = clipped
+            if wide.size:
+                cx[rows[wide]] = px[wide].astype(cx.dtype)
+                cy[rows[wide]] = py[wide].astype(cy.dtype)
             sub, h = compact(xp, sub, cx[rows], cy[rows])
+            lost = wide[h[wide] == 0] if wide.size else wide
+            if lost.size:
+                # Not a filled disc after all (scattered maxima): the projections' start.
+                lr = rows[lost]
+                cx[lr], cy[lr], q[lr], power[:, lr], lp = projection_centre(xp, g[lr], n_iter=p_iter, noise=True)  # fmt: skip
+                both = xp.concatenate([lr, lr + n])
+                proj[0][both], proj[1][both] = lp
             if bool((h > 0).any()):
                 hole = xp.zeros_like(cx)
                 hole[rows] = h
                 clip_mask = xp.zeros(g.shape, dtype=bool)
                 clip_mask[rows] = sub
                 # The profile keeps a small plateau (see _PROFILE_HOLE_PX).
-                area = xp.zeros(cx.shape, dtype=xp.int64)
-                area[rows] = sub.reshape(sub.shape[0], -1).sum(axis=1)
+                area = xp.zeros(cx.shape, dtype=xp.float64)
+                area[rows] = xp.where(h > 0, n_clip, 0.0)  # compact drops the others
                 prof_hole = xp.where(area >= _PROFILE_HOLE_PX, hole, 0.0)
                 if not bool((prof_hole > 0).any()):
                     prof_hole = None
-                if mode == "fast":
+                if fast:
                     # The clipped plateau is not band-limited: leave it out of the
                     # projections. Also before the 2-D refinement: it keeps part of its
                     # start's error (noise-free clipped phase sweep: 0.0018 px rms with
                     # the hole here, 0.0041 without, for 9-10 % of the clipped speed).
                     sel = rows[h > 0]
                     cx[sel], cy[sel], q[sel], power[:, sel], hp = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip
-                    both = xp.concatenate([sel, sel + g.shape[0]])
+                    both = xp.concatenate([sel, sel + n])
                     proj[0][both], proj[1][both] = hp
         refined = None
         if mode == "precise":
@@ -584,7 +641,7 @@ def measure(
                 # Also after a template step: the clipped plateau's edge is itself
                 # point-symmetric information that the step (clipped pixels left out)
                 # does not use (Gaussian-beam model, 64 px dim: 1.03x -> 1.15x without).
-                cx, cy, q, xe, ye = _unholed(xp, g, bg, cx, cy, q, xe, hole, variance, k, n_iter, (eprof, *at))  # fmt: skip
+                cx, cy, q, xe, ye = _unholed(xp, g, bg, cx, cy, q, (xe, ye), hole, variance, k, n_iter, (eprof, *at))  # fmt: skip
         elif refine_xy is True:
             # Projections lose precision as the ROI grows; one 2-D symmetry step on a
             # central crop recovers most of it (128 px dim: 0.017 -> 0.0075 px).

@@ -12,7 +12,7 @@ from camtrack._jit import LazyJit
 from camtrack._validation import check_positive
 from camtrack.tracking._common import boxes
 
-__all__ = ["check_saturation", "clipped_rows", "compact"]
+__all__ = ["check_saturation", "clipped_rows", "compact", "plateau_centres"]
 
 # At least this many pixels at the ROI maximum (within the tolerance) mark a plateau:
 # an unclipped bright centre has one brightest pixel, its neighbours lie far below in
@@ -42,7 +42,8 @@ def clipped_rows(
     level: float | None = None,
     skip: Any = None,
     count: Any = None,
-) -> tuple[Any, Any] | None:
+    centroids: bool = False,
+) -> tuple[Any, ...] | None:
     """Clipped pixels of the ROIs that have any: (rows, mask), or None when none has.
 
     ``rois`` (N, S, S) in input units, ``top`` (N,) their maxima, ``skip`` (N,) bool rows
@@ -56,7 +57,9 @@ def clipped_rows(
     unclipped batch costs one compare and one count on the input dtype. ``count``
     (N,): the number of pixels within ``tol`` of each maximum, if already counted
     (:func:`~camtrack.tracking._common.prepare`, "auto" only): then only the flagged
-    rows are compared.
+    rows are compared. ``centroids``: also return (count, x, y), each (k,) float64,
+    the number of clipped pixels of each flagged ROI and their centroid (NaN where
+    none), see :func:`plateau_centres`.
     """
     if saturation is None:
         return None
@@ -86,6 +89,25 @@ def clipped_rows(
         rows = xp.nonzero(flag)[0]
         if rows.size == 0:
             return None
+        kern = _clip_kernel() if xp is np and saturation == "auto" and rois.dtype.kind in "iu" and rois.dtype.itemsize <= 4 else None  # fmt: skip
+        if kern is not None:
+            # Compiled: each flagged ROI's mask and its clipped pixels' count and
+            # centroid in one pass over its input (the array version makes ~6 passes
+            # over (k, S*S) copies and compares the level in float64).
+            # The level's test on the input dtype: off above its range, all pixels below.
+            lthr = _int_threshold(level, tol)
+            use_level = level is not None and lthr <= info.max
+            lthr = rois.dtype.type(max(lthr, info.min) if use_level else 0)
+            mask = np.empty((rows.size, s, s), dtype=bool)
+            sums = np.empty((rows.size, 3), dtype=np.float64)
+            src = rois if rois.flags.c_contiguous else np.ascontiguousarray(rois)
+            kern(src, rows, thr, plateau, lthr, use_level, MIN_CLIPPED, mask, sums)
+            if not bool((sums[:, 0] > 0).any()):
+                return None
+            if not centroids:
+                return rows, mask
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return rows, mask, (sums[:, 0], sums[:, 1] / sums[:, 0], sums[:, 2] / sums[:, 0])
         sub = flat[rows]
         if saturation != "auto":
             mask = sub >= float(saturation)
@@ -102,7 +124,86 @@ def clipped_rows(
                 mask = mask | (at & enough[:, None])
     if not bool(mask.any()):
         return None
-    return rows, mask.reshape(-1, s, s)
+    mask = mask.reshape(-1, s, s)
+    if not centroids:
+        return rows, mask
+    return rows, mask, plateau_centres(xp, mask)
+
+
+def _int_threshold(level: float | None, tol: float) -> int:
+    """``ceil(level - tol)`` as an int64 (``v >= level - tol`` for integers ``v``)."""
+    if level is None:
+        return 0
+    return int(min(max(math.ceil(float(level) - tol), -(2**62)), 2**62))
+
+
+def plateau_centres(xp: ModuleType, mask: Any) -> tuple[Any, Any, Any]:
+    """(count, x, y) of the clipped pixels ``mask`` (k, S, S) bool: (k,) float64 each.
+
+    A clipped bright centre is a filled disc about the bead's centre, so the centroid
+    of a wide plateau starts the centre fits within a small fraction of a pixel (NaN
+    for an empty mask).
+    """
+    s = mask.shape[-1]
+    m = mask.view(xp.uint8)
+    acc = xp.uint16 if s * s < 2**16 else xp.int64
+    per_col = m.sum(axis=1, dtype=acc).astype(xp.float64)  # (k, S)
+    per_row = m.sum(axis=2, dtype=acc).astype(xp.float64)
+    pos = xp.arange(s, dtype=xp.float64)
+    cnt = per_col.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cnt, (per_col @ pos) / cnt, (per_row @ pos) / cnt
+
+
+def _clip_loop(rois, rows, thr, plateau, lthr, use_level, min_count, mask, sums):  # type: ignore[no-untyped-def]
+    """:func:`clipped_rows` ("auto", integer input) compiled: per flagged ROI, the
+    pixels within the tolerance of its maximum (if a plateau) or at the level (where at
+    least ``min_count`` are), and their count and coordinate sums (``sums`` (k, 3)).
+    Both tests are ``v >= threshold``, so a pixel passing either passes the lower one:
+    one compare per pixel on the input dtype."""
+    _, s, _ = rois.shape
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        roi = rois[r]
+        enough = False
+        if use_level:
+            c = 0
+            for y in range(s):
+                for x in range(s):
+                    c += roi[y, x] >= lthr
+            enough = c >= min_count
+        if plateau[r]:
+            t = thr[r]
+            if enough and lthr < t:
+                t = lthr
+        elif enough:
+            t = lthr
+        else:
+            mask[j] = False
+            sums[j, 0] = 0
+            sums[j, 1] = 0
+            sums[j, 2] = 0
+            continue
+        cnt = 0
+        sx = 0
+        sy = 0
+        for y in range(s):
+            cr = 0
+            for x in range(s):
+                on = roi[y, x] >= t
+                mask[j, y, x] = on
+                cr += on
+                sx += x * on
+            cnt += cr
+            sy += y * cr
+        sums[j, 0] = cnt
+        sums[j, 1] = sx
+        sums[j, 2] = sy
+
+
+# The compiled :func:`_clip_loop`, or None without a working numba (then the array
+# passes run; tested equal).
+_clip_kernel = LazyJit(_clip_loop, nogil=True, cache=True)
 
 
 def compact(xp: ModuleType, mask: Any, cx: Any, cy: Any) -> tuple[Any, Any]:
