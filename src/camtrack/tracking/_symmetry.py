@@ -433,11 +433,15 @@ def _newton_2d_spec(
 
 
 def _newton_2d_loop(spec, wk, size, tx0, ty0, n_iter, value, out_t, out_a):  # type: ignore[no-untyped-def]
-    """:func:`_newton_2d` per ROI, compiled: G2 = spec**2 on the fly (no (N, S, m)
-    temporary), the phase factors exp(i w t) by recurrence from one cos and sin per
-    axis (in float64) instead of one per frequency, the sums over kx for A and its
-    first and second x-derivatives in one pass over each row (64 px, 2 steps and the
-    value: 12.5 -> 5.7 us per ROI)."""
+    """:func:`_newton_2d` per ROI, compiled. G2 = spec**2 once per ROI (no (N, S, m)
+    temporary); the phase factors exp(i w t) by recurrence from one cos and sin per
+    axis (in float64) instead of one per frequency. Each evaluation first sums the
+    rows into three column vectors ``Y_b[kx] = sum_ky G2 exp(i wy ty) (i wy)**b``
+    (b = 0, 1, 2: A's y-derivatives), a broadcast multiply-add along each row that
+    vectorises without horizontal sums, then takes A and its five derivatives as six
+    dot products of length m with the x factors. 64 px, 2 steps and the value: 10.0
+    -> 4.1 us per ROI against sums over kx per row (each row's six horizontal sums
+    had kept the short rows from vectorising)."""
     n, s, m = spec.shape
     two_pi = 2.0 * math.pi / size
     e0r = np.empty(m, dtype=np.float32)
@@ -446,8 +450,14 @@ def _newton_2d_loop(spec, wk, size, tx0, ty0, n_iter, value, out_t, out_a):  # t
     e1i = np.empty(m, dtype=np.float32)
     e2r = np.empty(m, dtype=np.float32)
     e2i = np.empty(m, dtype=np.float32)
-    zr_ = np.empty(m, dtype=np.float32)
-    zi_ = np.empty(m, dtype=np.float32)
+    zr = np.empty((s, m), dtype=np.float32)
+    zi = np.empty((s, m), dtype=np.float32)
+    y0r = np.empty(m, dtype=np.float32)
+    y0i = np.empty(m, dtype=np.float32)
+    y1r = np.empty(m, dtype=np.float32)
+    y1i = np.empty(m, dtype=np.float32)
+    y2r = np.empty(m, dtype=np.float32)
+    y2i = np.empty(m, dtype=np.float32)
     eyr = np.empty(s, dtype=np.float32)
     eyi = np.empty(s, dtype=np.float32)
     omy = np.empty(s, dtype=np.float32)
@@ -458,6 +468,11 @@ def _newton_2d_loop(spec, wk, size, tx0, ty0, n_iter, value, out_t, out_a):  # t
         tx = np.float64(tx0[i])
         ty = np.float64(ty0[i])
         sp = spec[i]
+        for ky in range(s):
+            for kx in range(m):
+                z = sp[ky, kx]
+                zr[ky, kx] = z.real * z.real - z.imag * z.imag
+                zi[ky, kx] = np.float32(2.0) * z.real * z.imag
         a = 0.0
         for it in range(n_iter + 1 if value else n_iter):
             # wxm = wk (1, i w, -w**2) times exp(i w tx), w = 2 pi kx / size
@@ -490,35 +505,38 @@ def _newton_2d_loop(spec, wk, size, tx0, ty0, n_iter, value, out_t, out_a):  # t
                 cr, ci = cr * c1 + ci * s1, ci * c1 - cr * s1
                 eyr[s - k] = cr
                 eyi[s - k] = ci
-            v00 = v10 = v20 = v01 = v11 = v02 = 0.0
+            y0r[:] = 0.0
+            y0i[:] = 0.0
+            y1r[:] = 0.0
+            y1i[:] = 0.0
+            y2r[:] = 0.0
+            y2i[:] = 0.0
             for ky in range(s):
-                row = sp[ky]
-                for kx in range(m):
-                    z = row[kx]
-                    zr_[kx] = z.real * z.real - z.imag * z.imag
-                    zi_[kx] = np.float32(2.0) * z.real * z.imag
-                h0r = h0i = h1r = h1i = h2r = h2i = np.float32(0.0)
-                for kx in range(m):
-                    zr = zr_[kx]
-                    zi = zi_[kx]
-                    h0r += zr * e0r[kx] - zi * e0i[kx]
-                    h0i += zr * e0i[kx] + zi * e0r[kx]
-                    h1r += zr * e1r[kx] - zi * e1i[kx]
-                    h1i += zr * e1i[kx] + zi * e1r[kx]
-                    h2r += zr * e2r[kx] - zi * e2i[kx]
-                    h2i += zr * e2i[kx] + zi * e2r[kx]
-                # Re(h exp(i wy ty) (1, i wy, -wy**2)): A, its y-derivatives, the mixed one.
-                cr = eyr[ky]
-                ci = eyi[ky]
+                # P = G2 exp(i wy ty); Y0 += P, Y1 += i wy P, Y2 += -wy**2 P
+                er = eyr[ky]
+                ei = eyi[ky]
                 oy = omy[ky]
-                r0 = h0r * cr - h0i * ci
-                i0 = h0r * ci + h0i * cr
-                v00 += r0
-                v01 -= i0 * oy
-                v02 -= r0 * oy * oy
-                v10 += h1r * cr - h1i * ci
-                v11 -= (h1r * ci + h1i * cr) * oy
-                v20 += h2r * cr - h2i * ci
+                oy2 = -oy * oy
+                rr = zr[ky]
+                ri = zi[ky]
+                for kx in range(m):
+                    pr = rr[kx] * er - ri[kx] * ei
+                    pi = rr[kx] * ei + ri[kx] * er
+                    y0r[kx] += pr
+                    y0i[kx] += pi
+                    y1r[kx] -= oy * pi
+                    y1i[kx] += oy * pr
+                    y2r[kx] += oy2 * pr
+                    y2i[kx] += oy2 * pi
+            # v_ab = Re sum_kx Y_b X_a: A (00), x-derivatives (a0), y (0b), mixed (11)
+            v00 = v10 = v20 = v01 = v11 = v02 = 0.0
+            for kx in range(m):
+                v00 += y0r[kx] * e0r[kx] - y0i[kx] * e0i[kx]
+                v10 += y0r[kx] * e1r[kx] - y0i[kx] * e1i[kx]
+                v20 += y0r[kx] * e2r[kx] - y0i[kx] * e2i[kx]
+                v01 += y1r[kx] * e0r[kx] - y1i[kx] * e0i[kx]
+                v11 += y1r[kx] * e1r[kx] - y1i[kx] * e1i[kx]
+                v02 += y2r[kx] * e0r[kx] - y2i[kx] * e0i[kx]
             a = v00
             if it == n_iter:
                 break
