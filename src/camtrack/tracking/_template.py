@@ -436,33 +436,39 @@ def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd):  # type:
     """Per ROI (fxx, fyy, fxy, bx, by, res**2): Fisher matrix and gradient of the fit,
     and the sum of squared residuals over the fitted pixels.
 
-    Written for speed (the fast mode runs it on every ROI): per-ROI bin slopes; each
-    box row's bin coordinates and inverse radii first, in float32 (a vectorised loop:
-    the scalar square root and division were 40 % of the cost), then the gathers and
-    sums in float64.
+    Written for speed (the fast mode runs it on every ROI): per ROI one float32 table
+    of the bins' values and slopes (template, ``w T'**2``, ``w T'``); per box row the
+    pixels' bins, fractions, inverse radii and fit weights (0 for clipped pixels, no
+    branch) in a vectorised float32 pass; then the row's sums in float32 without any
+    factor of dy (applied to the row's totals) and the rows' totals in float64 (64 px
+    fast mode: 3.5 -> 2.8 us per ROI against float64 sums per pixel).
     """
     n = g.shape[0]
     out = np.zeros((n, 6))
-    st = np.zeros(nb)
-    s2 = np.zeros(nb)
-    s1 = np.zeros(nb)
     bmax = 0
     for i in range(n):
         bmax = max(bmax, b[i])
-    ub = np.empty(bmax, dtype=np.float32)
+    jj = np.empty(bmax, dtype=np.int32)
+    ff = np.empty(bmax, dtype=np.float32)
     ir = np.empty(bmax, dtype=np.float32)
+    mw = np.empty(bmax, dtype=np.float32)
     dxa = np.empty(bmax, dtype=np.float32)
+    tab = np.zeros((6, nb), dtype=np.float32)
     lim = np.float32(nb - 1.5)
     inv = np.float32(1.0 / _BIN)
     zero = np.float32(0.0)
+    one = np.float32(1.0)
     for i in range(n):
         ti = t[i]
         w2 = wd2[i]
         w1 = wd[i]
         for j in range(nb - 1):
-            st[j] = ti[j + 1] - ti[j]
-            s2[j] = w2[j + 1] - w2[j]
-            s1[j] = w1[j + 1] - w1[j]
+            tab[0, j] = ti[j]
+            tab[1, j] = ti[j + 1] - ti[j]
+            tab[2, j] = w2[j]
+            tab[3, j] = w2[j + 1] - w2[j]
+            tab[4, j] = w1[j]
+            tab[5, j] = w1[j + 1] - w1[j]
         oxi = ox[i]
         oyi = oy[i]
         xi = x0[i]
@@ -470,36 +476,49 @@ def _sums_kernel(g, y0, x0, ox, oy, b, nb, mask, use_mask, t, wd2, wd):  # type:
         ui = use_mask[i]
         for xx in range(bi):
             dxa[xx] = np.float32(xx - oxi)
+            mw[xx] = one
         fxx = fyy = fxy = bx = by = r2 = 0.0
         for yy in range(bi):
             row = y0[i] + yy
-            dy = yy - oyi
-            dy32 = np.float32(dy)
-            dy2 = dy32 * dy32
+            dy = np.float32(yy - oyi)
+            dy2 = dy * dy
             for xx in range(bi):
                 rr = dxa[xx] * dxa[xx] + dy2
                 # 1/r (0 at the centre: that pixel carries no direction)
-                q = np.float32(1.0) / np.sqrt(rr) if rr > zero else zero
-                ub[xx] = min(rr * q * inv, lim)
+                q = one / np.sqrt(rr) if rr > zero else zero
+                u = min(rr * q * inv, lim)
+                j = np.int32(u)
+                jj[xx] = j
+                ff[xx] = u - np.float32(j)
                 ir[xx] = q
+            if ui:
+                mrow = mask[i, row]
+                for xx in range(bi):
+                    mw[xx] = zero if mrow[xi + xx] else one
             grow = g[i, row]
+            sxx = sxy = syy = sbx = sby = sr2 = zero
             for xx in range(bi):
-                col = xi + xx
-                if ui and mask[i, row, col]:
-                    continue
-                j = int(ub[xx])
-                f = np.float64(ub[xx]) - j
-                res = grow[col] - (ti[j] + st[j] * f)
-                r2 += res * res
-                irx = np.float64(ir[xx])
-                dx = xx - oxi
-                p2 = (w2[j] + s2[j] * f) * irx * irx
-                q = (w1[j] + s1[j] * f) * res * irx
-                fxx += p2 * dx * dx
-                fyy += p2 * dy * dy
-                fxy += p2 * dx * dy
-                bx -= q * dx
-                by -= q * dy
+                j = jj[xx]
+                f = ff[xx]
+                irx = ir[xx]
+                m = mw[xx]
+                dx = dxa[xx]
+                res = grow[xi + xx] - (tab[0, j] + tab[1, j] * f)
+                p2 = (tab[2, j] + tab[3, j] * f) * irx * irx * m
+                qq = (tab[4, j] + tab[5, j] * f) * res * irx * m
+                sr2 += res * res * m
+                sxx += p2 * dx * dx
+                sxy += p2 * dx
+                syy += p2
+                sbx -= qq * dx
+                sby -= qq
+            dy64 = np.float64(dy)
+            fxx += sxx
+            fxy += np.float64(sxy) * dy64
+            fyy += np.float64(syy) * dy64 * dy64
+            bx += sbx
+            by += np.float64(sby) * dy64
+            r2 += sr2
         out[i, 0] = fxx
         out[i, 1] = fyy
         out[i, 2] = fxy
