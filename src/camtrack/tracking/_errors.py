@@ -425,7 +425,7 @@ def _refined_errors(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, hole: Any
             box = min(s, crop + _ERROR_PAD)
             y0 = xp.clip(xp.round(cy[rows]).astype(xp.int64) - box // 2, 0, s - box)
             x0 = xp.clip(xp.round(cx[rows]).astype(xp.int64) - box // 2, 0, s - box)
-            gc = xp.ascontiguousarray(boxes(xp, g[rows], y0, x0, box))
+            gc = xp.ascontiguousarray(boxes(xp, g, y0, x0, box, rows))
             ox, oy = x0.astype(cx.dtype), y0.astype(cy.dtype)
             kr = None if k is None else k[rows]
             rx = xy_errors(xp, gc, bg[rows], cx[rows] - ox, cy[rows] - oy, hr, _rows(variance, rows), k=kr, half=crop / 2.0)[0]  # fmt: skip

@@ -540,7 +540,7 @@ def _unholed_fast(
     s = g.shape[-1]
     b = max(8, int(s * _REFINE_CROP))
     var_rows = None if variance is None else (lambda level: variance(level, rows))
-    ax, ay = refine_centre(xp, g[rows], cx[rows], cy[rows])
+    ax, ay = refine_centre(xp, g, cx[rows], cy[rows], rows=rows)
     ae = xy_errors(xp, g[rows], bg[rows], ax, ay, None, var_rows, k=None if k is None else k[rows], half=b / 2.0)[0]  # fmt: skip
     better = _clear_gain(xp, ae, err[rows], ax - cx[rows], ay - cy[rows])
     take = rows[better]
@@ -680,7 +680,7 @@ def measure(
         elif refine_xy == "clipped" and hole is not None:
             # Projections with a hole lose most: refine the clipped ROIs only.
             sel = xp.nonzero(hole > 0)[0]
-            cx[sel], cy[sel] = refine_centre(xp, g[sel], cx[sel], cy[sel], hole=hole[sel])
+            cx[sel], cy[sel] = refine_centre(xp, g, cx[sel], cy[sel], hole=hole[sel], rows=sel)
             refined = hole > 0
         if mode == "fast":
             xe, ye, k = fast_errors(

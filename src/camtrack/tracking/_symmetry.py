@@ -633,7 +633,7 @@ _REFINE_CROP = 0.375
 
 
 def refine_centre(
-    xp: ModuleType, g: Any, cx: Any, cy: Any, *, hole: Any = None, steps: int = 1
+    xp: ModuleType, g: Any, cx: Any, cy: Any, *, hole: Any = None, steps: int = 1, rows: Any = None
 ) -> tuple[Any, Any]:
     """One windowed 2-D point-symmetry iteration on a central crop, from a fast start.
 
@@ -643,23 +643,26 @@ def refine_centre(
     3/8 of the ROI side about the start brings 128 px dim beads from 0.017 to 0.0075 px.
     Its window is centred on the start, so the result keeps a fraction of the start's
     error (the window's pull); with a start this close that is below the noise.
+    ``rows``: refine ``g[rows]`` (``cx``, ``cy``, ``hole`` given for those rows) without
+    copying those ROIs first.
     """
     s = g.shape[-1]
     b = max(8, int(s * _REFINE_CROP))
     if hole is None or not bool((hole > 0).any()):
-        return _refine_crop(xp, g, cx, cy, b, None, steps)
+        return _refine_crop(xp, g, cx, cy, b, None, steps, rows)
     # Clipped centres: a crop wide enough to hold the hole, its edge and some rings.
     holed = hole > 0
     rx, ry = cx.copy(), cy.copy()
     for sel, size in ((~holed, b), (holed, None)):
-        rows = xp.nonzero(sel)[0]
-        if rows.size == 0:
+        part = xp.nonzero(sel)[0]
+        if part.size == 0:
             continue
         h = None
         if size is None:
-            h = hole[rows]
+            h = hole[part]
             size = min(s, max(b, 2 * math.ceil(float(h.max()) + _SMOOTH_RAMP + _REFINE_RING)))
-        rx[rows], ry[rows] = _refine_crop(xp, g[rows], cx[rows], cy[rows], size, h, steps)
+        src = part if rows is None else rows[part]
+        rx[part], ry[part] = _refine_crop(xp, g, cx[part], cy[part], size, h, steps, src)
     return rx, ry
 
 
@@ -667,12 +670,13 @@ _REFINE_RING = 6.0  # px of rings kept beyond a clipped hole's edge in the crop
 
 
 def _refine_crop(
-    xp: ModuleType, g: Any, cx: Any, cy: Any, b: int, hole: Any, steps: int
+    xp: ModuleType, g: Any, cx: Any, cy: Any, b: int, hole: Any, steps: int, rows: Any = None
 ) -> tuple[Any, Any]:
+    """The refinement of ``g[rows]`` (every ROI without ``rows``) on crops of side b."""
     s = g.shape[-1]
     y0 = xp.clip(xp.round(cy).astype(xp.int64) - b // 2, 0, s - b)
     x0 = xp.clip(xp.round(cx).astype(xp.int64) - b // 2, 0, s - b)
-    crop = xp.ascontiguousarray(boxes(xp, g, y0, x0, b))
+    crop = xp.ascontiguousarray(boxes(xp, g, y0, x0, b, rows))
     dt = g.dtype
     ox, oy = x0.astype(dt), y0.astype(dt)
     rx, ry, _, _ = symmetry_centre(
