@@ -32,6 +32,30 @@ def test_track_beads_on_the_double_equals_host(fakecupy, beads, mode):
     np.testing.assert_allclose(np.asarray(dev.x_err), host.x_err, rtol=1e-2)
 
 
+@pytest.mark.parametrize("mode", ["precise", "fast"])
+def test_clipped_rois_on_the_double_equal_host(fakecupy, mode):
+    # Clipped centres take the device's array paths: the clip check with its plateau
+    # centroids, the fast mode's holed projections from them, the refinement's crops
+    # cut from the batch, the shifted profile's hole denominators.
+    from camtrack._backend import to_host
+    from camtrack.simulate import bead_rois
+    from camtrack.tracking import track_rois
+
+    rng = np.random.default_rng(2)
+    n = 12
+    x, y = 23.5 + rng.uniform(-1.5, 1.5, n), 23.5 + rng.uniform(-1.5, 1.5, n)
+    z = np.where(np.arange(n) % 2 == 0, rng.uniform(1500, 2500, n), rng.uniform(-2500, -500, n))
+    rois, truth = bead_rois(x, y, z, roi_size=48, rng=3, saturation="adc", saturation_level=8.0)
+    clipped = (rois >= truth.saturation_adu).sum(axis=(1, 2))
+    assert (clipped >= 20).sum() >= 3 and (clipped == 0).sum() >= 3
+    dev = track_rois(fakecupy.asarray(rois), mode=mode)
+    host = track_rois(rois, mode=mode)
+    np.testing.assert_allclose(to_host(dev.x), host.x, atol=2e-5)
+    np.testing.assert_allclose(to_host(dev.y), host.y, atol=2e-5)
+    np.testing.assert_allclose(to_host(dev.x_err), host.x_err, rtol=1e-2)
+    assert float(np.sqrt(np.mean((host.x - x) ** 2))) < 0.02
+
+
 @pytest.mark.gpu
 def test_track_beads_on_the_gpu(beads):
     cupy = pytest.importorskip("cupy")
