@@ -17,6 +17,7 @@ from camtrack.tracking._fftnoise import (
     fft_window,
     window_mean_free,
 )
+from camtrack.tracking._illumination import divide_gradient, gradient_moments, significant
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 from camtrack.tracking._symmetry import (
@@ -364,6 +365,8 @@ _TEMPLATE_RESTEP_PX = 0.05
 # our model: 3.4x the CRLB); the step on 14 px gives 2.8x bright, 2.2x dim; on the
 # Gaussian-beam model 2.0-2.3x -> 1.3x.
 _FAST_TEMPLATE = True
+# Find and divide out illumination gradients in the precise mode (see _even_light).
+_EVEN_LIGHT = True
 _FAST_REACH = 14.0
 # px: the template step's bias at a wide clipped plateau's sharp edge (fast mode, see
 # measure; noise-free, our model: 0.0038 px rms).
@@ -550,6 +553,39 @@ def _unholed_fast(
     return cx, cy, err, err.copy()
 
 
+def _even_light(
+    xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, q: Any, last: dict, hole: Any, variance: Any, n_iter: int
+) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    """Refit the ROIs with a significant illumination gradient (module _illumination).
+
+    The gradient is measured about the symmetry fit's centre; those ROIs are divided by
+    it (in ``g``, so the errors, template steps and profiles see the evenly lit image)
+    and fitted again from their centre; ``last["noise"]`` follows. Clipped centres
+    measure and fit it without their hole, as the symmetry fit does.
+    """
+    if not _EVEN_LIGHT:
+        return g, cx, cy, q
+    hw = None
+    holed = None if hole is None else xp.nonzero(hole > 0)[0]
+    if holed is not None and holed.size:
+        # The clipped plateau and its edge carry no weight, as in the symmetry fit.
+        hw = xp.ones(g.shape, dtype=g.dtype)
+        multiply_hole(xp, hw, holed, cx[holed], cy[holed], hole[holed], smooth=True)
+    gx, gy, zx, zy = gradient_moments(xp, g, bg, cx, cy, last["half"], last["noise"], variance, hw)  # fmt: skip
+    rows = xp.nonzero(significant(xp, zx, zy))[0]
+    if rows.size == 0:
+        return g, cx, cy, q
+    gc = divide_gradient(xp, g[rows], bg[rows], cx[rows], cy[rows], gx[rows], gy[rows])
+    hr = None if hole is None else hole[rows]
+    nx, ny, nq, nl = symmetry_centre(xp, gc, cx[rows], cy[rows], n_iter=n_iter, hole=hr, keep=True, first_steps=1)  # fmt: skip
+    g[rows] = gc  # g is this batch's own work array (prepare)
+    cx, cy, q = cx.copy(), cy.copy(), q.copy()
+    cx[rows], cy[rows], q[rows] = nx, ny, nq
+    last["noise"] = last["noise"].copy()
+    last["noise"][rows] = nl["noise"]
+    return g, cx, cy, q
+
+
 def _projection_start(xp: ModuleType, g: Any, n_iter: int, skip: Any) -> tuple[Any, ...]:
     """:func:`projection_centre` (with ``noise``) of every ROI but the rows ``skip``.
 
@@ -662,6 +698,8 @@ def measure(
         refined = None
         if mode == "precise":
             cx, cy, q, last = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole, keep=True)
+            # ROIs lit by a gradient: divided by it and fitted again (their g with them).
+            g, cx, cy, q = _even_light(xp, g, bg, cx, cy, q, last, hole, variance, n_iter)
             halves = tuple(f * (s + 1) / 2.0 for f in _WINDOW_FRACTIONS)
             eprof = error_profile(xp, g, bg, cx, cy)
             at = (cx.copy(), cy.copy())  # where eprof was taken
