@@ -61,7 +61,7 @@ def test_gradient_correction_on_noisy_beads(monkeypatch, model):
     # flat-light level and unbiased; on flat light almost no ROI is refitted.
     rng = np.random.default_rng(2)
     n = 300
-    x, y, rois, truth = _beads(model, n, False, rng)
+    x, _, rois, truth = _beads(model, n, False, rng)
     off = float(truth.offset_adu) if hasattr(truth, "offset_adu") else 100.0
     e_per_adu = 2.0
 
@@ -96,7 +96,7 @@ def test_compiled_gradient_moments_equal_the_array_version(monkeypatch, hole):
     if illumination._moments_kernel() is None:
         pytest.skip("numba is not installed")
     rng = np.random.default_rng(3)
-    x, y, rois, truth = _beads("ours", 24, False, rng)
+    x, y, rois, _ = _beads("ours", 24, False, rng)
     g, bg, _, _ = prepare(np, _lit(rois, 100.0, 0.02, -0.01).astype(np.float32))
     cx, cy = x.astype(np.float32), y.astype(np.float32)
     half = np.full(24, 30.0, dtype=np.float32)
