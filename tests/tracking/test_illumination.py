@@ -116,3 +116,23 @@ def test_compiled_gradient_moments_equal_the_array_version(monkeypatch, hole):
     # the gradient itself: 2 % along x, -1 % along y across the ROI (per px: / SIZE)
     np.testing.assert_allclose(np.median(a[0]) * SIZE, 0.02, rtol=0.15)
     np.testing.assert_allclose(np.median(a[1]) * SIZE, -0.01, rtol=0.15)
+
+
+def test_a_bright_neighbour_is_not_taken_for_a_gradient(monkeypatch):
+    # A bead 20x brighter at the ROI's edge has a large first moment, which no
+    # illumination makes: dividing by its "gradient" took the far corner's divisor
+    # below 0 (x_err inf). Such ROIs keep their fit.
+    rng = np.random.default_rng(5)
+    n = 8
+    c = np.full(n, 31.5)
+    main, _ = bead_rois(c, c, np.linspace(-2000, 3000, n), roi_size=SIZE, noise=False, rng=1)
+    ox = np.array([12.0, 51.0, 31.5, 14.0, 50.0, 20.0, 45.0, 31.5])
+    oy = np.array([31.5, 31.5, 12.0, 14.0, 50.0, 31.5, 31.5, 50.0])
+    other, _ = bead_rois(ox, oy, np.zeros(n), roi_size=SIZE, noise=False, rng=1)
+    rois = main.astype(np.float64) + 20.0 * (other - np.median(other))
+    rois = (rng.poisson(np.maximum(rois, 0.0) * 2.0) / 2.0).astype(np.float32)
+    res = track_rois(rois, mode="precise")
+    monkeypatch.setattr(measure_module, "_EVEN_LIGHT", False)
+    ref = track_rois(rois, mode="precise")
+    assert np.isfinite(res.x_err).all() and np.isfinite(res.y_err).all()
+    assert np.abs(res.x - ref.x).max() < 0.01 and np.abs(res.y - ref.y).max() < 0.01

@@ -117,7 +117,7 @@ def test_compiled_compact_equals_the_array_version(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.uint32])
-@pytest.mark.parametrize("level", [None, "inside", "below", "above"])
+@pytest.mark.parametrize("level", [None, "inside", "below", "above", "inf", "-inf", "nan"])
 def test_compiled_clipped_rows_equal_the_array_version(monkeypatch, dtype, level):
     # The clip check's masks and the plateaus' counts and centroids: the compiled pass
     # (one compare per pixel on the input dtype, the level's test folded into it) and
@@ -138,7 +138,7 @@ def test_compiled_clipped_rows_equal_the_array_version(monkeypatch, dtype, level
         rois[i][np.hypot(yy - cy, xx - cx) < r / 3.0] = hi
     rois[3, 2:4, 2:4] = hi - 10  # near the level, too few pixels for a plateau
     rois[5, :, 3] = hi - 10  # a line near the level: enough pixels
-    lev = {None: None, "inside": float(hi - 10) + 0.5, "below": float(info.min) - 50.0, "above": float(info.max) + 50.0}[level]  # fmt: skip
+    lev = {None: None, "inside": float(hi - 10) + 0.5, "below": float(info.min) - 50.0, "above": float(info.max) + 50.0, "inf": np.inf, "-inf": -np.inf, "nan": np.nan}[level]  # fmt: skip
     _, _, bad, top, count = prepare(np, rois, near=3.0)
     a = saturation.clipped_rows(np, rois, top, "auto", 3.0, lev, bad, count, centroids=True)
     with monkeypatch.context() as mp:
@@ -156,5 +156,5 @@ def test_compiled_clipped_rows_equal_the_array_version(monkeypatch, dtype, level
     np.testing.assert_allclose(a[2][0], cnt)
     np.testing.assert_allclose(a[2][1][ok], (m * xx).sum(axis=(1, 2))[ok] / cnt[ok], rtol=1e-12)
     np.testing.assert_allclose(a[2][2][ok], (m * yy).sum(axis=(1, 2))[ok] / cnt[ok], rtol=1e-12)
-    if level == "below":
+    if level in ("below", "-inf"):
         assert a[1].all()  # every pixel is at or above the level

@@ -32,11 +32,14 @@ import numpy as np
 from camtrack._jit import LazyJit
 from camtrack.tracking._common import quiet
 
-__all__ = ["divide_gradient", "gradient_moments", "significant"]
+__all__ = ["divide_gradient", "gradient_moments", "plausible", "significant"]
 
 # Standard errors of the gradient estimate above which a ROI is refitted (either axis).
 # On flat light a ROI exceeds it with probability ~1e-4 per axis.
 _SIGNIFICANT = 4.0
+# Largest relative change of the light across the ROI taken as illumination (see
+# plausible): the divisor 1 + gamma . (p - c) then stays within 1 -+ 0.3.
+_MAX_RAMP = 0.3
 
 
 def gradient_moments(
@@ -170,6 +173,18 @@ def divide_gradient(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, gx: Any, 
     b = bg.astype(dt)[:, None, None]
     with quiet():
         return ((g.astype(dt) + b) / fac - b).astype(g.dtype)
+
+
+def plausible(xp: ModuleType, gx: Any, gy: Any, size: int) -> Any:
+    """(N,) bool: the gradient changes the light by at most ``_MAX_RAMP`` over the ROI.
+
+    Illumination varies by a few percent across a ROI; a larger first moment is an
+    asymmetric object (a bright neighbour at the edge), not light, and dividing by its
+    "gradient" would take the far corner's divisor to 0 or below (a 20x brighter
+    neighbour: x_err inf, x 10x worse). Those ROIs keep their fit.
+    """
+    with quiet():
+        return (xp.abs(gx) + xp.abs(gy)) * size <= _MAX_RAMP
 
 
 def significant(xp: ModuleType, zx: Any, zy: Any) -> Any:

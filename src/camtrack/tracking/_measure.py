@@ -17,7 +17,12 @@ from camtrack.tracking._fftnoise import (
     fft_window,
     window_mean_free,
 )
-from camtrack.tracking._illumination import divide_gradient, gradient_moments, significant
+from camtrack.tracking._illumination import (
+    divide_gradient,
+    gradient_moments,
+    plausible,
+    significant,
+)
 from camtrack.tracking._radial import default_n_bins, radial_operator
 from camtrack.tracking._saturation import clipped_rows, compact
 from camtrack.tracking._symmetry import (
@@ -572,7 +577,7 @@ def _even_light(
         hw = xp.ones(g.shape, dtype=g.dtype)
         multiply_hole(xp, hw, holed, cx[holed], cy[holed], hole[holed], smooth=True)
     gx, gy, zx, zy = gradient_moments(xp, g, bg, cx, cy, last["half"], last["noise"], variance, hw)  # fmt: skip
-    rows = xp.nonzero(significant(xp, zx, zy))[0]
+    rows = xp.nonzero(significant(xp, zx, zy) & plausible(xp, gx, gy, g.shape[-1]))[0]
     if rows.size == 0:
         return g, cx, cy, q
     gc = divide_gradient(xp, g[rows], bg[rows], cx[rows], cy[rows], gx[rows], gy[rows])

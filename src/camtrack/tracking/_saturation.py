@@ -96,7 +96,7 @@ def clipped_rows(
             # over (k, S*S) copies and compares the level in float64).
             # The level's test on the input dtype: off above its range, all pixels below.
             lthr = _int_threshold(level, tol)
-            use_level = level is not None and lthr <= info.max
+            use_level = lthr is not None and lthr <= info.max
             lthr = rois.dtype.type(max(lthr, info.min) if use_level else 0)
             mask = np.empty((rows.size, s, s), dtype=bool)
             sums = np.empty((rows.size, 3), dtype=np.float64)
@@ -130,11 +130,17 @@ def clipped_rows(
     return rows, mask, plateau_centres(xp, mask)
 
 
-def _int_threshold(level: float | None, tol: float) -> int:
-    """``ceil(level - tol)`` as an int64 (``v >= level - tol`` for integers ``v``)."""
+def _int_threshold(level: float | None, tol: float) -> int | None:
+    """``ceil(level - tol)`` as an int (``v >= level - tol`` for integers ``v``); None
+    where no pixel can pass (no level, NaN, +inf); -inf passes every pixel."""
     if level is None:
-        return 0
-    return int(min(max(math.ceil(float(level) - tol), -(2**62)), 2**62))
+        return None
+    t = float(level) - tol
+    if math.isnan(t) or t == math.inf:
+        return None
+    if t == -math.inf:
+        return -(2**62)
+    return int(min(max(math.ceil(t), -(2**62)), 2**62))
 
 
 def plateau_centres(xp: ModuleType, mask: Any) -> tuple[Any, Any, Any]:
