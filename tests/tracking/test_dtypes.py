@@ -127,3 +127,19 @@ def test_profiles_float16_equals_float32(beads, profile):
     assert p16.dtype == np.float32
     assert np.isfinite(p16).any()
     np.testing.assert_allclose(p16, p32, rtol=1e-5, atol=1e-3, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("mode", "centre"), [("precise", "symmetry"), ("fast", "symmetry"), ("precise", "qi")]
+)
+def test_big_endian_rois_track_as_native(mode, centre):
+    # Big-endian arrays (a FITS file, an array read without our readers): the compiled
+    # kernels take native numbers only, and tracking stopped with a numba typing error.
+    rois, _ = bead_rois([23.3, 24.1], [23.8, 22.9], [0.0, 1500.0], roi_size=48, rng=1)
+    swapped = rois.astype(rois.dtype.newbyteorder(">" if np.little_endian else "<"))
+    assert not swapped.dtype.isnative
+    a = track_rois(swapped, mode=mode, centre=centre)
+    b = track_rois(rois, mode=mode, centre=centre)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert np.isfinite(a.x).all()

@@ -48,6 +48,7 @@ from camtrack.tracking._common import (
     bad_rois,
     computed,
     fft_module,
+    native,
     prepare,
     quiet,
     to_work,
@@ -153,6 +154,7 @@ def measure_classic(
     block's centres (the mode's profile: shifted in "precise", kernel average in
     "fast", or the FFT profile), background, profile_variance.
     """
+    rois = native(rois)  # the compiled kernels take native byte order
     s = rois.shape[-1]
     g, bg, bad, top, count = prepare(xp, rois, near=saturation_tol)
     corrected, variance = apply_camera(xp, rois, camera, g.dtype)

@@ -129,6 +129,16 @@ def as_rois(rois: Any, name: str = "rois", *, min_size: int = 8) -> Any:
     return rois
 
 
+def native(a: Any) -> Any:
+    """``a`` in the machine's byte order (a big-endian numpy array, e.g. from a FITS
+    file, converted; anything else unchanged). The compiled kernels take native
+    numbers only: big-endian ROIs had stopped tracking with a numba typing error."""
+    dt = getattr(a, "dtype", None)
+    if isinstance(a, np.ndarray) and dt is not None and not dt.isnative:
+        return a.astype(dt.newbyteorder("="))
+    return a
+
+
 def computed(a: Any) -> Any:
     """A dask array computed to numpy/cupy; anything else unchanged.
 

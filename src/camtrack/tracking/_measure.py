@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 
 from camtrack.tracking._camera import CameraModel, apply_camera
-from camtrack.tracking._common import fft_module, prepare, quiet, rfft2, shift_spectrum, windowed
+from camtrack.tracking._common import (
+    fft_module,
+    native,
+    prepare,
+    quiet,
+    rfft2,
+    shift_spectrum,
+    windowed,
+)
 from camtrack.tracking._errors import error_profile, fast_errors, profile_variance, xy_errors
 from camtrack.tracking._fftnoise import (
     fft_noise_image,
@@ -641,6 +649,7 @@ def measure(
     pixels replaced, and the errors use its variances (else estimated from residuals).
     Clipping is detected on the raw ROIs.
     """
+    rois = native(rois)  # the compiled kernels take native byte order
     s = rois.shape[-1]
     # The "auto" clipping check's count comes out of the same pass (compiled path).
     g, bg, bad, top, count = prepare(xp, rois, near=saturation_tol)
