@@ -55,10 +55,13 @@ def test_a_gradient_across_the_roi_does_not_move_the_centre(monkeypatch, model):
     assert rms(off_res.x - x) > 4 * rms(res.x - x)
 
 
+@pytest.mark.parametrize("mode", ["precise", "fast"])
 @pytest.mark.parametrize("model", ["ours", "gauss"])
-def test_gradient_correction_on_noisy_beads(monkeypatch, model):
-    # Shot noise (400 e-/px level): with a 5 % gradient the centre's scatter stays at the
-    # flat-light level and unbiased; on flat light almost no ROI is refitted.
+def test_gradient_correction_on_noisy_beads(monkeypatch, model, mode):
+    # Shot noise (about 800 e- per background pixel): with a 5 % gradient the centre's
+    # scatter stays at the flat-light level; on flat light almost no ROI is refitted.
+    # Without the correction: precise 0.0043 px (ours) and 0.032 px (Gaussian-beam)
+    # against 0.0019 and 0.011 flat; fast 0.0045 and 0.068 against 0.0032 and 0.011.
     rng = np.random.default_rng(2)
     n = 300
     x, _, rois, truth = _beads(model, n, False, rng)
@@ -78,13 +81,14 @@ def test_gradient_correction_on_noisy_beads(monkeypatch, model):
         return divide(xp, g, *args)
 
     monkeypatch.setattr(measure_module, "divide_gradient", spy)
-    flat = track_rois(flat_img, mode="precise")
+    flat = track_rois(flat_img, mode=mode)
     assert sum(calls) <= 0.02 * n  # flat light: (almost) no refit
     calls.clear()
-    lit = track_rois(lit_img, mode="precise")
+    lit = track_rois(lit_img, mode=mode)
     assert sum(calls) > 0.5 * n
     assert rms(lit.x - x) < 1.15 * rms(flat.x - x)
-    assert abs(np.mean(lit.x - x)) < 3 * rms(lit.x - x) / np.sqrt(n)
+    # no bias beyond the mode's own under flat light (fast, our model: +0.0007 px)
+    assert abs(np.mean(lit.x - x) - np.mean(flat.x - x)) < 3.5 * rms(lit.x - x) * np.sqrt(2.0 / n)
     # and the reported errors still match the scatter
     assert 0.8 < rms(lit.x - x) / rms(lit.x_err) < 1.25
 

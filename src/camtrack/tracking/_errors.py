@@ -279,6 +279,7 @@ def fast_errors(
     *,
     noise: Any = None,
     proj: tuple[Any, Any] | None = None,
+    levels: list | None = None,
 ) -> tuple[Any, Any, Any]:
     """(N,) standard errors of the fast mode's centre, and ``k`` as :func:`xy_errors`.
 
@@ -290,7 +291,9 @@ def fast_errors(
     two BLAS passes over the ROIs (the template's radial profile had cut the fast
     mode's speed by 40 %). Without a camera, ``noise`` (2, N) the projections' windowed
     noise powers give ``k``. ROIs ``refined`` (N,) bool by the 2-D step on a central
-    crop: the 2-D formula (:func:`xy_errors`) on that crop.
+    crop: the 2-D formula (:func:`xy_errors`) on that crop. ``levels``: a list, given
+    the two projections of ``g`` with the squared windows, ``(sum_y w_y**2 g, sum_x
+    w_x**2 g)`` (each (N, S)), for reuse.
     """
     n = g.shape[0]
     p, w = proj
@@ -306,8 +309,10 @@ def fast_errors(
         err = np.empty(2 * n)
         k = np.empty(n, dtype=dt)
         kern(np.ascontiguousarray(p), np.ascontiguousarray(w), lev_x, lev_y, bg.astype(dt), noise.astype(dt), err, k)  # fmt: skip
+        if levels is not None:
+            levels.append((lev_x, lev_y))
     else:
-        err, k = _fast_array(xp, g, bg, p, w, variance, noise)
+        err, k = _fast_array(xp, g, bg, p, w, variance, noise, levels)
     xe, ye = err[:n].copy(), err[n:].copy()
     xe, ye = _refined_errors(xp, g, bg, cx, cy, hole, variance, refined, k, xe, ye)
     return xe, ye, k
@@ -365,7 +370,7 @@ def _fast_loop(p, w, lev_x, lev_y, bg, noise, err, k):  # type: ignore[no-untype
 _fast_kernel = LazyJit(_fast_loop, nogil=True, cache=True, error_model="numpy")
 
 
-def _fast_array(xp: ModuleType, g: Any, bg: Any, p: Any, w: Any, variance: Any, noise: Any) -> tuple[Any, Any]:  # fmt: skip
+def _fast_array(xp: ModuleType, g: Any, bg: Any, p: Any, w: Any, variance: Any, noise: Any, levels: list | None = None) -> tuple[Any, Any]:  # fmt: skip
     """(2N,) projection errors (x rows first) and ``k`` of :func:`fast_errors`, as arrays."""
     n = g.shape[0]
     dt = p.dtype
@@ -375,6 +380,8 @@ def _fast_array(xp: ModuleType, g: Any, bg: Any, p: Any, w: Any, variance: Any, 
         b = bg.astype(dt)
         lev_x = (wy * wy)[:, None, :] @ g
         lev_y = g @ (wx * wx)[:, :, None]
+        if levels is not None:
+            levels.append((lev_x[:, 0, :], lev_y[:, :, 0]))
         lp = xp.concatenate([lev_x[:, 0, :], lev_y[:, :, 0]])
         lp = lp + (xp.concatenate([b, b]) * xp.concatenate([(wy * wy).sum(axis=1), (wx * wx).sum(axis=1)]))[:, None]  # fmt: skip
         a2 = w * w

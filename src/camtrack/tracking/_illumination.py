@@ -32,7 +32,7 @@ import numpy as np
 from camtrack._jit import LazyJit
 from camtrack.tracking._common import quiet
 
-__all__ = ["divide_gradient", "gradient_moments", "plausible", "significant"]
+__all__ = ["divide_gradient", "gradient_moments", "plausible", "projection_moments", "significant"]
 
 # Standard errors of the gradient estimate above which a ROI is refitted (either axis).
 # On flat light a ROI exceeds it with probability ~1e-4 per axis.
@@ -160,6 +160,60 @@ def _moments_loop(g, bg, dx, dy, wx2, wy2, hw, use_hw, out):  # type: ignore[no-
 # The compiled :func:`_moments_loop`, or None without a working numba (then the array
 # version runs; tested equal).
 _moments_kernel = LazyJit(_moments_loop, nogil=True, cache=True, fastmath={"reassoc", "contract"})
+
+
+def projection_moments(
+    xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, proj: tuple[Any, Any], k: Any, variance: Any = None, levels: tuple[Any, Any] | None = None
+) -> tuple[Any, Any, Any, Any]:  # fmt: skip
+    """:func:`gradient_moments` for the fast mode, from its windowed projections.
+
+    The first moment of the level itself (any function of a bead has none about its
+    centre), along x from the x projection ``PL_x = sum_y w_y L`` (``proj`` = (P, w) of
+    :func:`~camtrack.tracking._symmetry.projection_centre`, x rows first, ``P`` of
+    ``g``; ``bg sum w_y`` added) under a new window about the final centre ``cx``: the
+    projections' y window need not be centred, a radially symmetric bead's projection
+    is symmetric in x about ``cx`` under any y weights. ``gamma_x = sum dx w_x PL_x /
+    sum dx**2 w_x PL_x``; its variance ``k sum dx**2 w_x**2 sum_y w_y**2 L``
+    (``levels``: the projections of ``g`` with the squared windows, if known, see
+    :func:`~camtrack.tracking._errors.fast_errors`). Operations on (N, S) rows only.
+    """
+    from camtrack.tracking._symmetry import _half_width, tukey
+
+    n, s, _ = g.shape
+    p, w = proj
+    dt = g.dtype  # float32 (N, S) rows: sums of a few hundred terms
+    pos = xp.arange(s, dtype=dt)
+    b = bg.astype(dt)[:, None]
+    wpx, wpy = w[:n].astype(dt), w[n:].astype(dt)  # the projections' windows
+    px = p[:n].astype(dt) + b * wpy.sum(axis=1)[:, None]  # sum_y w_y L
+    py = p[n:].astype(dt) + b * wpx.sum(axis=1)[:, None]  # sum_x w_x L
+    cxd, cyd = cx.astype(dt), cy.astype(dt)
+    half = xp.minimum(_half_width(xp, cxd, s, None), _half_width(xp, cyd, s, None))[:, None]
+    dx = pos[None, :] - cxd[:, None]
+    dy = pos[None, :] - cyd[:, None]
+    ux = tukey(xp, dx, half)
+    uy = tukey(xp, dy, half)
+    with quiet():
+        mx = (dx * ux * px).sum(axis=1)
+        my = (dy * uy * py).sum(axis=1)
+        gx = mx / (dx * dx * ux * px).sum(axis=1)
+        gy = my / (dy * dy * uy * py).sum(axis=1)
+        # var(sum_y w_y L) = sum_y w_y**2 var(L): k L, or the camera's variance
+        if variance is None and levels is not None:
+            vx, vy = levels[0].astype(dt), levels[1].astype(dt)
+        else:
+            src = g if variance is None else variance(g + bg.astype(g.dtype)[:, None, None])
+            lx = (wpy * wpy)[:, None, :].astype(g.dtype) @ src
+            ly = src @ (wpx * wpx)[:, :, None].astype(g.dtype)
+            vx, vy = lx[:, 0, :].astype(dt), ly[:, :, 0].astype(dt)
+        kk = 1.0
+        if variance is None:
+            vx = vx + b * (wpy * wpy).sum(axis=1)[:, None]
+            vy = vy + b * (wpx * wpx).sum(axis=1)[:, None]
+            kk = k.astype(dt)[:, None]
+        zx = mx / xp.sqrt((kk * dx * dx * ux * ux * vx).sum(axis=1))
+        zy = my / xp.sqrt((kk * dy * dy * uy * uy * vy).sum(axis=1))
+    return gx, gy, zx, zy
 
 
 def divide_gradient(xp: ModuleType, g: Any, bg: Any, cx: Any, cy: Any, gx: Any, gy: Any) -> Any:
