@@ -379,7 +379,7 @@ _TEMPLATE_RESTEP_PX = 0.05
 # our model: 3.4x the CRLB); the step on 14 px gives 2.8x bright, 2.2x dim; on the
 # Gaussian-beam model 2.0-2.3x -> 1.3x.
 _FAST_TEMPLATE = True
-# Find and divide out illumination gradients in the precise mode (see _even_light).
+# Find and divide out illumination gradients (see _even_light, _even_light_fast).
 _EVEN_LIGHT = True
 _FAST_REACH = 14.0
 # px: the template step's bias at a wide clipped plateau's sharp edge (fast mode, see
@@ -652,10 +652,17 @@ def _projection_start(xp: ModuleType, g: Any, n_iter: int, skip: Any) -> tuple[A
     keep[skip] = False
     rest = xp.nonzero(keep)[0]
     if rest.size:
-        cx[rest], cy[rest], q[rest], power[:, rest], rp = projection_centre(xp, g[rest], n_iter=n_iter, noise=True)  # fmt: skip
-        both = xp.concatenate([rest, rest + n])
-        proj[0][both], proj[1][both] = rp
+        _put_rows(xp, rest, projection_centre(xp, g[rest], n_iter=n_iter, noise=True), cx, cy, q, power, proj)  # fmt: skip
     return cx, cy, q, power, proj
+
+
+def _put_rows(xp: ModuleType, rows: Any, res: tuple[Any, ...], cx: Any, cy: Any, q: Any, power: Any, proj: tuple[Any, Any]) -> None:  # fmt: skip
+    """Write :func:`projection_centre`'s result ``res`` (with ``noise``) for the ROIs
+    ``rows`` into the batch's arrays, in place (``proj``'s x rows first, then y)."""
+    n = cx.shape[0]
+    cx[rows], cy[rows], q[rows], power[:, rows] = res[:4]
+    both = xp.concatenate([rows, rows + n])
+    proj[0][both], proj[1][both] = res[4]
 
 
 def measure(
@@ -699,7 +706,6 @@ def measure(
         # iteration (its 2 Newton steps from the coarse peak) does (same x, y, z on
         # both models' 64 px cases); the fast mode's centre is theirs.
         p_iter = n_iter if fast else 1
-        n = g.shape[0]
         wide = None
         if clipped is not None:
             rows, sub, (n_clip, px, py) = clipped
@@ -721,9 +727,7 @@ def measure(
             if lost.size:
                 # Not a filled disc after all (scattered maxima): the projections' start.
                 lr = rows[lost]
-                cx[lr], cy[lr], q[lr], power[:, lr], lp = projection_centre(xp, g[lr], n_iter=p_iter, noise=True)  # fmt: skip
-                both = xp.concatenate([lr, lr + n])
-                proj[0][both], proj[1][both] = lp
+                _put_rows(xp, lr, projection_centre(xp, g[lr], n_iter=p_iter, noise=True), cx, cy, q, power, proj)  # fmt: skip
             if bool((h > 0).any()):
                 hole = xp.zeros_like(cx)
                 hole[rows] = h
@@ -741,9 +745,8 @@ def measure(
                     # start's error (noise-free clipped phase sweep: 0.0018 px rms with
                     # the hole here, 0.0041 without, for 9-10 % of the clipped speed).
                     sel = rows[h > 0]
-                    cx[sel], cy[sel], q[sel], power[:, sel], hp = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip
-                    both = xp.concatenate([sel, sel + n])
-                    proj[0][both], proj[1][both] = hp
+                    res = projection_centre(xp, g[sel], n_iter=n_iter, cx=cx[sel], cy=cy[sel], hole=hole[sel], noise=True)  # fmt: skip
+                    _put_rows(xp, sel, res, cx, cy, q, power, proj)
         refined = None
         if mode == "precise":
             cx, cy, q, last = symmetry_centre(xp, g, cx, cy, n_iter=n_iter, hole=hole, keep=True)
